@@ -1,0 +1,194 @@
+//! The service's one typed configuration, read once at start from the environment.
+//!
+//! Names and defaults are those of `api/service.md` (README "Configuration"). A bad value is a
+//! start-up error that names the variable; secrets are [`SecretString`]s and never printed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Everything the service reads from its environment, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: the event store and read models (may carry a password).
+    pub database_url: SecretString,
+    /// `CLINIC_HTTP_ADDR`: where HTTP listens.
+    pub http_addr: SocketAddr,
+    /// `CLINIC_JWT_SECRET`: the HS256 secret of staff tokens; `serve` refuses to start without
+    /// it unless `--dev` is given.
+    pub jwt_secret: Option<SecretString>,
+    /// `CLINIC_SMTP_URL`: where mail goes; without it mail waits in the outbox.
+    pub smtp_url: Option<SecretString>,
+    /// `CLINIC_MAIL_FROM`: the sender address of every email.
+    pub mail_from: String,
+    /// `CLINIC_SCHEDULER_TICK_MS`: how often due check-ins and follow-ups are examined.
+    pub scheduler_tick: Duration,
+    /// `CLINIC_RETENTION_DAYS`: how long treatment records are kept before erasure is allowed.
+    pub retention_days: u32,
+}
+
+/// A variable that is set but unusable. The message names it and says what is expected, never
+/// the value (it may be a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {expected}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What a valid value looks like.
+    pub expected: &'static str,
+}
+
+/// The default `DATABASE_URL`: the local PostgreSQL with trust auth.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/clinic";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`, so tests build a `Config` without touching the
+    /// process environment. Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError {
+                variable: "DATABASE_URL",
+                expected: "a postgres:// or postgresql:// URL",
+            });
+        }
+        let http_addr = get("CLINIC_HTTP_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
+            .parse()
+            .map_err(|_| ConfigError {
+                variable: "CLINIC_HTTP_ADDR",
+                expected: "a socket address such as 127.0.0.1:8080",
+            })?;
+        let jwt_secret = get("CLINIC_JWT_SECRET");
+        if jwt_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            return Err(ConfigError {
+                variable: "CLINIC_JWT_SECRET",
+                expected: "at least 16 characters",
+            });
+        }
+        let smtp_url = get("CLINIC_SMTP_URL");
+        if smtp_url
+            .as_ref()
+            .is_some_and(|u| !(u.starts_with("smtp://") || u.starts_with("smtps://")))
+        {
+            return Err(ConfigError {
+                variable: "CLINIC_SMTP_URL",
+                expected: "an smtp:// or smtps:// URL",
+            });
+        }
+        let mail_from = get("CLINIC_MAIL_FROM").unwrap_or_else(|| "no-reply@clinic.invalid".into());
+        if !looks_like_address(&mail_from) {
+            return Err(ConfigError {
+                variable: "CLINIC_MAIL_FROM",
+                expected: "an email address such as no-reply@clinic.example",
+            });
+        }
+        let tick_ms: u64 = parse_number(&get, "CLINIC_SCHEDULER_TICK_MS", 1000)?;
+        if tick_ms == 0 {
+            return Err(ConfigError {
+                variable: "CLINIC_SCHEDULER_TICK_MS",
+                expected: "a whole number of milliseconds above 0",
+            });
+        }
+        let retention_days = parse_number(&get, "CLINIC_RETENTION_DAYS", 2190)?;
+        Ok(Self {
+            database_url: database_url.into(),
+            http_addr,
+            jwt_secret: jwt_secret.map(Into::into),
+            smtp_url: smtp_url.map(Into::into),
+            mail_from,
+            scheduler_tick: Duration::from_millis(tick_ms),
+            retention_days,
+        })
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(variable) {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|_| ConfigError {
+            variable,
+            expected: "a whole number",
+        }),
+    }
+}
+
+fn looks_like_address(raw: &str) -> bool {
+    match raw.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !raw.contains(' '),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn an_empty_environment_gives_the_documented_defaults() {
+        let config = config(&[]).expect("defaults are valid");
+        assert_eq!(config.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+        assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");
+        assert!(config.jwt_secret.is_none());
+        assert!(config.smtp_url.is_none());
+        assert_eq!(config.mail_from, "no-reply@clinic.invalid");
+        assert_eq!(config.scheduler_tick, Duration::from_millis(1000));
+        assert_eq!(config.retention_days, 2190);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let error = config(&[("CLINIC_SCHEDULER_TICK_MS", "soon")]).unwrap_err();
+        assert_eq!(error.variable, "CLINIC_SCHEDULER_TICK_MS");
+        let error = config(&[("CLINIC_HTTP_ADDR", "localhost")]).unwrap_err();
+        assert_eq!(error.variable, "CLINIC_HTTP_ADDR");
+        let error = config(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(error.variable, "DATABASE_URL");
+        let error = config(&[("CLINIC_JWT_SECRET", "short")]).unwrap_err();
+        assert_eq!(error.variable, "CLINIC_JWT_SECRET");
+        assert!(!error.to_string().contains("short"), "never echo a secret");
+        let error = config(&[("CLINIC_SMTP_URL", "http://x")]).unwrap_err();
+        assert_eq!(error.variable, "CLINIC_SMTP_URL");
+        let error = config(&[("CLINIC_MAIL_FROM", "nobody")]).unwrap_err();
+        assert_eq!(error.variable, "CLINIC_MAIL_FROM");
+        let error = config(&[("CLINIC_RETENTION_DAYS", "-1")]).unwrap_err();
+        assert_eq!(error.variable, "CLINIC_RETENTION_DAYS");
+    }
+
+    #[test]
+    fn set_values_are_used() {
+        let config = config(&[
+            ("CLINIC_HTTP_ADDR", "0.0.0.0:9000"),
+            ("CLINIC_JWT_SECRET", "a-long-enough-secret"),
+            ("CLINIC_SCHEDULER_TICK_MS", "250"),
+            ("CLINIC_SMTP_URL", "smtp://127.0.0.1:1025"),
+        ])
+        .expect("valid");
+        assert_eq!(config.http_addr.port(), 9000);
+        assert_eq!(config.scheduler_tick, Duration::from_millis(250));
+        assert!(config.smtp_url.is_some());
+        assert!(config.jwt_secret.is_some());
+    }
+}

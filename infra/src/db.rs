@@ -1,0 +1,61 @@
+//! Reaching the database: create it if missing, connect, migrate, and say whether it is ready.
+
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Postgres;
+
+use crate::MIGRATOR;
+
+/// What can go wrong while bringing the database up; each names the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The server could not create the database named in `DATABASE_URL`.
+    #[error("could not create the database")]
+    Create(#[source] sqlx::Error),
+    /// The server was unreachable or refused the connection.
+    #[error("could not connect to the database")]
+    Connect(#[source] sqlx::Error),
+    /// A migration failed; the database is left at the last applied one.
+    #[error("could not run the migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Creates the database if it does not exist (a fresh machine needs no manual step), connects,
+/// and applies every pending migration. Safe to run from several processes at once: sqlx
+/// serialises migrations with an advisory lock, and a concurrent `CREATE DATABASE` is tolerated.
+pub async fn connect_and_migrate(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
+    if !Postgres::database_exists(url)
+        .await
+        .map_err(DbError::Connect)?
+    {
+        if let Err(error) = Postgres::create_database(url).await {
+            // Another process may have created it between the check and the create.
+            if !Postgres::database_exists(url).await.unwrap_or(false) {
+                return Err(DbError::Create(error));
+            }
+        }
+        tracing::info!("created the database");
+    }
+    let pool = connect(url, max_connections).await?;
+    MIGRATOR.run(&pool).await.map_err(DbError::Migrate)?;
+    Ok(pool)
+}
+
+/// Connects without migrating (the CLI's read-only commands, tests with a prepared database).
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect(url)
+        .await
+        .map_err(DbError::Connect)
+}
+
+/// Whether the database answers and every migration this binary knows is applied (`/readyz`).
+pub async fn is_ready(pool: &PgPool) -> bool {
+    let applied: Result<i64, _> =
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await;
+    matches!(applied, Ok(n) if n as usize >= MIGRATOR.iter().count())
+}

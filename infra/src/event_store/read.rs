@@ -1,0 +1,159 @@
+//! Reading: one stream (from a version, or as of a moment) and the whole log in commit-safe
+//! order for subscribers.
+
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, Row};
+use time::OffsetDateTime;
+
+use super::{EventStore, EventStoreError, RecordedEvent, Scope, StreamId};
+use crate::clinic::ClinicId;
+
+/// A subscriber's place in the log: the last event it has seen, in commit-safe order.
+///
+/// Positions are taken in insertion order but transactions commit in another order, so "every
+/// event after position P" is not a stable question while appends are in flight. The log is
+/// read in (`transaction_id`, `position`) order, and only events whose transaction is older
+/// than every transaction still running: no event can later appear before such a cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct LogCursor {
+    /// The transaction id of the last event seen (0 before the first).
+    pub transaction_id: i64,
+    /// The position of the last event seen (0 before the first).
+    pub position: i64,
+}
+
+impl LogCursor {
+    /// Before the first event.
+    pub const START: Self = Self {
+        transaction_id: 0,
+        position: 0,
+    };
+
+    /// The cursor just after `event`.
+    pub fn after(event: &RecordedEvent) -> Self {
+        Self {
+            transaction_id: event.transaction_id,
+            position: event.position,
+        }
+    }
+}
+
+/// A page of the log and where the next page starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogPage {
+    /// Events in commit-safe order.
+    pub events: Vec<RecordedEvent>,
+    /// Pass this to read the next page (unchanged when the page is empty).
+    pub next: LogCursor,
+}
+
+impl FromRow<'_, PgRow> for RecordedEvent {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            position: row.try_get("position")?,
+            transaction_id: row.try_get("transaction_id")?,
+            clinic: row.try_get("clinic")?,
+            stream_id: row.try_get("stream_id")?,
+            version: row.try_get("version")?,
+            event_id: row.try_get("event_id")?,
+            event_type: row.try_get("type")?,
+            schema_version: row.try_get("schema_version")?,
+            data: row.try_get("data")?,
+            metadata: row.try_get("metadata")?,
+            recorded_at: row.try_get("recorded_at")?,
+            hash: row.try_get("hash")?,
+        })
+    }
+}
+
+impl EventStore {
+    /// The stream's events from `from_version` (1 = all), in version order.
+    pub async fn read_stream(
+        &self,
+        clinic: &ClinicId,
+        stream: &StreamId,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        sqlx::query_as(include_str!("sql/read_stream.sql"))
+            .bind(clinic.as_str())
+            .bind(stream.as_str())
+            .bind(from_version as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(EventStoreError::Database)
+    }
+
+    /// The stream as it stood at `at`: its events recorded up to and including that moment.
+    pub async fn read_stream_as_of(
+        &self,
+        clinic: &ClinicId,
+        stream: &StreamId,
+        at: OffsetDateTime,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        sqlx::query_as(include_str!("sql/read_stream_as_of.sql"))
+            .bind(clinic.as_str())
+            .bind(stream.as_str())
+            .bind(at)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(EventStoreError::Database)
+    }
+
+    /// The stream's current version (0 when it does not exist).
+    pub async fn stream_version(
+        &self,
+        clinic: &ClinicId,
+        stream: &StreamId,
+    ) -> Result<u64, EventStoreError> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM streams WHERE clinic = $1 AND stream_id = $2")
+                .bind(clinic.as_str())
+                .bind(stream.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(EventStoreError::Database)?;
+        Ok(version.unwrap_or(0) as u64)
+    }
+
+    /// Up to `limit` events after `after`, in commit-safe order (see [`LogCursor`]).
+    pub async fn read_log(
+        &self,
+        scope: &Scope,
+        after: LogCursor,
+        limit: u32,
+    ) -> Result<LogPage, EventStoreError> {
+        let query = match scope {
+            Scope::Clinic(clinic) => {
+                sqlx::query_as(include_str!("sql/read_log_clinic.sql")).bind(clinic.as_str())
+            }
+            Scope::All => sqlx::query_as(include_str!("sql/read_log_all.sql")),
+        };
+        let events: Vec<RecordedEvent> = query
+            .bind(after.transaction_id)
+            .bind(after.position)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(EventStoreError::Database)?;
+        let next = events.last().map_or(after, LogCursor::after);
+        Ok(LogPage { events, next })
+    }
+
+    /// Up to `limit` committed events of the scope with a position above `after_position`, in
+    /// position order: the auditors' view of the log. A transaction still in flight may later
+    /// add events below the last position returned; subscribers use [`Self::read_log`].
+    pub async fn read_log_by_position(
+        &self,
+        scope: &Scope,
+        after_position: i64,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        sqlx::query_as(include_str!("sql/read_log_by_position.sql"))
+            .bind(after_position)
+            .bind(i64::from(limit))
+            .bind(scope.clinic())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(EventStoreError::Database)
+    }
+}

@@ -1,0 +1,9 @@
+-- Commit-safe order: only transactions older than every running one (they cannot gain rows).
+SELECT position, transaction_id::text::bigint AS transaction_id, clinic, stream_id, version, event_id, type,
+       schema_version, data, metadata, recorded_at, hash
+  FROM events
+ WHERE clinic = $1
+   AND (transaction_id, position) > ($2::text::xid8, $3)
+   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY transaction_id, position
+ LIMIT $4

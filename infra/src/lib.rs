@@ -1,0 +1,16 @@
+//! The imperative shell around the pure `clinic-domain` crate: everything that touches
+//! PostgreSQL, the network or the clock lives here.
+//!
+//! Principal pieces:
+//! - [`event_store::EventStore`]: the append-only log (append with optimistic concurrency,
+//!   idempotent retries, tamper-evident hash chains, commit-safe reading, live notification);
+//! - [`config::Config`]: the service's one typed configuration, read from the environment;
+//! - [`db`]: creating the database and running the migrations ([`MIGRATOR`]).
+
+pub mod clinic;
+pub mod config;
+pub mod db;
+pub mod event_store;
+
+/// The SQL migrations in `migrations/`, embedded at compile time so the binary migrates itself.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -1,0 +1,549 @@
+//! The event store against a real PostgreSQL: every test gets a fresh migrated database.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::Duration;
+
+use clinic_infra::clinic::ClinicId;
+use clinic_infra::event_store::{
+    EventStore, EventStoreError, ExpectedVersion, LogCursor, Metadata, NewEvent, Notifications,
+    Scope, StreamId,
+};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+fn clinic(name: &str) -> ClinicId {
+    ClinicId::parse(name).unwrap()
+}
+
+fn member_stream() -> StreamId {
+    StreamId::of("member", Uuid::new_v4())
+}
+
+fn event(event_type: &str, data: serde_json::Value) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: event_type.to_owned(),
+        schema_version: 1,
+        data,
+        metadata: Metadata {
+            actor: "tester".into(),
+            correlation_id: Uuid::new_v4(),
+            causation_id: None,
+        },
+    }
+}
+
+async fn count_events(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[track_caller]
+fn assert_conflict(result: Result<impl std::fmt::Debug, EventStoreError>, want_actual: u64) {
+    match result {
+        Err(EventStoreError::Conflict { actual, .. }) => assert_eq!(actual, want_actual),
+        other => panic!("expected a conflict at version {want_actual}, got {other:?}"),
+    }
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn appends_check_the_expected_version_and_write_nothing_on_conflict(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let (c, s) = (clinic("north"), member_stream());
+
+    let first = store
+        .append(
+            &c,
+            &s,
+            ExpectedVersion::NoStream,
+            &[event("MemberReferred", json!({}))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.stream_version, 1);
+    assert!(!first.duplicate);
+
+    let again = store
+        .append(
+            &c,
+            &s,
+            ExpectedVersion::NoStream,
+            &[event("MemberReferred", json!({}))],
+        )
+        .await;
+    assert_conflict(again, 1);
+
+    let batch = [
+        event("IntakeCompleted", json!({})),
+        event("MemberAdmitted", json!({})),
+    ];
+    let second = store
+        .append(&c, &s, ExpectedVersion::Exactly(1), &batch)
+        .await
+        .unwrap();
+    assert_eq!(second.stream_version, 3);
+    assert_eq!(second.positions.len(), 2);
+
+    let stale = store
+        .append(
+            &c,
+            &s,
+            ExpectedVersion::Exactly(2),
+            &[event("X", json!({}))],
+        )
+        .await;
+    assert_conflict(stale, 3);
+    let missing = store
+        .append(
+            &c,
+            &member_stream(),
+            ExpectedVersion::Exactly(1),
+            &[event("X", json!({}))],
+        )
+        .await;
+    assert_conflict(missing, 0);
+    assert_eq!(
+        count_events(&pool).await,
+        3,
+        "refused appends wrote nothing"
+    );
+
+    let any = store
+        .append(&c, &s, ExpectedVersion::Any, &[event("GoalSet", json!({}))])
+        .await
+        .unwrap();
+    assert_eq!(any.stream_version, 4);
+
+    let versions: Vec<i64> = store
+        .read_stream(&c, &s, 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4]);
+    let streams: (String, i64) =
+        sqlx::query_as("SELECT category, version FROM streams WHERE stream_id = $1")
+            .bind(s.as_str())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(streams, ("member".to_owned(), 4));
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_empty_append_is_refused(pool: PgPool) {
+    let store = EventStore::new(pool);
+    let result = store
+        .append(
+            &clinic("north"),
+            &member_stream(),
+            ExpectedVersion::Any,
+            &[],
+        )
+        .await;
+    assert!(matches!(
+        result,
+        Err(EventStoreError::BatchSize { count: 0, .. })
+    ));
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn concurrent_writers_to_one_stream_each_win_exactly_one_version(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let (c, s) = (clinic("north"), member_stream());
+
+    // 12 writers race for the first event: exactly one wins.
+    let racers: Vec<_> = (0..12)
+        .map(|_| {
+            let (store, c, s) = (store.clone(), c.clone(), s.clone());
+            tokio::spawn(async move {
+                store
+                    .append(
+                        &c,
+                        &s,
+                        ExpectedVersion::NoStream,
+                        &[event("MemberReferred", json!({}))],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(EventStoreError::Conflict { actual: 1, .. }) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+
+    // 8 writers each append 10 events with read-then-append retries: 81 events, no gaps.
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, c, s) = (store.clone(), c.clone(), s.clone());
+            tokio::spawn(async move {
+                let mut conflicts = 0;
+                for _ in 0..10 {
+                    loop {
+                        let version = store.stream_version(&c, &s).await.unwrap();
+                        match store
+                            .append(
+                                &c,
+                                &s,
+                                ExpectedVersion::Exactly(version),
+                                &[event("GoalSet", json!({}))],
+                            )
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(EventStoreError::Conflict { .. }) => conflicts += 1,
+                            Err(other) => panic!("unexpected {other:?}"),
+                        }
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM events WHERE stream_id = $1 ORDER BY version")
+            .bind(s.as_str())
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, (1..=81).collect::<Vec<i64>>());
+    assert!(store.verify(&Scope::All).await.unwrap().ok());
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_retried_append_returns_the_original_result_and_stores_nothing_twice(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let (c, s) = (clinic("north"), member_stream());
+    let batch = [
+        event("MemberReferred", json!({"n": 1})),
+        event("IntakeCompleted", json!({})),
+    ];
+
+    let original = store
+        .append(&c, &s, ExpectedVersion::NoStream, &batch)
+        .await
+        .unwrap();
+    // The retry's expected version is stale (the original succeeded), yet it is answered as
+    // the original was: the client never learns of a conflict it did not cause.
+    let retry = store
+        .append(&c, &s, ExpectedVersion::NoStream, &batch)
+        .await
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.positions, original.positions);
+    assert_eq!(retry.stream_version, 2);
+    assert_eq!(count_events(&pool).await, 2);
+
+    // The same event id in another stream, or mixed with new ids, is a caller bug.
+    let elsewhere = store
+        .append(&c, &member_stream(), ExpectedVersion::Any, &batch[..1])
+        .await;
+    assert!(
+        matches!(elsewhere, Err(EventStoreError::Duplicate { .. })),
+        "{elsewhere:?}"
+    );
+    let mixed = [batch[0].clone(), event("GoalSet", json!({}))];
+    let mixed = store.append(&c, &s, ExpectedVersion::Any, &mixed).await;
+    assert!(
+        matches!(mixed, Err(EventStoreError::Duplicate { .. })),
+        "{mixed:?}"
+    );
+    assert_eq!(count_events(&pool).await, 2);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn the_database_refuses_to_update_delete_or_truncate_events(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    store
+        .append(
+            &clinic("north"),
+            &member_stream(),
+            ExpectedVersion::Any,
+            &[event("X", json!({}))],
+        )
+        .await
+        .unwrap();
+    for statement in [
+        "UPDATE events SET data = '{\"forged\": true}'",
+        "DELETE FROM events",
+        "TRUNCATE events CASCADE",
+    ] {
+        let error = sqlx::query(statement).execute(&pool).await.unwrap_err();
+        assert!(
+            error.to_string().contains("append-only"),
+            "{statement}: {error}"
+        );
+    }
+    assert_eq!(count_events(&pool).await, 1);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn verify_names_the_streams_changed_behind_the_triggers_back(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let (north, south) = (clinic("north"), clinic("south"));
+    let (edited, deleted, intact) = (member_stream(), member_stream(), member_stream());
+    for (c, s) in [
+        (&north, &edited),
+        (&north, &deleted),
+        (&south, &intact),
+        (&north, &intact),
+    ] {
+        for n in 0..3 {
+            store
+                .append(
+                    c,
+                    s,
+                    ExpectedVersion::Any,
+                    &[event("GoalSet", json!({ "n": n }))],
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let clean = store.verify(&Scope::All).await.unwrap();
+    assert!(clean.ok());
+    assert_eq!((clean.streams_checked, clean.events_checked), (4, 12));
+
+    // A superuser disables the guard and rewrites history.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE events SET data = '{\"n\": 99}' WHERE stream_id = $1 AND version = 2")
+        .bind(edited.as_str())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM events WHERE stream_id = $1 AND version = 2")
+        .bind(deleted.as_str())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE events ENABLE TRIGGER events_no_update_or_delete")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let report = store.verify(&Scope::All).await.unwrap();
+    assert!(!report.ok());
+    let mut expected = vec![format!("north/{edited}"), format!("north/{deleted}")];
+    expected.sort();
+    assert_eq!(report.broken_streams, expected);
+    let south_only = store.verify(&Scope::Clinic(south)).await.unwrap();
+    assert!(south_only.ok());
+    assert_eq!(south_only.streams_checked, 1);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn streams_read_from_a_version_and_as_of_a_moment(pool: PgPool) {
+    let store = EventStore::new(pool);
+    let (c, s) = (clinic("north"), member_stream());
+    store
+        .append(
+            &c,
+            &s,
+            ExpectedVersion::NoStream,
+            &[event("MemberReferred", json!({}))],
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let between = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store
+        .append(
+            &c,
+            &s,
+            ExpectedVersion::Exactly(1),
+            &[
+                event("IntakeCompleted", json!({})),
+                event("MemberAdmitted", json!({})),
+            ],
+        )
+        .await
+        .unwrap();
+
+    let from_two = store.read_stream(&c, &s, 2).await.unwrap();
+    let types: Vec<&str> = from_two.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["IntakeCompleted", "MemberAdmitted"]);
+    let metadata = &from_two[0].metadata;
+    assert_eq!(metadata["actor"], "tester");
+
+    let then = store.read_stream_as_of(&c, &s, between).await.unwrap();
+    assert_eq!(then.len(), 1);
+    assert_eq!(then[0].event_type, "MemberReferred");
+    let now = store
+        .read_stream_as_of(&c, &s, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(now.len(), 3);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn clinics_never_see_each_others_events(pool: PgPool) {
+    let store = EventStore::new(pool);
+    let (north, south, s) = (clinic("north"), clinic("south"), member_stream());
+    // The same stream id in two clinics is two streams.
+    store
+        .append(
+            &north,
+            &s,
+            ExpectedVersion::NoStream,
+            &[event("A", json!({}))],
+        )
+        .await
+        .unwrap();
+    store
+        .append(
+            &south,
+            &s,
+            ExpectedVersion::NoStream,
+            &[event("B", json!({})), event("C", json!({}))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.read_stream(&north, &s, 1).await.unwrap().len(), 1);
+    assert_eq!(store.stream_version(&south, &s).await.unwrap(), 2);
+
+    let north_log = read_all(&store, &Scope::Clinic(north.clone()), 1).await;
+    assert!(north_log.iter().all(|e| e.clinic == "north"));
+    assert_eq!(north_log.len(), 1);
+    let all = read_all(&store, &Scope::All, 1).await;
+    assert_eq!(all.len(), 3);
+    let by_position = store
+        .read_log_by_position(&Scope::Clinic(south), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(by_position.len(), 2);
+    assert!(by_position.iter().all(|e| e.clinic == "south"));
+}
+
+/// Pages through the whole log, `page` events at a time, until it has `at_least` events or
+/// ten seconds pass (another database's open transaction can hold the safe horizon back).
+async fn read_until(
+    store: &EventStore,
+    scope: &Scope,
+    page: u32,
+    at_least: usize,
+) -> Vec<clinic_infra::event_store::RecordedEvent> {
+    let mut cursor = LogCursor::START;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while seen.len() < at_least && tokio::time::Instant::now() < deadline {
+        let next = store.read_log(scope, cursor, page).await.unwrap();
+        if next.events.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cursor = next.next;
+        seen.extend(next.events);
+    }
+    seen
+}
+
+async fn read_all(
+    store: &EventStore,
+    scope: &Scope,
+    page: u32,
+) -> Vec<clinic_infra::event_store::RecordedEvent> {
+    let total: i64 = match scope {
+        Scope::All => sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(store.pool())
+            .await
+            .unwrap(),
+        Scope::Clinic(c) => sqlx::query_scalar("SELECT count(*) FROM events WHERE clinic = $1")
+            .bind(c.as_str())
+            .fetch_one(store.pool())
+            .await
+            .unwrap(),
+    };
+    read_until(store, scope, page, total as usize).await
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_subscriber_never_skips_an_event_that_commits_late_with_a_lower_position(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let c = clinic("north");
+    let (slow, fast) = (member_stream(), member_stream());
+
+    // The slow writer takes its position first and holds its transaction open.
+    let mut slow_tx = pool.begin().await.unwrap();
+    let slow_event = event("Slow", json!({}));
+    let (slow_position,): (Vec<i64>,) = sqlx::query_as(
+        "SELECT positions FROM append_to_stream($1, $2, 'member', NULL, $3, $4, $5, $6, $7)",
+    )
+    .bind(c.as_str())
+    .bind(slow.as_str())
+    .bind(vec![slow_event.event_id])
+    .bind(vec!["Slow"])
+    .bind(vec![1i32])
+    .bind(vec![sqlx::types::Json(json!({}))])
+    .bind(vec![sqlx::types::Json(json!({"actor": "tester"}))])
+    .fetch_one(&mut *slow_tx)
+    .await
+    .unwrap();
+
+    // The fast writer takes a higher position and commits.
+    let fast_result = store
+        .append(&c, &fast, ExpectedVersion::Any, &[event("Fast", json!({}))])
+        .await
+        .unwrap();
+    assert!(fast_result.positions[0] > slow_position[0]);
+
+    // Paging by position alone would now hand out the fast event and move past the slow one.
+    let naive = store
+        .read_log_by_position(&Scope::All, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(naive.len(), 1, "the hazard this design avoids");
+
+    // The commit-safe reader hands out nothing the open transaction could still precede.
+    let scope = Scope::Clinic(c.clone());
+    let early = store.read_log(&scope, LogCursor::START, 10).await.unwrap();
+    assert!(early.events.is_empty(), "{:?}", early.events);
+
+    slow_tx.commit().await.unwrap();
+    let all = read_until(&store, &scope, 1, 2).await;
+    let types: Vec<&str> = all.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        ["Slow", "Fast"],
+        "both, in commit-safe order, neither skipped"
+    );
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn appends_notify_listeners(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let mut notifications = Notifications::listen(&pool).await.unwrap();
+    let result = store
+        .append(
+            &clinic("north"),
+            &member_stream(),
+            ExpectedVersion::Any,
+            &[event("A", json!({})), event("B", json!({}))],
+        )
+        .await
+        .unwrap();
+    let notification = notifications
+        .next(Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("a notification within 10 s");
+    assert_eq!(notification.clinic, "north");
+    assert_eq!(notification.position, result.last_position());
+}
