@@ -1,0 +1,279 @@
+//! Staff tokens: HS256 JWTs carrying who (`sub`), what they may do (`role`) and which clinic
+//! they work for (`clinic`). The clinic claim scopes every read and write.
+
+use std::fmt;
+use std::str::FromStr;
+
+use clinic_infra::clinic::ClinicId;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// What a staff member may do (DOMAIN.md "Who may do what").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything in their clinic.
+    Admin,
+    /// Members and groups: all commands and reads.
+    Clinician,
+    /// Their own groups' sessions, rosters and attendance.
+    Facilitator,
+    /// Referrals and intake.
+    Intake,
+    /// Reads everything, changes nothing.
+    Auditor,
+}
+
+impl Role {
+    /// Every role, for help texts and tests.
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Clinician,
+        Role::Facilitator,
+        Role::Intake,
+        Role::Auditor,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Clinician => "clinician",
+            Role::Facilitator => "facilitator",
+            Role::Intake => "intake",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown role name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a role is one of admin, clinician, facilitator, intake, auditor")]
+pub struct UnknownRole;
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str().eq_ignore_ascii_case(raw))
+            .ok_or(UnknownRole)
+    }
+}
+
+/// The claims of a staff token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The staff member (recorded as the actor of what they do).
+    pub sub: String,
+    /// What they may do.
+    pub role: Role,
+    /// The clinic they work for.
+    pub clinic: String,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: i64,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+}
+
+/// A verified staff member: the claims of a token that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staff {
+    /// Their `sub`.
+    pub sub: String,
+    /// Their role.
+    pub role: Role,
+    /// Their clinic, validated.
+    pub clinic: ClinicId,
+}
+
+/// Why a token was refused. Deliberately coarse: the client learns only that it must log in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` token.
+    #[error("a bearer token is required")]
+    Missing,
+    /// Malformed, wrongly signed, of another algorithm, or expired.
+    #[error("the token is invalid or expired")]
+    Invalid,
+}
+
+/// Signs and checks tokens with one HS256 secret.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKeys(..)")
+    }
+}
+
+impl TokenKeys {
+    /// Keys from the `CLINIC_JWT_SECRET`.
+    pub fn new(secret: &SecretString) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        // Only HS256: a token claiming `none` or another algorithm is refused.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            validation,
+        }
+    }
+
+    /// A token for `sub` valid for `ttl` from `now`.
+    pub fn sign(
+        &self,
+        sub: &str,
+        role: Role,
+        clinic: &ClinicId,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> String {
+        let claims = Claims {
+            sub: sub.to_owned(),
+            role,
+            clinic: clinic.to_string(),
+            iat: now.unix_timestamp(),
+            exp: (now + ttl).unix_timestamp(),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing of plain claims cannot fail")
+    }
+
+    /// Checks a token and returns who it speaks for.
+    pub fn verify(&self, token: &str) -> Result<Staff, AuthError> {
+        let data = decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| AuthError::Invalid)?;
+        let claims = data.claims;
+        let clinic = ClinicId::parse(&claims.clinic).map_err(|_| AuthError::Invalid)?;
+        if claims.sub.trim().is_empty() {
+            return Err(AuthError::Invalid);
+        }
+        Ok(Staff {
+            sub: claims.sub,
+            role: claims.role,
+            clinic,
+        })
+    }
+
+    /// Checks an `Authorization` header value (`Bearer <token>`).
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Staff, AuthError> {
+        let header = header.ok_or(AuthError::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or(AuthError::Invalid)?;
+        self.verify(token.trim())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn keys(secret: &str) -> TokenKeys {
+        TokenKeys::new(&SecretString::from(secret.to_owned()))
+    }
+
+    fn north() -> ClinicId {
+        ClinicId::parse("north").unwrap()
+    }
+
+    #[test]
+    fn a_signed_token_verifies_to_its_staff_member() {
+        let keys = keys("a-secret-of-some-length");
+        let token = keys.sign(
+            "dr-lee",
+            Role::Clinician,
+            &north(),
+            OffsetDateTime::now_utc(),
+            time::Duration::hours(1),
+        );
+        let staff = keys
+            .verify_header(Some(&format!("Bearer {token}")))
+            .unwrap();
+        assert_eq!(
+            staff,
+            Staff {
+                sub: "dr-lee".into(),
+                role: Role::Clinician,
+                clinic: north()
+            }
+        );
+    }
+
+    #[test]
+    fn wrong_signature_expired_unsigned_and_malformed_tokens_are_refused() {
+        let keys = keys("a-secret-of-some-length");
+        let now = OffsetDateTime::now_utc();
+        let other = self::keys("another-secret-entirely").sign(
+            "x",
+            Role::Admin,
+            &north(),
+            now,
+            time::Duration::hours(1),
+        );
+        assert_eq!(keys.verify(&other), Err(AuthError::Invalid));
+
+        let expired = keys.sign(
+            "x",
+            Role::Admin,
+            &north(),
+            now - time::Duration::hours(2),
+            time::Duration::hours(1),
+        );
+        assert_eq!(keys.verify(&expired), Err(AuthError::Invalid));
+
+        // {"alg":"none"} with valid-looking claims and no signature.
+        let header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
+        let claims = format!(
+            r#"{{"sub":"x","role":"admin","clinic":"north","exp":{},"iat":0}}"#,
+            now.unix_timestamp() + 3600
+        );
+        let unsigned = format!("{header}.{}.", base64_url(claims.as_bytes()));
+        assert_eq!(keys.verify(&unsigned), Err(AuthError::Invalid));
+
+        assert_eq!(keys.verify("not.a.token"), Err(AuthError::Invalid));
+        assert_eq!(keys.verify_header(None), Err(AuthError::Missing));
+        assert_eq!(
+            keys.verify_header(Some("Basic abc")),
+            Err(AuthError::Invalid)
+        );
+    }
+
+    fn base64_url(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().fold(0u32, |acc, b| acc << 8 | u32::from(*b))
+                << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn roles_parse_by_name() {
+        assert_eq!("Auditor".parse::<Role>(), Ok(Role::Auditor));
+        assert_eq!("root".parse::<Role>(), Err(UnknownRole));
+    }
+}

@@ -1,0 +1,13 @@
+//! The service's edge: staff authentication, the HTTP server and (in `main.rs`) the `clinic`
+//! binary.
+//!
+//! Principal pieces:
+//! - [`auth`]: HS256 staff tokens ([`auth::Claims`], [`auth::Role`]) signed and checked with
+//!   `CLINIC_JWT_SECRET`;
+//! - [`server`]: builds the axum [`axum::Router`] ([`server::app`]) so tests run the real thing on
+//!   port 0, and serves it with graceful shutdown;
+//! - [`telemetry`]: tracing set-up (human on a terminal, JSON otherwise).
+
+pub mod auth;
+pub mod server;
+pub mod telemetry;

@@ -1,0 +1,136 @@
+//! The HTTP server: routes, middleware (request spans, body limit, timeout) and graceful
+//! shutdown. [`app`] builds the router from state so tests serve the real thing on port 0.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use clinic_infra::event_store::EventStore;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::TokenKeys;
+
+/// The largest request body accepted; larger ones get 413.
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+/// How long a request may run before it is answered with 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler may reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database (read models, readiness).
+    pub pool: PgPool,
+    /// The event log.
+    pub store: EventStore,
+    /// Staff token verification.
+    pub keys: TokenKeys,
+}
+
+impl AppState {
+    /// State over a migrated database.
+    pub fn new(pool: PgPool, keys: TokenKeys) -> Self {
+        Self {
+            store: EventStore::new(pool.clone()),
+            pool,
+            keys,
+        }
+    }
+}
+
+/// The service's router with its middleware.
+pub fn app(state: AppState) -> Router {
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            // Every request in a span: method, path and request id, never the body.
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "http",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %id,
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The process is alive (no dependencies checked: restarting would not help them).
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The database answers and every migration is applied: safe to send traffic here.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if clinic_infra::db::is_ready(&state.pool).await {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "error": "no such route" })),
+    )
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops taking connections and
+/// lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}
