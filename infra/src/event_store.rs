@@ -11,6 +11,7 @@
 //! - every read and append is scoped to one clinic unless the caller asks for [`Scope::All`].
 
 mod append;
+mod hash;
 mod notify;
 mod read;
 mod verify;
@@ -161,6 +162,8 @@ pub struct RecordedEvent {
     pub metadata: serde_json::Value,
     /// When the append's transaction ran.
     pub recorded_at: OffsetDateTime,
+    /// The hash of the stream's previous event (empty for version 1).
+    pub prev_hash: Vec<u8>,
     /// The event's link in its stream's hash chain.
     pub hash: Vec<u8>,
 }
@@ -219,6 +222,7 @@ pub enum EventStoreError {
 #[derive(Debug, Clone)]
 pub struct EventStore {
     pool: PgPool,
+    notifier: std::sync::Arc<notify::Notifier>,
 }
 
 impl EventStore {
@@ -227,7 +231,10 @@ impl EventStore {
 
     /// A store over an already migrated database.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            notifier: notify::Notifier::new(pool.clone()),
+            pool,
+        }
     }
 
     /// The pool, for the rest of the shell (projections share it).

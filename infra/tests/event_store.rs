@@ -484,7 +484,7 @@ async fn a_subscriber_never_skips_an_event_that_commits_late_with_a_lower_positi
     let mut slow_tx = pool.begin().await.unwrap();
     let slow_event = event("Slow", json!({}));
     let (slow_position,): (Vec<i64>,) = sqlx::query_as(
-        "SELECT positions FROM append_to_stream($1, $2, 'member', NULL, $3, $4, $5, $6, $7)",
+        "SELECT positions FROM append_to_stream($1, $2, 'member', NULL, $3, $4, $5, $6, $7, $8)",
     )
     .bind(c.as_str())
     .bind(slow.as_str())
@@ -493,6 +493,7 @@ async fn a_subscriber_never_skips_an_event_that_commits_late_with_a_lower_positi
     .bind(vec![1i32])
     .bind(vec![sqlx::types::Json(json!({}))])
     .bind(vec![sqlx::types::Json(json!({"actor": "tester"}))])
+    .bind(vec![vec![0u8; 32]])
     .fetch_one(&mut *slow_tx)
     .await
     .unwrap();

@@ -4,7 +4,7 @@
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{EventStore, EventStoreError, ExpectedVersion, NewEvent, StreamId};
+use super::{hash, EventStore, EventStoreError, ExpectedVersion, NewEvent, StreamId};
 use crate::clinic::ClinicId;
 
 /// Where an append's events landed.
@@ -50,8 +50,28 @@ impl EventStore {
         let schema_versions: Vec<i32> =
             events.iter().map(|e| i32::from(e.schema_version)).collect();
         let data: Vec<Json<&serde_json::Value>> = events.iter().map(|e| Json(&e.data)).collect();
-        let metadata: Vec<Json<&super::Metadata>> =
-            events.iter().map(|e| Json(&e.metadata)).collect();
+        let metadata: Vec<serde_json::Value> = events
+            .iter()
+            .map(|e| serde_json::to_value(&e.metadata))
+            .collect::<Result<_, _>>()
+            .expect("metadata is plain strings and uuids");
+        let digests: Vec<Vec<u8>> = events
+            .iter()
+            .zip(&metadata)
+            .map(|(e, metadata)| {
+                hash::digest(&hash::Content {
+                    clinic: clinic.as_str(),
+                    stream_id: stream.as_str(),
+                    event_id: e.event_id,
+                    event_type: &e.event_type,
+                    schema_version: i32::from(e.schema_version),
+                    data: &e.data,
+                    metadata,
+                })
+                .to_vec()
+            })
+            .collect();
+        let metadata: Vec<Json<&serde_json::Value>> = metadata.iter().map(Json).collect();
 
         let row: AppendRow = sqlx::query_as(include_str!("sql/append.sql"))
             .bind(clinic.as_str())
@@ -63,6 +83,7 @@ impl EventStore {
             .bind(&schema_versions)
             .bind(&data)
             .bind(&metadata)
+            .bind(&digests)
             .fetch_one(&self.pool)
             .await
             .map_err(|error| match &error {
@@ -80,11 +101,17 @@ impl EventStore {
                 expected,
                 actual: stream_version,
             }),
-            duplicate_or_appended => Ok(AppendResult {
-                stream_version,
-                positions: positions.unwrap_or_default(),
-                duplicate: duplicate_or_appended == "duplicate",
-            }),
+            duplicate_or_appended => {
+                let result = AppendResult {
+                    stream_version,
+                    positions: positions.unwrap_or_default(),
+                    duplicate: duplicate_or_appended == "duplicate",
+                };
+                if !result.duplicate {
+                    self.notifier.appended(clinic, result.last_position());
+                }
+                Ok(result)
+            }
         }
     }
 }

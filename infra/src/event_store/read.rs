@@ -61,6 +61,7 @@ impl FromRow<'_, PgRow> for RecordedEvent {
             data: row.try_get("data")?,
             metadata: row.try_get("metadata")?,
             recorded_at: row.try_get("recorded_at")?,
+            prev_hash: row.try_get("prev_hash")?,
             hash: row.try_get("hash")?,
         })
     }

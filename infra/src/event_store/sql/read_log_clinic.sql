@@ -1,6 +1,6 @@
 -- Commit-safe order: only transactions older than every running one (they cannot gain rows).
 SELECT position, transaction_id::text::bigint AS transaction_id, clinic, stream_id, version, event_id, type,
-       schema_version, data, metadata, recorded_at, hash
+       schema_version, data, metadata, recorded_at, prev_hash, hash
   FROM events
  WHERE clinic = $1
    AND (transaction_id, position) > ($2::text::xid8, $3)

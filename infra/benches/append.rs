@@ -1,0 +1,163 @@
+//! Append throughput of the event store beside plain INSERTs into an equivalent table, in the
+//! same run on the same PostgreSQL (README "Benchmarks"). Run: `cargo bench -p clinic-infra --bench append`.
+//!
+//! Uses the database `clinic_bench` on the server of `DATABASE_URL` (created and migrated if
+//! missing; its tables are emptied first). `BENCH_SECONDS` sets each measurement's length.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use clinic_infra::clinic::ClinicId;
+use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+use serde_json::json;
+use sqlx::types::Json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+fn event() -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: "SessionHeld".into(),
+        schema_version: 2,
+        data: json!({
+            "session_id": Uuid::new_v4(),
+            "held_at": "2026-11-25T10:00:00Z",
+            "topic": "Coping with cravings",
+            "duration_minutes": 90,
+            "attendance": [{"member_id": Uuid::new_v4(), "status": "present"}],
+        }),
+        metadata: Metadata {
+            actor: "bench".into(),
+            correlation_id: Uuid::new_v4(),
+            causation_id: None,
+        },
+    }
+}
+
+/// Plain INSERT of the same rows, no event-store logic: the baseline.
+async fn plain_insert(pool: &PgPool, stream: &str, events: &[NewEvent]) {
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let data: Vec<Json<&serde_json::Value>> = events.iter().map(|e| Json(&e.data)).collect();
+    let metadata: Vec<Json<&Metadata>> = events.iter().map(|e| Json(&e.metadata)).collect();
+    sqlx::query(
+        "INSERT INTO bench_plain_events (clinic, stream_id, version, event_id, type, schema_version, data, metadata)
+         SELECT 'bench', $1, 1, id, t, 2, d, m FROM unnest($2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[]) AS u(id, t, d, m)",
+    )
+    .bind(stream)
+    .bind(&ids)
+    .bind(&types)
+    .bind(&data)
+    .bind(&metadata)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    Plain,
+    EventStore,
+}
+
+/// Runs `writers` tasks, each appending batches of `batch` events to its own stream, for
+/// `seconds`; returns events per second.
+async fn measure(pool: &PgPool, target: Target, writers: usize, batch: usize, seconds: f64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let store = EventStore::new(pool.clone());
+                let clinic = ClinicId::parse("bench").unwrap();
+                let stream = StreamId::of("member", Uuid::new_v4());
+                let mut written = 0usize;
+                while Instant::now() < deadline {
+                    let events: Vec<NewEvent> = (0..batch).map(|_| event()).collect();
+                    match target {
+                        Target::Plain => plain_insert(&pool, stream.as_str(), &events).await,
+                        Target::EventStore => {
+                            store
+                                .append(&clinic, &stream, ExpectedVersion::Any, &events)
+                                .await
+                                .unwrap();
+                        }
+                    }
+                    written += batch;
+                }
+                written
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: f64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let server = base.rsplit_once('/').unwrap().0;
+    let url = format!("{server}/clinic_bench");
+    let pool = clinic_infra::db::connect_and_migrate(&url, 12)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_plain_events (
+            position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, clinic text NOT NULL,
+            stream_id text NOT NULL, version bigint NOT NULL, event_id uuid NOT NULL UNIQUE,
+            type text NOT NULL, schema_version integer NOT NULL, data jsonb NOT NULL,
+            metadata jsonb NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Start empty: the append-only trigger refuses TRUNCATE, so the bench database is rebuilt.
+    sqlx::query("TRUNCATE bench_plain_events")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE events DISABLE TRIGGER events_no_truncate")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("TRUNCATE events, streams")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE events ENABLE TRIGGER events_no_truncate")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    println!("append benchmark, {seconds} s per measurement, database clinic_bench");
+    println!(
+        "{:<34} {:>14} {:>14} {:>8}",
+        "case", "plain ev/s", "store ev/s", "ratio"
+    );
+    for (name, writers, batch) in [
+        ("1 writer, single-event appends", 1, 1),
+        ("8 writers, single-event appends", 8, 1),
+        ("1 writer, batches of 100", 1, 100),
+        ("8 writers, batches of 100", 8, 100),
+    ] {
+        // Interleave the two so drift on a shared machine hits both alike.
+        let plain = measure(&pool, Target::Plain, writers, batch, seconds / 2.0).await;
+        let store = measure(&pool, Target::EventStore, writers, batch, seconds / 2.0).await;
+        let plain2 = measure(&pool, Target::Plain, writers, batch, seconds / 2.0).await;
+        let store2 = measure(&pool, Target::EventStore, writers, batch, seconds / 2.0).await;
+        let (plain, store) = ((plain + plain2) / 2.0, (store + store2) / 2.0);
+        println!(
+            "{name:<34} {plain:>14.0} {store:>14.0} {:>7.2}x",
+            store / plain
+        );
+    }
+}
