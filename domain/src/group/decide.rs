@@ -1,0 +1,223 @@
+//! The group rules, read top to bottom like DOMAIN.md:
+//! - a group is formed once; a closed group refuses everything;
+//! - a member joins only while in treatment (or, for an alumni group, also in aftercare
+//!   or alumni); never twice; never beyond capacity;
+//! - a session's attendance lists exactly the roster at that time, each member once;
+//! - corrections never overwrite: they are new events with a reason.
+
+use crate::values::{SessionStatus, Stage, Text};
+
+use super::command::{
+    CancelSession, CloseGroup, CorrectAttendance, FormGroup, GroupCommand, JoinGroup, LeaveGroup,
+    RecordSession, ScheduleSession,
+};
+use super::error::GroupError;
+use super::event::{
+    AttendanceCorrected, GroupClosed, GroupEvent, GroupFormed, MemberJoined, MemberLeft,
+    SessionCancelled, SessionHeld, SessionScheduled,
+};
+use super::state::{GroupProfile, GroupState, Session};
+
+type Decision = Result<Vec<GroupEvent>, GroupError>;
+
+/// Decides a group command against the group's state.
+pub fn decide(state: &GroupState, command: GroupCommand) -> Decision {
+    if let GroupCommand::FormGroup(c) = command {
+        return form(state, c);
+    }
+    let Some(profile) = state.profile() else {
+        return Err(GroupError::UnknownGroup);
+    };
+    if state.closed() {
+        return Err(GroupError::GroupClosed { group: profile.id });
+    }
+    match command {
+        GroupCommand::FormGroup(c) => form(state, c),
+        GroupCommand::JoinGroup(c) => join(state, profile, c),
+        GroupCommand::LeaveGroup(c) => leave(state, c),
+        GroupCommand::ScheduleSession(c) => schedule(state, c),
+        GroupCommand::RecordSession(c) => record(state, c),
+        GroupCommand::CancelSession(c) => cancel(state, c),
+        GroupCommand::CorrectAttendance(c) => correct(state, c),
+        GroupCommand::CloseGroup(c) => close(c),
+    }
+}
+
+fn form(state: &GroupState, c: FormGroup) -> Decision {
+    if let Some(profile) = state.profile() {
+        return Err(GroupError::AlreadyFormed { group: profile.id });
+    }
+    Ok(vec![GroupFormed {
+        group_id: c.group,
+        name: c.name.into_string(),
+        model: c.model,
+        facilitator: c.facilitator.map(Text::into_string),
+        capacity: c.capacity,
+        schedule: c.schedule.map(Text::into_string),
+        alumni: c.alumni,
+        online: c.online,
+        formed_at: c.at,
+    }
+    .into()])
+}
+
+fn join(state: &GroupState, profile: &GroupProfile, c: JoinGroup) -> Decision {
+    let member = c.member;
+    if state.is_on_roster(member) {
+        return Err(GroupError::AlreadyOnRoster { member });
+    }
+    let eligible = match c.member_stage {
+        Some(Stage::InTreatment) => true,
+        Some(Stage::Aftercare | Stage::Alumni) => profile.alumni,
+        _ => false,
+    };
+    if !eligible {
+        return Err(if profile.alumni {
+            GroupError::NotEligibleForAlumniGroup { member }
+        } else {
+            GroupError::MemberNotAdmitted { member }
+        });
+    }
+    let capacity = profile.capacity.get();
+    if state.roster().len() >= usize::from(capacity) {
+        return Err(GroupError::GroupFull { capacity });
+    }
+    Ok(vec![MemberJoined {
+        member_id: member,
+        joined_at: c.at,
+    }
+    .into()])
+}
+
+fn leave(state: &GroupState, c: LeaveGroup) -> Decision {
+    if !state.is_on_roster(c.member) {
+        return Err(GroupError::NotOnRoster { member: c.member });
+    }
+    Ok(vec![MemberLeft {
+        member_id: c.member,
+        reason: c.reason.into_string(),
+        left_at: c.at,
+    }
+    .into()])
+}
+
+fn schedule(state: &GroupState, c: ScheduleSession) -> Decision {
+    if state.session(c.session).is_some() {
+        return Err(GroupError::DuplicateSession { session: c.session });
+    }
+    Ok(vec![SessionScheduled {
+        session_id: c.session,
+        starts_at: c.starts_at,
+        topic: c.topic.into_string(),
+    }
+    .into()])
+}
+
+fn not_yet_held(session: &Session) -> Result<(), GroupError> {
+    match session.status {
+        SessionStatus::Scheduled => Ok(()),
+        SessionStatus::Held => Err(GroupError::SessionAlreadyHeld {
+            session: session.id,
+        }),
+        SessionStatus::Cancelled => Err(GroupError::SessionCancelled {
+            session: session.id,
+        }),
+    }
+}
+
+fn record(state: &GroupState, c: RecordSession) -> Decision {
+    if let Some(session) = state.session(c.session) {
+        not_yet_held(session)?;
+    }
+    let mut listed = Vec::with_capacity(c.attendance.len());
+    for entry in &c.attendance {
+        if listed.contains(&entry.member_id) {
+            return Err(GroupError::DuplicateAttendance {
+                member: entry.member_id,
+            });
+        }
+        listed.push(entry.member_id);
+    }
+    let missing: Vec<_> = state
+        .roster()
+        .iter()
+        .copied()
+        .filter(|m| !listed.contains(m))
+        .collect();
+    let unexpected: Vec<_> = listed
+        .iter()
+        .copied()
+        .filter(|m| !state.is_on_roster(*m))
+        .collect();
+    if !missing.is_empty() || !unexpected.is_empty() {
+        return Err(GroupError::RosterMismatch {
+            missing,
+            unexpected,
+        });
+    }
+    Ok(vec![SessionHeld {
+        session_id: c.session,
+        held_at: c.held_at,
+        topic: c.topic.into_string(),
+        duration_minutes: c.duration,
+        attendance: c.attendance,
+    }
+    .into()])
+}
+
+fn cancel(state: &GroupState, c: CancelSession) -> Decision {
+    let session = state
+        .session(c.session)
+        .ok_or(GroupError::UnknownSession { session: c.session })?;
+    not_yet_held(session)?;
+    Ok(vec![SessionCancelled {
+        session_id: c.session,
+        reason: c.reason.into_string(),
+        cancelled_at: c.at,
+    }
+    .into()])
+}
+
+fn correct(state: &GroupState, c: CorrectAttendance) -> Decision {
+    let session = state
+        .session(c.session)
+        .ok_or(GroupError::UnknownSession { session: c.session })?;
+    if session.status != SessionStatus::Held {
+        return Err(GroupError::SessionNotHeld { session: c.session });
+    }
+    let recorded = session
+        .attendance
+        .iter()
+        .find(|a| a.member_id == c.member)
+        .ok_or(GroupError::NotInAttendance {
+            session: c.session,
+            member: c.member,
+        })?;
+    if recorded.status == c.to {
+        return Err(GroupError::NothingToCorrect {
+            session: c.session,
+            member: c.member,
+            status: c.to,
+        });
+    }
+    Ok(vec![AttendanceCorrected {
+        session_id: c.session,
+        member_id: c.member,
+        from: recorded.status,
+        to: c.to,
+        reason: c.reason.into_string(),
+        corrected_at: c.at,
+    }
+    .into()])
+}
+
+fn close(c: CloseGroup) -> Decision {
+    Ok(vec![GroupClosed {
+        reason: c.reason.into_string(),
+        closed_at: c.at,
+    }
+    .into()])
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,231 @@
+//! What a group's past events mean now: the fold that `decide` reads.
+
+use time::OffsetDateTime;
+
+use crate::engagement;
+use crate::ids::{GroupId, MemberId, SessionId};
+use crate::values::{Capacity, GroupModel, SessionMinutes, SessionStatus};
+
+use super::event::{Attendance, GroupEvent};
+
+/// What a group is, as formed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupProfile {
+    /// The group.
+    pub id: GroupId,
+    /// Its name.
+    pub name: String,
+    /// Its model.
+    pub model: GroupModel,
+    /// The facilitating staff member's `sub`.
+    pub facilitator: Option<String>,
+    /// Its capacity.
+    pub capacity: Capacity,
+    /// The weekly schedule in words.
+    pub schedule: Option<String>,
+    /// Marked for alumni.
+    pub alumni: bool,
+    /// Meets online.
+    pub online: bool,
+}
+
+/// One session of the group and, once held, its attendance after corrections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The session.
+    pub id: SessionId,
+    /// Scheduled, held or cancelled.
+    pub status: SessionStatus,
+    /// When it was scheduled to start, if it was scheduled.
+    pub starts_at: Option<OffsetDateTime>,
+    /// When it was held, once held.
+    pub held_at: Option<OffsetDateTime>,
+    /// Its topic (as held, or as planned).
+    pub topic: String,
+    /// How long it lasted, once held.
+    pub duration: Option<SessionMinutes>,
+    /// Attendance as corrected (dashboards use this; the log keeps the originals).
+    pub attendance: Vec<Attendance>,
+}
+
+/// The group as its events describe it: profile, roster, sessions, open or closed.
+///
+/// Only [`GroupState::evolve`] changes it, so its fields are private.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupState {
+    version: u64,
+    profile: Option<GroupProfile>,
+    roster: Vec<MemberId>,
+    sessions: Vec<Session>,
+    closed: bool,
+}
+
+impl GroupState {
+    /// Folds events from the start of the stream.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a GroupEvent>) -> Self {
+        events.into_iter().fold(Self::default(), Self::evolve)
+    }
+
+    /// Applies one event. Total: an event that refers to something unknown changes
+    /// only the version.
+    #[must_use]
+    pub fn evolve(mut self, event: &GroupEvent) -> Self {
+        self.version += 1;
+        match event {
+            GroupEvent::GroupFormed(e) => {
+                self.profile = Some(GroupProfile {
+                    id: e.group_id,
+                    name: e.name.clone(),
+                    model: e.model,
+                    facilitator: e.facilitator.clone(),
+                    capacity: e.capacity,
+                    schedule: e.schedule.clone(),
+                    alumni: e.alumni,
+                    online: e.online,
+                });
+            }
+            GroupEvent::MemberJoined(e) => {
+                if !self.roster.contains(&e.member_id) {
+                    self.roster.push(e.member_id);
+                }
+            }
+            GroupEvent::MemberLeft(e) => self.roster.retain(|m| *m != e.member_id),
+            GroupEvent::SessionScheduled(e) => {
+                if self.session(e.session_id).is_none() {
+                    self.sessions.push(Session {
+                        id: e.session_id,
+                        status: SessionStatus::Scheduled,
+                        starts_at: Some(e.starts_at),
+                        held_at: None,
+                        topic: e.topic.clone(),
+                        duration: None,
+                        attendance: vec![],
+                    });
+                }
+            }
+            GroupEvent::SessionHeld(e) => {
+                let held = Session {
+                    id: e.session_id,
+                    status: SessionStatus::Held,
+                    starts_at: None,
+                    held_at: Some(e.held_at),
+                    topic: e.topic.clone(),
+                    duration: Some(e.duration_minutes),
+                    attendance: e.attendance.clone(),
+                };
+                match self.sessions.iter_mut().find(|s| s.id == e.session_id) {
+                    Some(session) => {
+                        *session = Session {
+                            starts_at: session.starts_at,
+                            ..held
+                        }
+                    }
+                    None => self.sessions.push(held),
+                }
+            }
+            GroupEvent::SessionCancelled(e) => {
+                if let Some(session) = self.sessions.iter_mut().find(|s| s.id == e.session_id) {
+                    session.status = SessionStatus::Cancelled;
+                }
+            }
+            GroupEvent::AttendanceCorrected(e) => {
+                if let Some(record) = self
+                    .sessions
+                    .iter_mut()
+                    .find(|s| s.id == e.session_id)
+                    .and_then(|s| s.attendance.iter_mut().find(|a| a.member_id == e.member_id))
+                {
+                    record.status = e.to;
+                }
+            }
+            GroupEvent::GroupClosed(_) => self.closed = true,
+        }
+        self
+    }
+
+    /// How many events were folded: the stream's current version.
+    pub const fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The group as formed; `None` for an empty stream.
+    pub const fn profile(&self) -> Option<&GroupProfile> {
+        self.profile.as_ref()
+    }
+
+    /// The members on the roster now, in the order they joined.
+    pub fn roster(&self) -> &[MemberId] {
+        &self.roster
+    }
+
+    /// Whether `member` is on the roster now.
+    pub fn is_on_roster(&self, member: MemberId) -> bool {
+        self.roster.contains(&member)
+    }
+
+    /// Every session, in the order first recorded.
+    pub fn sessions(&self) -> &[Session] {
+        &self.sessions
+    }
+
+    /// A session by id.
+    pub fn session(&self, id: SessionId) -> Option<&Session> {
+        self.sessions.iter().find(|s| s.id == id)
+    }
+
+    /// Whether the group was closed.
+    pub const fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Held sessions' corrected attendance, oldest first (by held time, then session id).
+    fn held(&self) -> Vec<(SessionId, OffsetDateTime, &[Attendance])> {
+        let mut held: Vec<_> = self
+            .sessions
+            .iter()
+            .filter_map(|s| s.held_at.map(|at| (s.id, at, s.attendance.as_slice())))
+            .collect();
+        held.sort_by_key(|(id, at, _)| (*at, *id));
+        held
+    }
+
+    /// Sessions of this group `member` attended (present or late) in the engagement
+    /// window before `at` (see [`engagement::sessions_attended`]).
+    pub fn sessions_attended(&self, member: MemberId, at: OffsetDateTime) -> u32 {
+        engagement::count_attended(
+            self.held()
+                .into_iter()
+                .flat_map(|(_, held_at, list)| statuses_of(member, held_at, list)),
+            at,
+        )
+    }
+
+    /// `member`'s absences from this group since they last attended.
+    pub fn consecutive_absences(&self, member: MemberId) -> u32 {
+        engagement::trailing_absences(
+            self.held()
+                .into_iter()
+                .flat_map(|(_, held_at, list)| statuses_of(member, held_at, list))
+                .map(|(_, status)| status),
+        )
+    }
+
+    /// Share of all recorded attendance that was present or late, 0 to 1 (0 before any session).
+    pub fn attendance_rate(&self) -> f64 {
+        engagement::rate(
+            self.held()
+                .into_iter()
+                .flat_map(|(_, _, list)| list.iter().map(|a| a.status)),
+        )
+    }
+}
+
+fn statuses_of(
+    member: MemberId,
+    held_at: OffsetDateTime,
+    list: &[Attendance],
+) -> impl Iterator<Item = (OffsetDateTime, crate::values::AttendanceStatus)> + '_ {
+    list.iter()
+        .filter(move |a| a.member_id == member)
+        .map(move |a| (held_at, a.status))
+}

@@ -1,0 +1,1321 @@
+#![allow(clippy::unwrap_used)]
+
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::aftercare::follow_up_id;
+use crate::consent::DISCLOSURE_NOTICE;
+use crate::decider::ErrorKind;
+use crate::ids::{CheckInId, ConsentId, DisclosureId, FollowUpId, GoalId, MemberId};
+use crate::member::*;
+use crate::testing::{self, Given};
+use crate::values::*;
+
+// ---- fixtures -------------------------------------------------------------------
+
+fn given(events: impl IntoIterator<Item = MemberEvent>) -> Given<MemberDecider> {
+    testing::given::<MemberDecider>(events)
+}
+
+/// Day `n` of the story, at 10:00 UTC (day 0 is 2026-03-01).
+fn day(n: i64) -> OffsetDateTime {
+    datetime!(2026-03-01 10:00 UTC) + Duration::days(n)
+}
+
+fn ann() -> MemberId {
+    MemberId::new(Uuid::from_u128(0xA11E))
+}
+
+fn text(s: &str) -> Text {
+    Text::parse("text", s).unwrap()
+}
+
+fn consent_id(n: u128) -> ConsentId {
+    ConsentId::new(Uuid::from_u128(0xC0 + n))
+}
+
+fn check_in_id(n: u128) -> CheckInId {
+    CheckInId::new(Uuid::from_u128(0xC1 + n))
+}
+
+fn goal_id(n: u128) -> GoalId {
+    GoalId::new(Uuid::from_u128(0x60 + n))
+}
+
+fn disclosure_id(n: u128) -> DisclosureId {
+    DisclosureId::new(Uuid::from_u128(0xD1 + n))
+}
+
+fn refer_ann() -> ReferMember {
+    ReferMember {
+        member: ann(),
+        name: PersonName::parse("Ann Lee").unwrap(),
+        email: Some(Email::parse("ann@example.org").unwrap()),
+        phone: None,
+        source: ReferralSource::Hospital,
+        primary_substance: Some(text("alcohol")),
+        at: day(0),
+    }
+}
+
+fn referred() -> MemberEvent {
+    MemberReferred {
+        member_id: ann(),
+        name: "Ann Lee".into(),
+        email: Some("ann@example.org".into()),
+        phone: None,
+        source: ReferralSource::Hospital,
+        primary_substance: Some("alcohol".into()),
+        referred_at: day(0),
+    }
+    .into()
+}
+
+fn assessed() -> MemberEvent {
+    IntakeCompleted {
+        assessed_by: "dr-ray".into(),
+        recommended_level: LevelOfCare::Residential,
+        completed_at: day(1),
+    }
+    .into()
+}
+
+fn admitted() -> MemberEvent {
+    MemberAdmitted {
+        level_of_care: LevelOfCare::Residential,
+        primary_counselor: Some("counselor-kim".into()),
+        admitted_at: day(2),
+    }
+    .into()
+}
+
+fn in_treatment() -> Vec<MemberEvent> {
+    vec![referred(), assessed(), admitted()]
+}
+
+fn discharged(reason: DischargeReason, at: OffsetDateTime) -> MemberEvent {
+    MemberDischarged {
+        reason,
+        discharged_at: at,
+    }
+    .into()
+}
+
+fn follow_ups_for(episode: u32, discharged_at: OffsetDateTime) -> Vec<PlannedFollowUp> {
+    [7u16, 30, 90, 180, 365]
+        .into_iter()
+        .map(|d| PlannedFollowUp {
+            follow_up_id: follow_up_id(ann(), episode, d),
+            day_offset: d,
+            due_at: discharged_at + Duration::days(i64::from(d)),
+        })
+        .collect()
+}
+
+fn aftercare_started(at: OffsetDateTime) -> MemberEvent {
+    AftercareStarted {
+        plan: AftercarePlan::AlumniGroup,
+        follow_ups: follow_ups_for(1, at),
+        started_at: at,
+    }
+    .into()
+}
+
+/// In aftercare after a completed discharge on day 40.
+fn in_aftercare() -> Vec<MemberEvent> {
+    let mut events = in_treatment();
+    events.push(discharged(DischargeReason::Completed, day(40)));
+    events.push(aftercare_started(day(40)));
+    events
+}
+
+fn with(
+    mut events: Vec<MemberEvent>,
+    more: impl IntoIterator<Item = MemberEvent>,
+) -> Vec<MemberEvent> {
+    events.extend(more);
+    events
+}
+
+fn wrong_stage(command: &'static str, stage: Stage) -> MemberError {
+    MemberError::WrongStage { command, stage }
+}
+
+fn consent_given(n: u128, scope: ConsentScope, recipient: &str) -> MemberEvent {
+    ConsentGiven {
+        consent_id: consent_id(n),
+        scope,
+        kind: ConsentKind::Standard,
+        recipient: recipient.into(),
+        purpose: "care coordination".into(),
+        information: "attendance".into(),
+        expires_at: Some(day(100)),
+        expires_on: None,
+        signed_by: "Ann Lee".into(),
+        signed_at: day(3),
+        form_version: "2024-1".into(),
+    }
+    .into()
+}
+
+fn scheduled(n: u128, due: OffsetDateTime) -> MemberEvent {
+    CheckInScheduled {
+        check_in_id: check_in_id(n),
+        due_at: due,
+        channel: CheckInChannel::Call,
+    }
+    .into()
+}
+
+fn completed(n: u128, at: OffsetDateTime) -> MemberEvent {
+    CheckInCompleted {
+        check_in_id: check_in_id(n),
+        mood: Mood::new(3).unwrap(),
+        craving: Craving::new(2).unwrap(),
+        used: false,
+        completed_at: at,
+    }
+    .into()
+}
+
+fn missed(n: u128, due: OffsetDateTime) -> MemberEvent {
+    CheckInMissed {
+        check_in_id: check_in_id(n),
+        due_at: due,
+    }
+    .into()
+}
+
+fn disclose(
+    consent: u128,
+    recipient: &str,
+    class: Option<&str>,
+    at: OffsetDateTime,
+) -> RecordDisclosure {
+    RecordDisclosure {
+        disclosure: disclosure_id(1),
+        consent: consent_id(consent),
+        recipient: text(recipient),
+        recipient_class: class.map(text),
+        purpose: text("care coordination"),
+        description: text("attendance summary"),
+        channel: text("secure fax"),
+        disclosed_by: text("counselor-kim"),
+        at,
+    }
+}
+
+fn erase(at: OffsetDateTime) -> EraseMember {
+    EraseMember {
+        reason: text("member request"),
+        at,
+        retention_days: 365,
+    }
+}
+
+// ---- referral and intake ------------------------------------------------------------
+
+#[test]
+fn referring_a_member_starts_their_stream() {
+    let state = given([]).when(refer_ann()).then([referred()]);
+    assert_eq!(state.stage(), Some(Stage::Referred));
+    assert_eq!(state.member(), Some(ann()));
+    assert_eq!(state.version(), 1);
+}
+
+#[test]
+fn referring_a_member_twice_is_refused() {
+    given([referred()])
+        .when(refer_ann())
+        .then_err(MemberError::AlreadyReferred { member: ann() });
+}
+
+#[test]
+fn a_command_for_a_member_never_referred_is_refused() {
+    given([])
+        .when(EnrollAlumni { at: day(1) })
+        .then_err(MemberError::UnknownMember);
+}
+
+#[test]
+fn intake_is_completed_for_a_referred_member() {
+    let state = given([referred()])
+        .when(CompleteIntake {
+            assessed_by: text("dr-ray"),
+            recommended_level: LevelOfCare::Residential,
+            at: day(1),
+        })
+        .then([assessed()]);
+    assert_eq!(state.stage(), Some(Stage::Intake));
+    assert_eq!(state.recommended_level(), Some(LevelOfCare::Residential));
+}
+
+#[test]
+fn intake_is_completed_only_once_per_referral() {
+    given([referred(), assessed()])
+        .when(CompleteIntake {
+            assessed_by: text("dr-ray"),
+            recommended_level: LevelOfCare::Outpatient,
+            at: day(2),
+        })
+        .then_err(wrong_stage("complete intake", Stage::Intake));
+}
+
+// ---- admission and level of care ----------------------------------------------------
+
+#[test]
+fn admitting_an_assessed_member_puts_them_in_treatment() {
+    let state = given([referred(), assessed()])
+        .when(AdmitMember {
+            level_of_care: LevelOfCare::Residential,
+            primary_counselor: Some(text("counselor-kim")),
+            at: day(2),
+        })
+        .then([admitted()]);
+    assert_eq!(state.stage(), Some(Stage::InTreatment));
+    assert_eq!(state.level_of_care(), Some(LevelOfCare::Residential));
+    assert_eq!(state.primary_counselor(), Some("counselor-kim"));
+}
+
+#[test]
+fn admission_requires_a_completed_intake() {
+    given([referred()])
+        .when(AdmitMember {
+            level_of_care: LevelOfCare::Outpatient,
+            primary_counselor: None,
+            at: day(1),
+        })
+        .then_err(wrong_stage("admit", Stage::Referred));
+}
+
+#[test]
+fn stepping_down_records_both_levels() {
+    let state = given(in_treatment())
+        .when(ChangeLevelOfCare {
+            to: LevelOfCare::IntensiveOutpatient,
+            reason: text("stable for two weeks"),
+            at: day(20),
+        })
+        .then([LevelOfCareChanged {
+            from: LevelOfCare::Residential,
+            to: LevelOfCare::IntensiveOutpatient,
+            reason: "stable for two weeks".into(),
+            changed_at: day(20),
+        }]);
+    assert_eq!(
+        state.level_of_care(),
+        Some(LevelOfCare::IntensiveOutpatient)
+    );
+}
+
+#[test]
+fn changing_to_the_current_level_of_care_is_refused() {
+    given(in_treatment())
+        .when(ChangeLevelOfCare {
+            to: LevelOfCare::Residential,
+            reason: text("no change"),
+            at: day(20),
+        })
+        .then_err(MemberError::SameLevelOfCare {
+            level: LevelOfCare::Residential,
+        });
+}
+
+#[test]
+fn changing_the_level_of_care_outside_treatment_is_refused() {
+    given([referred(), assessed()])
+        .when(ChangeLevelOfCare {
+            to: LevelOfCare::Outpatient,
+            reason: text("x"),
+            at: day(2),
+        })
+        .then_err(wrong_stage("change level of care", Stage::Intake));
+}
+
+// ---- discharge and aftercare --------------------------------------------------------
+
+#[test]
+fn discharge_before_admission_is_refused() {
+    given([referred(), assessed()])
+        .when(DischargeMember::new(DischargeReason::Completed, day(3)))
+        .then_err(wrong_stage("discharge", Stage::Intake));
+}
+
+#[test]
+fn a_completed_discharge_starts_aftercare_with_follow_ups_at_7_30_90_180_and_365_days() {
+    let state = given(in_treatment())
+        .when(DischargeMember::new(DischargeReason::Completed, day(40)))
+        .then([
+            discharged(DischargeReason::Completed, day(40)),
+            aftercare_started(day(40)),
+        ]);
+    assert_eq!(state.stage(), Some(Stage::Aftercare));
+    assert_eq!(state.level_of_care(), None);
+    let due: Vec<_> = state
+        .follow_ups()
+        .iter()
+        .map(|f| (f.day_offset, f.due_at))
+        .collect();
+    assert_eq!(due[0], (7, day(47)));
+    assert_eq!(due[4], (365, day(405)));
+}
+
+#[test]
+fn a_discharge_against_advice_leaves_the_member_discharged_without_aftercare() {
+    let state = given(in_treatment())
+        .when(DischargeMember::new(
+            DischargeReason::AgainstAdvice,
+            day(10),
+        ))
+        .then([discharged(DischargeReason::AgainstAdvice, day(10))]);
+    assert_eq!(state.stage(), Some(Stage::Discharged));
+    assert!(state.follow_ups().is_empty());
+}
+
+#[test]
+fn a_discharge_may_be_recorded_for_an_earlier_time_but_not_before_admission() {
+    given(in_treatment())
+        .when(DischargeMember::new(DischargeReason::Transferred, day(1)))
+        .then_err(MemberError::DischargeBeforeAdmission {
+            admitted_at: day(2),
+        });
+}
+
+#[test]
+fn the_follow_up_days_are_a_parameter_of_the_discharge() {
+    let events = given(in_treatment())
+        .when(DischargeMember {
+            reason: DischargeReason::Completed,
+            at: day(40),
+            plan: AftercarePlan::StepDownProvider,
+            follow_up_offsets_days: vec![14, 60],
+        })
+        .then_ok();
+    let MemberEvent::AftercareStarted(started) = &events[1] else {
+        panic!("expected AftercareStarted, got {:?}", events[1]);
+    };
+    assert_eq!(started.plan, AftercarePlan::StepDownProvider);
+    let days: Vec<_> = started.follow_ups.iter().map(|f| f.day_offset).collect();
+    assert_eq!(days, vec![14, 60]);
+}
+
+#[test]
+fn repeated_follow_up_days_are_refused_as_invalid_input() {
+    let error = given(in_treatment())
+        .when(DischargeMember {
+            follow_up_offsets_days: vec![7, 7],
+            ..DischargeMember::new(DischargeReason::Completed, day(40))
+        })
+        .then_error();
+    assert_eq!(
+        error,
+        MemberError::Value(ValueError::InvalidFollowUpOffsets { max: 3650 })
+    );
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn a_follow_up_falls_due_on_its_day() {
+    let f = follow_up_id(ann(), 1, 7);
+    let state = given(in_aftercare())
+        .when(MarkFollowUpDue {
+            follow_up: f,
+            now: day(47),
+        })
+        .then([FollowUpDue {
+            follow_up_id: f,
+            day_offset: 7,
+            due_at: day(47),
+        }]);
+    assert_eq!(state.follow_ups()[0].status, FollowUpStatus::Due);
+}
+
+#[test]
+fn a_follow_up_cannot_fall_due_before_its_day() {
+    let f = follow_up_id(ann(), 1, 30);
+    given(in_aftercare())
+        .when(MarkFollowUpDue {
+            follow_up: f,
+            now: day(47),
+        })
+        .then_err(MemberError::FollowUpNotYetDue {
+            follow_up: f,
+            due_at: day(70),
+        });
+}
+
+#[test]
+fn a_follow_up_falls_due_only_once() {
+    let f = follow_up_id(ann(), 1, 7);
+    let due = FollowUpDue {
+        follow_up_id: f,
+        day_offset: 7,
+        due_at: day(47),
+    };
+    given(with(in_aftercare(), [due.into()]))
+        .when(MarkFollowUpDue {
+            follow_up: f,
+            now: day(48),
+        })
+        .then_err(MemberError::FollowUpAlreadyDue { follow_up: f });
+}
+
+#[test]
+fn recording_a_follow_up_outcome_completes_it() {
+    let f = follow_up_id(ann(), 1, 7);
+    let state = given(in_aftercare())
+        .when(RecordFollowUp {
+            follow_up: f,
+            outcome: FollowUpOutcome::Abstinent,
+            at: day(48),
+        })
+        .then([FollowUpCompleted {
+            follow_up_id: f,
+            outcome: FollowUpOutcome::Abstinent,
+            completed_at: day(48),
+        }]);
+    assert_eq!(
+        state.follow_ups()[0].outcome,
+        Some(FollowUpOutcome::Abstinent)
+    );
+    assert_eq!(
+        state.follow_ups_falling_due(day(48)),
+        Vec::<FollowUpId>::new()
+    );
+}
+
+#[test]
+fn a_completed_follow_up_can_be_neither_recorded_again_nor_marked_due() {
+    let f = follow_up_id(ann(), 1, 7);
+    let done = FollowUpCompleted {
+        follow_up_id: f,
+        outcome: FollowUpOutcome::Relapsed,
+        completed_at: day(46),
+    };
+    let history = with(in_aftercare(), [done.into()]);
+    given(history.clone())
+        .when(RecordFollowUp {
+            follow_up: f,
+            outcome: FollowUpOutcome::Abstinent,
+            at: day(48),
+        })
+        .then_err(MemberError::FollowUpAlreadyCompleted { follow_up: f });
+    given(history)
+        .when(MarkFollowUpDue {
+            follow_up: f,
+            now: day(48),
+        })
+        .then_err(MemberError::FollowUpAlreadyCompleted { follow_up: f });
+}
+
+#[test]
+fn an_unknown_follow_up_is_not_found() {
+    let f = follow_up_id(ann(), 9, 7);
+    let error = given(in_aftercare())
+        .when(MarkFollowUpDue {
+            follow_up: f,
+            now: day(48),
+        })
+        .then_error();
+    assert_eq!(error, MemberError::UnknownFollowUp { follow_up: f });
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn the_scheduler_finds_the_follow_ups_whose_day_has_come() {
+    let state = MemberState::from_events(&in_aftercare());
+    assert_eq!(state.follow_ups_falling_due(day(46)), vec![]);
+    assert_eq!(
+        state.follow_ups_falling_due(day(71)),
+        vec![follow_up_id(ann(), 1, 7), follow_up_id(ann(), 1, 30)]
+    );
+}
+
+// ---- alumni and readmission ---------------------------------------------------------
+
+#[test]
+fn a_member_in_aftercare_enrolls_as_alumni() {
+    let state = given(in_aftercare())
+        .when(EnrollAlumni { at: day(60) })
+        .then([AlumniEnrolled {
+            enrolled_at: day(60),
+        }]);
+    assert_eq!(state.stage(), Some(Stage::Alumni));
+}
+
+#[test]
+fn a_member_discharged_against_advice_cannot_enroll_as_alumni() {
+    given(with(
+        in_treatment(),
+        [discharged(DischargeReason::AgainstAdvice, day(9))],
+    ))
+    .when(EnrollAlumni { at: day(60) })
+    .then_err(wrong_stage("enroll as alumni", Stage::Discharged));
+}
+
+#[test]
+fn a_member_in_treatment_cannot_enroll_as_alumni() {
+    given(in_treatment())
+        .when(EnrollAlumni { at: day(60) })
+        .then_err(wrong_stage("enroll as alumni", Stage::InTreatment));
+}
+
+fn readmit(at: OffsetDateTime) -> ReadmitMember {
+    ReadmitMember {
+        level_of_care: LevelOfCare::IntensiveOutpatient,
+        primary_counselor: None,
+        at,
+    }
+}
+
+fn readmitted(at: OffsetDateTime) -> MemberEvent {
+    MemberReadmitted {
+        level_of_care: LevelOfCare::IntensiveOutpatient,
+        primary_counselor: None,
+        readmitted_at: at,
+    }
+    .into()
+}
+
+#[test]
+fn a_discharged_member_is_readmitted_to_treatment() {
+    let state = given(with(
+        in_treatment(),
+        [discharged(DischargeReason::AgainstAdvice, day(9))],
+    ))
+    .when(readmit(day(30)))
+    .then([readmitted(day(30))]);
+    assert_eq!(state.stage(), Some(Stage::InTreatment));
+    assert_eq!(
+        state.level_of_care(),
+        Some(LevelOfCare::IntensiveOutpatient)
+    );
+    assert_eq!(state.episodes(), 2);
+}
+
+#[test]
+fn members_in_aftercare_and_alumni_are_readmitted_too() {
+    given(in_aftercare())
+        .when(readmit(day(90)))
+        .then([readmitted(day(90))]);
+    let alumni = with(
+        in_aftercare(),
+        [AlumniEnrolled {
+            enrolled_at: day(60),
+        }
+        .into()],
+    );
+    given(alumni)
+        .when(readmit(day(90)))
+        .then([readmitted(day(90))]);
+}
+
+#[test]
+fn a_member_in_treatment_cannot_be_readmitted() {
+    given(in_treatment())
+        .when(readmit(day(5)))
+        .then_err(wrong_stage("readmit", Stage::InTreatment));
+}
+
+#[test]
+fn readmission_drops_the_follow_ups_not_yet_due_and_keeps_those_due() {
+    let f7 = follow_up_id(ann(), 1, 7);
+    let due = FollowUpDue {
+        follow_up_id: f7,
+        day_offset: 7,
+        due_at: day(47),
+    };
+    let state = given(with(in_aftercare(), [due.into()]))
+        .when(readmit(day(60)))
+        .then([readmitted(day(60))]);
+    let left: Vec<_> = state.follow_ups().iter().map(|f| f.id).collect();
+    assert_eq!(left, vec![f7]);
+    let f30 = follow_up_id(ann(), 1, 30);
+    given(with(in_aftercare(), [readmitted(day(60))]))
+        .when(MarkFollowUpDue {
+            follow_up: f30,
+            now: day(70),
+        })
+        .then_err(MemberError::UnknownFollowUp { follow_up: f30 });
+}
+
+#[test]
+fn a_second_completed_discharge_plans_new_follow_ups() {
+    let history = with(in_aftercare(), [readmitted(day(100))]);
+    let events = given(history)
+        .when(DischargeMember::new(DischargeReason::Completed, day(150)))
+        .then_ok();
+    let MemberEvent::AftercareStarted(started) = &events[1] else {
+        panic!("expected AftercareStarted, got {:?}", events[1]);
+    };
+    assert_eq!(started.follow_ups, follow_ups_for(2, day(150)));
+}
+
+// ---- consent ------------------------------------------------------------------------
+
+fn give_full(n: u128) -> GiveConsent {
+    GiveConsent {
+        consent: consent_id(n),
+        scope: ConsentScope::FamilyContact,
+        kind: ConsentKind::Standard,
+        recipient: text("Treating Providers"),
+        purpose: text("care coordination"),
+        information: text("attendance"),
+        expires_at: Some(day(100)),
+        expires_on: None,
+        signed_by: text("Ann Lee"),
+        signed_at: day(3),
+        form_version: text("2024-1"),
+    }
+}
+
+#[test]
+fn a_written_consent_is_recorded_with_every_42_cfr_2_31_element() {
+    let state = given(in_treatment())
+        .when(give_full(1))
+        .then([consent_given(
+            1,
+            ConsentScope::FamilyContact,
+            "Treating Providers",
+        )]);
+    assert!(state.consents()[0].in_force_at(day(4)));
+}
+
+#[test]
+fn the_short_form_consent_is_a_standard_consent_for_the_clinic_signed_by_the_member() {
+    let events = given([referred()])
+        .when(GiveConsent::short_form(
+            consent_id(1),
+            ConsentScope::EmailOutreach,
+            day(1),
+        ))
+        .then_ok();
+    let MemberEvent::ConsentGiven(given) = &events[0] else {
+        panic!("expected ConsentGiven, got {:?}", events[0]);
+    };
+    assert_eq!(given.kind, ConsentKind::Standard);
+    assert_eq!(given.recipient, "the clinic");
+    assert_eq!(given.signed_by, "the member");
+    assert_eq!(given.signed_at, day(1));
+    assert_eq!(given.expires_at, None);
+    assert_eq!(given.purpose, ConsentScope::EmailOutreach.default_purpose());
+    assert!(given.expires_on.is_some());
+}
+
+#[test]
+fn the_short_form_texts_are_valid_texts() {
+    for scope in ConsentScope::ALL {
+        assert!(Text::parse("purpose", scope.default_purpose()).is_ok());
+        assert!(Text::parse("information", scope.default_information()).is_ok());
+    }
+    for constant in [
+        crate::consent::SHORT_FORM_RECIPIENT,
+        crate::consent::SHORT_FORM_SIGNED_BY,
+        crate::consent::SHORT_FORM_EXPIRES_ON,
+        crate::consent::SHORT_FORM_VERSION,
+    ] {
+        assert!(Text::parse("constant", constant).is_ok());
+    }
+}
+
+#[test]
+fn a_consent_id_is_recorded_once() {
+    given(with(
+        in_treatment(),
+        [consent_given(1, ConsentScope::FamilyContact, "x")],
+    ))
+    .when(give_full(1))
+    .then_err(MemberError::DuplicateConsent {
+        consent: consent_id(1),
+    });
+}
+
+#[test]
+fn a_consent_expiring_before_it_is_signed_is_invalid_input() {
+    let error = given(in_treatment())
+        .when(GiveConsent {
+            expires_at: Some(day(2)),
+            ..give_full(1)
+        })
+        .then_error();
+    assert_eq!(error, MemberError::Value(ValueError::ExpiryBeforeSigning));
+    assert!(error.is_invalid_input());
+}
+
+#[test]
+fn revoking_a_consent_records_when_and_how_it_was_received() {
+    let state = given(with(
+        in_treatment(),
+        [consent_given(1, ConsentScope::FamilyContact, "x")],
+    ))
+    .when(RevokeConsent {
+        consent: consent_id(1),
+        how_received: text("in writing"),
+        at: day(10),
+    })
+    .then([ConsentRevoked {
+        consent_id: consent_id(1),
+        received_at: day(10),
+        how_received: "in writing".into(),
+    }]);
+    assert!(!state.consents()[0].in_force_at(day(10)));
+    assert!(state.consents()[0].in_force_at(day(9)));
+}
+
+#[test]
+fn a_consent_is_revoked_only_once() {
+    let revoked = ConsentRevoked {
+        consent_id: consent_id(1),
+        received_at: day(10),
+        how_received: "orally".into(),
+    };
+    given(with(
+        in_treatment(),
+        [
+            consent_given(1, ConsentScope::FamilyContact, "x"),
+            revoked.into(),
+        ],
+    ))
+    .when(RevokeConsent {
+        consent: consent_id(1),
+        how_received: text("in writing"),
+        at: day(11),
+    })
+    .then_err(MemberError::ConsentAlreadyRevoked {
+        consent: consent_id(1),
+    });
+}
+
+#[test]
+fn revoking_an_unknown_consent_is_not_found() {
+    let error = given(in_treatment())
+        .when(RevokeConsent {
+            consent: consent_id(7),
+            how_received: text("in writing"),
+            at: day(11),
+        })
+        .then_error();
+    assert_eq!(
+        error,
+        MemberError::UnknownConsent {
+            consent: consent_id(7)
+        }
+    );
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn revoking_a_scope_revokes_every_consent_of_that_scope_in_force() {
+    let history = with(
+        in_treatment(),
+        [
+            consent_given(1, ConsentScope::EmailOutreach, "the clinic"),
+            consent_given(2, ConsentScope::FamilyContact, "x"),
+            consent_given(3, ConsentScope::EmailOutreach, "the clinic"),
+        ],
+    );
+    let revoked = |n| ConsentRevoked {
+        consent_id: consent_id(n),
+        received_at: day(20),
+        how_received: "by email".into(),
+    };
+    let state = given(history)
+        .when(RevokeConsentsOfScope {
+            scope: ConsentScope::EmailOutreach,
+            how_received: text("by email"),
+            at: day(20),
+        })
+        .then([revoked(1), revoked(3)]);
+    assert!(state
+        .consent_in_force(ConsentScope::EmailOutreach, day(21))
+        .is_none());
+    assert!(state
+        .consent_in_force(ConsentScope::FamilyContact, day(21))
+        .is_some());
+}
+
+#[test]
+fn revoking_a_scope_with_no_consent_in_force_is_refused() {
+    given(in_treatment())
+        .when(RevokeConsentsOfScope {
+            scope: ConsentScope::EmailOutreach,
+            how_received: text("by email"),
+            at: day(20),
+        })
+        .then_err(MemberError::NothingToRevoke {
+            scope: ConsentScope::EmailOutreach,
+        });
+}
+
+#[test]
+fn an_expired_consent_no_longer_allows_email() {
+    let state = MemberState::from_events(&with(
+        in_treatment(),
+        [consent_given(1, ConsentScope::EmailOutreach, "the clinic")],
+    ));
+    assert!(state
+        .consent_in_force(ConsentScope::EmailOutreach, day(99))
+        .is_some());
+    assert!(state
+        .consent_in_force(ConsentScope::EmailOutreach, day(100))
+        .is_none());
+}
+
+// ---- disclosures --------------------------------------------------------------------
+
+fn with_consent() -> Vec<MemberEvent> {
+    with(
+        in_treatment(),
+        [consent_given(
+            1,
+            ConsentScope::FamilyContact,
+            "Treating Providers",
+        )],
+    )
+}
+
+#[test]
+fn a_disclosure_to_the_recipient_a_consent_names_is_recorded_with_the_notice() {
+    given(with_consent())
+        .when(disclose(1, "treating providers", None, day(5)))
+        .then([DisclosureMade {
+            disclosure_id: disclosure_id(1),
+            consent_id: consent_id(1),
+            recipient: "treating providers".into(),
+            purpose: "care coordination".into(),
+            description: "attendance summary".into(),
+            channel: "secure fax".into(),
+            disclosed_by: "counselor-kim".into(),
+            disclosed_at: day(5),
+            notice: DISCLOSURE_NOTICE.into(),
+        }]);
+}
+
+#[test]
+fn a_disclosure_to_a_member_of_the_named_class_is_recorded() {
+    given(with_consent())
+        .when(disclose(
+            1,
+            "Dr. Okafor",
+            Some("TREATING PROVIDERS"),
+            day(5),
+        ))
+        .then_ok();
+}
+
+#[test]
+fn a_disclosure_to_a_recipient_the_consent_does_not_name_is_refused() {
+    given(with_consent())
+        .when(disclose(1, "Acme Corp HR", Some("employers"), day(5)))
+        .then_err(MemberError::RecipientNotCovered {
+            consent: consent_id(1),
+        });
+}
+
+#[test]
+fn a_disclosure_under_a_revoked_consent_is_refused() {
+    let revoked = ConsentRevoked {
+        consent_id: consent_id(1),
+        received_at: day(10),
+        how_received: "in writing".into(),
+    };
+    given(with(with_consent(), [revoked.into()]))
+        .when(disclose(1, "treating providers", None, day(11)))
+        .then_err(MemberError::ConsentNotInForce {
+            consent: consent_id(1),
+        });
+}
+
+#[test]
+fn a_disclosure_made_before_the_revocation_was_received_may_still_be_recorded() {
+    let revoked = ConsentRevoked {
+        consent_id: consent_id(1),
+        received_at: day(10),
+        how_received: "in writing".into(),
+    };
+    given(with(with_consent(), [revoked.into()]))
+        .when(disclose(1, "treating providers", None, day(9)))
+        .then_ok();
+}
+
+#[test]
+fn a_disclosure_under_an_expired_consent_is_refused() {
+    given(with_consent())
+        .when(disclose(1, "treating providers", None, day(100)))
+        .then_err(MemberError::ConsentNotInForce {
+            consent: consent_id(1),
+        });
+}
+
+#[test]
+fn a_disclosure_under_an_unknown_consent_is_refused() {
+    given(with_consent())
+        .when(disclose(2, "treating providers", None, day(5)))
+        .then_err(MemberError::UnknownConsent {
+            consent: consent_id(2),
+        });
+}
+
+#[test]
+fn a_disclosure_id_is_recorded_once() {
+    let first = given(with_consent())
+        .when(disclose(1, "treating providers", None, day(5)))
+        .then_ok();
+    given(with(with_consent(), first))
+        .when(disclose(1, "treating providers", None, day(6)))
+        .then_err(MemberError::DuplicateDisclosure {
+            disclosure: disclosure_id(1),
+        });
+}
+
+// ---- goals --------------------------------------------------------------------------
+
+fn goal_set(n: u128) -> MemberEvent {
+    GoalSet {
+        goal_id: goal_id(n),
+        text: "attend three meetings a week".into(),
+        set_at: day(3),
+    }
+    .into()
+}
+
+#[test]
+fn a_goal_is_set_in_treatment() {
+    let state = given(in_treatment())
+        .when(SetGoal {
+            goal: goal_id(1),
+            text: text("attend three meetings a week"),
+            at: day(3),
+        })
+        .then([goal_set(1)]);
+    assert_eq!(state.goals().len(), 1);
+}
+
+#[test]
+fn a_goal_cannot_be_set_before_admission() {
+    given([referred()])
+        .when(SetGoal {
+            goal: goal_id(1),
+            text: text("x"),
+            at: day(1),
+        })
+        .then_err(wrong_stage("set a goal", Stage::Referred));
+}
+
+#[test]
+fn a_goal_id_is_set_once() {
+    given(with(in_treatment(), [goal_set(1)]))
+        .when(SetGoal {
+            goal: goal_id(1),
+            text: text("x"),
+            at: day(4),
+        })
+        .then_err(MemberError::DuplicateGoal { goal: goal_id(1) });
+}
+
+#[test]
+fn a_goal_is_achieved_once() {
+    let achieved = GoalAchieved {
+        goal_id: goal_id(1),
+        achieved_at: day(9),
+    };
+    given(with(in_treatment(), [goal_set(1)]))
+        .when(AchieveGoal {
+            goal: goal_id(1),
+            at: day(9),
+        })
+        .then([achieved.clone()]);
+    given(with(in_treatment(), [goal_set(1), achieved.into()]))
+        .when(AchieveGoal {
+            goal: goal_id(1),
+            at: day(10),
+        })
+        .then_err(MemberError::GoalAlreadyAchieved { goal: goal_id(1) });
+    given(in_treatment())
+        .when(AchieveGoal {
+            goal: goal_id(2),
+            at: day(10),
+        })
+        .then_err(MemberError::UnknownGoal { goal: goal_id(2) });
+}
+
+// ---- check-ins ----------------------------------------------------------------------
+
+fn schedule(n: u128, due: OffsetDateTime) -> ScheduleCheckIn {
+    ScheduleCheckIn {
+        check_in: check_in_id(n),
+        due_at: due,
+        channel: CheckInChannel::Call,
+        at: day(3),
+    }
+}
+
+fn complete(n: u128, at: OffsetDateTime) -> CompleteCheckIn {
+    CompleteCheckIn {
+        check_in: check_in_id(n),
+        mood: Mood::new(3).unwrap(),
+        craving: Craving::new(2).unwrap(),
+        used: false,
+        at,
+    }
+}
+
+#[test]
+fn a_check_in_is_scheduled_for_a_member_in_treatment() {
+    given(in_treatment())
+        .when(schedule(1, day(5)))
+        .then([scheduled(1, day(5))]);
+}
+
+#[test]
+fn a_check_in_in_the_past_may_be_scheduled() {
+    given(in_treatment())
+        .when(schedule(1, day(-1)))
+        .then([scheduled(1, day(-1))]);
+}
+
+#[test]
+fn a_check_in_cannot_be_scheduled_before_admission() {
+    given([referred()])
+        .when(schedule(1, day(5)))
+        .then_err(wrong_stage("schedule a check-in", Stage::Referred));
+}
+
+#[test]
+fn a_check_in_id_is_scheduled_once() {
+    given(with(in_treatment(), [scheduled(1, day(5))]))
+        .when(schedule(1, day(6)))
+        .then_err(MemberError::DuplicateCheckIn {
+            check_in: check_in_id(1),
+        });
+}
+
+#[test]
+fn completing_a_check_in_records_mood_craving_and_use() {
+    let state = given(with(in_treatment(), [scheduled(1, day(5))]))
+        .when(complete(1, day(5)))
+        .then([completed(1, day(5))]);
+    assert_eq!(state.check_ins()[0].status, CheckInStatus::Completed);
+}
+
+#[test]
+fn a_check_in_is_completed_once() {
+    given(with(
+        in_treatment(),
+        [scheduled(1, day(5)), completed(1, day(5))],
+    ))
+    .when(complete(1, day(6)))
+    .then_err(MemberError::CheckInAlreadyCompleted {
+        check_in: check_in_id(1),
+    });
+}
+
+#[test]
+fn a_missed_check_in_cannot_be_completed_afterwards() {
+    given(with(
+        in_treatment(),
+        [scheduled(1, day(5)), missed(1, day(5))],
+    ))
+    .when(complete(1, day(6)))
+    .then_err(MemberError::CheckInAlreadyMissed {
+        check_in: check_in_id(1),
+    });
+}
+
+#[test]
+fn a_check_in_not_completed_by_its_due_time_is_missed() {
+    let state = given(with(in_treatment(), [scheduled(1, day(5))]))
+        .when(MarkCheckInMissed {
+            check_in: check_in_id(1),
+            now: day(5) + Duration::minutes(1),
+        })
+        .then([missed(1, day(5))]);
+    assert_eq!(state.consecutive_missed_check_ins(), 1);
+}
+
+#[test]
+fn a_check_in_is_not_missed_before_its_due_time() {
+    given(with(in_treatment(), [scheduled(1, day(5))]))
+        .when(MarkCheckInMissed {
+            check_in: check_in_id(1),
+            now: day(4),
+        })
+        .then_err(MemberError::CheckInNotYetDue {
+            check_in: check_in_id(1),
+            due_at: day(5),
+        });
+}
+
+#[test]
+fn a_completed_check_in_is_not_missed() {
+    given(with(
+        in_treatment(),
+        [scheduled(1, day(5)), completed(1, day(5))],
+    ))
+    .when(MarkCheckInMissed {
+        check_in: check_in_id(1),
+        now: day(6),
+    })
+    .then_err(MemberError::CheckInAlreadyCompleted {
+        check_in: check_in_id(1),
+    });
+}
+
+#[test]
+fn a_check_in_is_missed_once() {
+    given(with(
+        in_treatment(),
+        [scheduled(1, day(5)), missed(1, day(5))],
+    ))
+    .when(MarkCheckInMissed {
+        check_in: check_in_id(1),
+        now: day(6),
+    })
+    .then_err(MemberError::CheckInAlreadyMissed {
+        check_in: check_in_id(1),
+    });
+}
+
+#[test]
+fn an_unknown_check_in_is_not_found() {
+    given(in_treatment())
+        .when(complete(9, day(6)))
+        .then_err(MemberError::UnknownCheckIn {
+            check_in: check_in_id(9),
+        });
+}
+
+#[test]
+fn two_missed_check_ins_in_a_row_open_outreach_and_a_completed_one_resets_the_run() {
+    let history = with(
+        in_treatment(),
+        [
+            scheduled(1, day(5)),
+            scheduled(2, day(6)),
+            scheduled(3, day(7)),
+            missed(1, day(5)),
+            missed(2, day(6)),
+        ],
+    );
+    let state = MemberState::from_events(&history);
+    assert_eq!(state.consecutive_missed_check_ins(), 2);
+    assert!(crate::engagement::needs_outreach(
+        state.consecutive_missed_check_ins()
+    ));
+    let state = given(history)
+        .when(complete(3, day(7)))
+        .then([completed(3, day(7))]);
+    assert_eq!(state.consecutive_missed_check_ins(), 0);
+}
+
+#[test]
+fn the_scheduler_finds_the_check_ins_past_their_due_time() {
+    let state = MemberState::from_events(&with(
+        in_treatment(),
+        [
+            scheduled(1, day(5)),
+            scheduled(2, day(6)),
+            scheduled(3, day(4)),
+        ],
+    ));
+    assert_eq!(
+        state.overdue_check_ins(day(5)),
+        vec![check_in_id(1), check_in_id(3)]
+    );
+}
+
+// ---- erasure ------------------------------------------------------------------------
+
+fn erased(at: OffsetDateTime) -> MemberEvent {
+    MemberErased {
+        reason: "member request".into(),
+        erased_at: at,
+    }
+    .into()
+}
+
+#[test]
+fn a_member_never_admitted_is_erased_at_once() {
+    let state = given([referred(), assessed()])
+        .when(erase(day(2)))
+        .then([erased(day(2))]);
+    assert!(state.erased());
+    assert_eq!(state.group_eligibility(), None);
+}
+
+#[test]
+fn a_member_in_treatment_is_not_erased() {
+    given(in_treatment())
+        .when(erase(day(500)))
+        .then_err(wrong_stage("erase", Stage::InTreatment));
+}
+
+#[test]
+fn treatment_records_are_kept_for_the_retention_period_after_the_last_discharge() {
+    given(in_aftercare())
+        .when(erase(day(404)))
+        .then_err(MemberError::RetentionNotElapsed { until: day(405) });
+    given(in_aftercare())
+        .when(erase(day(405)))
+        .then([erased(day(405))]);
+}
+
+#[test]
+fn erasing_an_erased_member_again_changes_nothing() {
+    given([referred(), erased(day(1))])
+        .when(erase(day(2)))
+        .then(Vec::<MemberEvent>::new());
+}
+
+#[test]
+fn nothing_more_is_recorded_for_an_erased_member() {
+    given([referred(), erased(day(1))])
+        .when(GiveConsent::short_form(
+            consent_id(1),
+            ConsentScope::EmailOutreach,
+            day(2),
+        ))
+        .then_err(MemberError::Erased { member: ann() });
+}
+
+#[test]
+fn erasure_empties_the_personal_texts_the_state_holds() {
+    let history = with(
+        in_treatment(),
+        [
+            consent_given(1, ConsentScope::FamilyContact, "Ann's sister"),
+            goal_set(1),
+            discharged(DischargeReason::Administrative, day(5)),
+            erased(day(400)),
+        ],
+    );
+    let state = MemberState::from_events(&history);
+    assert_eq!(state.consents()[0].recipient, "");
+    assert_eq!(state.consents()[0].signed_by, "");
+    assert_eq!(state.goals()[0].text, "");
+}
+
+// ---- errors -------------------------------------------------------------------------
+
+#[test]
+fn rule_conflicts_are_not_invalid_input() {
+    let error = wrong_stage("discharge", Stage::Referred);
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+    assert!(!error.is_invalid_input());
+    assert_eq!(
+        error.to_string(),
+        "discharge: not allowed while the member is referred"
+    );
+}
+
+#[test]
+fn error_messages_carry_ids_not_names() {
+    let error = MemberError::AlreadyReferred { member: ann() };
+    assert_eq!(
+        error.to_string(),
+        format!("member {} has already been referred", ann())
+    );
+    let invalid: MemberError = PersonName::parse("").unwrap_err().into();
+    assert_eq!(invalid.to_string(), "name must not be empty");
+}
