@@ -4,10 +4,14 @@
 //! Principal pieces:
 //! - [`event_store::EventStore`]: the append-only log (append with optimistic concurrency,
 //!   idempotent retries, tamper-evident hash chains, commit-safe reading, live notification);
+//! - [`commands::CommandHandler`]: load a stream, `decide`, append with the expected version;
+//! - [`codec`]: domain events to rows and back (upcasting; the encryption boundary);
 //! - [`config::Config`]: the service's one typed configuration, read from the environment;
 //! - [`db`]: creating the database and running the migrations ([`MIGRATOR`]).
 
 pub mod clinic;
+pub mod codec;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod event_store;

@@ -1,0 +1,206 @@
+//! Running a command against a stream: load its events, fold the state, `decide`, append the
+//! decision with the stream's version as the expected one. The imperative shell around the
+//! domain's deciders, written once for every stream kind.
+
+use std::marker::PhantomData;
+
+use clinic_domain::{Decider, DecodeError, StoredEvent};
+use uuid::Uuid;
+
+use crate::clinic::ClinicId;
+use crate::codec;
+use crate::event_store::{
+    AppendResult, EventStore, EventStoreError, ExpectedVersion, Metadata, StreamId,
+};
+
+/// Who asks, on whose behalf, and how a retry is recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandContext {
+    /// The tenant.
+    pub clinic: ClinicId,
+    /// The staff member's `sub`, or `system:<process>`.
+    pub actor: String,
+    /// Shared by everything one request causes.
+    pub correlation_id: Uuid,
+    /// The client's idempotency key: a retried command with the same key appends nothing new.
+    pub idempotency_key: Option<String>,
+}
+
+/// What a command did.
+#[derive(Debug, Clone)]
+pub struct Executed<S> {
+    /// The stream's state after the command.
+    pub state: S,
+    /// The stream's version after the command.
+    pub version: u64,
+    /// Where the new events landed; `None` when the decision was to record nothing.
+    pub append: Option<AppendResult>,
+}
+
+/// Why a command did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error + 'static> {
+    /// A rule refused it (or its input was invalid); nothing was written.
+    #[error(transparent)]
+    Rejected(E),
+    /// The client's expected version is not the stream's; nothing was written.
+    #[error("the record changed since it was read: it is at version {actual}, not {expected}")]
+    VersionMismatch {
+        /// What the client expected.
+        expected: u64,
+        /// The stream's version.
+        actual: u64,
+    },
+    /// A stored event could not be read (unknown type or schema version).
+    #[error("a stored event could not be read")]
+    Decode(#[source] DecodeError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] EventStoreError),
+}
+
+/// Runs commands of one stream kind.
+#[derive(Debug, Clone)]
+pub struct CommandHandler<D> {
+    store: EventStore,
+    decider: PhantomData<fn() -> D>,
+}
+
+/// Attempts when another writer appends between our read and our append.
+const MAX_ATTEMPTS: usize = 5;
+
+impl<D> CommandHandler<D>
+where
+    D: Decider,
+    D::Event: StoredEvent,
+    D::Command: Clone,
+    D::Error: std::error::Error + 'static,
+{
+    /// A handler over the store.
+    pub fn new(store: EventStore) -> Self {
+        Self {
+            store,
+            decider: PhantomData,
+        }
+    }
+
+    /// The stream's current state and version.
+    pub async fn load(
+        &self,
+        clinic: &ClinicId,
+        stream: &StreamId,
+    ) -> Result<(D::State, u64, Vec<Uuid>), CommandError<D::Error>> {
+        let recorded = self.store.read_stream(clinic, stream, 1).await?;
+        let mut state = D::State::default();
+        let mut ids = Vec::with_capacity(recorded.len());
+        for row in &recorded {
+            let event: D::Event = codec::decode(row).map_err(CommandError::Decode)?;
+            state = D::evolve(state, &event);
+            ids.push(row.event_id);
+        }
+        Ok((state, recorded.len() as u64, ids))
+    }
+
+    /// Decides `command` on the stream's current state and appends the result.
+    ///
+    /// With `expected_version`, the command runs only if the stream is at that version (the
+    /// client's optimistic lock). Without it, a concurrent append between read and write makes
+    /// the handler re-read and decide again (the rules are checked against fresh state each
+    /// time, never skipped). With an idempotency key, a retry of a command that was recorded
+    /// returns the current state and appends nothing.
+    pub async fn execute(
+        &self,
+        context: &CommandContext,
+        stream: &StreamId,
+        expected_version: Option<u64>,
+        command: D::Command,
+    ) -> Result<Executed<D::State>, CommandError<D::Error>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (state, version, stored_ids) = self.load(&context.clinic, stream).await?;
+            let first_id = event_id(context, stream, 0);
+            if context.idempotency_key.is_some() && stored_ids.contains(&first_id) {
+                return Ok(Executed {
+                    state,
+                    version,
+                    append: None,
+                });
+            }
+            if let Some(expected) = expected_version {
+                if expected != version {
+                    return Err(CommandError::VersionMismatch {
+                        expected,
+                        actual: version,
+                    });
+                }
+            }
+            let events = D::decide(&state, command.clone()).map_err(CommandError::Rejected)?;
+            if events.is_empty() {
+                return Ok(Executed {
+                    state,
+                    version,
+                    append: None,
+                });
+            }
+            let rows: Vec<_> = events
+                .iter()
+                .enumerate()
+                .map(|(index, event)| {
+                    let metadata = Metadata {
+                        actor: context.actor.clone(),
+                        correlation_id: context.correlation_id,
+                        causation_id: None,
+                    };
+                    codec::encode(event, event_id(context, stream, index), metadata)
+                })
+                .collect();
+            let expected = if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exactly(version)
+            };
+            match self
+                .store
+                .append(&context.clinic, stream, expected, &rows)
+                .await
+            {
+                Ok(append) => {
+                    let state = events.iter().fold(state, D::evolve);
+                    return Ok(Executed {
+                        state,
+                        version: append.stream_version,
+                        append: Some(append),
+                    });
+                }
+                Err(EventStoreError::Conflict { actual, .. }) => {
+                    if let Some(expected) = expected_version {
+                        return Err(CommandError::VersionMismatch { expected, actual });
+                    }
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(CommandError::VersionMismatch {
+                            expected: version,
+                            actual,
+                        });
+                    }
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+}
+
+/// Event ids: random, or derived from the idempotency key so a retry produces the same ids
+/// (and the store recognises it).
+fn event_id(context: &CommandContext, stream: &StreamId, index: usize) -> Uuid {
+    match &context.idempotency_key {
+        None => Uuid::new_v4(),
+        Some(key) => {
+            let name = format!("{}/{}/{}/{}", context.clinic, stream, key, index);
+            Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, name.as_bytes())
+        }
+    }
+}
+
+/// The uuid v5 namespace of idempotent event ids.
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x4f1e_2a6b_9c1d_4e8f_a0b2_7d3c_5e6f_8a9b);
