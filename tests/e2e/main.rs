@@ -1,0 +1,5 @@
+//! End-to-end tests: the real server on a random port against a real PostgreSQL, one module per
+//! feature.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod service;
