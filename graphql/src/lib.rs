@@ -9,5 +9,8 @@
 //! - [`telemetry`]: tracing set-up (human on a terminal, JSON otherwise).
 
 pub mod auth;
+pub mod error;
+pub mod http_api;
+pub mod schema;
 pub mod server;
 pub mod telemetry;

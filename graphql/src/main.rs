@@ -156,7 +156,11 @@ async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("CLINIC_HTTP_ADDR: cannot listen on {}", config.http_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "serving");
-    let app = server::app(AppState::new(pool.clone(), TokenKeys::new(&secret)));
+    let app = server::app(AppState::new(
+        pool.clone(),
+        TokenKeys::new(&secret),
+        config.retention_days,
+    ));
     server::serve(listener, app, server::shutdown_signal()).await?;
     pool.close().await;
     tracing::info!("stopped");

@@ -18,6 +18,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::TokenKeys;
+use crate::http_api;
+use crate::schema::{self, ClinicSchema, Services};
 
 /// The largest request body accepted; larger ones get 413.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -25,7 +27,7 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler may reach.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// The database (read models, readiness).
     pub pool: PgPool,
@@ -33,13 +35,20 @@ pub struct AppState {
     pub store: EventStore,
     /// Staff token verification.
     pub keys: TokenKeys,
+    /// The GraphQL schema.
+    pub schema: ClinicSchema,
+    /// Renders `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl AppState {
     /// State over a migrated database.
-    pub fn new(pool: PgPool, keys: TokenKeys) -> Self {
+    pub fn new(pool: PgPool, keys: TokenKeys, retention_days: u32) -> Self {
+        let store = EventStore::new(pool.clone());
         Self {
-            store: EventStore::new(pool.clone()),
+            schema: schema::build(Services::new(pool.clone(), retention_days)),
+            metrics: http_api::metrics_handle(),
+            store,
             pool,
             keys,
         }
@@ -50,6 +59,9 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
+        .route("/graphql", get(http_api::graphiql).post(http_api::graphql))
+        .route("/graphql/ws", get(http_api::graphql_ws))
+        .route("/metrics", get(http_api::metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

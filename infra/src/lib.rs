@@ -9,6 +9,7 @@
 //! - [`config::Config`]: the service's one typed configuration, read from the environment;
 //! - [`db`]: creating the database and running the migrations ([`MIGRATOR`]).
 
+pub mod access_log;
 pub mod clinic;
 pub mod codec;
 pub mod commands;

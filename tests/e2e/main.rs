@@ -2,4 +2,6 @@
 //! feature.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod audit_api;
 mod service;
+mod subscriptions;

@@ -44,6 +44,59 @@ impl TestApp {
         )
     }
 
+    /// Sends a GraphQL request with `token` (none: anonymous) and returns the HTTP status and
+    /// the JSON body.
+    pub async fn graphql_raw(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .http
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// Sends a GraphQL request that must succeed; returns its `data`.
+    pub async fn graphql(
+        &self,
+        token: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        let (status, body) = self.graphql_raw(Some(token), query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// Sends a GraphQL request that must fail; returns its first error's `extensions.code`
+    /// and message.
+    pub async fn graphql_error(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> (String, String) {
+        let (_, body) = self.graphql_raw(token, query, variables).await;
+        let error = &body["errors"][0];
+        assert!(!error.is_null(), "expected an error: {body}");
+        (
+            error["extensions"]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            error["message"].as_str().unwrap_or("").to_owned(),
+        )
+    }
+
     /// Asks the server to shut down gracefully and waits until it has.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
@@ -58,7 +111,7 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
     let keys = TokenKeys::new(&SecretString::from(TEST_SECRET.to_owned()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = server::app(AppState::new(pool.clone(), keys.clone()));
+    let app = server::app(AppState::new(pool.clone(), keys.clone(), 2190));
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(server::serve(listener, app, async {
         let _ = rx.await;

@@ -109,6 +109,8 @@ impl EventStore {
                 };
                 if !result.duplicate {
                     self.notifier.appended(clinic, result.last_position());
+                    metrics::counter!("clinic_events_appended_total")
+                        .increment(result.positions.len() as u64);
                 }
                 Ok(result)
             }

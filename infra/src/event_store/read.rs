@@ -140,6 +140,22 @@ impl EventStore {
         Ok(LogPage { events, next })
     }
 
+    /// The cursor after the last event a subscriber could read now: where a subscription that
+    /// wants only new events starts.
+    pub async fn log_head(&self, scope: &Scope) -> Result<LogCursor, EventStoreError> {
+        let head: Option<(i64, i64)> = sqlx::query_as(include_str!("sql/log_head.sql"))
+            .bind(scope.clinic())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(EventStoreError::Database)?;
+        Ok(
+            head.map_or(LogCursor::START, |(transaction_id, position)| LogCursor {
+                transaction_id,
+                position,
+            }),
+        )
+    }
+
     /// Up to `limit` committed events of the scope with a position above `after_position`, in
     /// position order: the auditors' view of the log. A transaction still in flight may later
     /// add events below the last position returned; subscribers use [`Self::read_log`].

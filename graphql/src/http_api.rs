@@ -1,0 +1,201 @@
+//! The GraphQL endpoints: `POST /graphql` (token checked before anything runs), `GET /graphql`
+//! (GraphiQL), `GET /graphql/ws` (subscriptions; token in `connection_init`) and `/metrics`.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::{Data, ErrorExtensions};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use uuid::Uuid;
+
+use crate::auth::{Staff, TokenKeys};
+use crate::error::ApiError;
+use crate::schema::RequestContext;
+use crate::server::AppState;
+
+/// The process-wide Prometheus recorder (installed once; every router shares it).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may be installed already (a test binary); keep this handle.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// `GET /graphql`: GraphiQL, talking to this server.
+pub async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
+}
+
+/// `POST /graphql`: a query or mutation from a staff member with a valid token.
+pub async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
+    let request = request.into_inner();
+    let staff = match state
+        .keys
+        .verify_header(headers.get("authorization").and_then(|v| v.to_str().ok()))
+    {
+        Ok(staff) => staff,
+        Err(_) => return unauthenticated(),
+    };
+    let operation = operation_label(
+        request
+            .operation_name
+            .as_deref()
+            .or_else(|| named_operation(&request.query)),
+    );
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let context = request_context(staff, &operation, idempotency_key);
+    tracing::Span::current().record("operation", operation.as_str());
+    let started = Instant::now();
+    let response = state.schema.execute(request.data(context)).await;
+    let outcome = if response.errors.is_empty() {
+        "ok"
+    } else {
+        "error"
+    };
+    metrics::counter!("clinic_graphql_requests_total", "operation" => operation.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("clinic_graphql_request_seconds", "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+    GraphQLResponse::from(response).into_response()
+}
+
+/// `GET /graphql/ws`: subscriptions; the token comes in `connection_init`'s payload as
+/// `{"authorization": "Bearer <token>"}` (or `{"token": "<token>"}`).
+pub async fn graphql_ws(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let schema = state.schema.clone();
+    let keys = state.keys.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let staff =
+                        staff_from_init(&keys, &payload).map_err(async_graphql::Error::from)?;
+                    let mut data = Data::default();
+                    data.insert(request_context(staff, "subscription", None));
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+fn staff_from_init(keys: &TokenKeys, payload: &serde_json::Value) -> Result<Staff, ApiError> {
+    let header = payload
+        .get("authorization")
+        .or_else(|| payload.get("Authorization"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .or_else(|| {
+            payload
+                .get("token")
+                .and_then(|v| v.as_str())
+                .map(|token| format!("Bearer {token}"))
+        });
+    keys.verify_header(header.as_deref())
+        .map_err(|_| ApiError::Unauthenticated)
+}
+
+fn request_context(
+    staff: Staff,
+    operation: &str,
+    idempotency_key: Option<String>,
+) -> RequestContext {
+    RequestContext {
+        staff,
+        correlation_id: Uuid::new_v4(),
+        operation: operation.to_owned(),
+        idempotency_key,
+    }
+}
+
+/// The operation name as a metric label and log field: client-chosen, so bounded.
+fn operation_label(name: Option<&str>) -> String {
+    match name {
+        Some(name)
+            if !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            name.to_owned()
+        }
+        _ => "anonymous".to_owned(),
+    }
+}
+
+/// The name of the document's first operation (`query Name …`), when the client did not send
+/// `operationName`.
+fn named_operation(query: &str) -> Option<&str> {
+    let rest = query.trim_start();
+    let rest = ["query", "mutation", "subscription"]
+        .iter()
+        .find_map(|keyword| rest.strip_prefix(keyword))?;
+    let rest = rest.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// 401 with a GraphQL error body carrying `UNAUTHENTICATED`; nothing ran.
+fn unauthenticated() -> Response {
+    let error = ApiError::Unauthenticated;
+    let code = error.code();
+    let error = async_graphql::Error::new(error.message())
+        .extend_with(|_, e| e.set("code", code))
+        .into_server_error(async_graphql::Pos::default());
+    let body = async_graphql::Response::from_errors(vec![error]);
+    (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_labels_are_bounded_names() {
+        assert_eq!(
+            named_operation("  query Board { pipeline { stages { count } } }"),
+            Some("Board")
+        );
+        assert_eq!(named_operation("mutation($x: ID!) { a }"), None);
+        assert_eq!(named_operation("{ a }"), None);
+        assert_eq!(operation_label(Some("Board")), "Board");
+        assert_eq!(operation_label(Some("drop table; --")), "anonymous");
+        assert_eq!(operation_label(None), "anonymous");
+    }
+}

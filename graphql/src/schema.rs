@@ -1,0 +1,112 @@
+//! The GraphQL schema (`schema.graphql` is its exported SDL, checked by a test against the
+//! contract in `contract/`): one module per area, guards for roles, the access log for reads.
+
+mod audit;
+pub mod enums;
+mod guard;
+mod scalars;
+mod subscription;
+
+use async_graphql::{MergedObject, Schema};
+use clinic_domain::{GroupDecider, MemberDecider};
+use clinic_infra::commands::CommandHandler;
+use clinic_infra::event_store::EventStore;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub use guard::RoleGuard;
+
+use crate::auth::Staff;
+
+/// The root query: the sum of every area's queries.
+#[derive(MergedObject, Default)]
+pub struct Query(audit::AuditQuery);
+
+/// The served schema.
+pub type ClinicSchema = Schema<Query, async_graphql::EmptyMutation, subscription::Subscription>;
+
+/// How deep a query may nest before it is refused.
+pub const MAX_DEPTH: usize = 12;
+/// How much a query may ask for (fields, weighted by list sizes) before it is refused.
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// What resolvers reach: the database, the store and the command handlers.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// Read models and the access log.
+    pub pool: PgPool,
+    /// The log.
+    pub store: EventStore,
+    /// Member commands.
+    pub members: CommandHandler<MemberDecider>,
+    /// Group commands.
+    pub groups: CommandHandler<GroupDecider>,
+    /// Days of treatment records kept before erasure is allowed.
+    pub retention_days: u32,
+}
+
+impl Services {
+    /// Services over a migrated database.
+    pub fn new(pool: PgPool, retention_days: u32) -> Self {
+        let store = EventStore::new(pool.clone());
+        Self {
+            members: CommandHandler::new(store.clone()),
+            groups: CommandHandler::new(store.clone()),
+            store,
+            pool,
+            retention_days,
+        }
+    }
+}
+
+/// Who is asking, for this request: put into the request's data by the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The verified staff member.
+    pub staff: Staff,
+    /// Shared by everything this request causes (events' metadata, access log entries).
+    pub correlation_id: Uuid,
+    /// The GraphQL operation name, or `anonymous`.
+    pub operation: String,
+    /// The client's idempotency key for mutations.
+    pub idempotency_key: Option<String>,
+}
+
+/// The services, from a resolver's context.
+pub fn services<'a>(ctx: &async_graphql::Context<'a>) -> crate::error::ApiResult<&'a Services> {
+    ctx.data::<Services>().map_err(|_| {
+        crate::error::ApiError::internal(std::io::Error::other("schema built without services"))
+    })
+}
+
+/// Who is asking, from a resolver's context (the HTTP layer always puts it there).
+pub fn request<'a>(
+    ctx: &async_graphql::Context<'a>,
+) -> crate::error::ApiResult<&'a RequestContext> {
+    ctx.data::<RequestContext>()
+        .map_err(|_| crate::error::ApiError::Unauthenticated)
+}
+
+/// Builds the schema with its limits.
+pub fn build(services: Services) -> ClinicSchema {
+    Schema::build(
+        Query::default(),
+        async_graphql::EmptyMutation,
+        subscription::Subscription,
+    )
+    .data(services)
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .finish()
+}
+
+/// The SDL of the served schema (what `schema.graphql` holds).
+pub fn sdl() -> String {
+    Schema::build(
+        Query::default(),
+        async_graphql::EmptyMutation,
+        subscription::Subscription,
+    )
+    .finish()
+    .sdl()
+}

@@ -1,0 +1,299 @@
+//! The auditors' operations: the clinic's log, its integrity, and who read what. These read
+//! the log (or the access log) itself, never a projection.
+
+use async_graphql::{Context, Object, SimpleObject, ID};
+use clinic_infra::access_log::{self, AccessQuery};
+use clinic_infra::event_store::{RecordedEvent, Scope};
+use time::OffsetDateTime;
+
+use super::enums::Role;
+use super::guard::{roles, RoleGuard};
+use super::scalars;
+use crate::error::{ApiError, ApiResult};
+
+/// One event of the log, as auditors see it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Event {
+    /// Global position in the log.
+    pub position: i64,
+    /// `member-<uuid>` or `group-<uuid>`.
+    pub stream_id: String,
+    /// 1, 2, 3… within the stream.
+    pub version: i64,
+    /// The stable event name, e.g. `SessionHeld`.
+    #[graphql(name = "type")]
+    pub event_type: String,
+    /// The payload as stored.
+    pub data: async_graphql::Json<serde_json::Value>,
+    /// When it was recorded.
+    pub recorded_at: OffsetDateTime,
+    /// Who caused it.
+    pub actor: String,
+}
+
+impl From<RecordedEvent> for Event {
+    fn from(event: RecordedEvent) -> Self {
+        let actor = event.metadata["actor"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_owned();
+        Self {
+            position: event.position,
+            stream_id: event.stream_id,
+            version: event.version,
+            event_type: event.event_type,
+            data: async_graphql::Json(event.data),
+            recorded_at: event.recorded_at,
+            actor,
+        }
+    }
+}
+
+/// An event and its cursor.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct EventEdge {
+    /// Pass as `after` to continue after this event.
+    pub cursor: String,
+    /// The event.
+    pub node: Event,
+}
+
+/// Where a page ends.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PageInfo {
+    /// Whether another page follows.
+    pub has_next_page: bool,
+    /// The cursor of the page's last edge.
+    pub end_cursor: Option<String>,
+}
+
+/// A page of events.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct EventConnection {
+    /// The events.
+    pub edges: Vec<EventEdge>,
+    /// Where the page ends.
+    pub page_info: PageInfo,
+}
+
+impl EventConnection {
+    /// A page from `limit + 1` fetched events (the extra one tells whether more follow).
+    pub fn from_fetched(
+        mut events: Vec<RecordedEvent>,
+        limit: i64,
+        cursor_of: fn(&RecordedEvent) -> i64,
+    ) -> Self {
+        let has_next_page = events.len() as i64 > limit;
+        events.truncate(limit as usize);
+        let edges: Vec<EventEdge> = events
+            .into_iter()
+            .map(|event| EventEdge {
+                cursor: scalars::encode(cursor_of(&event)),
+                node: event.into(),
+            })
+            .collect();
+        Self {
+            page_info: PageInfo {
+                has_next_page,
+                end_cursor: edges.last().map(|edge| edge.cursor.clone()),
+            },
+            edges,
+        }
+    }
+}
+
+/// The outcome of an integrity check of the clinic's log.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct IntegrityReport {
+    /// True when every chain is intact.
+    pub ok: bool,
+    /// Streams examined.
+    pub streams_checked: i64,
+    /// Events whose hash was recomputed.
+    pub events_checked: i64,
+    /// Streams whose chain is broken.
+    pub broken_streams: Vec<String>,
+}
+
+/// One read of a member's record.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AccessRecord {
+    /// The reader.
+    pub actor: String,
+    /// Whose record.
+    pub member_id: ID,
+    /// When.
+    pub at: OffsetDateTime,
+    /// The GraphQL operation.
+    pub operation: String,
+    /// The reader's role.
+    pub role: Role,
+    /// read, query or export.
+    pub action: String,
+    /// Which part of the record.
+    pub category: Option<String>,
+    /// Whether it was allowed.
+    pub allowed: bool,
+    /// The stated reason of a break-glass read.
+    pub break_glass_reason: Option<String>,
+}
+
+/// An access record and its cursor.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AccessEdge {
+    /// Pass as `after` to continue.
+    pub cursor: String,
+    /// The record.
+    pub node: AccessRecord,
+}
+
+/// A page of the access log, newest first.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AccessConnection {
+    /// The records.
+    pub edges: Vec<AccessEdge>,
+    /// Where the page ends.
+    pub page_info: PageInfo,
+}
+
+/// The auditors' queries.
+#[derive(Default)]
+pub struct AuditQuery;
+
+#[Object]
+impl AuditQuery {
+    /// The clinic's whole log in position order (auditors and admins).
+    #[graphql(guard = "RoleGuard::new(\"read the event log\", roles::AUDIT)")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        after_position: Option<i64>,
+        first: Option<i32>,
+    ) -> ApiResult<EventConnection> {
+        Ok(events(ctx, after_position, first).await?)
+    }
+
+    /// Recomputes every hash chain of the clinic's log (auditors and admins).
+    #[graphql(guard = "RoleGuard::new(\"verify the log\", roles::AUDIT)")]
+    async fn verify_integrity(&self, ctx: &Context<'_>) -> ApiResult<IntegrityReport> {
+        let (services, request) = (super::services(ctx)?, super::request(ctx)?);
+        let report = services
+            .store
+            .verify(&Scope::Clinic(request.staff.clinic.clone()))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(IntegrityReport {
+            ok: report.ok(),
+            streams_checked: report.streams_checked,
+            events_checked: report.events_checked,
+            broken_streams: report.broken_streams,
+        })
+    }
+
+    /// Who read which member's record, newest first (auditors and admins).
+    #[graphql(guard = "RoleGuard::new(\"read the access log\", roles::AUDIT)")]
+    async fn access_log(
+        &self,
+        ctx: &Context<'_>,
+        member_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<AccessConnection> {
+        let member_id = member_id.map(|id| parse_uuid(&id)).transpose()?;
+        Ok(access_page(ctx, member_id, false, first, after).await?)
+    }
+
+    /// Reads that needed a break-glass reason, for review (auditors and admins).
+    #[graphql(guard = "RoleGuard::new(\"review break-glass reads\", roles::AUDIT)")]
+    async fn break_glass_reads(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<AccessConnection> {
+        Ok(access_page(ctx, None, true, first, after).await?)
+    }
+}
+
+async fn events(
+    ctx: &Context<'_>,
+    after: Option<i64>,
+    first: Option<i32>,
+) -> ApiResult<EventConnection> {
+    let services = super::services(ctx)?;
+    let request = super::request(ctx)?;
+    let limit = scalars::page_size(first, 100, 1000)?;
+    let fetched = services
+        .store
+        .read_log_by_position(
+            &Scope::Clinic(request.staff.clinic.clone()),
+            after.unwrap_or(0),
+            (limit + 1) as u32,
+        )
+        .await?;
+    Ok(EventConnection::from_fetched(fetched, limit, |e| {
+        e.position
+    }))
+}
+
+async fn access_page(
+    ctx: &Context<'_>,
+    member_id: Option<uuid::Uuid>,
+    break_glass_only: bool,
+    first: Option<i32>,
+    after: Option<String>,
+) -> ApiResult<AccessConnection> {
+    let services = super::services(ctx)?;
+    let request = super::request(ctx)?;
+    let limit = scalars::page_size(first, 50, 500)?;
+    let before_id = after.as_deref().map(scalars::decode).transpose()?;
+    let mut rows = access_log::list(
+        &services.pool,
+        &request.staff.clinic,
+        &AccessQuery {
+            member_id,
+            break_glass_only,
+            before_id,
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    let has_next_page = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let edges = rows
+        .into_iter()
+        .map(|row| {
+            let role = row
+                .role
+                .parse::<crate::auth::Role>()
+                .map_err(ApiError::internal)?;
+            Ok(AccessEdge {
+                cursor: scalars::encode(row.id),
+                node: AccessRecord {
+                    actor: row.actor,
+                    member_id: ID(row.member_id.to_string()),
+                    at: row.at,
+                    operation: row.operation,
+                    role: role.into(),
+                    action: row.action,
+                    category: row.category,
+                    allowed: row.allowed,
+                    break_glass_reason: row.break_glass_reason,
+                },
+            })
+        })
+        .collect::<ApiResult<Vec<AccessEdge>>>()?;
+    Ok(AccessConnection {
+        page_info: PageInfo {
+            has_next_page,
+            end_cursor: edges.last().map(|edge| edge.cursor.clone()),
+        },
+        edges,
+    })
+}
+
+/// Parses an id argument.
+pub fn parse_uuid(id: &ID) -> ApiResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(id.as_str())
+        .map_err(|_| ApiError::BadInput(format!("`{}` is not an id", id.as_str())))
+}

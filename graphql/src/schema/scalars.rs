@@ -1,0 +1,24 @@
+//! Cursors: opaque strings over a numeric position.
+
+use crate::error::ApiError;
+
+/// Encodes a numeric cursor.
+pub fn encode(position: i64) -> String {
+    position.to_string()
+}
+
+/// Decodes a cursor a client sent back.
+pub fn decode(cursor: &str) -> Result<i64, ApiError> {
+    cursor
+        .parse()
+        .map_err(|_| ApiError::BadInput("the `after` cursor is not one this API issued".into()))
+}
+
+/// A page size: `first`, defaulting and capped, never negative.
+pub fn page_size(first: Option<i32>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match first {
+        None => Ok(default),
+        Some(n) if n < 0 => Err(ApiError::BadInput("`first` must not be negative".into())),
+        Some(n) => Ok(i64::from(n).min(max)),
+    }
+}

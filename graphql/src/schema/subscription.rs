@@ -1,0 +1,81 @@
+//! Live updates over websocket (`/graphql/ws`, graphql-transport-ws).
+
+use std::time::Duration;
+
+use async_graphql::{Context, Subscription};
+use clinic_infra::event_store::{EventStore, LogCursor, Notifications, RecordedEvent, Scope};
+use futures::stream::{self, Stream};
+
+use super::audit::Event;
+use super::guard::{roles, RoleGuard};
+use super::{RequestContext, Services};
+use crate::error::ApiError;
+
+/// How often a subscription reads the log when no notification arrives.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The root subscription.
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    /// New events of the caller's clinic as they are appended, optionally only of streams whose
+    /// id starts with `streamPrefix` (e.g. `member-` or one stream's id). Auditors and admins.
+    #[graphql(guard = "RoleGuard::new(\"follow the event log\", roles::AUDIT)")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        stream_prefix: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = Event>> {
+        let services = ctx.data::<Services>()?;
+        let request = ctx.data::<RequestContext>()?;
+        let scope = Scope::Clinic(request.staff.clinic.clone());
+        let store = services.store.clone();
+        let start = store.log_head(&scope).await.map_err(ApiError::from)?;
+        let notifications = Notifications::listen(services.store.pool())
+            .await
+            .map_err(ApiError::from)?;
+        let prefix = stream_prefix.unwrap_or_default();
+        let state = Follow {
+            store,
+            scope,
+            cursor: start,
+            notifications,
+            buffered: Vec::new(),
+        };
+        Ok(stream::unfold(state, move |mut state| {
+            let prefix = prefix.clone();
+            async move {
+                loop {
+                    if let Some(event) = state.buffered.pop() {
+                        if event.stream_id.starts_with(&prefix) {
+                            return Some((Event::from(event), state));
+                        }
+                        continue;
+                    }
+                    // Wake on a notification or the poll interval, whichever comes first;
+                    // a failing database ends the subscription.
+                    if state.notifications.next(POLL_INTERVAL).await.is_err() {
+                        return None;
+                    }
+                    let page = state
+                        .store
+                        .read_log(&state.scope, state.cursor, 100)
+                        .await
+                        .ok()?;
+                    state.cursor = page.next;
+                    state.buffered = page.events.into_iter().rev().collect();
+                }
+            }
+        }))
+    }
+}
+
+struct Follow {
+    store: EventStore,
+    scope: Scope,
+    cursor: LogCursor,
+    notifications: Notifications,
+    /// Read but not yet delivered, last first.
+    buffered: Vec<RecordedEvent>,
+}

@@ -1,0 +1,250 @@
+//! The GraphQL edge: tokens, roles, tenancy, limits and the auditors' operations.
+
+use clinic_graphql::auth::Role;
+use clinic_infra::clinic::ClinicId;
+use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+use clinic_tests::spawn_app;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const EVENTS: &str =
+    "query($after: Int, $first: Int) { events(afterPosition: $after, first: $first) {
+    edges { cursor node { position streamId version type data actor recordedAt } }
+    pageInfo { hasNextPage endCursor } } }";
+
+async fn append(pool: &PgPool, clinic: &str, count: usize) -> StreamId {
+    let stream = StreamId::of("member", Uuid::new_v4());
+    let events: Vec<NewEvent> = (0..count)
+        .map(|n| NewEvent {
+            event_id: Uuid::new_v4(),
+            event_type: "GoalSet".into(),
+            schema_version: 1,
+            data: json!({ "n": n }),
+            metadata: Metadata {
+                actor: format!("staff-of-{clinic}"),
+                correlation_id: Uuid::new_v4(),
+                causation_id: None,
+            },
+        })
+        .collect();
+    EventStore::new(pool.clone())
+        .append(
+            &ClinicId::parse(clinic).unwrap(),
+            &stream,
+            ExpectedVersion::Any,
+            &events,
+        )
+        .await
+        .unwrap();
+    stream
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn requests_without_a_valid_token_are_unauthenticated(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (status, body) = app
+        .graphql_raw(None, "{ verifyIntegrity { ok } }", json!({}))
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+
+    let other_secret = clinic_graphql::auth::TokenKeys::new(&secrecy::SecretString::from(
+        "some-other-secret-of-length".to_owned(),
+    ))
+    .sign(
+        "x",
+        Role::Admin,
+        &ClinicId::parse("north").unwrap(),
+        time::OffsetDateTime::now_utc(),
+        time::Duration::hours(1),
+    );
+    let expired = app.keys.sign(
+        "x",
+        Role::Admin,
+        &ClinicId::parse("north").unwrap(),
+        time::OffsetDateTime::now_utc() - time::Duration::hours(3),
+        time::Duration::hours(1),
+    );
+    // {"alg":"none"} header, admin claims, no signature.
+    let unsigned = format!(
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
+        "eyJzdWIiOiJ4Iiwicm9sZSI6ImFkbWluIiwiY2xpbmljIjoibm9ydGgiLCJleHAiOjQxMDI0NDQ4MDAsImlhdCI6MH0"
+    );
+    for token in [
+        other_secret.as_str(),
+        expired.as_str(),
+        unsigned.as_str(),
+        "garbage",
+    ] {
+        let (status, body) = app
+            .graphql_raw(Some(token), "{ verifyIntegrity { ok } }", json!({}))
+            .await;
+        assert_eq!(status, 401, "{token}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    }
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn only_auditors_and_admins_read_the_log(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    append(&pool, "north", 2).await;
+    for role in [Role::Auditor, Role::Admin] {
+        let data = app
+            .graphql(&app.token("a", role, "north"), EVENTS, json!({}))
+            .await;
+        assert_eq!(data["events"]["edges"].as_array().unwrap().len(), 2);
+    }
+    for role in [Role::Clinician, Role::Facilitator, Role::Intake] {
+        let (code, message) = app
+            .graphql_error(Some(&app.token("c", role, "north")), EVENTS, json!({}))
+            .await;
+        assert_eq!(code, "FORBIDDEN", "{role}: {message}");
+        let (code, _) = app
+            .graphql_error(
+                Some(&app.token("c", role, "north")),
+                "{ verifyIntegrity { ok } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(code, "FORBIDDEN");
+    }
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn the_log_pages_and_never_shows_another_clinics_events(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let north = append(&pool, "north", 5).await;
+    append(&pool, "south", 3).await;
+    let auditor = app.token("auditor", Role::Auditor, "north");
+
+    let first = app.graphql(&auditor, EVENTS, json!({ "first": 3 })).await;
+    let edges = first["events"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 3);
+    assert_eq!(first["events"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(edges[0]["node"]["streamId"], north.as_str());
+    assert_eq!(edges[0]["node"]["type"], "GoalSet");
+    assert_eq!(edges[0]["node"]["actor"], "staff-of-north");
+    assert_eq!(edges[0]["node"]["data"], json!({ "n": 0 }));
+    let after: i64 = first["events"]["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rest = app
+        .graphql(&auditor, EVENTS, json!({ "after": after, "first": 10 }))
+        .await;
+    let rest = rest["events"]["edges"].as_array().unwrap();
+    assert_eq!(rest.len(), 2, "north's remaining two; south's three never");
+    assert!(rest.iter().all(|e| e["node"]["streamId"] == north.as_str()));
+
+    let report = app
+        .graphql(
+            &auditor,
+            "{ verifyIntegrity { ok streamsChecked eventsChecked brokenStreams } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        report["verifyIntegrity"],
+        json!({ "ok": true, "streamsChecked": 1, "eventsChecked": 5, "brokenStreams": [] })
+    );
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let token = app.token("auditor", Role::Auditor, "north");
+
+    let malformed = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{ not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+
+    let (code, message) = app
+        .graphql_error(
+            Some(&token),
+            "{ verifyIntegrity { ok noSuchField } }",
+            json!({}),
+        )
+        .await;
+    assert!(message.contains("noSuchField"), "{code}: {message}");
+
+    let (_, body) = app
+        .graphql_raw(
+            Some(&token),
+            "{ events(first: -1) { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+
+    let oversize = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 12 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversize.status(), 413);
+
+    // Deeper than the schema's limit (12): refused before it runs.
+    let deep = format!(
+        "{{ __schema {{ types {{ {}name{} }} }} }}",
+        "ofType { ".repeat(14),
+        " }".repeat(14)
+    );
+    let (_, body) = app.graphql_raw(Some(&token), &deep, json!({})).await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("nested too deep"), "{body}");
+
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn graphiql_and_metrics_are_served(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let page = app.http.get(app.url("/graphql")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .to_lowercase()
+        .contains("graphiql"));
+
+    let token = app.token("auditor", Role::Auditor, "north");
+    let (status, _) = app
+        .graphql_raw(
+            Some(&token),
+            "query IntegrityCheck { verifyIntegrity { ok } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("clinic_graphql_requests_total{operation=\"IntegrityCheck\""),
+        "{metrics}"
+    );
+}

@@ -1,0 +1,133 @@
+//! Subscriptions over websocket (graphql-transport-ws), token in `connection_init`.
+
+use std::time::Duration;
+
+use clinic_graphql::auth::Role;
+use clinic_infra::clinic::ClinicId;
+use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+use clinic_tests::spawn_app;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: String, token: &str) -> (Socket, Value) {
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+    socket.send(Message::text(init.to_string())).await.unwrap();
+    let ack = next_json(&mut socket).await;
+    (socket, ack)
+}
+
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return serde_json::from_str(&text).unwrap(),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return json!({ "type": "closed", "frame": format!("{frame:?}") })
+            }
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(error))) => return json!({ "type": "error", "error": error.to_string() }),
+            Ok(None) => return json!({ "type": "closed" }),
+            Err(_) => return json!({ "type": "timeout" }),
+        }
+    }
+}
+
+async fn append(store: &EventStore, clinic: &str, stream: &StreamId, event_type: &str) {
+    let event = NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: event_type.into(),
+        schema_version: 1,
+        data: json!({}),
+        metadata: Metadata {
+            actor: "tester".into(),
+            correlation_id: Uuid::new_v4(),
+            causation_id: None,
+        },
+    };
+    store
+        .append(
+            &ClinicId::parse(clinic).unwrap(),
+            stream,
+            ExpectedVersion::Any,
+            &[event],
+        )
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn events_are_pushed_to_subscribers_of_their_clinic_only(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let token = app.token("auditor", Role::Auditor, "north");
+    let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &token).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription { events(streamPrefix: \"member-\") { streamId type actor } }" } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+
+    let store = EventStore::new(pool);
+    let (north, south, group) = (
+        StreamId::of("member", Uuid::new_v4()),
+        StreamId::of("member", Uuid::new_v4()),
+        StreamId::of("group", Uuid::new_v4()),
+    );
+    // The subscription starts at the log's head once it is set up; keep appending until the
+    // first event arrives, each time also to another clinic and to a non-matching stream.
+    let mut received = None;
+    for _ in 0..50 {
+        append(&store, "south", &south, "Elsewhere").await;
+        append(&store, "north", &group, "NotAMember").await;
+        append(&store, "north", &north, "GoalSet").await;
+        match tokio::time::timeout(Duration::from_millis(300), next_json(&mut socket)).await {
+            Ok(message) => {
+                received = Some(message);
+                break;
+            }
+            Err(_) => continue,
+        }
+    }
+    let message = received.expect("an event within 50 rounds");
+    assert_eq!(message["type"], "next", "{message}");
+    let event = &message["payload"]["data"]["events"];
+    assert_eq!(event["streamId"], north.as_str());
+    assert_eq!(event["type"], "GoalSet");
+    assert_eq!(event["actor"], "tester");
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_subscription_without_a_valid_token_is_refused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (_, answer) = connect(format!("ws://{}/graphql/ws", app.addr), "not-a-token").await;
+    assert_ne!(answer["type"], "connection_ack", "{answer}");
+
+    let clinician = app.token("c", Role::Clinician, "north");
+    let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &clinician).await;
+    assert_eq!(ack["type"], "connection_ack");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription { events { streamId } }" } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    let answer = next_json(&mut socket).await;
+    assert_eq!(answer["payload"]["data"], Value::Null, "{answer}");
+    assert_eq!(
+        answer["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+}
