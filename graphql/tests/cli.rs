@@ -102,7 +102,10 @@ async fn migrate_creates_a_missing_database(pool: PgPool) {
     // A short random name (PostgreSQL truncates names beyond 63 bytes).
     let base = url_of(&pool).await;
     let server = base.rsplit_once('/').unwrap().0;
-    let url = format!("{server}/clinic_cli_{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let url = format!(
+        "{server}/clinic_cli_{}",
+        &Uuid::new_v4().simple().to_string()[..12]
+    );
     let output = clinic(&["migrate"], &url);
     assert!(output.status.success(), "{output:?}");
     let name = url.rsplit_once('/').unwrap().1.to_owned();

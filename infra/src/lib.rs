@@ -15,6 +15,19 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod event_store;
+pub mod projections;
 
 /// The SQL migrations in `migrations/`, embedded at compile time so the binary migrates itself.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// An error and its sources on one line (`a: b: c`), for logs from background loops.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
