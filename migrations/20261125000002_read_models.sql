@@ -100,12 +100,14 @@ BEGIN
 
     -- The pipeline board: members per stage, and per level of care while in treatment
     -- (`level_of_care` is '' for every other stage). Kept as counters so the board reads a
-    -- handful of rows whatever the clinic's size.
+    -- handful of rows whatever the clinic's size. Pages add signed deltas with INSERT ... ON
+    -- CONFLICT, whose proposed row is checked before the conflict is found: hence no CHECK
+    -- (members >= 0) here; the fold's tests and the rebuild-equals-live test guard it.
     CREATE TABLE pipeline_counts (
         clinic        text   NOT NULL,
         stage         text   NOT NULL,
         level_of_care text   NOT NULL DEFAULT '',
-        members       bigint NOT NULL CHECK (members >= 0),
+        members       bigint NOT NULL,
         PRIMARY KEY (clinic, stage, level_of_care)
     );
 END

@@ -1,8 +1,13 @@
 //! One active instance across processes: a PostgreSQL session-level advisory lock held on a
 //! connection of its own. The lock ends with the connection, so when the leading process dies
 //! (or its connection does) another process's next attempt takes over.
+//!
+//! Also the stop signal of background loops: a `watch` channel that turns `true` on shutdown.
+
+use std::time::Duration;
 
 use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::watch;
 
 /// The advisory-lock key space of this service (the first of the two-int keys), so its locks
 /// never collide with the event store's per-stream `pg_advisory_xact_lock(bigint)` locks.
@@ -34,7 +39,7 @@ impl Candidate {
             Some(conn) => conn,
             None => PgConnection::connect_with(&pool.connect_options()).await?,
         };
-        let acquired: bool = sqlx::query_scalar(include_str!("sql/try_lock.sql"))
+        let acquired: bool = sqlx::query_scalar(include_str!("leadership/sql/try_lock.sql"))
             .bind(LOCK_SPACE)
             .bind(&self.name)
             .fetch_one(&mut conn)
@@ -57,5 +62,18 @@ impl Leader {
     /// Gives the lock up now (closing its connection releases it).
     pub(crate) async fn release(self) {
         let _ = self.conn.close().await;
+    }
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Sleeps for `duration`; true when stopped meanwhile.
+pub(crate) async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, duration: Duration) -> bool {
+    tokio::select! {
+        () = stopped(stop) => true,
+        () = tokio::time::sleep(duration) => *stop.borrow(),
     }
 }

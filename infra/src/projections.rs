@@ -22,7 +22,6 @@
 
 mod checkpoint;
 pub mod groups;
-pub(crate) mod leadership;
 pub mod members;
 mod rebuild;
 mod rows;

@@ -18,9 +18,9 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::leadership::Candidate;
 use super::{apply_page, checkpoint, ProjectionError, ProjectionName};
 use crate::event_store::{EventStore, EventStoreError, LogCursor, LogPage, Scope};
+use crate::leadership::Candidate;
 
 /// How a rebuild reads and swaps.
 #[derive(Debug, Clone, PartialEq, Eq)]

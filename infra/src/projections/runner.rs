@@ -8,9 +8,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::leadership::{Candidate, Leader};
 use super::{apply_page, checkpoint, ProjectionError, ProjectionName};
 use crate::event_store::{EventStore, Notifications, Scope};
+use crate::leadership::{sleep_or_stop, stopped, Candidate, Leader};
 
 /// How a runner reads the log and waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,19 +168,6 @@ async fn lead(
     .await;
     leader.release().await;
     result
-}
-
-/// Resolves once `stop` is true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
-}
-
-/// Sleeps for `duration`; true when stopped meanwhile.
-pub(crate) async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, duration: Duration) -> bool {
-    tokio::select! {
-        () = stopped(stop) => true,
-        () = tokio::time::sleep(duration) => *stop.borrow(),
-    }
 }
 
 /// Starts a runner task per projection; they stop when `stop` turns true.
