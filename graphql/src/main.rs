@@ -1,5 +1,6 @@
-//! The `clinic` binary: one entry point for serving, migrating, minting staff tokens and
-//! verifying the log (api/service.md). Thin: each command calls into the libraries.
+//! The `clinic` binary: one entry point for serving, migrating, minting staff tokens,
+//! verifying the log, rebuilding read models and seeding a demo clinic (api/service.md).
+//! Thin: each command calls into the libraries.
 
 use std::process::ExitCode;
 
@@ -8,9 +9,12 @@ use clap::{Parser, Subcommand};
 use clinic_graphql::auth::{Role, TokenKeys};
 use clinic_graphql::server::{self, AppState};
 use clinic_graphql::telemetry::{self, LogFormat};
+use clinic_infra::background::BackgroundTasks;
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::config::Config;
+use clinic_infra::demo::{self, DemoOptions};
 use clinic_infra::event_store::{EventStore, Scope};
+use clinic_infra::projections::{self, ProjectionName, RebuildOptions};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Parser)]
@@ -54,6 +58,26 @@ enum Command {
         /// Only this clinic's streams.
         #[arg(long)]
         clinic: Option<String>,
+    },
+    /// Rebuild read models from the start of the log into fresh tables, and swap them in when
+    /// caught up (a running service keeps serving the old ones until then).
+    Rebuild {
+        /// Only this projection (members or groups); all of them by default.
+        #[arg(long)]
+        projection: Option<String>,
+    },
+    /// Fill a clinic with realistic generated history (referrals to alumni, groups,
+    /// sessions, check-ins, follow-ups), decided by the domain's rules.
+    SeedDemo {
+        /// Members referred over the period.
+        #[arg(long, default_value_t = 200)]
+        members: u32,
+        /// Days of history, ending today.
+        #[arg(long, default_value_t = 180)]
+        days: u32,
+        /// The clinic to fill.
+        #[arg(long, default_value = "demo")]
+        clinic: String,
     },
 }
 
@@ -101,6 +125,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rebuild { projection } => rebuild(config, projection).await,
+        Command::SeedDemo {
+            members,
+            days,
+            clinic,
+        } => seed_demo(config, members, days, clinic).await,
         Command::Verify { clinic } => {
             let scope = match clinic {
                 Some(clinic) => Scope::Clinic(ClinicId::parse(&clinic).context("--clinic")?),
@@ -123,6 +153,56 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+async fn rebuild(config: Config, projection: Option<String>) -> anyhow::Result<ExitCode> {
+    let projections = match projection {
+        Some(name) => vec![ProjectionName::parse(&name).context("--projection")?],
+        None => ProjectionName::ALL.to_vec(),
+    };
+    let pool = clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 4)
+        .await
+        .context("database")?;
+    let report =
+        projections::rebuild(&pool, &projections, &RebuildOptions::default(), |_| {}).await?;
+    let seconds = report.elapsed.as_secs_f64();
+    println!(
+        "rebuilt {}: {} events in {seconds:.1} s ({:.0} events/s), swapped in at position {}",
+        projections
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        report.events,
+        report.events as f64 / seconds.max(1e-9),
+        report.checkpoint.position
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn seed_demo(
+    config: Config,
+    members: u32,
+    days: u32,
+    clinic: String,
+) -> anyhow::Result<ExitCode> {
+    let clinic = ClinicId::parse(&clinic).context("--clinic")?;
+    anyhow::ensure!(days > 0, "--days must be positive");
+    let pool = clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 6)
+        .await
+        .context("database")?;
+    let options = DemoOptions::new(clinic.clone(), members, days);
+    let report = demo::seed_demo(
+        &EventStore::new(pool),
+        &options,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    println!(
+        "clinic {clinic}: {} members, {} groups, {} events appended",
+        report.members, report.groups, report.events
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
@@ -161,7 +241,9 @@ async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
         TokenKeys::new(&secret),
         config.retention_days,
     ));
+    let background = BackgroundTasks::start(&pool, &config);
     server::serve(listener, app, server::shutdown_signal()).await?;
+    background.stop().await;
     pool.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

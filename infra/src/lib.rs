@@ -7,15 +7,38 @@
 //! - [`commands::CommandHandler`]: load a stream, `decide`, append with the expected version;
 //! - [`codec`]: domain events to rows and back (upcasting; the encryption boundary);
 //! - [`config::Config`]: the service's one typed configuration, read from the environment;
-//! - [`db`]: creating the database and running the migrations ([`MIGRATOR`]).
+//! - [`db`]: creating the database and running the migrations ([`MIGRATOR`]);
+//! - [`projections`]: the log folded into read-model tables (runner, rebuild, read-your-writes);
+//! - [`read_models`]: the queries the API runs over those tables;
+//! - [`scheduler`]: the events the passage of time produces (missed check-ins, due follow-ups);
+//! - [`background::BackgroundTasks`]: the runners and the scheduler inside `clinic serve`;
+//! - [`demo`]: a realistic generated clinic (`clinic seed-demo`, the rebuild benchmark).
 
 pub mod access_log;
+pub mod background;
 pub mod clinic;
 pub mod codec;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod event_store;
+pub(crate) mod leadership;
+pub mod projections;
+pub mod read_models;
+pub mod scheduler;
 
 /// The SQL migrations in `migrations/`, embedded at compile time so the binary migrates itself.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// An error and its sources on one line (`a: b: c`), for logs from background loops.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

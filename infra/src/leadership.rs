@@ -1,0 +1,79 @@
+//! One active instance across processes: a PostgreSQL session-level advisory lock held on a
+//! connection of its own. The lock ends with the connection, so when the leading process dies
+//! (or its connection does) another process's next attempt takes over.
+//!
+//! Also the stop signal of background loops: a `watch` channel that turns `true` on shutdown.
+
+use std::time::Duration;
+
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::watch;
+
+/// The advisory-lock key space of this service (the first of the two-int keys), so its locks
+/// never collide with the event store's per-stream `pg_advisory_xact_lock(bigint)` locks.
+const LOCK_SPACE: i32 = 0x636c_696e; // "clin"
+
+/// A dedicated connection that may hold the lock named by `name`.
+pub(crate) struct Candidate {
+    name: String,
+    conn: Option<PgConnection>,
+}
+
+/// Holding the lock: drop it (or let the connection die) to give it up.
+pub(crate) struct Leader {
+    conn: PgConnection,
+}
+
+impl Candidate {
+    /// A candidate for the lock `name` (e.g. `projection:members`, `scheduler`).
+    pub(crate) fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            conn: None,
+        }
+    }
+
+    /// Takes the lock if no other session holds it; `None` means someone else leads.
+    pub(crate) async fn try_lead(&mut self, pool: &PgPool) -> Result<Option<Leader>, sqlx::Error> {
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => PgConnection::connect_with(&pool.connect_options()).await?,
+        };
+        let acquired: bool = sqlx::query_scalar(include_str!("leadership/sql/try_lock.sql"))
+            .bind(LOCK_SPACE)
+            .bind(&self.name)
+            .fetch_one(&mut conn)
+            .await?;
+        if acquired {
+            Ok(Some(Leader { conn }))
+        } else {
+            self.conn = Some(conn);
+            Ok(None)
+        }
+    }
+}
+
+impl Leader {
+    /// Fails when the lock's connection is gone (and with it the lock): stop leading.
+    pub(crate) async fn check(&mut self) -> Result<(), sqlx::Error> {
+        self.conn.ping().await
+    }
+
+    /// Gives the lock up now (closing its connection releases it).
+    pub(crate) async fn release(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Sleeps for `duration`; true when stopped meanwhile.
+pub(crate) async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, duration: Duration) -> bool {
+    tokio::select! {
+        () = stopped(stop) => true,
+        () = tokio::time::sleep(duration) => *stop.borrow(),
+    }
+}

@@ -1,0 +1,39 @@
+//! The `members` projection: member streams folded into `member_summaries`,
+//! `member_check_ins`, `member_follow_ups` and `pipeline_counts`.
+//!
+//! Start with [`MemberRows::apply`] (what each event changes); the loading and writing around
+//! it are in `store.rs` and `sql/`.
+
+mod fold;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use clinic_domain::{MemberEvent, MemberId};
+use sqlx::PgConnection;
+
+use super::{decode_category, ProjectionError};
+use crate::event_store::RecordedEvent;
+
+pub use fold::{CheckInRow, FollowUpRow, MemberKeys, MemberRow, MemberRows, ERASED_NAME};
+
+/// A member event with its envelope.
+pub type MemberEnvelope = super::Envelope<MemberEvent, MemberId>;
+
+/// Decodes the page's member events, loads the rows they touch, folds, writes the changes.
+pub(crate) async fn apply(
+    conn: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> Result<(), ProjectionError> {
+    let decoded: Vec<MemberEnvelope> =
+        decode_category(events, |stream| MemberId::from_stream_id(stream).ok())?;
+    if decoded.is_empty() {
+        return Ok(());
+    }
+    let keys = MemberKeys::of(&decoded);
+    let mut rows = store::load(conn, &keys).await?;
+    for event in &decoded {
+        rows.apply(event)?;
+    }
+    store::write(conn, &rows).await
+}

@@ -1,0 +1,238 @@
+//! The scheduler: the events the passage of time produces.
+//!
+//! Every tick (`CLINIC_SCHEDULER_TICK_MS`) it reads, from the read models, the scheduled
+//! check-ins past their due time and the planned follow-ups whose day has come (every clinic),
+//! and runs `MarkCheckInMissed` / `MarkFollowUpDue` through the [`CommandHandler`] as
+//! `system:scheduler`. Due times already in the past (a backdated discharge, a check-in
+//! scheduled late) are simply found at the next tick.
+//!
+//! Exactly once: each command carries an idempotency key derived from the check-in or
+//! follow-up id, so its event id is the same whoever runs it and whenever. A restart, a tick
+//! that sees a read model not yet caught up, or a second instance racing this one finds the
+//! event already stored and appends nothing. One instance is active at a time anyway (an
+//! advisory lock, like the projection runners).
+
+use std::time::Duration;
+
+use clinic_domain::member::{MarkCheckInMissed, MarkFollowUpDue};
+use clinic_domain::{CheckInId, FollowUpId, MemberCommand, MemberDecider, MemberId};
+use sqlx::{PgPool, Row};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::clinic::ClinicId;
+use crate::commands::{CommandContext, CommandError, CommandHandler};
+use crate::event_store::{EventStore, StreamId};
+use crate::leadership::{sleep_or_stop, Candidate};
+
+/// The actor recorded on the scheduler's events.
+pub const ACTOR: &str = "system:scheduler";
+
+/// How often the scheduler runs, and how much one tick does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerOptions {
+    /// The time between ticks (`CLINIC_SCHEDULER_TICK_MS`).
+    pub tick: Duration,
+    /// The most check-ins, and the most follow-ups, one tick handles (the rest wait a tick).
+    pub per_tick: u32,
+    /// How often a standby process tries to take over.
+    pub standby_retry: Duration,
+}
+
+impl SchedulerOptions {
+    /// Ticking every `tick`.
+    pub fn every(tick: Duration) -> Self {
+        Self {
+            tick,
+            per_tick: 500,
+            standby_retry: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// CheckInMissed events appended.
+    pub check_ins_missed: u32,
+    /// FollowUpDue events appended.
+    pub follow_ups_due: u32,
+    /// Items already handled (by an earlier tick or another instance) or no longer due (a
+    /// check-in completed meanwhile): nothing appended.
+    pub unchanged: u32,
+    /// Items that failed (logged; tried again next tick).
+    pub failed: u32,
+}
+
+/// Why a tick could not read what is due.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The read models could not be read.
+    #[error("the scheduler could not read the read models")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Turns due times into events.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    pool: PgPool,
+    members: CommandHandler<MemberDecider>,
+    per_tick: u32,
+}
+
+impl Scheduler {
+    /// A scheduler over the store's database.
+    pub fn new(store: EventStore, per_tick: u32) -> Self {
+        Self {
+            pool: store.pool().clone(),
+            members: CommandHandler::new(store),
+            per_tick,
+        }
+    }
+
+    /// One pass at `now`: marks every overdue check-in missed and every follow-up whose day
+    /// has come due (up to `per_tick` of each).
+    pub async fn tick(&self, now: OffsetDateTime) -> Result<TickReport, SchedulerError> {
+        let mut report = TickReport::default();
+        let overdue = sqlx::query(include_str!("scheduler/sql/overdue_check_ins.sql"))
+            .bind(now)
+            .bind(i64::from(self.per_tick))
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &overdue {
+            let clinic: String = row.try_get("clinic")?;
+            let member = MemberId::new(row.try_get("member_id")?);
+            let check_in = CheckInId::new(row.try_get("check_in_id")?);
+            let command = MemberCommand::MarkCheckInMissed(MarkCheckInMissed { check_in, now });
+            let key = format!("scheduler/check-in-missed/{check_in}");
+            let outcome = self.run(&clinic, member, key, command).await;
+            report.count(outcome, |r| r.check_ins_missed += 1);
+        }
+        let falling_due = sqlx::query(include_str!("scheduler/sql/follow_ups_falling_due.sql"))
+            .bind(now)
+            .bind(i64::from(self.per_tick))
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &falling_due {
+            let clinic: String = row.try_get("clinic")?;
+            let member = MemberId::new(row.try_get("member_id")?);
+            let follow_up = FollowUpId::new(row.try_get("follow_up_id")?);
+            let command = MemberCommand::MarkFollowUpDue(MarkFollowUpDue { follow_up, now });
+            let key = format!("scheduler/follow-up-due/{follow_up}");
+            let outcome = self.run(&clinic, member, key, command).await;
+            report.count(outcome, |r| r.follow_ups_due += 1);
+        }
+        Ok(report)
+    }
+
+    async fn run(
+        &self,
+        clinic: &str,
+        member: MemberId,
+        idempotency_key: String,
+        command: MemberCommand,
+    ) -> Outcome {
+        let Ok(clinic) = ClinicId::parse(clinic) else {
+            tracing::warn!("a read-model row names an invalid clinic; skipped");
+            return Outcome::Failed;
+        };
+        let context = CommandContext {
+            clinic,
+            actor: ACTOR.to_owned(),
+            // The same item always gets the same correlation id, across retries.
+            correlation_id: Uuid::new_v5(&CORRELATION_NAMESPACE, idempotency_key.as_bytes()),
+            idempotency_key: Some(idempotency_key),
+        };
+        let stream = StreamId::of("member", member.as_uuid());
+        match self.members.execute(&context, &stream, None, command).await {
+            Ok(executed) if executed.append.is_some() => Outcome::Appended,
+            Ok(_) => Outcome::Unchanged,
+            // Completed, missed or marked due meanwhile (or the member was erased): time has
+            // nothing left to record.
+            Err(CommandError::Rejected(error)) => {
+                tracing::debug!(%error, "nothing to record");
+                Outcome::Unchanged
+            }
+            Err(error) => {
+                tracing::warn!(error = %crate::error_chain(&error), %member, "scheduler command failed");
+                Outcome::Failed
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Appended,
+    Unchanged,
+    Failed,
+}
+
+impl TickReport {
+    fn count(&mut self, outcome: Outcome, appended: impl FnOnce(&mut Self)) {
+        match outcome {
+            Outcome::Appended => appended(self),
+            Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Failed => self.failed += 1,
+        }
+    }
+}
+
+/// The uuid v5 namespace of the scheduler's correlation ids.
+const CORRELATION_NAMESPACE: Uuid = Uuid::from_u128(0x7a3c_51e2_0b4d_4f6a_9e81_c2d5_36f7_a4b8);
+
+/// Runs the scheduler until `stop` turns true: on standby while another process leads, then
+/// ticking every `options.tick` at the wall clock's time. Errors are logged; it returns only
+/// when stopped.
+pub async fn run(pool: PgPool, options: SchedulerOptions, mut stop: watch::Receiver<bool>) {
+    let scheduler = Scheduler::new(EventStore::new(pool.clone()), options.per_tick);
+    let mut candidate = Candidate::new("scheduler");
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match candidate.try_lead(&pool).await {
+            Ok(Some(mut leader)) => {
+                tracing::info!("running the scheduler");
+                loop {
+                    if let Err(error) = leader.check().await {
+                        tracing::warn!(error = %crate::error_chain(&error), "lost the scheduler's lock");
+                        break;
+                    }
+                    match scheduler.tick(OffsetDateTime::now_utc()).await {
+                        Ok(report) if report != TickReport::default() => {
+                            tracing::info!(?report, "scheduler tick");
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!(error = %crate::error_chain(&error), "scheduler tick failed");
+                        }
+                    }
+                    if sleep_or_stop(&mut stop, options.tick).await {
+                        leader.release().await;
+                        return;
+                    }
+                }
+                leader.release().await;
+            }
+            Ok(None) => tracing::debug!("another process runs the scheduler"),
+            Err(error) => tracing::warn!(
+                error = %crate::error_chain(&error),
+                "could not take the scheduler's lock"
+            ),
+        }
+        if sleep_or_stop(&mut stop, options.standby_retry).await {
+            return;
+        }
+    }
+}
+
+/// Starts the scheduler task; it stops when `stop` turns true.
+pub fn spawn(
+    pool: &PgPool,
+    options: SchedulerOptions,
+    stop: &watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(run(pool.clone(), options, stop.clone()))
+}
