@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::auth::{Staff, TokenKeys};
 use crate::error::ApiError;
+use crate::schema::views::Loaders;
 use crate::schema::RequestContext;
 use crate::server::AppState;
 
@@ -74,10 +75,14 @@ pub async fn graphql(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let loaders = Loaders::new(state.pool.clone(), staff.clinic.clone());
     let context = request_context(staff, &operation, idempotency_key);
     tracing::Span::current().record("operation", operation.as_str());
     let started = Instant::now();
-    let response = state.schema.execute(request.data(context)).await;
+    let response = state
+        .schema
+        .execute(request.data(context).data(loaders))
+        .await;
     let outcome = if response.errors.is_empty() {
         "ok"
     } else {

@@ -2,10 +2,14 @@
 //! contract in `contract/`): one module per area, guards for roles, the access log for reads.
 
 mod audit;
+mod dashboard;
 pub mod enums;
 mod guard;
+mod member;
+mod mutation;
 mod scalars;
 mod subscription;
+pub mod views;
 
 use async_graphql::{MergedObject, Schema};
 use clinic_domain::{GroupDecider, MemberDecider};
@@ -20,10 +24,10 @@ use crate::auth::Staff;
 
 /// The root query: the sum of every area's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(audit::AuditQuery);
+pub struct Query(dashboard::DashboardQuery, audit::AuditQuery);
 
 /// The served schema.
-pub type ClinicSchema = Schema<Query, async_graphql::EmptyMutation, subscription::Subscription>;
+pub type ClinicSchema = Schema<Query, mutation::Mutation, subscription::Subscription>;
 
 /// How deep a query may nest before it is refused.
 pub const MAX_DEPTH: usize = 12;
@@ -87,26 +91,24 @@ pub fn request<'a>(
         .map_err(|_| crate::error::ApiError::Unauthenticated)
 }
 
-/// Builds the schema with its limits.
-pub fn build(services: Services) -> ClinicSchema {
+/// The schema's shape and limits, before its data.
+fn builder() -> async_graphql::SchemaBuilder<Query, mutation::Mutation, subscription::Subscription>
+{
     Schema::build(
         Query::default(),
-        async_graphql::EmptyMutation,
+        mutation::Mutation,
         subscription::Subscription,
     )
-    .data(services)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
-    .finish()
+}
+
+/// Builds the schema with its limits.
+pub fn build(services: Services) -> ClinicSchema {
+    builder().data(services).finish()
 }
 
 /// The SDL of the served schema (what `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(
-        Query::default(),
-        async_graphql::EmptyMutation,
-        subscription::Subscription,
-    )
-    .finish()
-    .sdl()
+    builder().finish().sdl()
 }

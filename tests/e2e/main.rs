@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod audit_api;
+mod pipeline;
 mod service;
 mod subscriptions;

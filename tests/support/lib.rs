@@ -25,6 +25,7 @@ pub struct TestApp {
     pub keys: TokenKeys,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    background: Option<clinic_infra::background::BackgroundTasks>,
 }
 
 impl TestApp {
@@ -102,12 +103,22 @@ impl TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.server.take().unwrap().await.unwrap()
+        let served = self.server.take().unwrap().await.unwrap();
+        if let Some(background) = self.background.take() {
+            background.stop().await;
+        }
+        served
     }
 }
 
-/// Starts the real router on 127.0.0.1:0 over `pool` (already migrated by `sqlx::test`).
+/// Starts the real router on 127.0.0.1:0 over `pool` (already migrated by `sqlx::test`), with
+/// the projection runners and the scheduler (tick 100 ms), as `clinic serve` runs them.
 pub async fn spawn_app(pool: PgPool) -> TestApp {
+    let config = clinic_infra::config::Config::from_lookup(|name| {
+        (name == "CLINIC_SCHEDULER_TICK_MS").then(|| "100".to_owned())
+    })
+    .unwrap();
+    let background = clinic_infra::background::BackgroundTasks::start(&pool, &config);
     let keys = TokenKeys::new(&SecretString::from(TEST_SECRET.to_owned()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -123,5 +134,6 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
         keys,
         shutdown: Some(tx),
         server: Some(server),
+        background: Some(background),
     }
 }

@@ -3,12 +3,12 @@
 
 use async_graphql::{Context, Object, SimpleObject, ID};
 use clinic_infra::access_log::{self, AccessQuery};
-use clinic_infra::event_store::{RecordedEvent, Scope};
+use clinic_infra::event_store::{RecordedEvent, Scope, StreamId};
 use time::OffsetDateTime;
 
 use super::enums::Role;
 use super::guard::{roles, RoleGuard};
-use super::scalars;
+use super::scalars::{self, PageInfo};
 use crate::error::{ApiError, ApiResult};
 
 /// One event of the log, as auditors see it.
@@ -56,15 +56,6 @@ pub struct EventEdge {
     pub cursor: String,
     /// The event.
     pub node: Event,
-}
-
-/// Where a page ends.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct PageInfo {
-    /// Whether another page follows.
-    pub has_next_page: bool,
-    /// The cursor of the page's last edge.
-    pub end_cursor: Option<String>,
 }
 
 /// A page of events.
@@ -201,6 +192,41 @@ impl AuditQuery {
     ) -> ApiResult<AccessConnection> {
         let member_id = member_id.map(|id| parse_uuid(&id)).transpose()?;
         Ok(access_page(ctx, member_id, false, first, after).await?)
+    }
+
+    /// The member as the events recorded up to `at` describe them (time travel).
+    #[graphql(guard = "RoleGuard::new(\"read a member's past\", roles::HISTORY)")]
+    async fn member_as_of(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        at: OffsetDateTime,
+    ) -> ApiResult<Option<super::member::Member>> {
+        let member = super::member::member_id(&id)?;
+        let (services, request) = (super::services(ctx)?, super::request(ctx)?);
+        let stream = StreamId::of("member", member.as_uuid());
+        let events = services
+            .store
+            .read_stream_as_of(&request.staff.clinic, &stream, at)
+            .await?;
+        // Attendance as the read models hold it now (after corrections), counted in the 7 days
+        // before `at`; groups are today's rosters' (the log of each group holds the rest).
+        let attended: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM session_attendance
+              WHERE clinic = $1 AND member_id = $2 AND status IN ('present', 'late')
+                AND held_at > $3 - interval '7 days' AND held_at <= $3",
+        )
+        .bind(request.staff.clinic.as_str())
+        .bind(member.as_uuid())
+        .bind(at)
+        .fetch_one(&services.pool)
+        .await?;
+        let view = super::member::snapshot(member, &events, attended as u32, Vec::new())?;
+        if view.is_some() {
+            super::views::log_reads(ctx, &[member], super::views::Read::Record("history"), true)
+                .await?;
+        }
+        Ok(view.map(|view| super::member::Member(std::sync::Arc::new(view))))
     }
 
     /// Reads that needed a break-glass reason, for review (auditors and admins).

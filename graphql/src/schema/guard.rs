@@ -37,6 +37,22 @@ impl Guard for RoleGuard {
 pub mod roles {
     use crate::auth::Role::{self, *};
 
+    /// Reads of member records and dashboards.
+    pub const READ_MEMBERS: &[Role] = &[Admin, Clinician, Intake, Auditor, Facilitator];
+    /// The member list (facilitators read only their rosters, through their groups).
+    pub const LIST_MEMBERS: &[Role] = &[Admin, Clinician, Intake, Auditor];
+    /// Clinical lists: follow-ups, members at risk, outreach.
+    pub const CLINICAL_READ: &[Role] = &[Admin, Clinician, Auditor];
+    /// Attendance flags (facilitators see their own groups').
+    pub const SESSION_READ: &[Role] = &[Admin, Clinician, Facilitator, Auditor];
+    /// Referral and intake commands.
+    pub const INTAKE: &[Role] = &[Admin, Clinician, Intake];
+    /// Clinical commands on members and groups.
+    pub const CLINICAL: &[Role] = &[Admin, Clinician];
+    /// Recording sessions (facilitators only for their own groups, checked in the resolver).
+    pub const SESSIONS: &[Role] = &[Admin, Clinician, Facilitator];
+    /// A member's event history: auditors, admins and the clinicians who treat them.
+    pub const HISTORY: &[Role] = &[Admin, Auditor, Clinician];
     /// The log, time travel, integrity and the access log.
     pub const AUDIT: &[Role] = &[Admin, Auditor];
 }

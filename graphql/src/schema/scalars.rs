@@ -1,4 +1,6 @@
-//! Cursors: opaque strings over a numeric position.
+//! Paging: cursors (opaque strings over a numeric position), page sizes and `PageInfo`.
+
+use async_graphql::SimpleObject;
 
 use crate::error::ApiError;
 
@@ -21,4 +23,13 @@ pub fn page_size(first: Option<i32>, default: i64, max: i64) -> Result<i64, ApiE
         Some(n) if n < 0 => Err(ApiError::BadInput("`first` must not be negative".into())),
         Some(n) => Ok(i64::from(n).min(max)),
     }
+}
+
+/// Where a page ends (Relay).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PageInfo {
+    /// Whether another page follows.
+    pub has_next_page: bool,
+    /// The cursor of the page's last edge.
+    pub end_cursor: Option<String>,
 }

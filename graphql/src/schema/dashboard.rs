@@ -1,0 +1,403 @@
+//! The staff dashboards' queries: pipeline board, member and group lists and pages, follow-ups
+//! due, outcomes, and the lists that need someone's attention. All read the read models.
+
+use async_graphql::{Context, Object, SimpleObject, ID};
+use clinic_domain::{GroupId, MemberId};
+use clinic_infra::read_models::{self, Engagement, MemberFilter, PageRequest};
+
+use super::enums::{FollowUpOutcome, LevelOfCare, Stage};
+use super::guard::{roles, RoleGuard};
+use super::member::{member_id, now, FollowUp, Member};
+use super::scalars::PageInfo;
+use super::views::{self, log_reads, Group, Read};
+use super::{request, services};
+use crate::auth::Role;
+use crate::error::{ApiError, ApiResult};
+
+/// Members in one stage.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StageCount {
+    /// The stage.
+    pub stage: Stage,
+    /// How many members are in it.
+    pub count: i64,
+}
+
+/// Members in treatment at one level of care.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct LevelCount {
+    /// The level.
+    pub level_of_care: LevelOfCare,
+    /// How many members in treatment are at it.
+    pub count: i64,
+}
+
+/// The pipeline board.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PipelineBoard {
+    /// Members per stage, every stage listed.
+    pub stages: Vec<StageCount>,
+    /// Members in treatment per level of care.
+    pub in_treatment_by_level: Vec<LevelCount>,
+}
+
+/// A member and its cursor.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct MemberEdge {
+    /// Pass as `after` to continue after this member.
+    pub cursor: String,
+    /// The member.
+    pub node: Member,
+}
+
+/// A page of members.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct MemberConnection {
+    /// The members.
+    pub edges: Vec<MemberEdge>,
+    /// Where the page ends.
+    pub page_info: PageInfo,
+    /// How many members match, over all pages.
+    pub total_count: i64,
+}
+
+/// A group and its cursor.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct GroupEdge {
+    /// Pass as `after` to continue.
+    pub cursor: String,
+    /// The group.
+    pub node: Group,
+}
+
+/// A page of groups.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct GroupConnection {
+    /// The groups.
+    pub edges: Vec<GroupEdge>,
+    /// Where the page ends.
+    pub page_info: PageInfo,
+    /// How many groups, over all pages.
+    pub total_count: i64,
+}
+
+/// Recorded outcomes of one outcome kind.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct OutcomeCount {
+    /// The outcome.
+    pub outcome: FollowUpOutcome,
+    /// How many follow-ups recorded it.
+    pub count: i64,
+}
+
+/// Outcomes at one follow-up day.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct OutcomeRow {
+    /// Days after discharge.
+    pub day_offset: i32,
+    /// Follow-ups with a recorded outcome.
+    pub recorded: i64,
+    /// Count per outcome.
+    pub outcomes: Vec<OutcomeCount>,
+}
+
+/// The outcomes report.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct OutcomeReport {
+    /// One row per follow-up day.
+    pub rows: Vec<OutcomeRow>,
+}
+
+/// A member flagged to a facilitator: absent from a group's last sessions in a row.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StoppedAttending {
+    /// The group.
+    pub group: Group,
+    /// The member.
+    pub member: Member,
+    /// Absences in a row.
+    pub consecutive_absences: i64,
+}
+
+/// A member who missed check-ins in a row: outreach by their primary counselor.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct OutreachItem {
+    /// The member.
+    pub member: Member,
+    /// Their primary counselor.
+    pub primary_counselor: Option<String>,
+    /// Check-ins missed in a row.
+    pub consecutive_missed_check_ins: i32,
+}
+
+fn page_request(first: Option<i32>, after: Option<String>) -> ApiResult<PageRequest> {
+    let first = match first {
+        None => 50,
+        Some(n) if n < 0 => return Err(ApiError::BadInput("`first` must not be negative".into())),
+        Some(n) => u32::try_from(n).unwrap_or(0),
+    };
+    Ok(PageRequest { first, after })
+}
+
+/// Facilitators see the groups they run; everyone else sees all (None).
+fn facilitator_scope(ctx: &Context<'_>) -> ApiResult<Option<String>> {
+    let request = request(ctx)?;
+    Ok((request.staff.role == Role::Facilitator).then(|| request.staff.sub.clone()))
+}
+
+/// The dashboards' queries.
+#[derive(Default)]
+pub struct DashboardQuery;
+
+#[Object]
+impl DashboardQuery {
+    /// Members per stage, and in treatment per level of care.
+    #[graphql(guard = "RoleGuard::new(\"see the pipeline\", roles::READ_MEMBERS)")]
+    async fn pipeline(&self, ctx: &Context<'_>) -> ApiResult<PipelineBoard> {
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let board = read_models::pipeline_board(&services.pool, &request.staff.clinic).await?;
+        Ok(PipelineBoard {
+            stages: board
+                .stages
+                .into_iter()
+                .map(|s| StageCount {
+                    stage: s.stage.into(),
+                    count: s.count,
+                })
+                .collect(),
+            in_treatment_by_level: board
+                .in_treatment_by_level
+                .into_iter()
+                .map(|l| LevelCount {
+                    level_of_care: l.level_of_care.into(),
+                    count: l.count,
+                })
+                .collect(),
+        })
+    }
+
+    /// Members in referral order, optionally of one stage and/or at risk.
+    #[graphql(guard = "RoleGuard::new(\"list members\", roles::LIST_MEMBERS)")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        stage: Option<Stage>,
+        at_risk: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<MemberConnection> {
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let page = read_models::members_page(
+            &services.pool,
+            &request.staff.clinic,
+            MemberFilter {
+                stage: stage.map(Into::into),
+                at_risk,
+            },
+            &page_request(first, after)?,
+            Engagement::at(now()),
+        )
+        .await?;
+        let cursors: Vec<String> = page.edges.iter().map(|e| e.cursor.clone()).collect();
+        let summaries = page.edges.into_iter().map(|e| e.node).collect();
+        let members = views::members_from_summaries(ctx, summaries).await?;
+        let ids: Vec<MemberId> = members.iter().map(|m| m.0.id).collect();
+        log_reads(ctx, &ids, Read::List("profile"), true).await?;
+        Ok(MemberConnection {
+            edges: cursors
+                .into_iter()
+                .zip(members)
+                .map(|(cursor, node)| MemberEdge { cursor, node })
+                .collect(),
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor: page.end_cursor,
+            },
+            total_count: page.total_count,
+        })
+    }
+
+    /// One member of the caller's clinic.
+    #[graphql(guard = "RoleGuard::new(\"read member records\", roles::READ_MEMBERS)")]
+    async fn member(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Member>> {
+        let id = member_id(&id)?;
+        views::ensure_in_scope(ctx, id).await?;
+        let member = views::member_by_id(ctx, id).await?;
+        if member.is_some() {
+            log_reads(ctx, &[id], Read::Record("profile"), true).await?;
+        }
+        Ok(member)
+    }
+
+    /// Groups in the order they were formed (a facilitator sees their own).
+    #[graphql(guard = "RoleGuard::new(\"list groups\", roles::READ_MEMBERS)")]
+    async fn groups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<GroupConnection> {
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let facilitator = facilitator_scope(ctx)?;
+        let page = read_models::groups_page(
+            &services.pool,
+            &request.staff.clinic,
+            facilitator.as_deref(),
+            &page_request(first, after)?,
+        )
+        .await?;
+        Ok(GroupConnection {
+            edges: page
+                .edges
+                .into_iter()
+                .map(|e| GroupEdge {
+                    cursor: e.cursor,
+                    node: Group(e.node),
+                })
+                .collect(),
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor: page.end_cursor,
+            },
+            total_count: page.total_count,
+        })
+    }
+
+    /// One group of the caller's clinic (a facilitator: one they run).
+    #[graphql(guard = "RoleGuard::new(\"read groups\", roles::READ_MEMBERS)")]
+    async fn group(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Group>> {
+        let id = GroupId::new(super::audit::parse_uuid(&id)?);
+        let group = views::groups_by_ids(ctx, &[id]).await?.pop();
+        if let (Some(facilitator), Some(group)) = (facilitator_scope(ctx)?, &group) {
+            if group.0.facilitator.as_deref() != Some(facilitator.as_str()) {
+                return Err(ApiError::Forbidden("read a group you do not facilitate"));
+            }
+        }
+        Ok(group)
+    }
+
+    /// Open follow-ups due within `withinDays` (default 7; overdue ones included), by due time.
+    #[graphql(guard = "RoleGuard::new(\"see follow-ups\", roles::CLINICAL_READ)")]
+    async fn follow_ups_due(
+        &self,
+        ctx: &Context<'_>,
+        within_days: Option<i32>,
+    ) -> ApiResult<Vec<FollowUp>> {
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let within = match within_days {
+            None => 7,
+            Some(n) if (0..=3660).contains(&n) => n as u32,
+            Some(_) => {
+                return Err(ApiError::BadInput(
+                    "`withinDays` must be between 0 and 3660".into(),
+                ))
+            }
+        };
+        let due = read_models::follow_ups_due(&services.pool, &request.staff.clinic, within, now())
+            .await?;
+        let ids: Vec<MemberId> = due.iter().map(|f| f.member_id).collect();
+        log_reads(ctx, &ids, Read::List("outcomes"), true).await?;
+        Ok(due.into_iter().map(views::follow_up_of).collect())
+    }
+
+    /// Outcomes recorded per follow-up day (counts only; no one is named).
+    #[graphql(guard = "RoleGuard::new(\"see outcomes\", roles::READ_MEMBERS)")]
+    async fn outcomes(&self, ctx: &Context<'_>) -> ApiResult<OutcomeReport> {
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let report = read_models::outcomes(&services.pool, &request.staff.clinic).await?;
+        Ok(OutcomeReport {
+            rows: report
+                .rows
+                .into_iter()
+                .map(|r| OutcomeRow {
+                    day_offset: r.day_offset,
+                    recorded: r.recorded,
+                    outcomes: r
+                        .outcomes
+                        .into_iter()
+                        .map(|o| OutcomeCount {
+                            outcome: o.outcome.into(),
+                            count: o.count,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Members in treatment attending fewer than 3 sessions in the last 7 days.
+    #[graphql(guard = "RoleGuard::new(\"see members at risk\", roles::CLINICAL_READ)")]
+    async fn at_risk_members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let summaries = read_models::at_risk_members(
+            &services.pool,
+            &request.staff.clinic,
+            Engagement::at(now()),
+        )
+        .await?;
+        let members = views::members_from_summaries(ctx, summaries).await?;
+        let ids: Vec<MemberId> = members.iter().map(|m| m.0.id).collect();
+        log_reads(ctx, &ids, Read::List("attendance"), true).await?;
+        Ok(members)
+    }
+
+    /// Members absent from a group's last 2 sessions in a row (a facilitator: their groups).
+    #[graphql(guard = "RoleGuard::new(\"see attendance flags\", roles::SESSION_READ)")]
+    async fn stopped_attending(&self, ctx: &Context<'_>) -> ApiResult<Vec<StoppedAttending>> {
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let facilitator = facilitator_scope(ctx)?;
+        let flags = read_models::stopped_attending(
+            &services.pool,
+            &request.staff.clinic,
+            facilitator.as_deref(),
+        )
+        .await?;
+        let member_ids: Vec<MemberId> = flags.iter().map(|f| f.member_id).collect();
+        let group_ids: Vec<GroupId> = flags.iter().map(|f| f.group_id).collect();
+        let members = views::members_by_ids(ctx, &member_ids).await?;
+        let groups = views::groups_by_ids(ctx, &group_ids).await?;
+        log_reads(ctx, &member_ids, Read::List("attendance"), true).await?;
+        Ok(flags
+            .into_iter()
+            .filter_map(|flag| {
+                let member = members.iter().find(|m| m.0.id == flag.member_id)?.clone();
+                let group = groups.iter().find(|g| g.0.id == flag.group_id)?.clone();
+                Some(StoppedAttending {
+                    group,
+                    member,
+                    consecutive_absences: flag.consecutive_absences,
+                })
+            })
+            .collect())
+    }
+
+    /// Members who missed 2 or more check-ins in a row, for their primary counselor.
+    #[graphql(guard = "RoleGuard::new(\"see outreach items\", roles::CLINICAL_READ)")]
+    async fn outreach_items(
+        &self,
+        ctx: &Context<'_>,
+        counselor: Option<String>,
+    ) -> ApiResult<Vec<OutreachItem>> {
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let items = read_models::outreach_items(
+            &services.pool,
+            &request.staff.clinic,
+            counselor.as_deref(),
+        )
+        .await?;
+        let ids: Vec<MemberId> = items.iter().map(|i| i.member_id).collect();
+        let members = views::members_by_ids(ctx, &ids).await?;
+        log_reads(ctx, &ids, Read::List("check_ins"), true).await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|item| {
+                let member = members.iter().find(|m| m.0.id == item.member_id)?.clone();
+                Some(OutreachItem {
+                    member,
+                    primary_counselor: item.primary_counselor,
+                    consecutive_missed_check_ins: item.consecutive_missed_check_ins,
+                })
+            })
+            .collect())
+    }
+}

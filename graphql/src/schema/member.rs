@@ -1,0 +1,259 @@
+//! Members as staff see them: `Member` and its check-ins and follow-ups. A `Member` carries
+//! everything its fields show, loaded in batches by whoever produced it (a page of the member
+//! list, a roster, time travel), so a dashboard is a bounded number of round trips whatever
+//! its size. Only `history` reads on its own (the log, for auditors).
+
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, Context, SimpleObject, ID};
+use clinic_domain::engagement::is_at_risk;
+use clinic_domain::member::MemberEvent;
+use clinic_domain::{MemberId, MemberState};
+use clinic_infra::event_store::{RecordedEvent, StreamId};
+use time::OffsetDateTime;
+
+use super::audit::{parse_uuid, EventConnection};
+use super::enums::{CheckInStatus, FollowUpOutcome, LevelOfCare, Stage};
+use super::guard::{roles, RoleGuard};
+use super::{request, scalars, services};
+use crate::error::{ApiError, ApiResult};
+
+/// The name shown for a member whose personal data was erased.
+pub const ERASED_NAME: &str = "[erased]";
+
+/// The clinic's default engagement threshold: fewer attended sessions than this in the
+/// trailing 7 days flags a member in treatment as at risk (DOMAIN.md).
+pub const AT_RISK_THRESHOLD: u32 = 3;
+
+/// A scheduled check-in.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CheckIn {
+    /// Its id.
+    pub id: ID,
+    /// When it is due.
+    pub due_at: OffsetDateTime,
+    /// Scheduled, completed or missed.
+    pub status: CheckInStatus,
+}
+
+/// An alumni follow-up.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct FollowUp {
+    /// Its id.
+    pub id: ID,
+    /// Days after discharge.
+    pub day_offset: i32,
+    /// When it falls due.
+    pub due_at: OffsetDateTime,
+    /// What it found, once recorded.
+    pub outcome: Option<FollowUpOutcome>,
+    #[graphql(skip)]
+    pub member: Option<Arc<MemberView>>,
+    #[graphql(skip)]
+    pub member_id: MemberId,
+}
+
+#[ComplexObject]
+impl FollowUp {
+    /// The alumnus.
+    async fn member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
+        if let Some(view) = &self.member {
+            return Ok(Member(view.clone()));
+        }
+        super::views::member_by_id(ctx, self.member_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("member {} not found", self.member_id)))
+    }
+}
+
+/// Everything a `Member` shows.
+#[derive(Clone, Debug)]
+pub struct MemberView {
+    /// The member.
+    pub id: MemberId,
+    /// Their name, or [`ERASED_NAME`].
+    pub name: String,
+    /// Their stage.
+    pub stage: clinic_domain::values::Stage,
+    /// Their level of care while in treatment.
+    pub level_of_care: Option<clinic_domain::values::LevelOfCare>,
+    /// Their stream's version (for `expectedVersion`).
+    pub version: i64,
+    /// Sessions attended (present or late) in the 7 days before the view's instant.
+    pub sessions_attended_last_7_days: u32,
+    /// Scheduled check-ins missed in a row.
+    pub consecutive_missed_check_ins: u32,
+    /// Whether their personal data was erased.
+    pub erased: bool,
+    /// Their check-ins.
+    pub check_ins: Vec<CheckIn>,
+    /// Their follow-ups.
+    pub follow_ups: Vec<FollowUp>,
+    /// The groups they are on.
+    pub groups: Vec<clinic_domain::GroupId>,
+}
+
+/// A member of the clinic.
+#[derive(Clone, Debug)]
+pub struct Member(pub Arc<MemberView>);
+
+#[async_graphql::Object]
+impl Member {
+    /// Their id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Their name ("[erased]" after erasure).
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Where they are in the pipeline.
+    async fn stage(&self) -> Stage {
+        self.0.stage.into()
+    }
+
+    /// Their ASAM level of care while in treatment.
+    async fn level_of_care(&self) -> Option<LevelOfCare> {
+        self.0.level_of_care.map(Into::into)
+    }
+
+    /// The member stream's current version: pass it as `expectedVersion`.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+
+    /// In treatment and attending fewer than 3 sessions a week.
+    async fn at_risk(&self) -> bool {
+        is_at_risk(
+            self.0.stage,
+            self.0.sessions_attended_last_7_days,
+            AT_RISK_THRESHOLD,
+        )
+    }
+
+    /// Sessions attended (present or late) in the trailing 7 days.
+    async fn sessions_attended_last_7_days(&self) -> i32 {
+        self.0.sessions_attended_last_7_days as i32
+    }
+
+    /// Scheduled check-ins missed in a row (2 opens an outreach item).
+    async fn consecutive_missed_check_ins(&self) -> i32 {
+        self.0.consecutive_missed_check_ins as i32
+    }
+
+    /// Whether their personal data was erased.
+    async fn erased(&self) -> bool {
+        self.0.erased
+    }
+
+    /// Their check-ins.
+    async fn check_ins(&self) -> &[CheckIn] {
+        &self.0.check_ins
+    }
+
+    /// Their alumni follow-ups.
+    async fn follow_ups(&self) -> &[FollowUp] {
+        &self.0.follow_ups
+    }
+
+    /// The groups they are on.
+    async fn groups(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::views::Group>> {
+        super::views::groups_by_ids(ctx, &self.0.groups).await
+    }
+
+    /// Every event of their stream, oldest first (auditors, admins and clinicians).
+    #[graphql(guard = "RoleGuard::new(\"read a member's history\", roles::HISTORY)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<EventConnection> {
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let limit = scalars::page_size(first, 100, 1000)?;
+        let from_version = match after.as_deref() {
+            Some(cursor) => scalars::decode(cursor)? + 1,
+            None => 1,
+        };
+        let stream = StreamId::of("member", self.0.id.as_uuid());
+        let mut events = services
+            .store
+            .read_stream(&request.staff.clinic, &stream, from_version.max(1) as u64)
+            .await?;
+        events.truncate(limit as usize + 1);
+        Ok(EventConnection::from_fetched(events, limit, |e| e.version))
+    }
+}
+
+/// The member as their events recorded up to `at` describe them (time travel): stage, level of
+/// care, check-ins, follow-ups; attendance counted from the sessions recorded by then.
+pub fn snapshot(
+    member: MemberId,
+    events: &[RecordedEvent],
+    attended_last_7_days: u32,
+    groups: Vec<clinic_domain::GroupId>,
+) -> ApiResult<Option<MemberView>> {
+    let mut timeline = Vec::with_capacity(events.len());
+    for recorded in events {
+        let event: MemberEvent =
+            clinic_infra::codec::decode(recorded).map_err(ApiError::internal)?;
+        timeline.push((recorded.recorded_at, event));
+    }
+    let state = MemberState::from_events(timeline.iter().map(|(_, event)| event));
+    let Some(stage) = state.stage() else {
+        return Ok(None);
+    };
+    let name = timeline
+        .iter()
+        .find_map(|(_, event)| match event {
+            MemberEvent::MemberReferred(referred) => Some(referred.name.clone()),
+            _ => None,
+        })
+        .filter(|_| !state.erased())
+        .unwrap_or_else(|| ERASED_NAME.to_owned());
+    Ok(Some(MemberView {
+        id: member,
+        name,
+        stage,
+        level_of_care: state.level_of_care(),
+        version: events.len() as i64,
+        sessions_attended_last_7_days: attended_last_7_days,
+        consecutive_missed_check_ins: state.consecutive_missed_check_ins(),
+        erased: state.erased(),
+        check_ins: state
+            .check_ins()
+            .iter()
+            .map(|c| CheckIn {
+                id: ID(c.id.to_string()),
+                due_at: c.due_at,
+                status: c.status.into(),
+            })
+            .collect(),
+        follow_ups: state
+            .follow_ups()
+            .iter()
+            .map(|f| FollowUp {
+                id: ID(f.id.to_string()),
+                day_offset: i32::from(f.day_offset),
+                due_at: f.due_at,
+                outcome: f.outcome.map(Into::into),
+                member: None,
+                member_id: member,
+            })
+            .collect(),
+        groups,
+    }))
+}
+
+/// Parses a member id argument.
+pub fn member_id(id: &ID) -> ApiResult<MemberId> {
+    parse_uuid(id).map(MemberId::new)
+}
+
+/// The instant a query is answered for (engagement counts are relative to it).
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}

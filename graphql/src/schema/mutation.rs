@@ -1,0 +1,526 @@
+//! Mutations: input → validated domain command → events appended with the stream's expected
+//! version → fresh state read back once the projections have applied the write.
+
+use async_graphql::{Context, InputObject, Object, ID};
+use clinic_domain::group::Attendance;
+use clinic_domain::group::{CorrectAttendance, FormGroup, JoinGroup, LeaveGroup, RecordSession};
+use clinic_domain::member::{
+    AdmitMember, CompleteCheckIn, CompleteIntake, DischargeMember, EnrollAlumni, GiveConsent,
+    ReferMember, RevokeConsentsOfScope, ScheduleCheckIn,
+};
+use clinic_domain::values::{
+    Capacity, CheckInChannel, Craving, Email, Mood, PersonName, SessionMinutes, Text,
+};
+use clinic_domain::{
+    CheckInId, ConsentId, GroupCommand, GroupId, MemberCommand, MemberId, SessionId,
+};
+use clinic_infra::commands::CommandContext;
+use clinic_infra::event_store::StreamId;
+use time::OffsetDateTime;
+
+use super::audit::parse_uuid;
+use super::enums::{
+    AttendanceStatus, ConsentScope, DischargeReason, GroupModel, LevelOfCare, ReferralSource,
+};
+use super::guard::{roles, RoleGuard};
+use super::member::{FollowUp, Member};
+use super::views::{self, Group, Session};
+use super::RequestContext;
+use crate::auth::Role;
+use crate::error::{ApiError, ApiResult};
+
+/// One member's attendance at a session.
+#[derive(InputObject, Clone, Debug)]
+pub struct AttendanceInput {
+    /// The member.
+    pub member_id: ID,
+    /// How they attended.
+    pub status: AttendanceStatus,
+}
+
+/// The root mutation.
+#[derive(Default)]
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Records a referral or inquiry: a new member in stage REFERRED.
+    #[graphql(guard = "RoleGuard::new(\"refer members\", roles::INTAKE)")]
+    async fn refer_member(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        email: Option<String>,
+        phone: Option<String>,
+        source: ReferralSource,
+    ) -> ApiResult<Member> {
+        let member = MemberId::new(uuid::Uuid::new_v4());
+        let command = ReferMember {
+            member,
+            name: PersonName::parse(&name)?,
+            email: email.as_deref().map(Email::parse).transpose()?,
+            phone: phone
+                .as_deref()
+                .map(clinic_domain::values::Phone::parse)
+                .transpose()?,
+            source: source.into(),
+            primary_substance: None,
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(run_member(ctx, member, None, command.into()).await?)
+    }
+
+    /// Records the intake assessment.
+    #[graphql(guard = "RoleGuard::new(\"complete intakes\", roles::INTAKE)")]
+    async fn complete_intake(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        recommended_level: LevelOfCare,
+        expected_version: Option<i64>,
+    ) -> ApiResult<Member> {
+        let request = super::request(ctx)?;
+        let command = CompleteIntake {
+            assessed_by: Text::parse("assessed by", &request.staff.sub)?,
+            recommended_level: recommended_level.into(),
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(run_member(
+            ctx,
+            member_id_of(&member_id)?,
+            expected_version,
+            command.into(),
+        )
+        .await?)
+    }
+
+    /// Admits an assessed member to a level of care (`at` may be in the past).
+    #[graphql(guard = "RoleGuard::new(\"admit members\", roles::CLINICAL)")]
+    async fn admit_member(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        level_of_care: LevelOfCare,
+        at: Option<OffsetDateTime>,
+        primary_counselor: Option<String>,
+        expected_version: Option<i64>,
+    ) -> ApiResult<Member> {
+        let request = super::request(ctx)?;
+        let counselor = primary_counselor.unwrap_or_else(|| request.staff.sub.clone());
+        let command = AdmitMember {
+            level_of_care: level_of_care.into(),
+            primary_counselor: Some(Text::parse("primary counselor", &counselor)?),
+            at: not_in_future(at)?,
+        };
+        Ok(run_member(
+            ctx,
+            member_id_of(&member_id)?,
+            expected_version,
+            command.into(),
+        )
+        .await?)
+    }
+
+    /// Records the member's consent to email outreach (short form of a 42 CFR 2.31 consent).
+    #[graphql(guard = "RoleGuard::new(\"record consent\", roles::INTAKE)")]
+    async fn give_consent(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        scope: ConsentScope,
+    ) -> ApiResult<Member> {
+        let command = GiveConsent::short_form(
+            ConsentId::new(uuid::Uuid::new_v4()),
+            scope.into(),
+            OffsetDateTime::now_utc(),
+        );
+        Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
+    }
+
+    /// Records that the member revoked every consent of `scope` in force.
+    #[graphql(guard = "RoleGuard::new(\"record consent\", roles::INTAKE)")]
+    async fn revoke_consent(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        scope: ConsentScope,
+    ) -> ApiResult<Member> {
+        let command = RevokeConsentsOfScope {
+            scope: scope.into(),
+            how_received: Text::parse("how received", "recorded by staff")?,
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
+    }
+
+    /// Schedules a check-in; a due time in the past becomes CheckInMissed at the next tick.
+    #[graphql(guard = "RoleGuard::new(\"schedule check-ins\", roles::CLINICAL)")]
+    async fn schedule_check_in(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        due_at: OffsetDateTime,
+    ) -> ApiResult<Member> {
+        let command = ScheduleCheckIn {
+            check_in: CheckInId::new(uuid::Uuid::new_v4()),
+            due_at,
+            channel: CheckInChannel::Call,
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
+    }
+
+    /// Records a completed check-in (mood 1-5, craving 0-10).
+    #[graphql(guard = "RoleGuard::new(\"record check-ins\", roles::CLINICAL)")]
+    async fn complete_check_in(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        check_in_id: ID,
+        mood: i32,
+        craving: i32,
+        used: bool,
+    ) -> ApiResult<Member> {
+        let command = CompleteCheckIn {
+            check_in: CheckInId::new(parse_uuid(&check_in_id)?),
+            mood: Mood::new(i64::from(mood))?,
+            craving: Craving::new(i64::from(craving))?,
+            used,
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
+    }
+
+    /// Discharges a member in treatment; a completed discharge starts aftercare with
+    /// follow-ups at days 7, 30, 90, 180 and 365. `at` may be in the past.
+    #[graphql(guard = "RoleGuard::new(\"discharge members\", roles::CLINICAL)")]
+    async fn discharge_member(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        reason: DischargeReason,
+        at: Option<OffsetDateTime>,
+        expected_version: Option<i64>,
+    ) -> ApiResult<Member> {
+        let command = DischargeMember::new(reason.into(), not_in_future(at)?);
+        Ok(run_member(
+            ctx,
+            member_id_of(&member_id)?,
+            expected_version,
+            command.into(),
+        )
+        .await?)
+    }
+
+    /// Enrols a member in aftercare into the alumni programme.
+    #[graphql(guard = "RoleGuard::new(\"enrol alumni\", roles::CLINICAL)")]
+    async fn enroll_alumni(&self, ctx: &Context<'_>, member_id: ID) -> ApiResult<Member> {
+        let command = EnrollAlumni {
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
+    }
+
+    /// Records the outcome of an alumni follow-up.
+    #[graphql(guard = "RoleGuard::new(\"record follow-ups\", roles::CLINICAL)")]
+    async fn record_follow_up(
+        &self,
+        ctx: &Context<'_>,
+        follow_up_id: ID,
+        outcome: super::enums::FollowUpOutcome,
+    ) -> ApiResult<FollowUp> {
+        let follow_up = clinic_domain::FollowUpId::new(parse_uuid(&follow_up_id)?);
+        let member = views::member_of_follow_up(ctx, follow_up)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("follow-up {follow_up} not found")))?;
+        let command = clinic_domain::member::RecordFollowUp {
+            follow_up,
+            outcome: outcome.into(),
+            at: OffsetDateTime::now_utc(),
+        };
+        let position = execute_member(ctx, member, None, command.into()).await?;
+        Ok(views::follow_up_after_write(ctx, follow_up, position).await?)
+    }
+
+    /// Forms a therapy group (capacity 1-50, default 12). `facilitator` is the staff `sub`
+    /// who runs it: only they (and clinicians, admins) record its sessions.
+    #[graphql(guard = "RoleGuard::new(\"form groups\", roles::CLINICAL)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn form_group(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        model: GroupModel,
+        capacity: Option<i32>,
+        facilitator: Option<String>,
+        schedule: Option<String>,
+        alumni: Option<bool>,
+        online: Option<bool>,
+    ) -> ApiResult<Group> {
+        let group = GroupId::new(uuid::Uuid::new_v4());
+        let command = FormGroup {
+            group,
+            name: Text::parse("group name", &name)?,
+            model: model.into(),
+            facilitator: facilitator
+                .as_deref()
+                .map(|f| Text::parse("facilitator", f))
+                .transpose()?,
+            capacity: match capacity {
+                Some(n) => Capacity::new(i64::from(n))?,
+                None => Capacity::default(),
+            },
+            schedule: schedule
+                .as_deref()
+                .map(|s| Text::parse("schedule", s))
+                .transpose()?,
+            alumni: alumni.unwrap_or(false),
+            online: online.unwrap_or(false),
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(run_group(ctx, group, None, command.into()).await?)
+    }
+
+    /// Puts a member on a group's roster (while admitted, or as alumni for an alumni group;
+    /// never twice; never beyond capacity).
+    #[graphql(guard = "RoleGuard::new(\"manage rosters\", roles::CLINICAL)")]
+    async fn join_group(
+        &self,
+        ctx: &Context<'_>,
+        group_id: ID,
+        member_id: ID,
+        expected_version: Option<i64>,
+    ) -> ApiResult<Group> {
+        let services = super::services(ctx)?;
+        let request = super::request(ctx)?;
+        let member = member_id_of(&member_id)?;
+        // The member's stage is a fact of another stream, read now and put into the command.
+        let (member_state, _, _) = services
+            .members
+            .load(&request.staff.clinic, &member_stream(member))
+            .await
+            .map_err(ApiError::from)?;
+        let command = JoinGroup {
+            member,
+            member_stage: member_state.group_eligibility(),
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(run_group(
+            ctx,
+            group_id_of(&group_id)?,
+            expected_version,
+            command.into(),
+        )
+        .await?)
+    }
+
+    /// Takes a member off a group's roster.
+    #[graphql(guard = "RoleGuard::new(\"manage rosters\", roles::CLINICAL)")]
+    async fn leave_group(
+        &self,
+        ctx: &Context<'_>,
+        group_id: ID,
+        member_id: ID,
+        reason: String,
+    ) -> ApiResult<Group> {
+        let command = LeaveGroup {
+            member: member_id_of(&member_id)?,
+            reason: Text::parse("reason", &reason)?,
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(run_group(ctx, group_id_of(&group_id)?, None, command.into()).await?)
+    }
+
+    /// Records a session held, with the attendance of exactly the members on the roster.
+    #[graphql(guard = "RoleGuard::new(\"record sessions\", roles::SESSIONS)")]
+    async fn record_session(
+        &self,
+        ctx: &Context<'_>,
+        group_id: ID,
+        topic: String,
+        held_at: OffsetDateTime,
+        attendance: Vec<AttendanceInput>,
+        duration_minutes: Option<i32>,
+    ) -> ApiResult<Session> {
+        let group = group_id_of(&group_id)?;
+        ensure_may_record_sessions(ctx, group).await?;
+        let session = SessionId::new(uuid::Uuid::new_v4());
+        let attendance = attendance
+            .iter()
+            .map(|a| {
+                Ok(Attendance {
+                    member_id: member_id_of(&a.member_id)?,
+                    status: a.status.into(),
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
+        let command = RecordSession {
+            session,
+            held_at,
+            topic: Text::parse("topic", &topic)?,
+            duration: match duration_minutes {
+                Some(n) => SessionMinutes::new(i64::from(n))?,
+                None => SessionMinutes::default(),
+            },
+            attendance,
+        };
+        let position = execute_group(ctx, group, None, command.into()).await?;
+        Ok(views::session_after_write(ctx, group, session, position).await?)
+    }
+
+    /// Corrects one member's attendance at a held session (never overwrites: the correction
+    /// is an event of its own with its reason).
+    #[graphql(guard = "RoleGuard::new(\"correct attendance\", roles::SESSIONS)")]
+    async fn correct_attendance(
+        &self,
+        ctx: &Context<'_>,
+        group_id: ID,
+        session_id: ID,
+        member_id: ID,
+        status: AttendanceStatus,
+        reason: String,
+    ) -> ApiResult<Session> {
+        let group = group_id_of(&group_id)?;
+        ensure_may_record_sessions(ctx, group).await?;
+        let session = SessionId::new(parse_uuid(&session_id)?);
+        let command = CorrectAttendance {
+            session,
+            member: member_id_of(&member_id)?,
+            to: status.into(),
+            reason: Text::parse("reason", &reason)?,
+            at: OffsetDateTime::now_utc(),
+        };
+        let position = execute_group(ctx, group, None, command.into()).await?;
+        Ok(views::session_after_write(ctx, group, session, position).await?)
+    }
+}
+
+/// A facilitator records sessions of their own groups only.
+async fn ensure_may_record_sessions(ctx: &Context<'_>, group: GroupId) -> ApiResult<()> {
+    let services = super::services(ctx)?;
+    let request = super::request(ctx)?;
+    if request.staff.role != Role::Facilitator {
+        return Ok(());
+    }
+    let (state, _, _) = services
+        .groups
+        .load(&request.staff.clinic, &group_stream(group))
+        .await?;
+    let facilitates = state
+        .profile()
+        .and_then(|p| p.facilitator.as_deref())
+        .is_some_and(|f| f == request.staff.sub);
+    if facilitates {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "record sessions of a group you do not facilitate",
+        ))
+    }
+}
+
+fn member_stream(member: MemberId) -> StreamId {
+    StreamId::of("member", member.as_uuid())
+}
+
+fn group_stream(group: GroupId) -> StreamId {
+    StreamId::of("group", group.as_uuid())
+}
+
+fn member_id_of(id: &ID) -> ApiResult<MemberId> {
+    parse_uuid(id).map(MemberId::new)
+}
+
+fn group_id_of(id: &ID) -> ApiResult<GroupId> {
+    parse_uuid(id).map(GroupId::new)
+}
+
+/// A time a client gives for something that already happened.
+fn not_in_future(at: Option<OffsetDateTime>) -> ApiResult<OffsetDateTime> {
+    let now = OffsetDateTime::now_utc();
+    match at {
+        None => Ok(now),
+        Some(at) if at <= now + time::Duration::minutes(5) => Ok(at),
+        Some(_) => Err(ApiError::BadInput("`at` must not be in the future".into())),
+    }
+}
+
+fn command_context(request: &RequestContext) -> CommandContext {
+    CommandContext {
+        clinic: request.staff.clinic.clone(),
+        actor: request.staff.sub.clone(),
+        correlation_id: request.correlation_id,
+        idempotency_key: request.idempotency_key.clone(),
+    }
+}
+
+fn expected(version: Option<i64>) -> ApiResult<Option<u64>> {
+    version
+        .map(|v| {
+            u64::try_from(v)
+                .map_err(|_| ApiError::BadInput("`expectedVersion` must not be negative".into()))
+        })
+        .transpose()
+}
+
+/// Runs a member command; returns the log position a reader must reach to see it.
+async fn execute_member(
+    ctx: &Context<'_>,
+    member: MemberId,
+    expected_version: Option<i64>,
+    command: MemberCommand,
+) -> ApiResult<i64> {
+    let services = super::services(ctx)?;
+    let request = super::request(ctx)?;
+    let executed = services
+        .members
+        .execute(
+            &command_context(request),
+            &member_stream(member),
+            expected(expected_version)?,
+            command,
+        )
+        .await?;
+    Ok(executed.append.map_or(0, |a| a.last_position()))
+}
+
+async fn run_member(
+    ctx: &Context<'_>,
+    member: MemberId,
+    expected_version: Option<i64>,
+    command: MemberCommand,
+) -> ApiResult<Member> {
+    let position = execute_member(ctx, member, expected_version, command).await?;
+    views::member_after_write(ctx, member, position).await
+}
+
+/// Runs a group command; returns the log position a reader must reach to see it.
+async fn execute_group(
+    ctx: &Context<'_>,
+    group: GroupId,
+    expected_version: Option<i64>,
+    command: GroupCommand,
+) -> ApiResult<i64> {
+    let services = super::services(ctx)?;
+    let request = super::request(ctx)?;
+    let executed = services
+        .groups
+        .execute(
+            &command_context(request),
+            &group_stream(group),
+            expected(expected_version)?,
+            command,
+        )
+        .await?;
+    Ok(executed.append.map_or(0, |a| a.last_position()))
+}
+
+async fn run_group(
+    ctx: &Context<'_>,
+    group: GroupId,
+    expected_version: Option<i64>,
+    command: GroupCommand,
+) -> ApiResult<Group> {
+    let position = execute_group(ctx, group, expected_version, command).await?;
+    views::group_after_write(ctx, group, position).await
+}

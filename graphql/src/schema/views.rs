@@ -1,0 +1,586 @@
+//! The read side of the API: members and groups from the projections' read models, loaded in
+//! batches (`DataLoader`s per request, so nested lists cost one round trip per level, not per
+//! row), and every read of a member's record by a person written to the access log.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, SimpleObject, ID};
+use clinic_domain::{FollowUpId, GroupId, MemberId, SessionId};
+use clinic_infra::access_log::{self, AccessEntry};
+use clinic_infra::clinic::ClinicId;
+use clinic_infra::projections::{self, Freshness, ProjectionName};
+use clinic_infra::read_models::{self, Engagement, GroupSummary, MemberSummary};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use super::enums::{AttendanceStatus, GroupModel};
+use super::member::{now, CheckIn, FollowUp, Member, MemberView};
+use super::{request, services};
+use crate::error::{ApiError, ApiResult};
+
+/// How long a mutation waits for the projections to apply its write before answering.
+pub const READ_YOUR_WRITES_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl From<read_models::ReadModelError> for ApiError {
+    fn from(error: read_models::ReadModelError) -> Self {
+        match error {
+            read_models::ReadModelError::InvalidCursor => {
+                ApiError::BadInput("the `after` cursor is not one this list returned".into())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<projections::ProjectionError> for ApiError {
+    fn from(error: projections::ProjectionError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+/// The per-request loaders (created by the HTTP layer with the caller's clinic).
+pub struct Loaders {
+    /// Members by id.
+    pub members: DataLoader<MemberLoader>,
+    /// Groups by id.
+    pub groups: DataLoader<GroupLoader>,
+    /// Rosters by group.
+    pub rosters: DataLoader<RosterLoader>,
+    /// Sessions by group.
+    pub sessions: DataLoader<SessionLoader>,
+}
+
+impl Loaders {
+    /// Loaders for one request of `clinic`.
+    pub fn new(pool: PgPool, clinic: ClinicId) -> Self {
+        let source = Source { pool, clinic };
+        Self {
+            members: DataLoader::new(MemberLoader(source.clone()), tokio::spawn),
+            groups: DataLoader::new(GroupLoader(source.clone()), tokio::spawn),
+            rosters: DataLoader::new(RosterLoader(source.clone()), tokio::spawn),
+            sessions: DataLoader::new(SessionLoader(source), tokio::spawn),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Source {
+    pool: PgPool,
+    clinic: ClinicId,
+}
+
+/// Loads members with their check-ins, follow-ups and groups: four queries per batch.
+pub struct MemberLoader(Source);
+/// Loads group summaries.
+pub struct GroupLoader(Source);
+/// Loads rosters (member ids per group).
+pub struct RosterLoader(Source);
+/// Loads sessions with attendance per group.
+pub struct SessionLoader(Source);
+
+impl Loader<MemberId> for MemberLoader {
+    type Value = Arc<MemberView>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[MemberId]) -> Result<HashMap<MemberId, Self::Value>, Self::Error> {
+        let Source { pool, clinic } = &self.0;
+        let summaries = read_models::members_by_ids(pool, clinic, keys, Engagement::at(now()))
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        let views = assemble(pool, clinic, summaries).await.map_err(Arc::new)?;
+        Ok(views
+            .into_iter()
+            .map(|view| (view.id, Arc::new(view)))
+            .collect())
+    }
+}
+
+impl Loader<GroupId> for GroupLoader {
+    type Value = GroupSummary;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[GroupId]) -> Result<HashMap<GroupId, Self::Value>, Self::Error> {
+        let Source { pool, clinic } = &self.0;
+        let groups = read_models::groups_by_ids(pool, clinic, keys)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        Ok(groups.into_iter().map(|g| (g.id, g)).collect())
+    }
+}
+
+impl Loader<GroupId> for RosterLoader {
+    type Value = Vec<MemberId>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[GroupId]) -> Result<HashMap<GroupId, Self::Value>, Self::Error> {
+        let Source { pool, clinic } = &self.0;
+        let entries = read_models::rosters(pool, clinic, keys)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        let mut rosters: HashMap<GroupId, Vec<MemberId>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for entry in entries {
+            rosters
+                .entry(entry.group_id)
+                .or_default()
+                .push(entry.member_id);
+        }
+        Ok(rosters)
+    }
+}
+
+impl Loader<GroupId> for SessionLoader {
+    type Value = Vec<read_models::Session>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[GroupId]) -> Result<HashMap<GroupId, Self::Value>, Self::Error> {
+        let Source { pool, clinic } = &self.0;
+        let sessions = read_models::sessions_of_groups(pool, clinic, keys)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        let mut by_group: HashMap<GroupId, Vec<read_models::Session>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for session in sessions {
+            by_group.entry(session.group_id).or_default().push(session);
+        }
+        Ok(by_group)
+    }
+}
+
+/// Summaries plus their check-ins, follow-ups and groups (three more queries, whatever the
+/// number of members).
+async fn assemble(
+    pool: &PgPool,
+    clinic: &ClinicId,
+    summaries: Vec<MemberSummary>,
+) -> ApiResult<Vec<MemberView>> {
+    let ids: Vec<MemberId> = summaries.iter().map(|s| s.id).collect();
+    let (check_ins, follow_ups, rosters) = tokio::try_join!(
+        read_models::check_ins_of_members(pool, clinic, &ids),
+        read_models::follow_ups_of_members(pool, clinic, &ids),
+        read_models::groups_of_members(pool, clinic, &ids),
+    )?;
+    let mut views: Vec<MemberView> = summaries
+        .into_iter()
+        .map(|s| MemberView {
+            id: s.id,
+            name: s.name,
+            stage: s.stage,
+            level_of_care: s.level_of_care,
+            version: s.version,
+            sessions_attended_last_7_days: u32::try_from(s.sessions_attended_last_7_days)
+                .unwrap_or(0),
+            consecutive_missed_check_ins: u32::try_from(s.consecutive_missed_check_ins)
+                .unwrap_or(0),
+            erased: s.erased,
+            check_ins: Vec::new(),
+            follow_ups: Vec::new(),
+            groups: Vec::new(),
+        })
+        .collect();
+    let index: HashMap<MemberId, usize> =
+        views.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
+    for c in check_ins {
+        if let Some(&i) = index.get(&c.member_id) {
+            views[i].check_ins.push(CheckIn {
+                id: ID(c.id.to_string()),
+                due_at: c.due_at,
+                status: c.status.into(),
+            });
+        }
+    }
+    for f in follow_ups {
+        if let Some(&i) = index.get(&f.member_id) {
+            let follow_up = follow_up_of(f);
+            views[i].follow_ups.push(follow_up);
+        }
+    }
+    for entry in rosters {
+        if let Some(&i) = index.get(&entry.member_id) {
+            views[i].groups.push(entry.group_id);
+        }
+    }
+    Ok(views)
+}
+
+/// A read-model follow-up as the API shows it.
+pub fn follow_up_of(f: read_models::FollowUp) -> FollowUp {
+    FollowUp {
+        id: ID(f.id.to_string()),
+        day_offset: f.day_offset,
+        due_at: f.due_at,
+        outcome: f.outcome.map(Into::into),
+        member: None,
+        member_id: f.member_id,
+    }
+}
+
+fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a Loaders> {
+    ctx.data::<Loaders>()
+        .map_err(|_| ApiError::internal(std::io::Error::other("request without loaders")))
+}
+
+/// What a person read, for the access log.
+#[derive(Debug, Clone, Copy)]
+pub enum Read {
+    /// One member's record.
+    Record(&'static str),
+    /// A list that returned these members.
+    List(&'static str),
+}
+
+/// Appends one access-log entry per member read by the caller.
+pub async fn log_reads(
+    ctx: &Context<'_>,
+    members: &[MemberId],
+    read: Read,
+    allowed: bool,
+) -> ApiResult<()> {
+    log_reads_with_reason(ctx, members, read, allowed, None).await
+}
+
+/// [`log_reads`] with a break-glass reason.
+pub async fn log_reads_with_reason(
+    ctx: &Context<'_>,
+    members: &[MemberId],
+    read: Read,
+    allowed: bool,
+    reason: Option<&str>,
+) -> ApiResult<()> {
+    let (services, request) = (services(ctx)?, request(ctx)?);
+    let (action, category) = match read {
+        Read::Record(category) => ("read", category),
+        Read::List(category) => ("query", category),
+    };
+    let entries: Vec<AccessEntry> = members
+        .iter()
+        .map(|member| AccessEntry {
+            actor: request.staff.sub.clone(),
+            role: request.staff.role.to_string(),
+            member_id: member.as_uuid(),
+            action,
+            category: Some(category),
+            allowed,
+            operation: request.operation.clone(),
+            correlation_id: request.correlation_id,
+            break_glass_reason: reason.map(str::to_owned),
+        })
+        .collect();
+    access_log::record(&services.pool, &request.staff.clinic, &entries).await?;
+    Ok(())
+}
+
+/// Minimum necessary: a facilitator reads only members on the rosters of groups they run.
+/// A refused read is logged (allowed: false) and answered `FORBIDDEN`.
+pub async fn ensure_in_scope(ctx: &Context<'_>, member: MemberId) -> ApiResult<()> {
+    let request = request(ctx)?;
+    if request.staff.role != crate::auth::Role::Facilitator {
+        return Ok(());
+    }
+    let services = services(ctx)?;
+    let on_their_roster: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM group_rosters r JOIN group_summaries g
+                          ON g.clinic = r.clinic AND g.group_id = r.group_id
+                         WHERE r.clinic = $1 AND r.member_id = $2 AND g.facilitator = $3)",
+    )
+    .bind(request.staff.clinic.as_str())
+    .bind(member.as_uuid())
+    .bind(&request.staff.sub)
+    .fetch_one(&services.pool)
+    .await?;
+    if on_their_roster {
+        Ok(())
+    } else {
+        log_reads(ctx, &[member], Read::Record("profile"), false).await?;
+        Err(ApiError::Forbidden(
+            "read a member who is not on a roster of a group you facilitate",
+        ))
+    }
+}
+
+/// A member of the caller's clinic, if there is one.
+pub async fn member_by_id(ctx: &Context<'_>, id: MemberId) -> ApiResult<Option<Member>> {
+    let view = loaders(ctx)?
+        .members
+        .load_one(id)
+        .await
+        .map_err(|e| (*e).clone())?;
+    Ok(view.map(Member))
+}
+
+/// Members of the caller's clinic, in the order asked (unknown ids skipped).
+pub async fn members_by_ids(ctx: &Context<'_>, ids: &[MemberId]) -> ApiResult<Vec<Member>> {
+    let found = loaders(ctx)?
+        .members
+        .load_many(ids.iter().copied())
+        .await
+        .map_err(|e| (*e).clone())?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.get(id).cloned().map(Member))
+        .collect())
+}
+
+/// Views from summaries a list query returned (check-ins, follow-ups, groups in 3 queries).
+pub async fn members_from_summaries(
+    ctx: &Context<'_>,
+    summaries: Vec<MemberSummary>,
+) -> ApiResult<Vec<Member>> {
+    let services = services(ctx)?;
+    let request = request(ctx)?;
+    Ok(assemble(&services.pool, &request.staff.clinic, summaries)
+        .await?
+        .into_iter()
+        .map(|view| Member(Arc::new(view)))
+        .collect())
+}
+
+/// Waits (bounded) until the projections have applied `position`.
+async fn wait_for(ctx: &Context<'_>, position: i64) -> ApiResult<()> {
+    let services = services(ctx)?;
+    match projections::wait_until_caught_up(
+        &services.pool,
+        ProjectionName::ALL,
+        position,
+        READ_YOUR_WRITES_TIMEOUT,
+    )
+    .await?
+    {
+        Freshness::CaughtUp => Ok(()),
+        Freshness::TimedOut => Err(ApiError::internal(std::io::Error::other(
+            "the read models did not apply the write in time",
+        ))),
+    }
+}
+
+/// The member after a write at `position` (read-your-writes); logged as a read.
+pub async fn member_after_write(
+    ctx: &Context<'_>,
+    id: MemberId,
+    position: i64,
+) -> ApiResult<Member> {
+    wait_for(ctx, position).await?;
+    let services = services(ctx)?;
+    let request = request(ctx)?;
+    let summaries = read_models::members_by_ids(
+        &services.pool,
+        &request.staff.clinic,
+        &[id],
+        Engagement::at(now()),
+    )
+    .await?;
+    let member = members_from_summaries(ctx, summaries)
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::NotFound(format!("member {id} not found")))?;
+    log_reads(ctx, &[id], Read::Record("profile"), true).await?;
+    Ok(member)
+}
+
+/// The group after a write at `position` (read-your-writes).
+pub async fn group_after_write(ctx: &Context<'_>, id: GroupId, position: i64) -> ApiResult<Group> {
+    wait_for(ctx, position).await?;
+    let services = services(ctx)?;
+    let request = request(ctx)?;
+    read_models::groups_by_ids(&services.pool, &request.staff.clinic, &[id])
+        .await?
+        .pop()
+        .map(Group)
+        .ok_or_else(|| ApiError::NotFound(format!("group {id} not found")))
+}
+
+/// A session after a write at `position`.
+pub async fn session_after_write(
+    ctx: &Context<'_>,
+    group: GroupId,
+    session: SessionId,
+    position: i64,
+) -> ApiResult<Session> {
+    wait_for(ctx, position).await?;
+    let services = services(ctx)?;
+    let request = request(ctx)?;
+    read_models::sessions_of_groups(&services.pool, &request.staff.clinic, &[group])
+        .await?
+        .into_iter()
+        .find(|s| s.id == session)
+        .map(Session)
+        .ok_or_else(|| ApiError::NotFound(format!("session {session} not found")))
+}
+
+/// A follow-up after a write at `position`.
+pub async fn follow_up_after_write(
+    ctx: &Context<'_>,
+    id: FollowUpId,
+    position: i64,
+) -> ApiResult<FollowUp> {
+    wait_for(ctx, position).await?;
+    let member = member_of_follow_up(ctx, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("follow-up {id} not found")))?;
+    let services = services(ctx)?;
+    let request = request(ctx)?;
+    read_models::follow_ups_of_members(&services.pool, &request.staff.clinic, &[member])
+        .await?
+        .into_iter()
+        .find(|f| f.id == id)
+        .map(follow_up_of)
+        .ok_or_else(|| ApiError::NotFound(format!("follow-up {id} not found")))
+}
+
+/// The member a follow-up belongs to (follow-up ids are derived, not reversible).
+pub async fn member_of_follow_up(ctx: &Context<'_>, id: FollowUpId) -> ApiResult<Option<MemberId>> {
+    let services = services(ctx)?;
+    let request = request(ctx)?;
+    let member: Option<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT member_id FROM member_follow_ups WHERE clinic = $1 AND follow_up_id = $2",
+    )
+    .bind(request.staff.clinic.as_str())
+    .bind(id.as_uuid())
+    .fetch_optional(&services.pool)
+    .await?;
+    Ok(member.map(MemberId::new))
+}
+
+/// Groups by id, in the order asked.
+pub async fn groups_by_ids(ctx: &Context<'_>, ids: &[GroupId]) -> ApiResult<Vec<Group>> {
+    let found = loaders(ctx)?
+        .groups
+        .load_many(ids.iter().copied())
+        .await
+        .map_err(|e| (*e).clone())?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.get(id).cloned().map(Group))
+        .collect())
+}
+
+/// A therapy group.
+#[derive(Clone, Debug)]
+pub struct Group(pub GroupSummary);
+
+#[async_graphql::Object]
+impl Group {
+    /// Its id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Its name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Its therapy model.
+    async fn model(&self) -> GroupModel {
+        self.0.model.into()
+    }
+    /// Most members it takes.
+    async fn capacity(&self) -> i32 {
+        self.0.capacity
+    }
+    /// The staff member (`sub`) who runs it.
+    async fn facilitator(&self) -> Option<&str> {
+        self.0.facilitator.as_deref()
+    }
+    /// The group stream's version: pass it as `expectedVersion`.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    /// Whether it is for alumni.
+    async fn alumni(&self) -> bool {
+        self.0.alumni
+    }
+    /// Whether it meets online.
+    async fn online(&self) -> bool {
+        self.0.online
+    }
+    /// Whether it is closed.
+    async fn closed(&self) -> bool {
+        self.0.closed
+    }
+    /// Present or late over all recorded attendance, 0..1.
+    async fn attendance_rate(&self) -> f64 {
+        self.0.attendance_rate
+    }
+    /// Who is on the roster now.
+    async fn members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
+        let roster = loaders(ctx)?
+            .rosters
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| (*e).clone())?
+            .unwrap_or_default();
+        let members = members_by_ids(ctx, &roster).await?;
+        log_reads(ctx, &roster, Read::List("profile"), true).await?;
+        Ok(members)
+    }
+    /// Its sessions, oldest first, with attendance.
+    async fn sessions(&self, ctx: &Context<'_>) -> ApiResult<Vec<Session>> {
+        let sessions = loaders(ctx)?
+            .sessions
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| (*e).clone())?
+            .unwrap_or_default();
+        Ok(sessions.into_iter().map(Session).collect())
+    }
+}
+
+/// A group session.
+#[derive(Clone, Debug)]
+pub struct Session(pub read_models::Session);
+
+#[async_graphql::Object]
+impl Session {
+    /// Its id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// When it was held (none while only scheduled or when cancelled).
+    async fn held_at(&self) -> Option<OffsetDateTime> {
+        self.0.held_at
+    }
+    /// When it was scheduled to start.
+    async fn starts_at(&self) -> Option<OffsetDateTime> {
+        self.0.starts_at
+    }
+    /// Its topic.
+    async fn topic(&self) -> &str {
+        &self.0.topic
+    }
+    /// Scheduled, held or cancelled.
+    async fn status(&self) -> &'static str {
+        self.0.status.as_str()
+    }
+    /// Attendance of every member on the roster, after corrections.
+    async fn attendance(&self, ctx: &Context<'_>) -> ApiResult<Vec<AttendanceRecord>> {
+        let ids: Vec<MemberId> = self.0.attendance.iter().map(|a| a.member_id).collect();
+        let members = loaders(ctx)?
+            .members
+            .load_many(ids.iter().copied())
+            .await
+            .map_err(|e| (*e).clone())?;
+        log_reads(ctx, &ids, Read::List("attendance"), true).await?;
+        Ok(self
+            .0
+            .attendance
+            .iter()
+            .filter_map(|a| {
+                members.get(&a.member_id).map(|view| AttendanceRecord {
+                    member: Member(view.clone()),
+                    status: a.status.into(),
+                })
+            })
+            .collect())
+    }
+}
+
+/// One member's attendance at a session.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AttendanceRecord {
+    /// The member.
+    pub member: Member,
+    /// How they attended.
+    pub status: AttendanceStatus,
+}

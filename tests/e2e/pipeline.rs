@@ -1,0 +1,574 @@
+//! The pipeline from referral to alumni through the API, with each role's rights, tenancy,
+//! optimistic concurrency, idempotent retries and the race for a group's last seat.
+
+use clinic_graphql::auth::Role;
+use clinic_tests::spawn_app;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+const MEMBER_FIELDS: &str = "id name stage levelOfCare version atRisk sessionsAttendedLast7Days
+    consecutiveMissedCheckIns erased checkIns { id dueAt status } followUps { id dayOffset dueAt outcome }
+    groups { id name }";
+
+fn member_mutation(name: &str, args: &str) -> String {
+    format!("mutation($id: ID!, $v: Int) {{ {name}(memberId: $id, {args}, expectedVersion: $v) {{ {MEMBER_FIELDS} }} }}")
+}
+
+async fn refer(app: &clinic_tests::TestApp, token: &str, name: &str) -> Value {
+    let data = app
+        .graphql(
+            token,
+            &format!("mutation($name: String!) {{ referMember(name: $name, email: \"someone@example.org\", source: SELF) {{ {MEMBER_FIELDS} }} }}"),
+            json!({ "name": name }),
+        )
+        .await;
+    data["referMember"].clone()
+}
+
+async fn admitted(app: &clinic_tests::TestApp, token: &str, name: &str) -> Value {
+    let member = refer(app, token, name).await;
+    let id = member["id"].clone();
+    app.graphql(
+        token,
+        &member_mutation("completeIntake", "recommendedLevel: INTENSIVE_OUTPATIENT"),
+        json!({ "id": id }),
+    )
+    .await;
+    let data = app
+        .graphql(
+            token,
+            &member_mutation("admitMember", "levelOfCare: INTENSIVE_OUTPATIENT"),
+            json!({ "id": id }),
+        )
+        .await;
+    data["admitMember"].clone()
+}
+
+async fn form_group(
+    app: &clinic_tests::TestApp,
+    token: &str,
+    capacity: i32,
+    facilitator: &str,
+) -> Value {
+    let data = app
+        .graphql(
+            token,
+            "mutation($c: Int, $f: String) { formGroup(name: \"Skills for the week\", model: SKILLS_DEVELOPMENT, capacity: $c, facilitator: $f) { id name capacity facilitator version attendanceRate members { id } } }",
+            json!({ "c": capacity, "f": facilitator }),
+        )
+        .await;
+    data["formGroup"].clone()
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_member_goes_from_referral_to_alumni(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let intake = app.token("front-desk", Role::Intake, "north");
+
+    let member = refer(&app, &intake, "Robin Example").await;
+    assert_eq!(member["stage"], "REFERRED");
+    assert_eq!(member["name"], "Robin Example");
+    assert_eq!(member["version"], 1);
+    let id = member["id"].clone();
+
+    let after_intake = app
+        .graphql(
+            &intake,
+            &member_mutation("completeIntake", "recommendedLevel: RESIDENTIAL"),
+            json!({ "id": id, "v": 1 }),
+        )
+        .await;
+    assert_eq!(after_intake["completeIntake"]["stage"], "INTAKE");
+
+    let admitted = app
+        .graphql(
+            &clinician,
+            &member_mutation("admitMember", "levelOfCare: RESIDENTIAL"),
+            json!({ "id": id }),
+        )
+        .await;
+    let admitted = &admitted["admitMember"];
+    assert_eq!(admitted["stage"], "IN_TREATMENT");
+    assert_eq!(admitted["levelOfCare"], "RESIDENTIAL");
+    assert_eq!(admitted["atRisk"], true, "no sessions yet this week");
+
+    let group = form_group(&app, &clinician, 12, "facilitator-sam").await;
+    let joined = app
+        .graphql(
+            &clinician,
+            "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id members { id name } } }",
+            json!({ "g": group["id"], "m": id }),
+        )
+        .await;
+    assert_eq!(joined["joinGroup"]["members"][0]["id"], id);
+
+    let facilitator = app.token("facilitator-sam", Role::Facilitator, "north");
+    for days_ago in [1, 2, 3] {
+        let held_at = (time::OffsetDateTime::now_utc() - time::Duration::days(days_ago))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let session = app
+            .graphql(
+                &facilitator,
+                "mutation($g: ID!, $at: DateTime!, $m: ID!) { recordSession(groupId: $g, topic: \"Handling cravings\", heldAt: $at, attendance: [{ memberId: $m, status: PRESENT }]) { id heldAt attendance { member { id } status } } }",
+                json!({ "g": group["id"], "at": held_at, "m": id }),
+            )
+            .await;
+        assert_eq!(
+            session["recordSession"]["attendance"][0]["status"],
+            "PRESENT"
+        );
+    }
+    let engaged = app
+        .graphql(
+            &clinician,
+            &format!("query($id: ID!) {{ member(id: $id) {{ {MEMBER_FIELDS} }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(engaged["member"]["sessionsAttendedLast7Days"], 3);
+    assert_eq!(engaged["member"]["atRisk"], false);
+    assert_eq!(engaged["member"]["groups"][0]["id"], group["id"]);
+
+    let discharged = app
+        .graphql(
+            &clinician,
+            &member_mutation("dischargeMember", "reason: COMPLETED"),
+            json!({ "id": id }),
+        )
+        .await;
+    let discharged = &discharged["dischargeMember"];
+    assert_eq!(discharged["stage"], "AFTERCARE");
+    let offsets: Vec<i64> = discharged["followUps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["dayOffset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets, [7, 30, 90, 180, 365]);
+
+    let board = app
+        .graphql(
+            &clinician,
+            "{ pipeline { stages { stage count } inTreatmentByLevel { levelOfCare count } } }",
+            json!({}),
+        )
+        .await;
+    let aftercare = board["pipeline"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "AFTERCARE")
+        .unwrap()["count"]
+        .clone();
+    assert_eq!(aftercare, 1);
+
+    let follow_up = discharged["followUps"][0]["id"].clone();
+    let recorded = app
+        .graphql(
+            &clinician,
+            "mutation($f: ID!) { recordFollowUp(followUpId: $f, outcome: ABSTINENT) { id dayOffset outcome member { id } } }",
+            json!({ "f": follow_up }),
+        )
+        .await;
+    assert_eq!(recorded["recordFollowUp"]["outcome"], "ABSTINENT");
+    let outcomes = app
+        .graphql(
+            &clinician,
+            "{ outcomes { rows { dayOffset recorded outcomes { outcome count } } } }",
+            json!({}),
+        )
+        .await;
+    let day7 = &outcomes["outcomes"]["rows"][0];
+    assert_eq!(day7["dayOffset"], 7);
+    assert_eq!(day7["recorded"], 1);
+
+    let alumni = app
+        .graphql(
+            &clinician,
+            "mutation($id: ID!) { enrollAlumni(memberId: $id) { stage } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(alumni["enrollAlumni"]["stage"], "ALUMNI");
+
+    // The auditor sees the whole story, and who read it.
+    let auditor = app.token("auditor-ana", Role::Auditor, "north");
+    let history = app
+        .graphql(&auditor, "query($id: ID!) { member(id: $id) { history(first: 100) { edges { node { type version actor } } } } }", json!({ "id": id }))
+        .await;
+    let types: Vec<&str> = history["member"]["history"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "MemberReferred",
+            "IntakeCompleted",
+            "MemberAdmitted",
+            "MemberDischarged",
+            "AftercareStarted",
+            "FollowUpCompleted",
+            "AlumniEnrolled"
+        ]
+    );
+    let log = app
+        .graphql(&auditor, "query($id: ID!) { accessLog(memberId: $id, first: 200) { edges { node { actor operation action allowed } } } }", json!({ "id": id }))
+        .await;
+    let readers: std::collections::BTreeSet<&str> = log["accessLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["actor"].as_str().unwrap())
+        .collect();
+    assert!(
+        readers.contains("dr-lee") && readers.contains("auditor-ana"),
+        "{readers:?}"
+    );
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn time_travel_shows_the_member_as_they_were(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let member = admitted(&app, &clinician, "Casey Example").await;
+    let id = member["id"].clone();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let between = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    app.graphql(
+        &clinician,
+        &member_mutation("dischargeMember", "reason: AGAINST_ADVICE"),
+        json!({ "id": id }),
+    )
+    .await;
+
+    let auditor = app.token("auditor", Role::Auditor, "north");
+    let then = app
+        .graphql(&auditor, "query($id: ID!, $at: DateTime!) { memberAsOf(id: $id, at: $at) { stage levelOfCare version } }", json!({ "id": id, "at": between }))
+        .await;
+    assert_eq!(
+        then["memberAsOf"],
+        json!({ "stage": "IN_TREATMENT", "levelOfCare": "INTENSIVE_OUTPATIENT", "version": 3 })
+    );
+    let now = app
+        .graphql(
+            &auditor,
+            "query($id: ID!) { member(id: $id) { stage version } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        now["member"],
+        json!({ "stage": "DISCHARGED", "version": 4 })
+    );
+    let before = app
+        .graphql(
+            &auditor,
+            "query($id: ID!) { memberAsOf(id: $id, at: \"2000-01-01T00:00:00Z\") { stage } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(before["memberAsOf"], Value::Null);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn rules_refuse_with_conflict_and_bad_input_with_bad_user_input(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let member = refer(&app, &clinician, "Jordan Example").await;
+    let id = member["id"].clone();
+
+    // Discharge before admission: a rule refuses.
+    let (code, message) = app
+        .graphql_error(
+            Some(&clinician),
+            &member_mutation("dischargeMember", "reason: COMPLETED"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT", "{message}");
+    assert!(!message.contains("Jordan"), "no names in errors: {message}");
+
+    // A stale expected version.
+    let (code, _) = app
+        .graphql_error(
+            Some(&clinician),
+            &member_mutation("completeIntake", "recommendedLevel: OUTPATIENT"),
+            json!({ "id": id, "v": 7 }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT");
+
+    // Invalid input.
+    let (code, _) = app
+        .graphql_error(
+            Some(&clinician),
+            "mutation { referMember(name: \"   \", source: SELF) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    let (code, _) = app
+        .graphql_error(
+            Some(&clinician),
+            "mutation { referMember(name: \"A B\", email: \"not-an-email\", source: SELF) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    let (code, _) = app
+        .graphql_error(
+            Some(&clinician),
+            "mutation { formGroup(name: \"G\", model: SUPPORT, capacity: 51) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    let (code, _) = app
+        .graphql_error(
+            Some(&clinician),
+            "query { member(id: \"not-a-uuid\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+
+    // Nothing was written by the refusals: still one event.
+    let auditor = app.token("auditor", Role::Auditor, "north");
+    let events = app
+        .graphql(
+            &auditor,
+            "{ events(first: 100) { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(events["events"]["edges"].as_array().unwrap().len(), 1);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn each_role_may_do_only_what_it_is_allowed(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let member = admitted(&app, &clinician, "Alex Example").await;
+    let id = member["id"].clone();
+    let refer_query = "mutation { referMember(name: \"New Person\", source: FAMILY) { id } }";
+    let discharge = member_mutation("dischargeMember", "reason: TRANSFERRED");
+
+    let auditor = app.token("auditor", Role::Auditor, "north");
+    assert_eq!(
+        app.graphql_error(Some(&auditor), refer_query, json!({}))
+            .await
+            .0,
+        "FORBIDDEN"
+    );
+    let intake = app.token("front-desk", Role::Intake, "north");
+    assert_eq!(
+        app.graphql_error(Some(&intake), &discharge, json!({ "id": id }))
+            .await
+            .0,
+        "FORBIDDEN"
+    );
+    let facilitator = app.token("facilitator-sam", Role::Facilitator, "north");
+    assert_eq!(
+        app.graphql_error(Some(&facilitator), refer_query, json!({}))
+            .await
+            .0,
+        "FORBIDDEN"
+    );
+    // A facilitator reads only members of the groups they run.
+    let (code, _) = app
+        .graphql_error(
+            Some(&facilitator),
+            "query($id: ID!) { member(id: $id) { name } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    let group = form_group(&app, &clinician, 5, "facilitator-sam").await;
+    app.graphql(
+        &clinician,
+        "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
+        json!({ "g": group["id"], "m": id }),
+    )
+    .await;
+    let read = app
+        .graphql(
+            &facilitator,
+            "query($id: ID!) { member(id: $id) { name } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(read["member"]["name"], "Alex Example");
+    // Another facilitator may not record this group's sessions.
+    let other = app.token("facilitator-kim", Role::Facilitator, "north");
+    let (code, _) = app
+        .graphql_error(
+            Some(&other),
+            "mutation($g: ID!, $m: ID!) { recordSession(groupId: $g, topic: \"x\", heldAt: \"2026-01-01T10:00:00Z\", attendance: [{ memberId: $m, status: PRESENT }]) { id } }",
+            json!({ "g": group["id"], "m": id }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    // The refused read was logged as refused.
+    let log = app
+        .graphql(&auditor, "query($id: ID!) { accessLog(memberId: $id, first: 100) { edges { node { actor allowed } } } }", json!({ "id": id }))
+        .await;
+    assert!(log["accessLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["node"]["actor"] == "facilitator-sam" && e["node"]["allowed"] == false));
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn one_clinic_never_sees_or_changes_another_clinics_members(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let north = app.token("dr-lee", Role::Clinician, "north");
+    let south = app.token("dr-south", Role::Clinician, "south");
+    let member = admitted(&app, &north, "Sam Example").await;
+    let id = member["id"].clone();
+
+    let read = app
+        .graphql(
+            &south,
+            "query($id: ID!) { member(id: $id) { name } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(read["member"], Value::Null, "not even by guessing the id");
+    let list = app
+        .graphql(
+            &south,
+            "{ members { totalCount edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(list["members"]["totalCount"], 0);
+    let (code, _) = app
+        .graphql_error(
+            Some(&south),
+            &member_mutation("dischargeMember", "reason: COMPLETED"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "NOT_FOUND", "south has no member of that id");
+    let still = app
+        .graphql(
+            &north,
+            "query($id: ID!) { member(id: $id) { stage } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(still["member"]["stage"], "IN_TREATMENT");
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn concurrent_joins_never_overfill_a_group(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let group = form_group(&app, &clinician, 3, "facilitator-sam").await;
+    let mut members = Vec::new();
+    for n in 0..8 {
+        members.push(admitted(&app, &clinician, &format!("Member {n}")).await["id"].clone());
+    }
+    let joins = members.iter().map(|m| {
+        app.graphql_raw(
+            Some(&clinician),
+            "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
+            json!({ "g": group["id"], "m": m }),
+        )
+    });
+    let results = futures::future::join_all(joins).await;
+    let joined = results
+        .iter()
+        .filter(|(_, body)| body.get("errors").is_none())
+        .count();
+    assert_eq!(joined, 3, "exactly the capacity");
+    assert!(results
+        .iter()
+        .filter(|(_, body)| body.get("errors").is_some())
+        .all(|(_, body)| body["errors"][0]["extensions"]["code"] == "CONFLICT"));
+    let roster = app
+        .graphql(
+            &clinician,
+            "query($g: ID!) { group(id: $g) { members { id } } }",
+            json!({ "g": group["id"] }),
+        )
+        .await;
+    assert_eq!(roster["group"]["members"].as_array().unwrap().len(), 3);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_retried_mutation_with_the_same_idempotency_key_appends_nothing_twice(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let member = admitted(&app, &clinician, "Retry Example").await;
+    let id = member["id"].clone();
+    let body = json!({ "query": member_mutation("dischargeMember", "reason: COMPLETED"), "variables": { "id": id } });
+    let mut versions = Vec::new();
+    for _ in 0..2 {
+        let response: Value = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(&clinician)
+            .header("idempotency-key", "discharge-retry-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(response.get("errors").is_none(), "{response}");
+        versions.push(response["data"]["dischargeMember"]["version"].clone());
+    }
+    assert_eq!(versions[0], versions[1], "the retry appended nothing");
+    assert_eq!(versions[0], 5, "admitted at 3; discharge + aftercare");
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn member_lists_page_with_a_total_count(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let intake = app.token("front-desk", Role::Intake, "north");
+    for n in 0..5 {
+        refer(&app, &intake, &format!("Person {n}")).await;
+    }
+    let query = "query($after: String) { members(first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { name } } } }";
+    let mut names = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app.graphql(&intake, query, json!({ "after": after })).await;
+        let page = &page["members"];
+        assert_eq!(page["totalCount"], 5);
+        names.extend(
+            page["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["name"].as_str().unwrap().to_owned()),
+        );
+        if page["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(
+        names,
+        (0..5).map(|n| format!("Person {n}")).collect::<Vec<_>>()
+    );
+    let (code, _) = app
+        .graphql_error(
+            Some(&intake),
+            "{ members(after: \"bogus\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+}
