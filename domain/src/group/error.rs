@@ -6,7 +6,11 @@ use crate::decider::ErrorKind;
 use crate::ids::{GroupId, MemberId, SessionId};
 use crate::values::{AttendanceStatus, ValueError};
 
-/// A refused group command. Messages carry ids, never names.
+/// A refused group command.
+///
+/// Messages carry ids, never names or clinical facts: a `Display` can reach a log, so a
+/// member id is never put beside that member's treatment stage or attendance status
+/// (those stay in the fields, for the API).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum GroupError {
     /// An input value is invalid.
@@ -40,13 +44,13 @@ pub enum GroupError {
         member: MemberId,
     },
     /// Only members in treatment join a (non-alumni) group.
-    #[error("member {member} is not admitted to treatment")]
+    #[error("only members in treatment may join this group")]
     MemberNotAdmitted {
         /// The member.
         member: MemberId,
     },
     /// Only members in treatment, aftercare or alumni join an alumni group.
-    #[error("member {member} is neither in treatment nor in aftercare or alumni")]
+    #[error("only members in treatment, in aftercare or alumni may join this alumni group")]
     NotEligibleForAlumniGroup {
         /// The member.
         member: MemberId,
@@ -114,7 +118,7 @@ pub enum GroupError {
         member: MemberId,
     },
     /// A correction to the status already recorded.
-    #[error("member {member}'s attendance at session {session} is already {status}")]
+    #[error("member {member}'s attendance at session {session} already has the status asked for")]
     NothingToCorrect {
         /// The session.
         session: SessionId,

@@ -567,3 +567,25 @@ fn group_errors_read_as_a_clinician_would_say_them() {
     );
     assert_eq!(mismatch.kind(), ErrorKind::Conflict);
 }
+
+#[test]
+fn a_member_id_is_never_put_beside_their_stage_or_attendance_in_a_message() {
+    for error in [
+        GroupError::MemberNotAdmitted { member: ann() },
+        GroupError::NotEligibleForAlumniGroup { member: ann() },
+    ] {
+        let message = error.to_string();
+        assert!(!message.contains(&ann().to_string()), "{message}");
+    }
+    assert_eq!(
+        GroupError::MemberNotAdmitted { member: ann() }.to_string(),
+        "only members in treatment may join this group"
+    );
+    let message = GroupError::NothingToCorrect {
+        session: session(1),
+        member: ann(),
+        status: Absent,
+    }
+    .to_string();
+    assert!(!message.contains("absent"), "{message}");
+}

@@ -1305,7 +1305,62 @@ fn rule_conflicts_are_not_invalid_input() {
     assert!(!error.is_invalid_input());
     assert_eq!(
         error.to_string(),
-        "discharge: not allowed while the member is referred"
+        "discharge: this command does not fit the member's current stage"
+    );
+}
+
+#[test]
+fn error_messages_keep_clinical_facts_in_fields_not_in_the_text() {
+    let revealing = [
+        (wrong_stage("readmit", Stage::InTreatment), "treatment"),
+        (
+            MemberError::SameLevelOfCare {
+                level: LevelOfCare::Residential,
+            },
+            "residential",
+        ),
+        (
+            MemberError::DischargeBeforeAdmission {
+                admitted_at: day(2),
+            },
+            "2026",
+        ),
+        (
+            MemberError::NothingToRevoke {
+                scope: ConsentScope::FamilyContact,
+            },
+            "family",
+        ),
+        (MemberError::RetentionNotElapsed { until: day(405) }, "2027"),
+        (
+            MemberError::CheckInNotYetDue {
+                check_in: check_in_id(1),
+                due_at: day(5),
+            },
+            "2026",
+        ),
+        (
+            MemberError::FollowUpNotYetDue {
+                follow_up: follow_up_id(ann(), 1, 7),
+                due_at: day(47),
+            },
+            "2026",
+        ),
+    ];
+    for (error, fact) in revealing {
+        let message = error.to_string().to_lowercase();
+        assert!(!message.contains(fact), "{message:?} reveals {fact:?}");
+    }
+    assert_eq!(
+        MemberError::SameLevelOfCare {
+            level: LevelOfCare::Residential
+        }
+        .to_string(),
+        "the member is already at the level of care asked for"
+    );
+    assert_eq!(
+        MemberError::RetentionNotElapsed { until: day(405) }.to_string(),
+        "the member's treatment records are still within the retention period"
     );
 }
 
