@@ -164,7 +164,7 @@ pub fn consecutive_missed_check_ins<'a>(
     member_events: impl IntoIterator<Item = &'a MemberEvent>,
 ) -> u32 {
     member_events.into_iter().fold(0, |run, event| match event {
-        MemberEvent::CheckInMissed(_) => run + 1,
+        MemberEvent::CheckInMissed(_) => run.saturating_add(1),
         MemberEvent::CheckInCompleted(_) => 0,
         _ => run,
     })
@@ -175,15 +175,18 @@ pub const fn needs_outreach(consecutive_missed: u32) -> bool {
     consecutive_missed >= OUTREACH_AFTER_MISSED_CHECK_INS
 }
 
-/// Counts attended statuses held in the window `(at - 7 days, at]`.
+/// Counts attended statuses held in the window `(at - 7 days, at]`. Within 7 days of
+/// the calendar's start the window simply starts there.
 pub(crate) fn count_attended(
     statuses: impl IntoIterator<Item = (OffsetDateTime, AttendanceStatus)>,
     at: OffsetDateTime,
 ) -> u32 {
-    let since = at - ENGAGEMENT_WINDOW;
+    let since = at.checked_sub(ENGAGEMENT_WINDOW);
     let count = statuses
         .into_iter()
-        .filter(|(held_at, status)| *held_at > since && *held_at <= at && status.attended())
+        .filter(|(held_at, status)| {
+            since.is_none_or(|since| *held_at > since) && *held_at <= at && status.attended()
+        })
         .count();
     u32::try_from(count).unwrap_or(u32::MAX)
 }
@@ -191,7 +194,7 @@ pub(crate) fn count_attended(
 /// The run of absences at the end of a chronological list of statuses.
 pub(crate) fn trailing_absences(statuses: impl IntoIterator<Item = AttendanceStatus>) -> u32 {
     statuses.into_iter().fold(0, |run, status| match status {
-        AttendanceStatus::Absent => run + 1,
+        AttendanceStatus::Absent => run.saturating_add(1),
         AttendanceStatus::Excused => run,
         AttendanceStatus::Present | AttendanceStatus::Late => 0,
     })
@@ -200,7 +203,10 @@ pub(crate) fn trailing_absences(statuses: impl IntoIterator<Item = AttendanceSta
 /// Attended share of statuses, 0 when there are none.
 pub(crate) fn rate(statuses: impl IntoIterator<Item = AttendanceStatus>) -> f64 {
     let (attended, all) = statuses.into_iter().fold((0u32, 0u32), |(a, n), s| {
-        (a + u32::from(s.attended()), n + 1)
+        (
+            a.saturating_add(u32::from(s.attended())),
+            n.saturating_add(1),
+        )
     });
     if all == 0 {
         0.0

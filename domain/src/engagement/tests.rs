@@ -98,6 +98,17 @@ fn sessions_attended_counts_present_and_late_in_the_seven_days_before_the_instan
 }
 
 #[test]
+fn the_engagement_window_at_the_start_of_the_calendar_does_not_panic() {
+    let first = time::PrimitiveDateTime::MIN.assume_utc();
+    let events = [formed(1), held(10, first, &[(ann(), Present)])];
+    assert_eq!(sessions_attended(ann(), &events, first), 1);
+    assert_eq!(
+        sessions_attended(ann(), &events, first + Duration::days(7)),
+        0
+    );
+}
+
+#[test]
 fn sessions_attended_uses_corrected_attendance() {
     let events = [
         formed(1),

@@ -9,7 +9,7 @@
 //! - readmit: from discharged, aftercare or alumni;
 //! - once erased, nothing more is recorded (erasing again is a harmless no-op).
 
-use time::Duration;
+use time::{Duration, PrimitiveDateTime};
 
 use crate::aftercare::plan_follow_ups;
 use crate::consent::DISCLOSURE_NOTICE;
@@ -427,7 +427,11 @@ fn erase(state: &MemberState, stage: Stage, c: EraseMember) -> Decision {
             "erase",
         )?;
         if let Some((_, discharged_at)) = state.last_discharge() {
-            let until = discharged_at + Duration::days(i64::from(c.retention_days));
+            // A retention reaching past the calendar's end keeps the records for good:
+            // the end of the calendar is the honest "until".
+            let until = discharged_at
+                .checked_add(Duration::days(i64::from(c.retention_days)))
+                .unwrap_or_else(|| PrimitiveDateTime::MAX.assume_utc());
             if c.at < until {
                 return Err(MemberError::RetentionNotElapsed { until });
             }

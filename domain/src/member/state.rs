@@ -98,7 +98,7 @@ impl MemberState {
                 self.stage = Some(Stage::InTreatment);
                 self.level_of_care = Some(e.level_of_care);
                 self.primary_counselor.clone_from(&e.primary_counselor);
-                self.episodes += 1;
+                self.episodes = self.episodes.saturating_add(1);
                 self.admitted_at = Some(e.admitted_at);
             }
             MemberEvent::LevelOfCareChanged(e) => self.level_of_care = Some(e.to),
@@ -130,7 +130,8 @@ impl MemberState {
             }
             MemberEvent::CheckInMissed(e) => {
                 self.set_check_in(e.check_in_id, CheckInStatus::Missed);
-                self.consecutive_missed_check_ins += 1;
+                self.consecutive_missed_check_ins =
+                    self.consecutive_missed_check_ins.saturating_add(1);
             }
             MemberEvent::MemberDischarged(e) => {
                 self.stage = Some(Stage::Discharged);
@@ -164,7 +165,7 @@ impl MemberState {
                 self.stage = Some(Stage::InTreatment);
                 self.level_of_care = Some(e.level_of_care);
                 self.primary_counselor.clone_from(&e.primary_counselor);
-                self.episodes += 1;
+                self.episodes = self.episodes.saturating_add(1);
                 self.admitted_at = Some(e.readmitted_at);
                 // Back in treatment, the member is no alumnus to follow up: the previous
                 // episode's follow-ups not yet due are dropped (due ones stay on the list

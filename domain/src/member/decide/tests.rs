@@ -1262,6 +1262,34 @@ fn treatment_records_are_kept_for_the_retention_period_after_the_last_discharge(
 }
 
 #[test]
+fn a_retention_reaching_past_the_calendar_keeps_the_records_instead_of_panicking() {
+    let end_of_calendar = time::PrimitiveDateTime::MAX.assume_utc();
+    given(in_aftercare())
+        .when(EraseMember {
+            retention_days: u32::MAX,
+            ..erase(day(405))
+        })
+        .then_err(MemberError::RetentionNotElapsed {
+            until: end_of_calendar,
+        });
+}
+
+#[test]
+fn a_completed_discharge_whose_follow_ups_fall_beyond_the_calendar_is_invalid_input() {
+    let last_day = time::PrimitiveDateTime::MAX.assume_utc() - Duration::days(10);
+    let error = given(in_treatment())
+        .when(DischargeMember::new(DischargeReason::Completed, last_day))
+        .then_error();
+    assert_eq!(
+        error,
+        MemberError::Value(ValueError::TimeOutOfRange {
+            field: "a follow-up's due date"
+        })
+    );
+    assert!(error.is_invalid_input());
+}
+
+#[test]
 fn erasing_an_erased_member_again_changes_nothing() {
     given([referred(), erased(day(1))])
         .when(erase(day(2)))
