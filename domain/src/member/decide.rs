@@ -8,6 +8,11 @@
 //! - enroll alumni: only in aftercare (which only a completed discharge starts);
 //! - readmit: from discharged, aftercare or alumni;
 //! - once erased, nothing more is recorded (erasing again is a harmless no-op).
+//!
+//! Time order: a step may be recorded late and dated in the past, but never before the
+//! step it rests on: intake not before the referral, admission not before intake, a
+//! change of level of care or a discharge not before the admission, a readmission not
+//! before the last discharge.
 
 use time::{Duration, PrimitiveDateTime};
 
@@ -49,8 +54,8 @@ pub fn decide(state: &MemberState, command: MemberCommand) -> Decision {
     }
     match command {
         MemberCommand::ReferMember(c) => refer(state, c),
-        MemberCommand::CompleteIntake(c) => complete_intake(stage, c),
-        MemberCommand::AdmitMember(c) => admit(stage, c),
+        MemberCommand::CompleteIntake(c) => complete_intake(state, stage, c),
+        MemberCommand::AdmitMember(c) => admit(state, stage, c),
         MemberCommand::ChangeLevelOfCare(c) => change_level_of_care(state, stage, c),
         MemberCommand::GiveConsent(c) => give_consent(state, c),
         MemberCommand::RevokeConsent(c) => revoke_consent(state, c),
@@ -64,7 +69,7 @@ pub fn decide(state: &MemberState, command: MemberCommand) -> Decision {
         MemberCommand::MarkFollowUpDue(c) => mark_follow_up_due(state, c),
         MemberCommand::RecordFollowUp(c) => record_follow_up(state, c),
         MemberCommand::EnrollAlumni(c) => enroll_alumni(stage, c),
-        MemberCommand::ReadmitMember(c) => readmit(stage, c),
+        MemberCommand::ReadmitMember(c) => readmit(state, stage, c),
         MemberCommand::RecordDisclosure(c) => record_disclosure(state, c),
         MemberCommand::EraseMember(c) => erase(state, stage, c),
     }
@@ -108,8 +113,11 @@ fn refer(state: &MemberState, c: ReferMember) -> Decision {
     .into()])
 }
 
-fn complete_intake(stage: Stage, c: CompleteIntake) -> Decision {
+fn complete_intake(state: &MemberState, stage: Stage, c: CompleteIntake) -> Decision {
     require(stage, &[Stage::Referred], "complete intake")?;
+    if let Some(referred_at) = state.referred_at().filter(|referred| c.at < *referred) {
+        return Err(MemberError::IntakeBeforeReferral { referred_at });
+    }
     Ok(vec![IntakeCompleted {
         assessed_by: c.assessed_by.into_string(),
         recommended_level: c.recommended_level,
@@ -118,8 +126,13 @@ fn complete_intake(stage: Stage, c: CompleteIntake) -> Decision {
     .into()])
 }
 
-fn admit(stage: Stage, c: AdmitMember) -> Decision {
+fn admit(state: &MemberState, stage: Stage, c: AdmitMember) -> Decision {
     require(stage, &[Stage::Intake], "admit")?;
+    if let Some(intake_completed_at) = state.intake_completed_at().filter(|done| c.at < *done) {
+        return Err(MemberError::AdmissionBeforeIntake {
+            intake_completed_at,
+        });
+    }
     Ok(vec![MemberAdmitted {
         level_of_care: c.level_of_care,
         primary_counselor: text(c.primary_counselor),
@@ -138,6 +151,9 @@ fn change_level_of_care(state: &MemberState, stage: Stage, c: ChangeLevelOfCare)
     };
     if from == c.to {
         return Err(MemberError::SameLevelOfCare { level: from });
+    }
+    if let Some(admitted_at) = state.admitted_at().filter(|admitted| c.at < *admitted) {
+        return Err(MemberError::LevelChangeBeforeAdmission { admitted_at });
     }
     Ok(vec![LevelOfCareChanged {
         from,
@@ -370,12 +386,15 @@ fn enroll_alumni(stage: Stage, c: EnrollAlumni) -> Decision {
     Ok(vec![AlumniEnrolled { enrolled_at: c.at }.into()])
 }
 
-fn readmit(stage: Stage, c: ReadmitMember) -> Decision {
+fn readmit(state: &MemberState, stage: Stage, c: ReadmitMember) -> Decision {
     require(
         stage,
         &[Stage::Discharged, Stage::Aftercare, Stage::Alumni],
         "readmit",
     )?;
+    if let Some((_, discharged_at)) = state.last_discharge().filter(|(_, at)| c.at < *at) {
+        return Err(MemberError::ReadmissionBeforeDischarge { discharged_at });
+    }
     Ok(vec![MemberReadmitted {
         level_of_care: c.level_of_care,
         primary_counselor: text(c.primary_counselor),

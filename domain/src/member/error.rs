@@ -47,6 +47,30 @@ pub enum MemberError {
         /// The current level.
         level: LevelOfCare,
     },
+    /// The intake assessment is dated before the referral.
+    #[error("an intake assessment cannot be dated before the member's referral")]
+    IntakeBeforeReferral {
+        /// When the member was referred.
+        referred_at: OffsetDateTime,
+    },
+    /// The admission is dated before the intake assessment it rests on.
+    #[error("an admission cannot be dated before the member's intake assessment")]
+    AdmissionBeforeIntake {
+        /// When the intake assessment was completed.
+        intake_completed_at: OffsetDateTime,
+    },
+    /// A change of level of care is dated before the current episode's admission.
+    #[error("a change of level of care cannot be dated before the member's admission")]
+    LevelChangeBeforeAdmission {
+        /// When the current episode began.
+        admitted_at: OffsetDateTime,
+    },
+    /// A readmission is dated before the last discharge.
+    #[error("a readmission cannot be dated before the member's last discharge")]
+    ReadmissionBeforeDischarge {
+        /// When the member was last discharged.
+        discharged_at: OffsetDateTime,
+    },
     /// The discharge time is before the admission time.
     #[error("a discharge cannot be dated before the member's admission")]
     DischargeBeforeAdmission {

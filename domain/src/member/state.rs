@@ -58,6 +58,8 @@ pub struct Goal {
 pub struct MemberState {
     version: u64,
     member: Option<MemberId>,
+    referred_at: Option<OffsetDateTime>,
+    intake_completed_at: Option<OffsetDateTime>,
     stage: Option<Stage>,
     level_of_care: Option<LevelOfCare>,
     recommended_level: Option<LevelOfCare>,
@@ -88,10 +90,12 @@ impl MemberState {
         match event {
             MemberEvent::MemberReferred(e) => {
                 self.member = Some(e.member_id);
+                self.referred_at = Some(e.referred_at);
                 self.stage = Some(Stage::Referred);
             }
             MemberEvent::IntakeCompleted(e) => {
                 self.stage = Some(Stage::Intake);
+                self.intake_completed_at = Some(e.completed_at);
                 self.recommended_level = Some(e.recommended_level);
             }
             MemberEvent::MemberAdmitted(e) => {
@@ -210,6 +214,16 @@ impl MemberState {
     /// The member, once referred.
     pub const fn member(&self) -> Option<MemberId> {
         self.member
+    }
+
+    /// When the referral arrived.
+    pub const fn referred_at(&self) -> Option<OffsetDateTime> {
+        self.referred_at
+    }
+
+    /// When the intake assessment was completed.
+    pub const fn intake_completed_at(&self) -> Option<OffsetDateTime> {
+        self.intake_completed_at
     }
 
     /// The pipeline stage; `None` for an empty stream.

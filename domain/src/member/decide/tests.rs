@@ -262,6 +262,19 @@ fn intake_is_completed_only_once_per_referral() {
         .then_err(wrong_stage("complete intake", Stage::Intake));
 }
 
+#[test]
+fn an_intake_dated_before_the_referral_is_refused() {
+    given([referred()])
+        .when(CompleteIntake {
+            assessed_by: text("dr-ray"),
+            recommended_level: LevelOfCare::Outpatient,
+            at: day(-1),
+        })
+        .then_err(MemberError::IntakeBeforeReferral {
+            referred_at: day(0),
+        });
+}
+
 // ---- admission and level of care ----------------------------------------------------
 
 #[test]
@@ -287,6 +300,68 @@ fn admission_requires_a_completed_intake() {
             at: day(1),
         })
         .then_err(wrong_stage("admit", Stage::Referred));
+}
+
+#[test]
+fn an_admission_dated_before_the_intake_assessment_is_refused() {
+    let error = given([referred(), assessed()])
+        .when(AdmitMember {
+            level_of_care: LevelOfCare::Residential,
+            primary_counselor: None,
+            at: day(1) - Duration::hours(1),
+        })
+        .then_error();
+    assert_eq!(
+        error,
+        MemberError::AdmissionBeforeIntake {
+            intake_completed_at: day(1)
+        }
+    );
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+}
+
+#[test]
+fn an_admission_recorded_late_for_the_day_of_intake_is_accepted() {
+    given([referred(), assessed()])
+        .when(AdmitMember {
+            level_of_care: LevelOfCare::Residential,
+            primary_counselor: Some(text("counselor-kim")),
+            at: day(2),
+        })
+        .then([admitted()]);
+}
+
+#[test]
+fn a_change_of_level_of_care_dated_before_the_admission_is_refused() {
+    given(in_treatment())
+        .when(ChangeLevelOfCare {
+            to: LevelOfCare::IntensiveOutpatient,
+            reason: text("stepping down"),
+            at: day(1),
+        })
+        .then_err(MemberError::LevelChangeBeforeAdmission {
+            admitted_at: day(2),
+        });
+}
+
+#[test]
+fn a_change_of_level_of_care_dated_before_the_readmission_is_refused() {
+    let history = with(
+        in_treatment(),
+        [
+            discharged(DischargeReason::AgainstAdvice, day(10)),
+            readmitted(day(20)),
+        ],
+    );
+    given(history)
+        .when(ChangeLevelOfCare {
+            to: LevelOfCare::Outpatient,
+            reason: text("stepping down"),
+            at: day(15),
+        })
+        .then_err(MemberError::LevelChangeBeforeAdmission {
+            admitted_at: day(20),
+        });
 }
 
 #[test]
@@ -616,6 +691,23 @@ fn a_member_in_treatment_cannot_be_readmitted() {
     given(in_treatment())
         .when(readmit(day(5)))
         .then_err(wrong_stage("readmit", Stage::InTreatment));
+}
+
+#[test]
+fn a_readmission_dated_before_the_last_discharge_is_refused() {
+    given(with(
+        in_treatment(),
+        [discharged(DischargeReason::AgainstAdvice, day(10))],
+    ))
+    .when(readmit(day(9)))
+    .then_err(MemberError::ReadmissionBeforeDischarge {
+        discharged_at: day(10),
+    });
+    given(in_aftercare()).when(readmit(day(39))).then_err(
+        MemberError::ReadmissionBeforeDischarge {
+            discharged_at: day(40),
+        },
+    );
 }
 
 #[test]
