@@ -8,7 +8,9 @@
 //!   group's facilitator. `absent` counts, `present`/`late` resets, `excused` neither
 //!   counts nor resets (an excused week is not a no-show, nor attendance).
 //! - **Missed check-ins**: 2 in a row, in the order their outcomes were recorded, open an
-//!   outreach item for the primary counselor; a completed check-in resets the count.
+//!   outreach item for the primary counselor; a completed check-in resets the count, and
+//!   so do a discharge and a readmission (a run belongs to one stretch of care; the
+//!   discharge also closes the check-ins still open, see [`crate::member::decide`]).
 //!
 //! Attendance is always read after corrections (AttendanceCorrected), as dashboards must.
 
@@ -159,13 +161,16 @@ pub fn attendance_rate<'a>(group_events: impl IntoIterator<Item = &'a GroupEvent
     )
 }
 
-/// Missed check-ins since the last completed one, in the order the outcomes were recorded.
+/// Missed check-ins since the last completed one, in the order the outcomes were
+/// recorded; a discharge or a readmission starts the run again.
 pub fn consecutive_missed_check_ins<'a>(
     member_events: impl IntoIterator<Item = &'a MemberEvent>,
 ) -> u32 {
     member_events.into_iter().fold(0, |run, event| match event {
         MemberEvent::CheckInMissed(_) => run.saturating_add(1),
-        MemberEvent::CheckInCompleted(_) => 0,
+        MemberEvent::CheckInCompleted(_)
+        | MemberEvent::MemberDischarged(_)
+        | MemberEvent::MemberReadmitted(_) => 0,
         _ => run,
     })
 }

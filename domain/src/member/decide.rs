@@ -9,6 +9,12 @@
 //! - readmit: from discharged, aftercare or alumni;
 //! - once erased, nothing more is recorded (erasing again is a harmless no-op).
 //!
+//! Check-ins: a discharge closes the check-ins still open, which can then be neither
+//! completed nor missed (so a check-in due around a discharge never opens outreach for
+//! someone no longer in treatment), and the run of missed check-ins starts again at
+//! discharge and at readmission. Check-ins scheduled in aftercare stay open across a
+//! readmission.
+//!
 //! Time order: a step may be recorded late and dated in the past, but never before the
 //! step it rests on: intake not before the referral, admission not before intake, a
 //! change of level of care or a discharge not before the admission, a readmission not
@@ -276,6 +282,9 @@ fn scheduled_check_in(state: &MemberState, check_in: CheckInId) -> Result<&Check
         .iter()
         .find(|x| x.id == check_in)
         .ok_or(MemberError::UnknownCheckIn { check_in })?;
+    if found.closed_by_discharge {
+        return Err(MemberError::CheckInClosedByDischarge { check_in });
+    }
     match found.status {
         CheckInStatus::Scheduled => Ok(found),
         CheckInStatus::Completed => Err(MemberError::CheckInAlreadyCompleted { check_in }),

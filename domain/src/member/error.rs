@@ -161,6 +161,12 @@ pub enum MemberError {
         /// The check-in.
         check_in: CheckInId,
     },
+    /// The check-in was still open when the member was discharged; the discharge closed it.
+    #[error("check-in {check_in} was closed by a discharge")]
+    CheckInClosedByDischarge {
+        /// The check-in.
+        check_in: CheckInId,
+    },
     /// A check-in cannot be missed before its due time.
     #[error("check-in {check_in} is not due yet")]
     CheckInNotYetDue {

@@ -22,6 +22,9 @@ pub struct CheckIn {
     pub channel: CheckInChannel,
     /// Scheduled, completed or missed.
     pub status: CheckInStatus,
+    /// Still scheduled when the member was discharged: the discharge closed it, so it
+    /// can be neither completed nor missed (its status stays `scheduled`).
+    pub closed_by_discharge: bool,
 }
 
 /// A planned alumni follow-up and where it is.
@@ -127,6 +130,7 @@ impl MemberState {
                 due_at: e.due_at,
                 channel: e.channel,
                 status: CheckInStatus::Scheduled,
+                closed_by_discharge: false,
             }),
             MemberEvent::CheckInCompleted(e) => {
                 self.set_check_in(e.check_in_id, CheckInStatus::Completed);
@@ -141,6 +145,15 @@ impl MemberState {
                 self.stage = Some(Stage::Discharged);
                 self.level_of_care = None;
                 self.last_discharge = Some((e.reason, e.discharged_at));
+                // Discharge ends the episode's check-ins: those still open are closed
+                // (no outreach for someone no longer in treatment) and the run of
+                // missed ones starts again.
+                for c in &mut self.check_ins {
+                    if c.status == CheckInStatus::Scheduled {
+                        c.closed_by_discharge = true;
+                    }
+                }
+                self.consecutive_missed_check_ins = 0;
             }
             MemberEvent::AftercareStarted(e) => {
                 self.stage = Some(Stage::Aftercare);
@@ -171,6 +184,8 @@ impl MemberState {
                 self.primary_counselor.clone_from(&e.primary_counselor);
                 self.episodes = self.episodes.saturating_add(1);
                 self.admitted_at = Some(e.readmitted_at);
+                // A new episode starts a new run of missed check-ins.
+                self.consecutive_missed_check_ins = 0;
                 // Back in treatment, the member is no alumnus to follow up: the previous
                 // episode's follow-ups not yet due are dropped (due ones stay on the list
                 // until an outcome, typically `readmitted`, is recorded).
@@ -290,17 +305,20 @@ impl MemberState {
         &self.check_ins
     }
 
-    /// Check-ins still scheduled whose due time is at or before `now`: what the scheduler
-    /// marks missed.
+    /// Check-ins still scheduled (and not closed by a discharge) whose due time is at or
+    /// before `now`: what the scheduler marks missed.
     pub fn overdue_check_ins(&self, now: OffsetDateTime) -> Vec<CheckInId> {
         self.check_ins
             .iter()
-            .filter(|c| c.status == CheckInStatus::Scheduled && c.due_at <= now)
+            .filter(|c| {
+                c.status == CheckInStatus::Scheduled && !c.closed_by_discharge && c.due_at <= now
+            })
             .map(|c| c.id)
             .collect()
     }
 
-    /// Missed check-ins since the last completed one, in the order recorded.
+    /// Missed check-ins since the last completed one, in the order recorded; a discharge
+    /// or a readmission starts the run again.
     pub const fn consecutive_missed_check_ins(&self) -> u32 {
         self.consecutive_missed_check_ins
     }

@@ -1302,6 +1302,64 @@ fn two_missed_check_ins_in_a_row_open_outreach_and_a_completed_one_resets_the_ru
 }
 
 #[test]
+fn a_discharge_closes_open_check_ins_so_they_open_no_outreach() {
+    let history = with(
+        in_treatment(),
+        [
+            scheduled(1, day(5)),
+            scheduled(2, day(6)),
+            missed(1, day(5)),
+            discharged(DischargeReason::AgainstAdvice, day(6) - Duration::hours(2)),
+        ],
+    );
+    let state = MemberState::from_events(&history);
+    assert_eq!(state.consecutive_missed_check_ins(), 0);
+    assert_eq!(crate::engagement::consecutive_missed_check_ins(&history), 0);
+    assert!(state.check_ins()[1].closed_by_discharge);
+    assert_eq!(state.overdue_check_ins(day(7)), vec![]);
+    given(history.clone())
+        .when(MarkCheckInMissed {
+            check_in: check_in_id(2),
+            now: day(7),
+        })
+        .then_err(MemberError::CheckInClosedByDischarge {
+            check_in: check_in_id(2),
+        });
+    given(history)
+        .when(complete(2, day(7)))
+        .then_err(MemberError::CheckInClosedByDischarge {
+            check_in: check_in_id(2),
+        });
+}
+
+#[test]
+fn a_readmission_starts_a_new_run_of_missed_check_ins() {
+    let history = with(
+        in_aftercare(),
+        [
+            scheduled(1, day(45)),
+            scheduled(2, day(50)),
+            missed(1, day(45)),
+            readmitted(day(48)),
+        ],
+    );
+    let state = MemberState::from_events(&history);
+    assert_eq!(state.consecutive_missed_check_ins(), 0);
+    assert_eq!(crate::engagement::consecutive_missed_check_ins(&history), 0);
+    // The aftercare check-in still open stays open in the new episode, and counts anew.
+    let state = given(history)
+        .when(MarkCheckInMissed {
+            check_in: check_in_id(2),
+            now: day(50),
+        })
+        .then([missed(2, day(50))]);
+    assert_eq!(state.consecutive_missed_check_ins(), 1);
+    assert!(!crate::engagement::needs_outreach(
+        state.consecutive_missed_check_ins()
+    ));
+}
+
+#[test]
 fn the_scheduler_finds_the_check_ins_past_their_due_time() {
     let state = MemberState::from_events(&with(
         in_treatment(),
