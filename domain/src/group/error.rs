@@ -55,6 +55,22 @@ pub enum GroupError {
         /// The member.
         member: MemberId,
     },
+    /// A join or leave dated before the member's previous one (a rejoin before the last
+    /// leave, a leave before the join).
+    #[error("member {member}'s roster change is dated before their previous one")]
+    RosterChangeOutOfOrder {
+        /// The member.
+        member: MemberId,
+    },
+    /// A join or leave dated at or before a session whose attendance is recorded, which
+    /// would change the roster that session had to list.
+    #[error(
+        "a roster change cannot be dated at or before session {session}, whose attendance is already recorded"
+    )]
+    RosterChangeBeforeRecordedSession {
+        /// The latest such session.
+        session: SessionId,
+    },
     /// The member is not on the roster.
     #[error("member {member} is not on the roster")]
     NotOnRoster {

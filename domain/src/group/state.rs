@@ -29,6 +29,25 @@ pub struct GroupProfile {
     pub online: bool,
 }
 
+/// One stretch of a member on the roster: from joining to leaving (or still on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// The member.
+    pub member: MemberId,
+    /// When they joined.
+    pub joined_at: OffsetDateTime,
+    /// When they left, if they did.
+    pub left_at: Option<OffsetDateTime>,
+}
+
+impl Membership {
+    /// On the roster at `at`: joined at or before it, not yet left (a member who left
+    /// at `at` is off the roster then).
+    pub fn covers(&self, at: OffsetDateTime) -> bool {
+        self.joined_at <= at && self.left_at.is_none_or(|left| at < left)
+    }
+}
+
 /// One session of the group and, once held, its attendance after corrections.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -48,7 +67,8 @@ pub struct Session {
     pub attendance: Vec<Attendance>,
 }
 
-/// The group as its events describe it: profile, roster, sessions, open or closed.
+/// The group as its events describe it: profile, roster (now and over time), sessions,
+/// open or closed.
 ///
 /// Only [`GroupState::evolve`] changes it, so its fields are private.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -56,6 +76,7 @@ pub struct GroupState {
     version: u64,
     profile: Option<GroupProfile>,
     roster: Vec<MemberId>,
+    memberships: Vec<Membership>,
     sessions: Vec<Session>,
     closed: bool,
 }
@@ -87,9 +108,23 @@ impl GroupState {
             GroupEvent::MemberJoined(e) => {
                 if !self.roster.contains(&e.member_id) {
                     self.roster.push(e.member_id);
+                    self.memberships.push(Membership {
+                        member: e.member_id,
+                        joined_at: e.joined_at,
+                        left_at: None,
+                    });
                 }
             }
-            GroupEvent::MemberLeft(e) => self.roster.retain(|m| *m != e.member_id),
+            GroupEvent::MemberLeft(e) => {
+                self.roster.retain(|m| *m != e.member_id);
+                if let Some(open) = self
+                    .memberships
+                    .iter_mut()
+                    .find(|m| m.member == e.member_id && m.left_at.is_none())
+                {
+                    open.left_at = Some(e.left_at);
+                }
+            }
             GroupEvent::SessionScheduled(e) => {
                 if self.session(e.session_id).is_none() {
                     self.sessions.push(Session {
@@ -161,6 +196,26 @@ impl GroupState {
     /// Whether `member` is on the roster now.
     pub fn is_on_roster(&self, member: MemberId) -> bool {
         self.roster.contains(&member)
+    }
+
+    /// Every stretch of every member on the roster, in the order they joined.
+    pub fn memberships(&self) -> &[Membership] {
+        &self.memberships
+    }
+
+    /// `member`'s latest stretch on the roster (the current one, if on it now).
+    pub fn latest_membership(&self, member: MemberId) -> Option<&Membership> {
+        self.memberships.iter().rev().find(|m| m.member == member)
+    }
+
+    /// The members on the roster at `at` (by the join and leave times recorded), in the
+    /// order they joined: whom a session held then must list.
+    pub fn roster_at(&self, at: OffsetDateTime) -> Vec<MemberId> {
+        self.memberships
+            .iter()
+            .filter(|m| m.covers(at))
+            .map(|m| m.member)
+            .collect()
     }
 
     /// Every session, in the order first recorded.
