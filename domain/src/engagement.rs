@@ -12,13 +12,17 @@
 //!   so do a discharge and a readmission (a run belongs to one stretch of care; the
 //!   discharge also closes the check-ins still open, see [`crate::member::decide`]).
 //!
-//! Attendance is always read after corrections (AttendanceCorrected), as dashboards must.
-
-use std::collections::BTreeMap;
+//! Attendance is always read after corrections (AttendanceCorrected), as dashboards must,
+//! and through the group's fold ([`GroupState`]), so a session read from schema v1
+//! (which listed only who was present) counts the rest of that day's roster as absent.
+//!
+//! Functions taking "one or several groups' streams" expect each group's events in
+//! stream order, one stream after another (as a stream starts with `GroupFormed`, a
+//! `GroupFormed` after other events starts the next group's stream).
 
 use time::{Duration, OffsetDateTime};
 
-use crate::group::GroupEvent;
+use crate::group::{GroupEvent, GroupState};
 use crate::ids::{MemberId, SessionId};
 use crate::member::MemberEvent;
 use crate::values::{AttendanceStatus, Stage};
@@ -45,43 +49,38 @@ pub struct AttendanceRecord {
     pub status: AttendanceStatus,
 }
 
+/// Folds one or several groups' streams (one after another) into one state per group.
+fn group_states<'a>(group_events: impl IntoIterator<Item = &'a GroupEvent>) -> Vec<GroupState> {
+    let mut states = vec![];
+    let mut current = GroupState::default();
+    for event in group_events {
+        if matches!(event, GroupEvent::GroupFormed(_)) && current.version() > 0 {
+            states.push(std::mem::take(&mut current));
+        }
+        current = current.evolve(event);
+    }
+    if current.version() > 0 {
+        states.push(current);
+    }
+    states
+}
+
 /// Every member's corrected attendance at every held session in `group_events` (one
 /// or several groups' streams), oldest session first (by held time, then session id).
 pub fn attendance_records<'a>(
     group_events: impl IntoIterator<Item = &'a GroupEvent>,
 ) -> Vec<AttendanceRecord> {
-    let mut sessions: BTreeMap<SessionId, (OffsetDateTime, Vec<(MemberId, AttendanceStatus)>)> =
-        BTreeMap::new();
-    for event in group_events {
-        match event {
-            GroupEvent::SessionHeld(e) => {
-                let list = e
-                    .attendance
-                    .iter()
-                    .map(|a| (a.member_id, a.status))
-                    .collect();
-                sessions.insert(e.session_id, (e.held_at, list));
-            }
-            GroupEvent::AttendanceCorrected(e) => {
-                if let Some((_, list)) = sessions.get_mut(&e.session_id) {
-                    for entry in list.iter_mut().filter(|(m, _)| *m == e.member_id) {
-                        entry.1 = e.to;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut records: Vec<AttendanceRecord> = sessions
-        .into_iter()
-        .flat_map(|(session_id, (held_at, list))| {
-            list.into_iter()
-                .map(move |(member_id, status)| AttendanceRecord {
-                    session_id,
-                    held_at,
-                    member_id,
-                    status,
-                })
+    let mut records: Vec<AttendanceRecord> = group_states(group_events)
+        .iter()
+        .flat_map(|state| state.sessions())
+        .filter_map(|s| s.held_at.map(|held_at| (s, held_at)))
+        .flat_map(|(s, held_at)| {
+            s.attendance.iter().map(move |a| AttendanceRecord {
+                session_id: s.id,
+                held_at,
+                member_id: a.member_id,
+                status: a.status,
+            })
         })
         .collect();
     records.sort_by_key(|r| (r.held_at, r.session_id));

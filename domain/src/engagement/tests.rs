@@ -58,6 +58,7 @@ fn held(session: u128, at: OffsetDateTime, entries: &[(MemberId, AttendanceStatu
             .iter()
             .map(|&(member_id, status)| Attendance { member_id, status })
             .collect(),
+        recorded_presence_only: false,
     }
     .into()
 }

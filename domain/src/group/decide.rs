@@ -221,6 +221,7 @@ fn record(state: &GroupState, c: RecordSession) -> Decision {
         topic: c.topic.into_string(),
         duration_minutes: c.duration,
         attendance: c.attendance,
+        recorded_presence_only: false,
     }
     .into()])
 }

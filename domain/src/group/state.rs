@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::engagement;
 use crate::ids::{GroupId, MemberId, SessionId};
-use crate::values::{Capacity, GroupModel, SessionMinutes, SessionStatus};
+use crate::values::{AttendanceStatus, Capacity, GroupModel, SessionMinutes, SessionStatus};
 
 use super::event::{Attendance, GroupEvent};
 
@@ -139,6 +139,20 @@ impl GroupState {
                 }
             }
             GroupEvent::SessionHeld(e) => {
+                let mut attendance = e.attendance.clone();
+                if e.recorded_presence_only {
+                    // v1 listed who was present: the rest of that day's roster was absent.
+                    let absent: Vec<Attendance> = self
+                        .roster_at(e.held_at)
+                        .into_iter()
+                        .filter(|m| !e.attendance.iter().any(|a| a.member_id == *m))
+                        .map(|member_id| Attendance {
+                            member_id,
+                            status: AttendanceStatus::Absent,
+                        })
+                        .collect();
+                    attendance.extend(absent);
+                }
                 let held = Session {
                     id: e.session_id,
                     status: SessionStatus::Held,
@@ -146,7 +160,7 @@ impl GroupState {
                     held_at: Some(e.held_at),
                     topic: e.topic.clone(),
                     duration: Some(e.duration_minutes),
-                    attendance: e.attendance.clone(),
+                    attendance,
                 };
                 match self.sessions.iter_mut().find(|s| s.id == e.session_id) {
                     Some(session) => {
@@ -279,7 +293,7 @@ fn statuses_of(
     member: MemberId,
     held_at: OffsetDateTime,
     list: &[Attendance],
-) -> impl Iterator<Item = (OffsetDateTime, crate::values::AttendanceStatus)> + '_ {
+) -> impl Iterator<Item = (OffsetDateTime, AttendanceStatus)> + '_ {
     list.iter()
         .filter(move |a| a.member_id == member)
         .map(move |a| (held_at, a.status))

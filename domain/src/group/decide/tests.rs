@@ -112,6 +112,7 @@ fn held(n: u128, entries: &[(MemberId, AttendanceStatus)]) -> GroupEvent {
         topic: "coping with cravings".into(),
         duration_minutes: SessionMinutes::DEFAULT,
         attendance: attendance(entries),
+        recorded_presence_only: false,
     }
     .into()
 }
