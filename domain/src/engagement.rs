@@ -6,7 +6,9 @@
 //!   before an instant is **at risk**.
 //! - **Stopped attending**: 2 consecutive absences from one group flag the member to that
 //!   group's facilitator. `absent` counts, `present`/`late` resets, `excused` neither
-//!   counts nor resets (an excused week is not a no-show, nor attendance).
+//!   counts nor resets (an excused week is not a no-show, nor attendance). The run is
+//!   counted within the member's latest stretch on the roster: absences before they
+//!   left and rejoined do not count.
 //! - **Missed check-ins**: 2 in a row, in the order their outcomes were recorded, open an
 //!   outreach item for the primary counselor; a completed check-in resets the count, and
 //!   so do a discharge and a readmission (a run belongs to one stretch of care; the
@@ -109,18 +111,13 @@ pub fn is_at_risk(stage: Stage, attended: u32, threshold: u32) -> bool {
     stage == Stage::InTreatment && attended < threshold
 }
 
-/// `member`'s absences from one group since they last attended (`group_events` of that
-/// group only).
+/// `member`'s absences from one group since they last attended, within their latest
+/// stretch on its roster (`group_events` of that group only).
 pub fn consecutive_absences<'a>(
     member: MemberId,
     group_events: impl IntoIterator<Item = &'a GroupEvent>,
 ) -> u32 {
-    trailing_absences(
-        attendance_records(group_events)
-            .into_iter()
-            .filter(|r| r.member_id == member)
-            .map(|r| r.status),
-    )
+    GroupState::from_events(group_events).consecutive_absences(member)
 }
 
 /// Whether a run of absences flags the member to the facilitator.
@@ -129,26 +126,11 @@ pub const fn stopped_attending(consecutive_absences: u32) -> bool {
 }
 
 /// The members of one group (those currently on its roster) who stopped attending,
-/// with their run of absences, in the order they joined.
+/// with their run of absences since they (re)joined, in the order they joined.
 pub fn members_who_stopped_attending<'a>(
-    group_events: impl IntoIterator<Item = &'a GroupEvent> + Clone,
+    group_events: impl IntoIterator<Item = &'a GroupEvent>,
 ) -> Vec<(MemberId, u32)> {
-    let roster = crate::group::GroupState::from_events(group_events.clone());
-    let records = attendance_records(group_events);
-    roster
-        .roster()
-        .iter()
-        .map(|&member| {
-            let run = trailing_absences(
-                records
-                    .iter()
-                    .filter(|r| r.member_id == member)
-                    .map(|r| r.status),
-            );
-            (member, run)
-        })
-        .filter(|(_, run)| stopped_attending(*run))
-        .collect()
+    GroupState::from_events(group_events).members_who_stopped_attending()
 }
 
 /// Share of all recorded attendance in `group_events` that was present or late, 0 to 1.

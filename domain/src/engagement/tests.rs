@@ -244,6 +244,46 @@ fn a_member_who_left_is_not_flagged_to_the_facilitator() {
     assert_eq!(members_who_stopped_attending(&events), vec![]);
 }
 
+fn joined_on(member: MemberId, at: OffsetDateTime) -> GroupEvent {
+    MemberJoined {
+        member_id: member,
+        joined_at: at,
+    }
+    .into()
+}
+
+fn left_on(member: MemberId, at: OffsetDateTime) -> GroupEvent {
+    MemberLeft {
+        member_id: member,
+        reason: "moved".into(),
+        left_at: at,
+    }
+    .into()
+}
+
+#[test]
+fn absences_before_a_member_left_and_rejoined_do_not_flag_them() {
+    let events = [
+        formed(1),
+        joined(ann()),
+        joined(bob()),
+        held(10, day(-20), &[(ann(), Absent), (bob(), Present)]),
+        held(11, day(-13), &[(ann(), Absent), (bob(), Present)]),
+        left_on(ann(), day(-12)),
+        joined_on(ann(), day(-8)),
+        held(12, day(-6), &[(ann(), Absent), (bob(), Present)]),
+    ];
+    assert_eq!(consecutive_absences(ann(), &events), 1);
+    assert_eq!(members_who_stopped_attending(&events), vec![]);
+    let state = GroupState::from_events(&events);
+    assert_eq!(state.consecutive_absences(ann()), 1);
+    assert_eq!(state.members_who_stopped_attending(), vec![]);
+
+    let mut more = events.to_vec();
+    more.push(held(13, day(-1), &[(ann(), Absent), (bob(), Present)]));
+    assert_eq!(members_who_stopped_attending(&more), vec![(ann(), 2)]);
+}
+
 #[test]
 fn the_attendance_rate_is_present_or_late_over_all_recorded_attendance() {
     let events = [

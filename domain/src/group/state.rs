@@ -269,14 +269,28 @@ impl GroupState {
         )
     }
 
-    /// `member`'s absences from this group since they last attended.
+    /// `member`'s absences from this group since they last attended, within their latest
+    /// stretch on the roster: absences before they left and rejoined do not count.
     pub fn consecutive_absences(&self, member: MemberId) -> u32 {
+        let since = self.latest_membership(member).map(|m| m.joined_at);
         engagement::trailing_absences(
             self.held()
                 .into_iter()
+                .filter(|(_, held_at, _)| since.is_none_or(|joined| *held_at >= joined))
                 .flat_map(|(_, held_at, list)| statuses_of(member, held_at, list))
                 .map(|(_, status)| status),
         )
+    }
+
+    /// The members on the roster now who stopped attending (see
+    /// [`engagement::stopped_attending`]), with their run of absences, in the order they
+    /// joined.
+    pub fn members_who_stopped_attending(&self) -> Vec<(MemberId, u32)> {
+        self.roster
+            .iter()
+            .map(|&member| (member, self.consecutive_absences(member)))
+            .filter(|(_, run)| engagement::stopped_attending(*run))
+            .collect()
     }
 
     /// Share of all recorded attendance that was present or late, 0 to 1 (0 before any session).
