@@ -111,6 +111,29 @@ pub fn is_at_risk(stage: Stage, attended: u32, threshold: u32) -> bool {
     stage == Stage::InTreatment && attended < threshold
 }
 
+/// Whether `member` is at risk at `at`, from events: in treatment as of `at` (their
+/// record up to then: `member_events` are (recorded at, event) pairs in stream order,
+/// as [`crate::timeline`] reads them) and attending fewer than `threshold` sessions,
+/// present or late after the corrections in `group_events`, in the 7 days up to `at`
+/// across the groups given (one or several streams, one after another). For an earlier
+/// instant, pass the group events recorded up to it.
+pub fn at_risk<'a>(
+    member: MemberId,
+    member_events: &[(OffsetDateTime, MemberEvent)],
+    group_events: impl IntoIterator<Item = &'a GroupEvent>,
+    at: OffsetDateTime,
+    threshold: u32,
+) -> bool {
+    match crate::timeline::stage_as_of(member_events, at) {
+        Some(stage @ Stage::InTreatment) => is_at_risk(
+            stage,
+            sessions_attended(member, group_events, at),
+            threshold,
+        ),
+        _ => false,
+    }
+}
+
 /// `member`'s absences from one group since they last attended, within their latest
 /// stretch on its roster (`group_events` of that group only).
 pub fn consecutive_absences<'a>(

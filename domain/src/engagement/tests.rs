@@ -159,6 +159,98 @@ fn only_members_in_treatment_are_at_risk() {
     }
 }
 
+fn ann_admitted_then_discharged() -> Vec<(OffsetDateTime, MemberEvent)> {
+    use crate::member::{IntakeCompleted, MemberAdmitted, MemberDischarged, MemberReferred};
+    use crate::values::{DischargeReason, LevelOfCare, ReferralSource};
+    vec![
+        (
+            day(-20),
+            MemberReferred {
+                member_id: ann(),
+                name: "Ann".into(),
+                email: None,
+                phone: None,
+                source: ReferralSource::SelfReferral,
+                primary_substance: None,
+                referred_at: day(-20),
+            }
+            .into(),
+        ),
+        (
+            day(-19),
+            IntakeCompleted {
+                assessed_by: "dr-ray".into(),
+                recommended_level: LevelOfCare::IntensiveOutpatient,
+                completed_at: day(-19),
+            }
+            .into(),
+        ),
+        (
+            day(-10),
+            MemberAdmitted {
+                level_of_care: LevelOfCare::IntensiveOutpatient,
+                primary_counselor: None,
+                admitted_at: day(-10),
+            }
+            .into(),
+        ),
+        (
+            day(5),
+            MemberDischarged {
+                reason: DischargeReason::Administrative,
+                discharged_at: day(5),
+            }
+            .into(),
+        ),
+    ]
+}
+
+#[test]
+fn at_risk_combines_the_stage_then_with_corrected_attendance_in_the_week_before() {
+    let member = ann_admitted_then_discharged();
+    let sessions = [
+        formed(1),
+        joined(ann()),
+        held(10, day(-5), &[(ann(), Present)]),
+        held(11, day(-3), &[(ann(), Absent)]),
+        held(12, day(-1), &[(ann(), Late)]),
+    ];
+    // Two sessions attended: below the default dose of three while in treatment.
+    assert!(at_risk(
+        ann(),
+        &member,
+        &sessions,
+        day(0),
+        DEFAULT_AT_RISK_THRESHOLD
+    ));
+    // The absence was recorded by mistake: corrected to present, the week has three.
+    let mut corrected_sessions = sessions.to_vec();
+    corrected_sessions.push(corrected(11, ann(), Absent, Present));
+    assert!(!at_risk(
+        ann(),
+        &member,
+        &corrected_sessions,
+        day(0),
+        DEFAULT_AT_RISK_THRESHOLD
+    ));
+    // The clinic's own threshold applies.
+    assert!(at_risk(ann(), &member, &corrected_sessions, day(0), 4));
+}
+
+#[test]
+fn a_member_not_in_treatment_at_the_instant_is_not_at_risk() {
+    let member = ann_admitted_then_discharged();
+    let none = [formed(1)];
+    // Assessed, not yet admitted.
+    assert!(!at_risk(ann(), &member, &none, day(-15), 3));
+    // In treatment, no session at all.
+    assert!(at_risk(ann(), &member, &none, day(-5), 3));
+    // Discharged (recorded on day 5).
+    assert!(!at_risk(ann(), &member, &none, day(6), 3));
+    // Before the referral.
+    assert!(!at_risk(ann(), &member, &none, day(-30), 3));
+}
+
 #[test]
 fn two_absences_in_a_row_flag_a_member_who_stopped_attending() {
     let events = [
