@@ -26,7 +26,8 @@ pub fn follow_up_id(member: MemberId, episode: u32, day_offset: u16) -> FollowUp
 }
 
 /// The follow-ups of one aftercare plan, sorted by day: each due `discharged_at` plus
-/// its offset. Refuses an offset outside 1..=3650 days or a repeated offset.
+/// its offset. Refuses an offset outside 1..=3650 days or a repeated offset, and a
+/// discharge so late in the calendar that a follow-up would fall beyond it.
 pub fn plan_follow_ups(
     member: MemberId,
     episode: u32,
@@ -45,14 +46,21 @@ pub fn plan_follow_ups(
             max: MAX_FOLLOW_UP_OFFSET_DAYS,
         });
     }
-    Ok(offsets
+    offsets
         .into_iter()
-        .map(|day_offset| PlannedFollowUp {
-            follow_up_id: follow_up_id(member, episode, day_offset),
-            day_offset,
-            due_at: discharged_at + Duration::days(i64::from(day_offset)),
+        .map(|day_offset| {
+            let due_at = discharged_at
+                .checked_add(Duration::days(i64::from(day_offset)))
+                .ok_or(ValueError::TimeOutOfRange {
+                    field: "a follow-up's due date",
+                })?;
+            Ok(PlannedFollowUp {
+                follow_up_id: follow_up_id(member, episode, day_offset),
+                day_offset,
+                due_at,
+            })
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -108,5 +116,16 @@ mod tests {
         assert_eq!(plan_follow_ups(ann(), 1, at, &[0]), refused);
         assert_eq!(plan_follow_ups(ann(), 1, at, &[3651]), refused);
         assert_eq!(plan_follow_ups(ann(), 1, at, &[]), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_follow_up_beyond_the_calendar_is_refused_not_a_panic() {
+        let last_day = time::PrimitiveDateTime::MAX.assume_utc();
+        assert_eq!(
+            plan_follow_ups(ann(), 1, last_day, &DEFAULT_FOLLOW_UP_OFFSETS_DAYS),
+            Err(ValueError::TimeOutOfRange {
+                field: "a follow-up's due date"
+            })
+        );
     }
 }

@@ -18,7 +18,7 @@ pub use event::{
     Attendance, AttendanceCorrected, GroupClosed, GroupEvent, GroupFormed, MemberJoined,
     MemberLeft, SessionCancelled, SessionHeld, SessionScheduled,
 };
-pub use state::{GroupProfile, GroupState, Session};
+pub use state::{GroupProfile, GroupState, Membership, Session};
 
 use crate::decider::Decider;
 

@@ -146,6 +146,104 @@ mod tests {
         );
     }
 
+    fn group_history() -> Vec<(OffsetDateTime, GroupEvent)> {
+        use crate::group::{Attendance, GroupFormed, MemberJoined, MemberLeft, SessionHeld};
+        use crate::ids::{GroupId, MemberId, SessionId};
+        use crate::values::{AttendanceStatus, Capacity, GroupModel, SessionMinutes};
+
+        let ann = MemberId::new(uuid::Uuid::from_u128(1));
+        let bob = MemberId::new(uuid::Uuid::from_u128(2));
+        vec![
+            (
+                datetime!(2026-03-02 9:00 UTC),
+                GroupFormed {
+                    group_id: GroupId::new(uuid::Uuid::from_u128(9)),
+                    name: "Tuesday group".into(),
+                    model: GroupModel::Support,
+                    facilitator: None,
+                    capacity: Capacity::default(),
+                    schedule: None,
+                    alumni: false,
+                    online: false,
+                    formed_at: datetime!(2026-03-02 9:00 UTC),
+                }
+                .into(),
+            ),
+            (
+                datetime!(2026-03-02 10:00 UTC),
+                MemberJoined {
+                    member_id: ann,
+                    joined_at: datetime!(2026-03-02 10:00 UTC),
+                }
+                .into(),
+            ),
+            (
+                datetime!(2026-03-04 10:00 UTC),
+                MemberJoined {
+                    member_id: bob,
+                    joined_at: datetime!(2026-03-04 10:00 UTC),
+                }
+                .into(),
+            ),
+            (
+                // Tuesday's session, recorded on Thursday.
+                datetime!(2026-03-05 9:00 UTC),
+                SessionHeld {
+                    session_id: SessionId::new(uuid::Uuid::from_u128(3)),
+                    held_at: datetime!(2026-03-03 18:00 UTC),
+                    topic: "t".into(),
+                    duration_minutes: SessionMinutes::DEFAULT,
+                    attendance: vec![Attendance {
+                        member_id: ann,
+                        status: AttendanceStatus::Present,
+                    }],
+                    recorded_presence_only: false,
+                }
+                .into(),
+            ),
+            (
+                datetime!(2026-03-06 10:00 UTC),
+                MemberLeft {
+                    member_id: ann,
+                    reason: "moved".into(),
+                    left_at: datetime!(2026-03-06 10:00 UTC),
+                }
+                .into(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_group_as_of_an_instant_is_its_record_up_to_then() {
+        let h = group_history();
+        let ann = crate::ids::MemberId::new(uuid::Uuid::from_u128(1));
+        let bob = crate::ids::MemberId::new(uuid::Uuid::from_u128(2));
+
+        let before = group_as_of(&h, datetime!(2026-03-01 0:00 UTC));
+        assert_eq!(before, GroupState::default());
+
+        let monday = group_as_of(&h, datetime!(2026-03-02 12:00 UTC));
+        assert!(monday.profile().is_some());
+        assert_eq!(monday.roster(), &[ann]);
+
+        // The session was held on Tuesday but recorded on Thursday: as of Wednesday
+        // the record had no session yet, though Bob had joined.
+        let wednesday = group_as_of(&h, datetime!(2026-03-04 12:00 UTC));
+        assert_eq!(wednesday.roster(), &[ann, bob]);
+        assert!(wednesday.sessions().is_empty());
+
+        let thursday = group_as_of(&h, datetime!(2026-03-05 9:00 UTC));
+        assert_eq!(thursday.sessions().len(), 1);
+        assert_eq!(
+            thursday.sessions_attended(ann, datetime!(2026-03-05 9:00 UTC)),
+            1
+        );
+
+        let saturday = group_as_of(&h, datetime!(2026-03-07 0:00 UTC));
+        assert_eq!(saturday.roster(), &[bob]);
+        assert_eq!(saturday, GroupState::from_events(h.iter().map(|(_, e)| e)));
+    }
+
     #[test]
     fn the_level_of_care_as_of_an_instant_follows_steps_and_ends_at_discharge() {
         let h = history();

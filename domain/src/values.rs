@@ -63,6 +63,13 @@ pub enum ValueError {
         /// The largest allowed offset in days.
         max: u16,
     },
+    /// A time computed from the input (a follow-up's due date, a window's start) falls
+    /// outside the calendar the service can represent (years 1 to 9999, UTC).
+    #[error("{field} falls outside the supported calendar")]
+    TimeOutOfRange {
+        /// Which time, in words.
+        field: &'static str,
+    },
     /// A consent would expire before it was signed.
     #[error("a consent must expire after it is signed")]
     ExpiryBeforeSigning,

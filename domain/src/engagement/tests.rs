@@ -58,6 +58,7 @@ fn held(session: u128, at: OffsetDateTime, entries: &[(MemberId, AttendanceStatu
             .iter()
             .map(|&(member_id, status)| Attendance { member_id, status })
             .collect(),
+        recorded_presence_only: false,
     }
     .into()
 }
@@ -95,6 +96,17 @@ fn sessions_attended_counts_present_and_late_in_the_seven_days_before_the_instan
     // day(-7) is exactly seven days before: outside; day(0) is the instant: inside.
     assert_eq!(sessions_attended(ann(), &events, day(0)), 2);
     assert_eq!(sessions_attended(bob(), &events, day(0)), 0);
+}
+
+#[test]
+fn the_engagement_window_at_the_start_of_the_calendar_does_not_panic() {
+    let first = time::PrimitiveDateTime::MIN.assume_utc();
+    let events = [formed(1), held(10, first, &[(ann(), Present)])];
+    assert_eq!(sessions_attended(ann(), &events, first), 1);
+    assert_eq!(
+        sessions_attended(ann(), &events, first + Duration::days(7)),
+        0
+    );
 }
 
 #[test]
@@ -145,6 +157,98 @@ fn only_members_in_treatment_are_at_risk() {
     {
         assert!(!is_at_risk(stage, 0, DEFAULT_AT_RISK_THRESHOLD), "{stage}");
     }
+}
+
+fn ann_admitted_then_discharged() -> Vec<(OffsetDateTime, MemberEvent)> {
+    use crate::member::{IntakeCompleted, MemberAdmitted, MemberDischarged, MemberReferred};
+    use crate::values::{DischargeReason, LevelOfCare, ReferralSource};
+    vec![
+        (
+            day(-20),
+            MemberReferred {
+                member_id: ann(),
+                name: "Ann".into(),
+                email: None,
+                phone: None,
+                source: ReferralSource::SelfReferral,
+                primary_substance: None,
+                referred_at: day(-20),
+            }
+            .into(),
+        ),
+        (
+            day(-19),
+            IntakeCompleted {
+                assessed_by: "dr-ray".into(),
+                recommended_level: LevelOfCare::IntensiveOutpatient,
+                completed_at: day(-19),
+            }
+            .into(),
+        ),
+        (
+            day(-10),
+            MemberAdmitted {
+                level_of_care: LevelOfCare::IntensiveOutpatient,
+                primary_counselor: None,
+                admitted_at: day(-10),
+            }
+            .into(),
+        ),
+        (
+            day(5),
+            MemberDischarged {
+                reason: DischargeReason::Administrative,
+                discharged_at: day(5),
+            }
+            .into(),
+        ),
+    ]
+}
+
+#[test]
+fn at_risk_combines_the_stage_then_with_corrected_attendance_in_the_week_before() {
+    let member = ann_admitted_then_discharged();
+    let sessions = [
+        formed(1),
+        joined(ann()),
+        held(10, day(-5), &[(ann(), Present)]),
+        held(11, day(-3), &[(ann(), Absent)]),
+        held(12, day(-1), &[(ann(), Late)]),
+    ];
+    // Two sessions attended: below the default dose of three while in treatment.
+    assert!(at_risk(
+        ann(),
+        &member,
+        &sessions,
+        day(0),
+        DEFAULT_AT_RISK_THRESHOLD
+    ));
+    // The absence was recorded by mistake: corrected to present, the week has three.
+    let mut corrected_sessions = sessions.to_vec();
+    corrected_sessions.push(corrected(11, ann(), Absent, Present));
+    assert!(!at_risk(
+        ann(),
+        &member,
+        &corrected_sessions,
+        day(0),
+        DEFAULT_AT_RISK_THRESHOLD
+    ));
+    // The clinic's own threshold applies.
+    assert!(at_risk(ann(), &member, &corrected_sessions, day(0), 4));
+}
+
+#[test]
+fn a_member_not_in_treatment_at_the_instant_is_not_at_risk() {
+    let member = ann_admitted_then_discharged();
+    let none = [formed(1)];
+    // Assessed, not yet admitted.
+    assert!(!at_risk(ann(), &member, &none, day(-15), 3));
+    // In treatment, no session at all.
+    assert!(at_risk(ann(), &member, &none, day(-5), 3));
+    // Discharged (recorded on day 5).
+    assert!(!at_risk(ann(), &member, &none, day(6), 3));
+    // Before the referral.
+    assert!(!at_risk(ann(), &member, &none, day(-30), 3));
 }
 
 #[test]
@@ -230,6 +334,46 @@ fn a_member_who_left_is_not_flagged_to_the_facilitator() {
     ];
     assert_eq!(consecutive_absences(ann(), &events), 2);
     assert_eq!(members_who_stopped_attending(&events), vec![]);
+}
+
+fn joined_on(member: MemberId, at: OffsetDateTime) -> GroupEvent {
+    MemberJoined {
+        member_id: member,
+        joined_at: at,
+    }
+    .into()
+}
+
+fn left_on(member: MemberId, at: OffsetDateTime) -> GroupEvent {
+    MemberLeft {
+        member_id: member,
+        reason: "moved".into(),
+        left_at: at,
+    }
+    .into()
+}
+
+#[test]
+fn absences_before_a_member_left_and_rejoined_do_not_flag_them() {
+    let events = [
+        formed(1),
+        joined(ann()),
+        joined(bob()),
+        held(10, day(-20), &[(ann(), Absent), (bob(), Present)]),
+        held(11, day(-13), &[(ann(), Absent), (bob(), Present)]),
+        left_on(ann(), day(-12)),
+        joined_on(ann(), day(-8)),
+        held(12, day(-6), &[(ann(), Absent), (bob(), Present)]),
+    ];
+    assert_eq!(consecutive_absences(ann(), &events), 1);
+    assert_eq!(members_who_stopped_attending(&events), vec![]);
+    let state = GroupState::from_events(&events);
+    assert_eq!(state.consecutive_absences(ann()), 1);
+    assert_eq!(state.members_who_stopped_attending(), vec![]);
+
+    let mut more = events.to_vec();
+    more.push(held(13, day(-1), &[(ann(), Absent), (bob(), Present)]));
+    assert_eq!(members_who_stopped_attending(&more), vec![(ann(), 2)]);
 }
 
 #[test]

@@ -70,7 +70,8 @@ pub struct ScheduleSession {
 }
 
 /// Record a held session (scheduled before, or not) with attendance for exactly the
-/// current roster, each member once.
+/// roster at `held_at`, each member once (a session recorded late lists who was on the
+/// roster then, not now).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordSession {
     /// The session (a scheduled one, or a new id for an unscheduled session).

@@ -2,8 +2,14 @@
 //! - a group is formed once; a closed group refuses everything;
 //! - a member joins only while in treatment (or, for an alumni group, also in aftercare
 //!   or alumni); never twice; never beyond capacity;
-//! - a session's attendance lists exactly the roster at that time, each member once;
+//! - a session's attendance lists exactly the roster at the time it was held (by the
+//!   join and leave times recorded), each member once, even when recorded late;
+//! - so that a recorded session's roster never changes afterwards, a join or leave may
+//!   not be dated at or before a recorded session it would change, nor before the
+//!   member's previous join or leave;
 //! - corrections never overwrite: they are new events with a reason.
+
+use time::OffsetDateTime;
 
 use crate::values::{SessionStatus, Stage, Text};
 
@@ -61,6 +67,35 @@ fn form(state: &GroupState, c: FormGroup) -> Decision {
     .into()])
 }
 
+/// The latest held session (by held time) at or after `at` that `affected` selects.
+fn recorded_since(
+    state: &GroupState,
+    at: OffsetDateTime,
+    affected: impl Fn(&Session) -> bool,
+) -> Option<&Session> {
+    state
+        .sessions()
+        .iter()
+        .filter(|s| s.held_at.is_some_and(|held| held >= at) && affected(s))
+        .max_by_key(|s| (s.held_at, s.id))
+}
+
+/// The most members on the roster at any time from `at` on (the roster only grows at
+/// a join, so it is enough to look at `at` and every later join).
+fn busiest_roster_from(state: &GroupState, at: OffsetDateTime) -> usize {
+    std::iter::once(at)
+        .chain(
+            state
+                .memberships()
+                .iter()
+                .map(|m| m.joined_at)
+                .filter(|joined| *joined > at),
+        )
+        .map(|t| state.roster_at(t).len())
+        .max()
+        .unwrap_or(0)
+}
+
 fn join(state: &GroupState, profile: &GroupProfile, c: JoinGroup) -> Decision {
     let member = c.member;
     if state.is_on_roster(member) {
@@ -78,8 +113,20 @@ fn join(state: &GroupState, profile: &GroupProfile, c: JoinGroup) -> Decision {
             GroupError::MemberNotAdmitted { member }
         });
     }
+    if state
+        .latest_membership(member)
+        .and_then(|m| m.left_at)
+        .is_some_and(|left| c.at < left)
+    {
+        return Err(GroupError::RosterChangeOutOfOrder { member });
+    }
+    if let Some(session) = recorded_since(state, c.at, |_| true) {
+        return Err(GroupError::RosterChangeBeforeRecordedSession {
+            session: session.id,
+        });
+    }
     let capacity = profile.capacity.get();
-    if state.roster().len() >= usize::from(capacity) {
+    if busiest_roster_from(state, c.at) >= usize::from(capacity) {
         return Err(GroupError::GroupFull { capacity });
     }
     Ok(vec![MemberJoined {
@@ -90,8 +137,21 @@ fn join(state: &GroupState, profile: &GroupProfile, c: JoinGroup) -> Decision {
 }
 
 fn leave(state: &GroupState, c: LeaveGroup) -> Decision {
-    if !state.is_on_roster(c.member) {
-        return Err(GroupError::NotOnRoster { member: c.member });
+    let member = c.member;
+    let Some(current) = state
+        .latest_membership(member)
+        .filter(|m| m.left_at.is_none())
+    else {
+        return Err(GroupError::NotOnRoster { member });
+    };
+    if c.at < current.joined_at {
+        return Err(GroupError::RosterChangeOutOfOrder { member });
+    }
+    let listed = |s: &Session| s.attendance.iter().any(|a| a.member_id == member);
+    if let Some(session) = recorded_since(state, c.at, listed) {
+        return Err(GroupError::RosterChangeBeforeRecordedSession {
+            session: session.id,
+        });
     }
     Ok(vec![MemberLeft {
         member_id: c.member,
@@ -138,8 +198,8 @@ fn record(state: &GroupState, c: RecordSession) -> Decision {
         }
         listed.push(entry.member_id);
     }
-    let missing: Vec<_> = state
-        .roster()
+    let roster = state.roster_at(c.held_at);
+    let missing: Vec<_> = roster
         .iter()
         .copied()
         .filter(|m| !listed.contains(m))
@@ -147,7 +207,7 @@ fn record(state: &GroupState, c: RecordSession) -> Decision {
     let unexpected: Vec<_> = listed
         .iter()
         .copied()
-        .filter(|m| !state.is_on_roster(*m))
+        .filter(|m| !roster.contains(m))
         .collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         return Err(GroupError::RosterMismatch {
@@ -161,6 +221,7 @@ fn record(state: &GroupState, c: RecordSession) -> Decision {
         topic: c.topic.into_string(),
         duration_minutes: c.duration,
         attendance: c.attendance,
+        recorded_presence_only: false,
     }
     .into()])
 }

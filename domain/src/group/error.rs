@@ -6,7 +6,11 @@ use crate::decider::ErrorKind;
 use crate::ids::{GroupId, MemberId, SessionId};
 use crate::values::{AttendanceStatus, ValueError};
 
-/// A refused group command. Messages carry ids, never names.
+/// A refused group command.
+///
+/// Messages carry ids, never names or clinical facts: a `Display` can reach a log, so a
+/// member id is never put beside that member's treatment stage or attendance status
+/// (those stay in the fields, for the API).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum GroupError {
     /// An input value is invalid.
@@ -40,16 +44,32 @@ pub enum GroupError {
         member: MemberId,
     },
     /// Only members in treatment join a (non-alumni) group.
-    #[error("member {member} is not admitted to treatment")]
+    #[error("only members in treatment may join this group")]
     MemberNotAdmitted {
         /// The member.
         member: MemberId,
     },
     /// Only members in treatment, aftercare or alumni join an alumni group.
-    #[error("member {member} is neither in treatment nor in aftercare or alumni")]
+    #[error("only members in treatment, in aftercare or alumni may join this alumni group")]
     NotEligibleForAlumniGroup {
         /// The member.
         member: MemberId,
+    },
+    /// A join or leave dated before the member's previous one (a rejoin before the last
+    /// leave, a leave before the join).
+    #[error("member {member}'s roster change is dated before their previous one")]
+    RosterChangeOutOfOrder {
+        /// The member.
+        member: MemberId,
+    },
+    /// A join or leave dated at or before a session whose attendance is recorded, which
+    /// would change the roster that session had to list.
+    #[error(
+        "a roster change cannot be dated at or before session {session}, whose attendance is already recorded"
+    )]
+    RosterChangeBeforeRecordedSession {
+        /// The latest such session.
+        session: SessionId,
     },
     /// The member is not on the roster.
     #[error("member {member} is not on the roster")]
@@ -114,7 +134,7 @@ pub enum GroupError {
         member: MemberId,
     },
     /// A correction to the status already recorded.
-    #[error("member {member}'s attendance at session {session} is already {status}")]
+    #[error("member {member}'s attendance at session {session} already has the status asked for")]
     NothingToCorrect {
         /// The session.
         session: SessionId,

@@ -80,7 +80,9 @@ pub struct Attendance {
 
 /// A session was held; attendance lists every member on the roster at that time.
 ///
-/// Schema v2. v1 listed only the members present (see [`SessionHeldV1`]).
+/// Schema v2. v1 listed only the members present (see [`SessionHeldV1`]); an event read
+/// from v1 has `recorded_presence_only` set, and folding it counts the members on the
+/// roster at `held_at` whom it does not list as absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionHeld {
     /// The session (scheduled before, or recorded directly).
@@ -94,6 +96,15 @@ pub struct SessionHeld {
     pub duration_minutes: SessionMinutes,
     /// Every roster member and how they attended.
     pub attendance: Vec<Attendance>,
+    /// Set only by the v1 upcaster: `attendance` lists the members present and nobody
+    /// else, so roster members it leaves out were absent. Never written by `decide`;
+    /// absent from v2 payloads (read as `false`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub recorded_presence_only: bool,
+}
+
+const fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// A scheduled session was cancelled.

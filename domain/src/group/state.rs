@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::engagement;
 use crate::ids::{GroupId, MemberId, SessionId};
-use crate::values::{Capacity, GroupModel, SessionMinutes, SessionStatus};
+use crate::values::{AttendanceStatus, Capacity, GroupModel, SessionMinutes, SessionStatus};
 
 use super::event::{Attendance, GroupEvent};
 
@@ -29,6 +29,25 @@ pub struct GroupProfile {
     pub online: bool,
 }
 
+/// One stretch of a member on the roster: from joining to leaving (or still on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// The member.
+    pub member: MemberId,
+    /// When they joined.
+    pub joined_at: OffsetDateTime,
+    /// When they left, if they did.
+    pub left_at: Option<OffsetDateTime>,
+}
+
+impl Membership {
+    /// On the roster at `at`: joined at or before it, not yet left (a member who left
+    /// at `at` is off the roster then).
+    pub fn covers(&self, at: OffsetDateTime) -> bool {
+        self.joined_at <= at && self.left_at.is_none_or(|left| at < left)
+    }
+}
+
 /// One session of the group and, once held, its attendance after corrections.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -48,7 +67,8 @@ pub struct Session {
     pub attendance: Vec<Attendance>,
 }
 
-/// The group as its events describe it: profile, roster, sessions, open or closed.
+/// The group as its events describe it: profile, roster (now and over time), sessions,
+/// open or closed.
 ///
 /// Only [`GroupState::evolve`] changes it, so its fields are private.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -56,6 +76,7 @@ pub struct GroupState {
     version: u64,
     profile: Option<GroupProfile>,
     roster: Vec<MemberId>,
+    memberships: Vec<Membership>,
     sessions: Vec<Session>,
     closed: bool,
 }
@@ -87,9 +108,23 @@ impl GroupState {
             GroupEvent::MemberJoined(e) => {
                 if !self.roster.contains(&e.member_id) {
                     self.roster.push(e.member_id);
+                    self.memberships.push(Membership {
+                        member: e.member_id,
+                        joined_at: e.joined_at,
+                        left_at: None,
+                    });
                 }
             }
-            GroupEvent::MemberLeft(e) => self.roster.retain(|m| *m != e.member_id),
+            GroupEvent::MemberLeft(e) => {
+                self.roster.retain(|m| *m != e.member_id);
+                if let Some(open) = self
+                    .memberships
+                    .iter_mut()
+                    .find(|m| m.member == e.member_id && m.left_at.is_none())
+                {
+                    open.left_at = Some(e.left_at);
+                }
+            }
             GroupEvent::SessionScheduled(e) => {
                 if self.session(e.session_id).is_none() {
                     self.sessions.push(Session {
@@ -104,6 +139,20 @@ impl GroupState {
                 }
             }
             GroupEvent::SessionHeld(e) => {
+                let mut attendance = e.attendance.clone();
+                if e.recorded_presence_only {
+                    // v1 listed who was present: the rest of that day's roster was absent.
+                    let absent: Vec<Attendance> = self
+                        .roster_at(e.held_at)
+                        .into_iter()
+                        .filter(|m| !e.attendance.iter().any(|a| a.member_id == *m))
+                        .map(|member_id| Attendance {
+                            member_id,
+                            status: AttendanceStatus::Absent,
+                        })
+                        .collect();
+                    attendance.extend(absent);
+                }
                 let held = Session {
                     id: e.session_id,
                     status: SessionStatus::Held,
@@ -111,7 +160,7 @@ impl GroupState {
                     held_at: Some(e.held_at),
                     topic: e.topic.clone(),
                     duration: Some(e.duration_minutes),
-                    attendance: e.attendance.clone(),
+                    attendance,
                 };
                 match self.sessions.iter_mut().find(|s| s.id == e.session_id) {
                     Some(session) => {
@@ -163,6 +212,26 @@ impl GroupState {
         self.roster.contains(&member)
     }
 
+    /// Every stretch of every member on the roster, in the order they joined.
+    pub fn memberships(&self) -> &[Membership] {
+        &self.memberships
+    }
+
+    /// `member`'s latest stretch on the roster (the current one, if on it now).
+    pub fn latest_membership(&self, member: MemberId) -> Option<&Membership> {
+        self.memberships.iter().rev().find(|m| m.member == member)
+    }
+
+    /// The members on the roster at `at` (by the join and leave times recorded), in the
+    /// order they joined: whom a session held then must list.
+    pub fn roster_at(&self, at: OffsetDateTime) -> Vec<MemberId> {
+        self.memberships
+            .iter()
+            .filter(|m| m.covers(at))
+            .map(|m| m.member)
+            .collect()
+    }
+
     /// Every session, in the order first recorded.
     pub fn sessions(&self) -> &[Session] {
         &self.sessions
@@ -200,14 +269,28 @@ impl GroupState {
         )
     }
 
-    /// `member`'s absences from this group since they last attended.
+    /// `member`'s absences from this group since they last attended, within their latest
+    /// stretch on the roster: absences before they left and rejoined do not count.
     pub fn consecutive_absences(&self, member: MemberId) -> u32 {
+        let since = self.latest_membership(member).map(|m| m.joined_at);
         engagement::trailing_absences(
             self.held()
                 .into_iter()
+                .filter(|(_, held_at, _)| since.is_none_or(|joined| *held_at >= joined))
                 .flat_map(|(_, held_at, list)| statuses_of(member, held_at, list))
                 .map(|(_, status)| status),
         )
+    }
+
+    /// The members on the roster now who stopped attending (see
+    /// [`engagement::stopped_attending`]), with their run of absences, in the order they
+    /// joined.
+    pub fn members_who_stopped_attending(&self) -> Vec<(MemberId, u32)> {
+        self.roster
+            .iter()
+            .map(|&member| (member, self.consecutive_absences(member)))
+            .filter(|(_, run)| engagement::stopped_attending(*run))
+            .collect()
     }
 
     /// Share of all recorded attendance that was present or late, 0 to 1 (0 before any session).
@@ -224,7 +307,7 @@ fn statuses_of(
     member: MemberId,
     held_at: OffsetDateTime,
     list: &[Attendance],
-) -> impl Iterator<Item = (OffsetDateTime, crate::values::AttendanceStatus)> + '_ {
+) -> impl Iterator<Item = (OffsetDateTime, AttendanceStatus)> + '_ {
     list.iter()
         .filter(move |a| a.member_id == member)
         .map(move |a| (held_at, a.status))

@@ -8,8 +8,19 @@
 //! - enroll alumni: only in aftercare (which only a completed discharge starts);
 //! - readmit: from discharged, aftercare or alumni;
 //! - once erased, nothing more is recorded (erasing again is a harmless no-op).
+//!
+//! Check-ins: a discharge closes the check-ins still open, which can then be neither
+//! completed nor missed (so a check-in due around a discharge never opens outreach for
+//! someone no longer in treatment), and the run of missed check-ins starts again at
+//! discharge and at readmission. Check-ins scheduled in aftercare stay open across a
+//! readmission.
+//!
+//! Time order: a step may be recorded late and dated in the past, but never before the
+//! step it rests on: intake not before the referral, admission not before intake, a
+//! change of level of care or a discharge not before the admission, a readmission not
+//! before the last discharge.
 
-use time::Duration;
+use time::{Duration, PrimitiveDateTime};
 
 use crate::aftercare::plan_follow_ups;
 use crate::consent::DISCLOSURE_NOTICE;
@@ -49,8 +60,8 @@ pub fn decide(state: &MemberState, command: MemberCommand) -> Decision {
     }
     match command {
         MemberCommand::ReferMember(c) => refer(state, c),
-        MemberCommand::CompleteIntake(c) => complete_intake(stage, c),
-        MemberCommand::AdmitMember(c) => admit(stage, c),
+        MemberCommand::CompleteIntake(c) => complete_intake(state, stage, c),
+        MemberCommand::AdmitMember(c) => admit(state, stage, c),
         MemberCommand::ChangeLevelOfCare(c) => change_level_of_care(state, stage, c),
         MemberCommand::GiveConsent(c) => give_consent(state, c),
         MemberCommand::RevokeConsent(c) => revoke_consent(state, c),
@@ -64,7 +75,7 @@ pub fn decide(state: &MemberState, command: MemberCommand) -> Decision {
         MemberCommand::MarkFollowUpDue(c) => mark_follow_up_due(state, c),
         MemberCommand::RecordFollowUp(c) => record_follow_up(state, c),
         MemberCommand::EnrollAlumni(c) => enroll_alumni(stage, c),
-        MemberCommand::ReadmitMember(c) => readmit(stage, c),
+        MemberCommand::ReadmitMember(c) => readmit(state, stage, c),
         MemberCommand::RecordDisclosure(c) => record_disclosure(state, c),
         MemberCommand::EraseMember(c) => erase(state, stage, c),
     }
@@ -108,8 +119,11 @@ fn refer(state: &MemberState, c: ReferMember) -> Decision {
     .into()])
 }
 
-fn complete_intake(stage: Stage, c: CompleteIntake) -> Decision {
+fn complete_intake(state: &MemberState, stage: Stage, c: CompleteIntake) -> Decision {
     require(stage, &[Stage::Referred], "complete intake")?;
+    if let Some(referred_at) = state.referred_at().filter(|referred| c.at < *referred) {
+        return Err(MemberError::IntakeBeforeReferral { referred_at });
+    }
     Ok(vec![IntakeCompleted {
         assessed_by: c.assessed_by.into_string(),
         recommended_level: c.recommended_level,
@@ -118,8 +132,13 @@ fn complete_intake(stage: Stage, c: CompleteIntake) -> Decision {
     .into()])
 }
 
-fn admit(stage: Stage, c: AdmitMember) -> Decision {
+fn admit(state: &MemberState, stage: Stage, c: AdmitMember) -> Decision {
     require(stage, &[Stage::Intake], "admit")?;
+    if let Some(intake_completed_at) = state.intake_completed_at().filter(|done| c.at < *done) {
+        return Err(MemberError::AdmissionBeforeIntake {
+            intake_completed_at,
+        });
+    }
     Ok(vec![MemberAdmitted {
         level_of_care: c.level_of_care,
         primary_counselor: text(c.primary_counselor),
@@ -138,6 +157,9 @@ fn change_level_of_care(state: &MemberState, stage: Stage, c: ChangeLevelOfCare)
     };
     if from == c.to {
         return Err(MemberError::SameLevelOfCare { level: from });
+    }
+    if let Some(admitted_at) = state.admitted_at().filter(|admitted| c.at < *admitted) {
+        return Err(MemberError::LevelChangeBeforeAdmission { admitted_at });
     }
     Ok(vec![LevelOfCareChanged {
         from,
@@ -260,6 +282,9 @@ fn scheduled_check_in(state: &MemberState, check_in: CheckInId) -> Result<&Check
         .iter()
         .find(|x| x.id == check_in)
         .ok_or(MemberError::UnknownCheckIn { check_in })?;
+    if found.closed_by_discharge {
+        return Err(MemberError::CheckInClosedByDischarge { check_in });
+    }
     match found.status {
         CheckInStatus::Scheduled => Ok(found),
         CheckInStatus::Completed => Err(MemberError::CheckInAlreadyCompleted { check_in }),
@@ -370,12 +395,15 @@ fn enroll_alumni(stage: Stage, c: EnrollAlumni) -> Decision {
     Ok(vec![AlumniEnrolled { enrolled_at: c.at }.into()])
 }
 
-fn readmit(stage: Stage, c: ReadmitMember) -> Decision {
+fn readmit(state: &MemberState, stage: Stage, c: ReadmitMember) -> Decision {
     require(
         stage,
         &[Stage::Discharged, Stage::Aftercare, Stage::Alumni],
         "readmit",
     )?;
+    if let Some((_, discharged_at)) = state.last_discharge().filter(|(_, at)| c.at < *at) {
+        return Err(MemberError::ReadmissionBeforeDischarge { discharged_at });
+    }
     Ok(vec![MemberReadmitted {
         level_of_care: c.level_of_care,
         primary_counselor: text(c.primary_counselor),
@@ -427,7 +455,11 @@ fn erase(state: &MemberState, stage: Stage, c: EraseMember) -> Decision {
             "erase",
         )?;
         if let Some((_, discharged_at)) = state.last_discharge() {
-            let until = discharged_at + Duration::days(i64::from(c.retention_days));
+            // A retention reaching past the calendar's end keeps the records for good:
+            // the end of the calendar is the honest "until".
+            let until = discharged_at
+                .checked_add(Duration::days(i64::from(c.retention_days)))
+                .unwrap_or_else(|| PrimitiveDateTime::MAX.assume_utc());
             if c.at < until {
                 return Err(MemberError::RetentionNotElapsed { until });
             }

@@ -7,7 +7,12 @@ use crate::decider::ErrorKind;
 use crate::ids::{CheckInId, ConsentId, DisclosureId, FollowUpId, GoalId, MemberId};
 use crate::values::{ConsentScope, LevelOfCare, Stage, ValueError};
 
-/// A refused member command. Messages carry ids, never names or clinical details.
+/// A refused member command.
+///
+/// Messages carry ids, never names or clinical facts: a `Display` can reach a log, so
+/// the member's stage, level of care, consent scopes and the dates of their treatment
+/// (admission, discharge, due dates that reveal them) stay in the variant's fields for
+/// the API to use, and out of the message.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MemberError {
     /// An input value is invalid.
@@ -23,7 +28,7 @@ pub enum MemberError {
         member: MemberId,
     },
     /// The command does not fit the member's pipeline stage.
-    #[error("{command}: not allowed while the member is {}", .stage.label())]
+    #[error("{command}: this command does not fit the member's current stage")]
     WrongStage {
         /// What was asked, in words.
         command: &'static str,
@@ -37,13 +42,37 @@ pub enum MemberError {
         member: MemberId,
     },
     /// A change of level of care to the level the member is already at.
-    #[error("the member is already at level of care {level}")]
+    #[error("the member is already at the level of care asked for")]
     SameLevelOfCare {
         /// The current level.
         level: LevelOfCare,
     },
+    /// The intake assessment is dated before the referral.
+    #[error("an intake assessment cannot be dated before the member's referral")]
+    IntakeBeforeReferral {
+        /// When the member was referred.
+        referred_at: OffsetDateTime,
+    },
+    /// The admission is dated before the intake assessment it rests on.
+    #[error("an admission cannot be dated before the member's intake assessment")]
+    AdmissionBeforeIntake {
+        /// When the intake assessment was completed.
+        intake_completed_at: OffsetDateTime,
+    },
+    /// A change of level of care is dated before the current episode's admission.
+    #[error("a change of level of care cannot be dated before the member's admission")]
+    LevelChangeBeforeAdmission {
+        /// When the current episode began.
+        admitted_at: OffsetDateTime,
+    },
+    /// A readmission is dated before the last discharge.
+    #[error("a readmission cannot be dated before the member's last discharge")]
+    ReadmissionBeforeDischarge {
+        /// When the member was last discharged.
+        discharged_at: OffsetDateTime,
+    },
     /// The discharge time is before the admission time.
-    #[error("a discharge cannot precede the admission at {admitted_at}")]
+    #[error("a discharge cannot be dated before the member's admission")]
     DischargeBeforeAdmission {
         /// When the current episode began.
         admitted_at: OffsetDateTime,
@@ -67,7 +96,7 @@ pub enum MemberError {
         consent: ConsentId,
     },
     /// No consent of this scope is in force, so there is nothing to revoke.
-    #[error("no {scope} consent is in force")]
+    #[error("no consent of the scope asked for is in force")]
     NothingToRevoke {
         /// The scope.
         scope: ConsentScope,
@@ -132,8 +161,14 @@ pub enum MemberError {
         /// The check-in.
         check_in: CheckInId,
     },
+    /// The check-in was still open when the member was discharged; the discharge closed it.
+    #[error("check-in {check_in} was closed by a discharge")]
+    CheckInClosedByDischarge {
+        /// The check-in.
+        check_in: CheckInId,
+    },
     /// A check-in cannot be missed before its due time.
-    #[error("check-in {check_in} is not due until {due_at}")]
+    #[error("check-in {check_in} is not due yet")]
     CheckInNotYetDue {
         /// The check-in.
         check_in: CheckInId,
@@ -147,7 +182,7 @@ pub enum MemberError {
         follow_up: FollowUpId,
     },
     /// A follow-up cannot fall due before its day.
-    #[error("follow-up {follow_up} is not due until {due_at}")]
+    #[error("follow-up {follow_up} is not due yet")]
     FollowUpNotYetDue {
         /// The follow-up.
         follow_up: FollowUpId,
@@ -167,7 +202,7 @@ pub enum MemberError {
         follow_up: FollowUpId,
     },
     /// Treatment records must be kept until the retention period after the last discharge.
-    #[error("the member's treatment records must be kept until {until}")]
+    #[error("the member's treatment records are still within the retention period")]
     RetentionNotElapsed {
         /// The first instant erasure is allowed.
         until: OffsetDateTime,

@@ -22,6 +22,9 @@ pub struct CheckIn {
     pub channel: CheckInChannel,
     /// Scheduled, completed or missed.
     pub status: CheckInStatus,
+    /// Still scheduled when the member was discharged: the discharge closed it, so it
+    /// can be neither completed nor missed (its status stays `scheduled`).
+    pub closed_by_discharge: bool,
 }
 
 /// A planned alumni follow-up and where it is.
@@ -58,6 +61,8 @@ pub struct Goal {
 pub struct MemberState {
     version: u64,
     member: Option<MemberId>,
+    referred_at: Option<OffsetDateTime>,
+    intake_completed_at: Option<OffsetDateTime>,
     stage: Option<Stage>,
     level_of_care: Option<LevelOfCare>,
     recommended_level: Option<LevelOfCare>,
@@ -88,17 +93,19 @@ impl MemberState {
         match event {
             MemberEvent::MemberReferred(e) => {
                 self.member = Some(e.member_id);
+                self.referred_at = Some(e.referred_at);
                 self.stage = Some(Stage::Referred);
             }
             MemberEvent::IntakeCompleted(e) => {
                 self.stage = Some(Stage::Intake);
+                self.intake_completed_at = Some(e.completed_at);
                 self.recommended_level = Some(e.recommended_level);
             }
             MemberEvent::MemberAdmitted(e) => {
                 self.stage = Some(Stage::InTreatment);
                 self.level_of_care = Some(e.level_of_care);
                 self.primary_counselor.clone_from(&e.primary_counselor);
-                self.episodes += 1;
+                self.episodes = self.episodes.saturating_add(1);
                 self.admitted_at = Some(e.admitted_at);
             }
             MemberEvent::LevelOfCareChanged(e) => self.level_of_care = Some(e.to),
@@ -123,6 +130,7 @@ impl MemberState {
                 due_at: e.due_at,
                 channel: e.channel,
                 status: CheckInStatus::Scheduled,
+                closed_by_discharge: false,
             }),
             MemberEvent::CheckInCompleted(e) => {
                 self.set_check_in(e.check_in_id, CheckInStatus::Completed);
@@ -130,12 +138,22 @@ impl MemberState {
             }
             MemberEvent::CheckInMissed(e) => {
                 self.set_check_in(e.check_in_id, CheckInStatus::Missed);
-                self.consecutive_missed_check_ins += 1;
+                self.consecutive_missed_check_ins =
+                    self.consecutive_missed_check_ins.saturating_add(1);
             }
             MemberEvent::MemberDischarged(e) => {
                 self.stage = Some(Stage::Discharged);
                 self.level_of_care = None;
                 self.last_discharge = Some((e.reason, e.discharged_at));
+                // Discharge ends the episode's check-ins: those still open are closed
+                // (no outreach for someone no longer in treatment) and the run of
+                // missed ones starts again.
+                for c in &mut self.check_ins {
+                    if c.status == CheckInStatus::Scheduled {
+                        c.closed_by_discharge = true;
+                    }
+                }
+                self.consecutive_missed_check_ins = 0;
             }
             MemberEvent::AftercareStarted(e) => {
                 self.stage = Some(Stage::Aftercare);
@@ -164,8 +182,10 @@ impl MemberState {
                 self.stage = Some(Stage::InTreatment);
                 self.level_of_care = Some(e.level_of_care);
                 self.primary_counselor.clone_from(&e.primary_counselor);
-                self.episodes += 1;
+                self.episodes = self.episodes.saturating_add(1);
                 self.admitted_at = Some(e.readmitted_at);
+                // A new episode starts a new run of missed check-ins.
+                self.consecutive_missed_check_ins = 0;
                 // Back in treatment, the member is no alumnus to follow up: the previous
                 // episode's follow-ups not yet due are dropped (due ones stay on the list
                 // until an outcome, typically `readmitted`, is recorded).
@@ -209,6 +229,16 @@ impl MemberState {
     /// The member, once referred.
     pub const fn member(&self) -> Option<MemberId> {
         self.member
+    }
+
+    /// When the referral arrived.
+    pub const fn referred_at(&self) -> Option<OffsetDateTime> {
+        self.referred_at
+    }
+
+    /// When the intake assessment was completed.
+    pub const fn intake_completed_at(&self) -> Option<OffsetDateTime> {
+        self.intake_completed_at
     }
 
     /// The pipeline stage; `None` for an empty stream.
@@ -275,17 +305,20 @@ impl MemberState {
         &self.check_ins
     }
 
-    /// Check-ins still scheduled whose due time is at or before `now`: what the scheduler
-    /// marks missed.
+    /// Check-ins still scheduled (and not closed by a discharge) whose due time is at or
+    /// before `now`: what the scheduler marks missed.
     pub fn overdue_check_ins(&self, now: OffsetDateTime) -> Vec<CheckInId> {
         self.check_ins
             .iter()
-            .filter(|c| c.status == CheckInStatus::Scheduled && c.due_at <= now)
+            .filter(|c| {
+                c.status == CheckInStatus::Scheduled && !c.closed_by_discharge && c.due_at <= now
+            })
             .map(|c| c.id)
             .collect()
     }
 
-    /// Missed check-ins since the last completed one, in the order recorded.
+    /// Missed check-ins since the last completed one, in the order recorded; a discharge
+    /// or a readmission starts the run again.
     pub const fn consecutive_missed_check_ins(&self) -> u32 {
         self.consecutive_missed_check_ins
     }

@@ -195,6 +195,7 @@ fn group_events() -> Vec<GroupEvent> {
                 member_id: MemberId::new(id(1)),
                 status: AttendanceStatus::Late,
             }],
+            recorded_presence_only: false,
         }
         .into(),
         SessionCancelled {

@@ -112,6 +112,7 @@ fn held(n: u128, entries: &[(MemberId, AttendanceStatus)]) -> GroupEvent {
         topic: "coping with cravings".into(),
         duration_minutes: SessionMinutes::DEFAULT,
         attendance: attendance(entries),
+        recorded_presence_only: false,
     }
     .into()
 }
@@ -139,6 +140,14 @@ fn ann_and_bob() -> Vec<GroupEvent> {
         member_joined(ann()),
         member_joined(bob()),
     ]
+}
+
+fn with_events(
+    mut events: Vec<GroupEvent>,
+    more: impl IntoIterator<Item = GroupEvent>,
+) -> Vec<GroupEvent> {
+    events.extend(more);
+    events
 }
 
 use AttendanceStatus::{Absent, Excused, Late, Present};
@@ -273,8 +282,146 @@ fn a_member_leaves_with_a_reason_and_may_rejoin() {
     let mut history = ann_and_bob();
     history.push(left.into());
     given(history)
-        .when(join(ann(), Stage::InTreatment))
-        .then([member_joined(ann())]);
+        .when(JoinGroup {
+            at: day(4),
+            ..join(ann(), Stage::InTreatment)
+        })
+        .then([joined_on(ann(), 4)]);
+}
+
+fn joined_on(member: MemberId, n: i64) -> GroupEvent {
+    MemberJoined {
+        member_id: member,
+        joined_at: day(n),
+    }
+    .into()
+}
+
+fn left_on(member: MemberId, n: i64) -> GroupEvent {
+    MemberLeft {
+        member_id: member,
+        reason: "moved".into(),
+        left_at: day(n),
+    }
+    .into()
+}
+
+fn leave_on(member: MemberId, n: i64) -> LeaveGroup {
+    LeaveGroup {
+        member,
+        reason: text("moved"),
+        at: day(n),
+    }
+}
+
+#[test]
+fn a_rejoin_dated_before_the_last_leave_is_refused() {
+    given(with_events(ann_and_bob(), [left_on(ann(), 3)]))
+        .when(JoinGroup {
+            at: day(2),
+            ..join(ann(), Stage::InTreatment)
+        })
+        .then_err(GroupError::RosterChangeOutOfOrder { member: ann() });
+}
+
+#[test]
+fn a_leave_dated_before_the_join_is_refused() {
+    given([group_formed(Capacity::default()), joined_on(ann(), 3)])
+        .when(leave_on(ann(), 2))
+        .then_err(GroupError::RosterChangeOutOfOrder { member: ann() });
+}
+
+#[test]
+fn a_join_dated_before_a_recorded_session_is_refused() {
+    let history = with_events(
+        ann_and_bob(),
+        [held(1, &[(ann(), Present), (bob(), Present)])],
+    );
+    given(history.clone())
+        .when(JoinGroup {
+            at: day(1),
+            ..join(cy(), Stage::InTreatment)
+        })
+        .then_err(GroupError::RosterChangeBeforeRecordedSession {
+            session: session(1),
+        });
+    given(history)
+        .when(JoinGroup {
+            at: day(2),
+            ..join(cy(), Stage::InTreatment)
+        })
+        .then([joined_on(cy(), 2)]);
+}
+
+#[test]
+fn a_leave_dated_before_a_recorded_session_that_lists_the_member_is_refused() {
+    given(with_events(
+        ann_and_bob(),
+        [held(1, &[(ann(), Present), (bob(), Present)])],
+    ))
+    .when(leave_on(bob(), 1))
+    .then_err(GroupError::RosterChangeBeforeRecordedSession {
+        session: session(1),
+    });
+}
+
+#[test]
+fn a_backdated_join_cannot_overfill_the_roster_at_an_earlier_time() {
+    // Ann was on the roster from day 5 to day 8: a seat for Bob from day 3 would have
+    // made two members on a roster of one.
+    let history = [
+        group_formed(capacity(1)),
+        joined_on(ann(), 5),
+        left_on(ann(), 8),
+    ];
+    given(history.clone())
+        .when(JoinGroup {
+            at: day(3),
+            ..join(bob(), Stage::InTreatment)
+        })
+        .then_err(GroupError::GroupFull { capacity: 1 });
+    given(history)
+        .when(JoinGroup {
+            at: day(8),
+            ..join(bob(), Stage::InTreatment)
+        })
+        .then([joined_on(bob(), 8)]);
+}
+
+#[test]
+fn a_session_recorded_late_lists_the_roster_of_its_day_not_someone_who_joined_since() {
+    // Ann and Bob on the roster from day 0; Cy joined on day 3; Tuesday's session
+    // (day 1) is recorded on day 4.
+    let history = with_events(ann_and_bob(), [joined_on(cy(), 3)]);
+    given(history.clone())
+        .when(record(
+            1,
+            &[(ann(), Present), (bob(), Absent), (cy(), Present)],
+        ))
+        .then_err(GroupError::RosterMismatch {
+            missing: vec![],
+            unexpected: vec![cy()],
+        });
+    let state = given(history)
+        .when(record(1, &[(ann(), Present), (bob(), Absent)]))
+        .then([held(1, &[(ann(), Present), (bob(), Absent)])]);
+    assert_eq!(state.roster(), &[ann(), bob(), cy()]);
+    assert_eq!(state.roster_at(day(1)), vec![ann(), bob()]);
+}
+
+#[test]
+fn a_session_recorded_late_still_lists_someone_who_has_left_since() {
+    // Bob left on day 3; the day-1 session, recorded afterwards, must still list him.
+    let history = with_events(ann_and_bob(), [left_on(bob(), 3)]);
+    given(history.clone())
+        .when(record(1, &[(ann(), Present)]))
+        .then_err(GroupError::RosterMismatch {
+            missing: vec![bob()],
+            unexpected: vec![],
+        });
+    given(history)
+        .when(record(1, &[(ann(), Present), (bob(), Excused)]))
+        .then([held(1, &[(ann(), Present), (bob(), Excused)])]);
 }
 
 #[test]
@@ -566,4 +713,26 @@ fn group_errors_read_as_a_clinician_would_say_them() {
         )
     );
     assert_eq!(mismatch.kind(), ErrorKind::Conflict);
+}
+
+#[test]
+fn a_member_id_is_never_put_beside_their_stage_or_attendance_in_a_message() {
+    for error in [
+        GroupError::MemberNotAdmitted { member: ann() },
+        GroupError::NotEligibleForAlumniGroup { member: ann() },
+    ] {
+        let message = error.to_string();
+        assert!(!message.contains(&ann().to_string()), "{message}");
+    }
+    assert_eq!(
+        GroupError::MemberNotAdmitted { member: ann() }.to_string(),
+        "only members in treatment may join this group"
+    );
+    let message = GroupError::NothingToCorrect {
+        session: session(1),
+        member: ann(),
+        status: Absent,
+    }
+    .to_string();
+    assert!(!message.contains("absent"), "{message}");
 }

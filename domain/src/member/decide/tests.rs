@@ -262,6 +262,19 @@ fn intake_is_completed_only_once_per_referral() {
         .then_err(wrong_stage("complete intake", Stage::Intake));
 }
 
+#[test]
+fn an_intake_dated_before_the_referral_is_refused() {
+    given([referred()])
+        .when(CompleteIntake {
+            assessed_by: text("dr-ray"),
+            recommended_level: LevelOfCare::Outpatient,
+            at: day(-1),
+        })
+        .then_err(MemberError::IntakeBeforeReferral {
+            referred_at: day(0),
+        });
+}
+
 // ---- admission and level of care ----------------------------------------------------
 
 #[test]
@@ -287,6 +300,68 @@ fn admission_requires_a_completed_intake() {
             at: day(1),
         })
         .then_err(wrong_stage("admit", Stage::Referred));
+}
+
+#[test]
+fn an_admission_dated_before_the_intake_assessment_is_refused() {
+    let error = given([referred(), assessed()])
+        .when(AdmitMember {
+            level_of_care: LevelOfCare::Residential,
+            primary_counselor: None,
+            at: day(1) - Duration::hours(1),
+        })
+        .then_error();
+    assert_eq!(
+        error,
+        MemberError::AdmissionBeforeIntake {
+            intake_completed_at: day(1)
+        }
+    );
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+}
+
+#[test]
+fn an_admission_recorded_late_for_the_day_of_intake_is_accepted() {
+    given([referred(), assessed()])
+        .when(AdmitMember {
+            level_of_care: LevelOfCare::Residential,
+            primary_counselor: Some(text("counselor-kim")),
+            at: day(2),
+        })
+        .then([admitted()]);
+}
+
+#[test]
+fn a_change_of_level_of_care_dated_before_the_admission_is_refused() {
+    given(in_treatment())
+        .when(ChangeLevelOfCare {
+            to: LevelOfCare::IntensiveOutpatient,
+            reason: text("stepping down"),
+            at: day(1),
+        })
+        .then_err(MemberError::LevelChangeBeforeAdmission {
+            admitted_at: day(2),
+        });
+}
+
+#[test]
+fn a_change_of_level_of_care_dated_before_the_readmission_is_refused() {
+    let history = with(
+        in_treatment(),
+        [
+            discharged(DischargeReason::AgainstAdvice, day(10)),
+            readmitted(day(20)),
+        ],
+    );
+    given(history)
+        .when(ChangeLevelOfCare {
+            to: LevelOfCare::Outpatient,
+            reason: text("stepping down"),
+            at: day(15),
+        })
+        .then_err(MemberError::LevelChangeBeforeAdmission {
+            admitted_at: day(20),
+        });
 }
 
 #[test]
@@ -616,6 +691,23 @@ fn a_member_in_treatment_cannot_be_readmitted() {
     given(in_treatment())
         .when(readmit(day(5)))
         .then_err(wrong_stage("readmit", Stage::InTreatment));
+}
+
+#[test]
+fn a_readmission_dated_before_the_last_discharge_is_refused() {
+    given(with(
+        in_treatment(),
+        [discharged(DischargeReason::AgainstAdvice, day(10))],
+    ))
+    .when(readmit(day(9)))
+    .then_err(MemberError::ReadmissionBeforeDischarge {
+        discharged_at: day(10),
+    });
+    given(in_aftercare()).when(readmit(day(39))).then_err(
+        MemberError::ReadmissionBeforeDischarge {
+            discharged_at: day(40),
+        },
+    );
 }
 
 #[test]
@@ -1210,6 +1302,64 @@ fn two_missed_check_ins_in_a_row_open_outreach_and_a_completed_one_resets_the_ru
 }
 
 #[test]
+fn a_discharge_closes_open_check_ins_so_they_open_no_outreach() {
+    let history = with(
+        in_treatment(),
+        [
+            scheduled(1, day(5)),
+            scheduled(2, day(6)),
+            missed(1, day(5)),
+            discharged(DischargeReason::AgainstAdvice, day(6) - Duration::hours(2)),
+        ],
+    );
+    let state = MemberState::from_events(&history);
+    assert_eq!(state.consecutive_missed_check_ins(), 0);
+    assert_eq!(crate::engagement::consecutive_missed_check_ins(&history), 0);
+    assert!(state.check_ins()[1].closed_by_discharge);
+    assert_eq!(state.overdue_check_ins(day(7)), vec![]);
+    given(history.clone())
+        .when(MarkCheckInMissed {
+            check_in: check_in_id(2),
+            now: day(7),
+        })
+        .then_err(MemberError::CheckInClosedByDischarge {
+            check_in: check_in_id(2),
+        });
+    given(history)
+        .when(complete(2, day(7)))
+        .then_err(MemberError::CheckInClosedByDischarge {
+            check_in: check_in_id(2),
+        });
+}
+
+#[test]
+fn a_readmission_starts_a_new_run_of_missed_check_ins() {
+    let history = with(
+        in_aftercare(),
+        [
+            scheduled(1, day(45)),
+            scheduled(2, day(50)),
+            missed(1, day(45)),
+            readmitted(day(48)),
+        ],
+    );
+    let state = MemberState::from_events(&history);
+    assert_eq!(state.consecutive_missed_check_ins(), 0);
+    assert_eq!(crate::engagement::consecutive_missed_check_ins(&history), 0);
+    // The aftercare check-in still open stays open in the new episode, and counts anew.
+    let state = given(history)
+        .when(MarkCheckInMissed {
+            check_in: check_in_id(2),
+            now: day(50),
+        })
+        .then([missed(2, day(50))]);
+    assert_eq!(state.consecutive_missed_check_ins(), 1);
+    assert!(!crate::engagement::needs_outreach(
+        state.consecutive_missed_check_ins()
+    ));
+}
+
+#[test]
 fn the_scheduler_finds_the_check_ins_past_their_due_time() {
     let state = MemberState::from_events(&with(
         in_treatment(),
@@ -1262,6 +1412,34 @@ fn treatment_records_are_kept_for_the_retention_period_after_the_last_discharge(
 }
 
 #[test]
+fn a_retention_reaching_past_the_calendar_keeps_the_records_instead_of_panicking() {
+    let end_of_calendar = time::PrimitiveDateTime::MAX.assume_utc();
+    given(in_aftercare())
+        .when(EraseMember {
+            retention_days: u32::MAX,
+            ..erase(day(405))
+        })
+        .then_err(MemberError::RetentionNotElapsed {
+            until: end_of_calendar,
+        });
+}
+
+#[test]
+fn a_completed_discharge_whose_follow_ups_fall_beyond_the_calendar_is_invalid_input() {
+    let last_day = time::PrimitiveDateTime::MAX.assume_utc() - Duration::days(10);
+    let error = given(in_treatment())
+        .when(DischargeMember::new(DischargeReason::Completed, last_day))
+        .then_error();
+    assert_eq!(
+        error,
+        MemberError::Value(ValueError::TimeOutOfRange {
+            field: "a follow-up's due date"
+        })
+    );
+    assert!(error.is_invalid_input());
+}
+
+#[test]
 fn erasing_an_erased_member_again_changes_nothing() {
     given([referred(), erased(day(1))])
         .when(erase(day(2)))
@@ -1305,7 +1483,62 @@ fn rule_conflicts_are_not_invalid_input() {
     assert!(!error.is_invalid_input());
     assert_eq!(
         error.to_string(),
-        "discharge: not allowed while the member is referred"
+        "discharge: this command does not fit the member's current stage"
+    );
+}
+
+#[test]
+fn error_messages_keep_clinical_facts_in_fields_not_in_the_text() {
+    let revealing = [
+        (wrong_stage("readmit", Stage::InTreatment), "treatment"),
+        (
+            MemberError::SameLevelOfCare {
+                level: LevelOfCare::Residential,
+            },
+            "residential",
+        ),
+        (
+            MemberError::DischargeBeforeAdmission {
+                admitted_at: day(2),
+            },
+            "2026",
+        ),
+        (
+            MemberError::NothingToRevoke {
+                scope: ConsentScope::FamilyContact,
+            },
+            "family",
+        ),
+        (MemberError::RetentionNotElapsed { until: day(405) }, "2027"),
+        (
+            MemberError::CheckInNotYetDue {
+                check_in: check_in_id(1),
+                due_at: day(5),
+            },
+            "2026",
+        ),
+        (
+            MemberError::FollowUpNotYetDue {
+                follow_up: follow_up_id(ann(), 1, 7),
+                due_at: day(47),
+            },
+            "2026",
+        ),
+    ];
+    for (error, fact) in revealing {
+        let message = error.to_string().to_lowercase();
+        assert!(!message.contains(fact), "{message:?} reveals {fact:?}");
+    }
+    assert_eq!(
+        MemberError::SameLevelOfCare {
+            level: LevelOfCare::Residential
+        }
+        .to_string(),
+        "the member is already at the level of care asked for"
+    );
+    assert_eq!(
+        MemberError::RetentionNotElapsed { until: day(405) }.to_string(),
+        "the member's treatment records are still within the retention period"
     );
 }
 
