@@ -104,8 +104,10 @@ async fn a_member_goes_from_referral_to_alumni(pool: PgPool) {
     assert_eq!(joined["joinGroup"]["members"][0]["id"], id);
 
     let facilitator = app.token("facilitator-sam", Role::Facilitator, "north");
-    for days_ago in [1, 2, 3] {
-        let held_at = (time::OffsetDateTime::now_utc() - time::Duration::days(days_ago))
+    // Three sessions since joining (attendance must list the roster as it was when held).
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let held_at = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
         let session = app

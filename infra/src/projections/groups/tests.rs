@@ -90,6 +90,7 @@ fn held(n: u128, attendance: &[(u128, AttendanceStatus)]) -> GroupEvent {
                 status: *status,
             })
             .collect(),
+        recorded_presence_only: false,
     }
     .into()
 }
