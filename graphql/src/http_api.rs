@@ -33,8 +33,21 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format. Gauges that describe the database (projection
+/// lag) are read when scraped, so every process reports the same truth.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    match sqlx::query_as::<_, (String, i64)>(include_str!("http_api/projection_lag.sql"))
+        .fetch_all(&state.pool)
+        .await
+    {
+        Ok(lags) => {
+            for (projection, lag) in lags {
+                metrics::gauge!("clinic_projection_lag_positions", "projection" => projection)
+                    .set(lag as f64);
+            }
+        }
+        Err(error) => tracing::warn!(error = %error, "could not read projection lag"),
+    }
     (
         [("content-type", "text/plain; version=0.0.4")],
         state.metrics.render(),

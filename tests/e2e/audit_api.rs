@@ -247,4 +247,8 @@ async fn graphiql_and_metrics_are_served(pool: PgPool) {
         metrics.contains("clinic_graphql_requests_total{operation=\"IntegrityCheck\""),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("clinic_projection_lag_positions{projection=\"members\"}"),
+        "{metrics}"
+    );
 }

@@ -131,3 +131,34 @@ async fn a_subscription_without_a_valid_token_is_refused(pool: PgPool) {
         "{answer}"
     );
 }
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn the_pipeline_board_is_pushed_when_it_changes(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let token = app.token("dr-lee", Role::Clinician, "north");
+    let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &token).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let subscribe = json!({ "id": "p", "type": "subscribe", "payload": {
+        "query": "subscription { pipelineChanged { stages { stage count } } }" } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    let referred = |message: &Value| {
+        message["payload"]["data"]["pipelineChanged"]["stages"]
+            .as_array()
+            .and_then(|stages| stages.iter().find(|s| s["stage"] == "REFERRED"))
+            .map(|s| s["count"].as_i64().unwrap_or(-1))
+    };
+    let first = next_json(&mut socket).await;
+    assert_eq!(referred(&first), Some(0), "{first}");
+
+    app.graphql(
+        &token,
+        "mutation { referMember(name: \"Quinn Example\", source: SELF) { id } }",
+        json!({}),
+    )
+    .await;
+    let second = next_json(&mut socket).await;
+    assert_eq!(referred(&second), Some(1), "{second}");
+}

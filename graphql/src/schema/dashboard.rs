@@ -41,6 +41,29 @@ pub struct PipelineBoard {
     pub in_treatment_by_level: Vec<LevelCount>,
 }
 
+impl From<read_models::PipelineBoard> for PipelineBoard {
+    fn from(board: read_models::PipelineBoard) -> Self {
+        Self {
+            stages: board
+                .stages
+                .into_iter()
+                .map(|s| StageCount {
+                    stage: s.stage.into(),
+                    count: s.count,
+                })
+                .collect(),
+            in_treatment_by_level: board
+                .in_treatment_by_level
+                .into_iter()
+                .map(|l| LevelCount {
+                    level_of_care: l.level_of_care.into(),
+                    count: l.count,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A member and its cursor.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct MemberEdge {
@@ -156,24 +179,7 @@ impl DashboardQuery {
     async fn pipeline(&self, ctx: &Context<'_>) -> ApiResult<PipelineBoard> {
         let (services, request) = (services(ctx)?, request(ctx)?);
         let board = read_models::pipeline_board(&services.pool, &request.staff.clinic).await?;
-        Ok(PipelineBoard {
-            stages: board
-                .stages
-                .into_iter()
-                .map(|s| StageCount {
-                    stage: s.stage.into(),
-                    count: s.count,
-                })
-                .collect(),
-            in_treatment_by_level: board
-                .in_treatment_by_level
-                .into_iter()
-                .map(|l| LevelCount {
-                    level_of_care: l.level_of_care.into(),
-                    count: l.count,
-                })
-                .collect(),
-        })
+        Ok(board.into())
     }
 
     /// Members in referral order, optionally of one stage and/or at risk.

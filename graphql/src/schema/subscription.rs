@@ -6,7 +6,10 @@ use async_graphql::{Context, Subscription};
 use clinic_infra::event_store::{EventStore, LogCursor, Notifications, RecordedEvent, Scope};
 use futures::stream::{self, Stream};
 
+use clinic_infra::read_models;
+
 use super::audit::Event;
+use super::dashboard::PipelineBoard;
 use super::guard::{roles, RoleGuard};
 use super::{RequestContext, Services};
 use crate::error::ApiError;
@@ -69,6 +72,48 @@ impl Subscription {
             }
         }))
     }
+
+    /// The pipeline board now, then again each time it changes (members per stage and per
+    /// level of care; counts only, no one named).
+    #[graphql(guard = "RoleGuard::new(\"see the pipeline\", roles::READ_MEMBERS)")]
+    async fn pipeline_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = PipelineBoard>> {
+        let services = ctx.data::<Services>()?;
+        let request = ctx.data::<RequestContext>()?;
+        let notifications = Notifications::listen(services.store.pool())
+            .await
+            .map_err(ApiError::from)?;
+        let state = Watch {
+            pool: services.pool.clone(),
+            clinic: request.staff.clinic.clone(),
+            notifications,
+            last: None,
+        };
+        Ok(stream::unfold(state, |mut state| async move {
+            loop {
+                let board = read_models::pipeline_board(&state.pool, &state.clinic)
+                    .await
+                    .ok()?;
+                if state.last.as_ref() != Some(&board) {
+                    state.last = Some(board.clone());
+                    return Some((PipelineBoard::from(board), state));
+                }
+                if state.notifications.next(POLL_INTERVAL).await.is_err() {
+                    return None;
+                }
+            }
+        }))
+    }
+}
+
+/// State of a pipeline subscription: the last board sent.
+struct Watch {
+    pool: sqlx::PgPool,
+    clinic: clinic_infra::clinic::ClinicId,
+    notifications: Notifications,
+    last: Option<read_models::PipelineBoard>,
 }
 
 struct Follow {
