@@ -206,7 +206,7 @@ impl DashboardQuery {
         .await?;
         let cursors: Vec<String> = page.edges.iter().map(|e| e.cursor.clone()).collect();
         let summaries = page.edges.into_iter().map(|e| e.node).collect();
-        let members = views::members_from_summaries(ctx, summaries).await?;
+        let members = views::members_from_summaries(summaries);
         let ids: Vec<MemberId> = members.iter().map(|m| m.0.id).collect();
         log_reads(ctx, &ids, Read::List("profile"), true).await?;
         Ok(MemberConnection {
@@ -341,7 +341,7 @@ impl DashboardQuery {
             Engagement::at(now()),
         )
         .await?;
-        let members = views::members_from_summaries(ctx, summaries).await?;
+        let members = views::members_from_summaries(summaries);
         let ids: Vec<MemberId> = members.iter().map(|m| m.0.id).collect();
         log_reads(ctx, &ids, Read::List("attendance"), true).await?;
         Ok(members)

@@ -86,11 +86,19 @@ pub struct MemberView {
     pub consecutive_missed_check_ins: u32,
     /// Whether their personal data was erased.
     pub erased: bool,
-    /// Their check-ins.
+    /// Their check-ins, follow-ups and groups as of a past instant (time travel); `None` for
+    /// a live member, whose lists are loaded (in batches) only when a query asks for them.
+    pub past: Option<Past>,
+}
+
+/// The nested lists of a member as of a past instant.
+#[derive(Clone, Debug)]
+pub struct Past {
+    /// Their check-ins then.
     pub check_ins: Vec<CheckIn>,
-    /// Their follow-ups.
+    /// Their follow-ups then.
     pub follow_ups: Vec<FollowUp>,
-    /// The groups they are on.
+    /// The groups they were on (as far as the caller knows).
     pub groups: Vec<clinic_domain::GroupId>,
 }
 
@@ -150,18 +158,28 @@ impl Member {
     }
 
     /// Their check-ins.
-    async fn check_ins(&self) -> &[CheckIn] {
-        &self.0.check_ins
+    async fn check_ins(&self, ctx: &Context<'_>) -> ApiResult<Vec<CheckIn>> {
+        match &self.0.past {
+            Some(past) => Ok(past.check_ins.clone()),
+            None => super::views::check_ins_of(ctx, self.0.id).await,
+        }
     }
 
     /// Their alumni follow-ups.
-    async fn follow_ups(&self) -> &[FollowUp] {
-        &self.0.follow_ups
+    async fn follow_ups(&self, ctx: &Context<'_>) -> ApiResult<Vec<FollowUp>> {
+        match &self.0.past {
+            Some(past) => Ok(past.follow_ups.clone()),
+            None => super::views::follow_ups_of(ctx, self.0.id).await,
+        }
     }
 
     /// The groups they are on.
     async fn groups(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::views::Group>> {
-        super::views::groups_by_ids(ctx, &self.0.groups).await
+        let ids = match &self.0.past {
+            Some(past) => past.groups.clone(),
+            None => super::views::group_ids_of(ctx, self.0.id).await?,
+        };
+        super::views::groups_by_ids(ctx, &ids).await
     }
 
     /// Every event of their stream, oldest first (auditors, admins and clinicians).
@@ -223,28 +241,30 @@ pub fn snapshot(
         sessions_attended_last_7_days: attended_last_7_days,
         consecutive_missed_check_ins: state.consecutive_missed_check_ins(),
         erased: state.erased(),
-        check_ins: state
-            .check_ins()
-            .iter()
-            .map(|c| CheckIn {
-                id: ID(c.id.to_string()),
-                due_at: c.due_at,
-                status: c.status.into(),
-            })
-            .collect(),
-        follow_ups: state
-            .follow_ups()
-            .iter()
-            .map(|f| FollowUp {
-                id: ID(f.id.to_string()),
-                day_offset: i32::from(f.day_offset),
-                due_at: f.due_at,
-                outcome: f.outcome.map(Into::into),
-                member: None,
-                member_id: member,
-            })
-            .collect(),
-        groups,
+        past: Some(Past {
+            check_ins: state
+                .check_ins()
+                .iter()
+                .map(|c| CheckIn {
+                    id: ID(c.id.to_string()),
+                    due_at: c.due_at,
+                    status: c.status.into(),
+                })
+                .collect(),
+            follow_ups: state
+                .follow_ups()
+                .iter()
+                .map(|f| FollowUp {
+                    id: ID(f.id.to_string()),
+                    day_offset: i32::from(f.day_offset),
+                    due_at: f.due_at,
+                    outcome: f.outcome.map(Into::into),
+                    member: None,
+                    member_id: member,
+                })
+                .collect(),
+            groups,
+        }),
     }))
 }
 

@@ -51,6 +51,12 @@ pub struct Loaders {
     pub rosters: DataLoader<RosterLoader>,
     /// Sessions by group.
     pub sessions: DataLoader<SessionLoader>,
+    /// Check-ins by member.
+    pub check_ins: DataLoader<CheckInLoader>,
+    /// Follow-ups by member.
+    pub follow_ups: DataLoader<FollowUpLoader>,
+    /// Group ids by member.
+    pub memberships: DataLoader<MembershipLoader>,
 }
 
 impl Loaders {
@@ -61,7 +67,10 @@ impl Loaders {
             members: DataLoader::new(MemberLoader(source.clone()), tokio::spawn),
             groups: DataLoader::new(GroupLoader(source.clone()), tokio::spawn),
             rosters: DataLoader::new(RosterLoader(source.clone()), tokio::spawn),
-            sessions: DataLoader::new(SessionLoader(source), tokio::spawn),
+            sessions: DataLoader::new(SessionLoader(source.clone()), tokio::spawn),
+            check_ins: DataLoader::new(CheckInLoader(source.clone()), tokio::spawn),
+            follow_ups: DataLoader::new(FollowUpLoader(source.clone()), tokio::spawn),
+            memberships: DataLoader::new(MembershipLoader(source), tokio::spawn),
         }
     }
 }
@@ -72,7 +81,7 @@ struct Source {
     clinic: ClinicId,
 }
 
-/// Loads members with their check-ins, follow-ups and groups: four queries per batch.
+/// Loads member summaries: one query per batch.
 pub struct MemberLoader(Source);
 /// Loads group summaries.
 pub struct GroupLoader(Source);
@@ -80,6 +89,111 @@ pub struct GroupLoader(Source);
 pub struct RosterLoader(Source);
 /// Loads sessions with attendance per group.
 pub struct SessionLoader(Source);
+/// Loads check-ins per member.
+pub struct CheckInLoader(Source);
+/// Loads follow-ups per member.
+pub struct FollowUpLoader(Source);
+/// Loads the groups each member is on.
+pub struct MembershipLoader(Source);
+
+/// Groups rows by member, every key present (an empty list for a member without rows).
+fn by_member<T>(
+    keys: &[MemberId],
+    rows: impl IntoIterator<Item = (MemberId, T)>,
+) -> HashMap<MemberId, Vec<T>> {
+    let mut grouped: HashMap<MemberId, Vec<T>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    for (member, row) in rows {
+        grouped.entry(member).or_default().push(row);
+    }
+    grouped
+}
+
+impl Loader<MemberId> for CheckInLoader {
+    type Value = Vec<CheckIn>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[MemberId]) -> Result<HashMap<MemberId, Self::Value>, Self::Error> {
+        let Source { pool, clinic } = &self.0;
+        let rows = read_models::check_ins_of_members(pool, clinic, keys)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        Ok(by_member(
+            keys,
+            rows.into_iter().map(|c| {
+                (
+                    c.member_id,
+                    CheckIn {
+                        id: ID(c.id.to_string()),
+                        due_at: c.due_at,
+                        status: c.status.into(),
+                    },
+                )
+            }),
+        ))
+    }
+}
+
+impl Loader<MemberId> for FollowUpLoader {
+    type Value = Vec<FollowUp>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[MemberId]) -> Result<HashMap<MemberId, Self::Value>, Self::Error> {
+        let Source { pool, clinic } = &self.0;
+        let rows = read_models::follow_ups_of_members(pool, clinic, keys)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        Ok(by_member(
+            keys,
+            rows.into_iter().map(|f| (f.member_id, follow_up_of(f))),
+        ))
+    }
+}
+
+impl Loader<MemberId> for MembershipLoader {
+    type Value = Vec<GroupId>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[MemberId]) -> Result<HashMap<MemberId, Self::Value>, Self::Error> {
+        let Source { pool, clinic } = &self.0;
+        let rows = read_models::groups_of_members(pool, clinic, keys)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        Ok(by_member(
+            keys,
+            rows.into_iter().map(|r| (r.member_id, r.group_id)),
+        ))
+    }
+}
+
+/// A live member's check-ins (batched across the members of a response).
+pub async fn check_ins_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<CheckIn>> {
+    Ok(loaders(ctx)?
+        .check_ins
+        .load_one(member)
+        .await
+        .map_err(|e| (*e).clone())?
+        .unwrap_or_default())
+}
+
+/// A live member's follow-ups (batched).
+pub async fn follow_ups_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<FollowUp>> {
+    Ok(loaders(ctx)?
+        .follow_ups
+        .load_one(member)
+        .await
+        .map_err(|e| (*e).clone())?
+        .unwrap_or_default())
+}
+
+/// The groups a live member is on (batched).
+pub async fn group_ids_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<GroupId>> {
+    Ok(loaders(ctx)?
+        .memberships
+        .load_one(member)
+        .await
+        .map_err(|e| (*e).clone())?
+        .unwrap_or_default())
+}
 
 impl Loader<MemberId> for MemberLoader {
     type Value = Arc<MemberView>;
@@ -90,10 +204,9 @@ impl Loader<MemberId> for MemberLoader {
         let summaries = read_models::members_by_ids(pool, clinic, keys, Engagement::at(now()))
             .await
             .map_err(|e| Arc::new(ApiError::from(e)))?;
-        let views = assemble(pool, clinic, summaries).await.map_err(Arc::new)?;
-        Ok(views
+        Ok(summaries
             .into_iter()
-            .map(|view| (view.id, Arc::new(view)))
+            .map(|s| (s.id, Arc::new(view_of(s))))
             .collect())
     }
 }
@@ -150,60 +263,19 @@ impl Loader<GroupId> for SessionLoader {
     }
 }
 
-/// Summaries plus their check-ins, follow-ups and groups (three more queries, whatever the
-/// number of members).
-async fn assemble(
-    pool: &PgPool,
-    clinic: &ClinicId,
-    summaries: Vec<MemberSummary>,
-) -> ApiResult<Vec<MemberView>> {
-    let ids: Vec<MemberId> = summaries.iter().map(|s| s.id).collect();
-    let (check_ins, follow_ups, rosters) = tokio::try_join!(
-        read_models::check_ins_of_members(pool, clinic, &ids),
-        read_models::follow_ups_of_members(pool, clinic, &ids),
-        read_models::groups_of_members(pool, clinic, &ids),
-    )?;
-    let mut views: Vec<MemberView> = summaries
-        .into_iter()
-        .map(|s| MemberView {
-            id: s.id,
-            name: s.name,
-            stage: s.stage,
-            level_of_care: s.level_of_care,
-            version: s.version,
-            sessions_attended_last_7_days: u32::try_from(s.sessions_attended_last_7_days)
-                .unwrap_or(0),
-            consecutive_missed_check_ins: u32::try_from(s.consecutive_missed_check_ins)
-                .unwrap_or(0),
-            erased: s.erased,
-            check_ins: Vec::new(),
-            follow_ups: Vec::new(),
-            groups: Vec::new(),
-        })
-        .collect();
-    let index: HashMap<MemberId, usize> =
-        views.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
-    for c in check_ins {
-        if let Some(&i) = index.get(&c.member_id) {
-            views[i].check_ins.push(CheckIn {
-                id: ID(c.id.to_string()),
-                due_at: c.due_at,
-                status: c.status.into(),
-            });
-        }
+/// A read-model summary as the API shows it (nested lists load on demand).
+fn view_of(s: MemberSummary) -> MemberView {
+    MemberView {
+        id: s.id,
+        name: s.name,
+        stage: s.stage,
+        level_of_care: s.level_of_care,
+        version: s.version,
+        sessions_attended_last_7_days: u32::try_from(s.sessions_attended_last_7_days).unwrap_or(0),
+        consecutive_missed_check_ins: u32::try_from(s.consecutive_missed_check_ins).unwrap_or(0),
+        erased: s.erased,
+        past: None,
     }
-    for f in follow_ups {
-        if let Some(&i) = index.get(&f.member_id) {
-            let follow_up = follow_up_of(f);
-            views[i].follow_ups.push(follow_up);
-        }
-    }
-    for entry in rosters {
-        if let Some(&i) = index.get(&entry.member_id) {
-            views[i].groups.push(entry.group_id);
-        }
-    }
-    Ok(views)
 }
 
 /// A read-model follow-up as the API shows it.
@@ -324,18 +396,12 @@ pub async fn members_by_ids(ctx: &Context<'_>, ids: &[MemberId]) -> ApiResult<Ve
         .collect())
 }
 
-/// Views from summaries a list query returned (check-ins, follow-ups, groups in 3 queries).
-pub async fn members_from_summaries(
-    ctx: &Context<'_>,
-    summaries: Vec<MemberSummary>,
-) -> ApiResult<Vec<Member>> {
-    let services = services(ctx)?;
-    let request = request(ctx)?;
-    Ok(assemble(&services.pool, &request.staff.clinic, summaries)
-        .await?
+/// Members from the summaries a list query returned.
+pub fn members_from_summaries(summaries: Vec<MemberSummary>) -> Vec<Member> {
+    summaries
         .into_iter()
-        .map(|view| Member(Arc::new(view)))
-        .collect())
+        .map(|s| Member(Arc::new(view_of(s))))
+        .collect()
 }
 
 /// Waits (bounded) until the projections have applied `position`.
@@ -372,8 +438,7 @@ pub async fn member_after_write(
         Engagement::at(now()),
     )
     .await?;
-    let member = members_from_summaries(ctx, summaries)
-        .await?
+    let member = members_from_summaries(summaries)
         .pop()
         .ok_or_else(|| ApiError::NotFound(format!("member {id} not found")))?;
     log_reads(ctx, &[id], Read::Record("profile"), true).await?;
