@@ -7,7 +7,8 @@
 //! - [`commands::CommandHandler`]: load a stream, `decide`, append with the expected version;
 //! - [`codec`]: domain events to rows and back (upcasting; the encryption boundary);
 //! - [`config::Config`]: the service's one typed configuration, read from the environment;
-//! - [`db`]: creating the database and running the migrations ([`MIGRATOR`]).
+//! - [`db`]: creating the database and running the migrations ([`MIGRATOR`]);
+//! - [`outbox`] and [`mailer`]: emails queued from the log, delivered over SMTP.
 
 pub mod clinic;
 pub mod codec;
@@ -15,6 +16,8 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod event_store;
+pub mod mailer;
+pub mod outbox;
 pub mod projections;
 
 /// The SQL migrations in `migrations/`, embedded at compile time so the binary migrates itself.

@@ -1,0 +1,450 @@
+//! Delivering the outbox, zero-to-production's way: one task per transaction. A task claims the
+//! oldest due row (`FOR UPDATE SKIP LOCKED`, so any number of workers in any number of
+//! processes each take a different row), checks the member's consent against the log as it is
+//! now, sends, and records the outcome, all before its transaction commits.
+//!
+//! Delivery is at least once, exactly once in every case but one: a process killed between the
+//! server's acceptance of an email and the commit sends it again on restart, with the same
+//! Message-ID, so the copy can be recognised. A worker that is merely cancelled (its task
+//! dropped or aborted, the service stopping) cannot cause that: each task runs in a task of its
+//! own that finishes the email it started.
+
+use std::time::Duration;
+
+use clinic_domain::{ConsentId, MemberEvent, MemberId};
+use rand::Rng;
+use sqlx::{PgConnection, PgPool, Row};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::fold::{self, CancelReason, MemberMail};
+use super::OutboxError;
+use crate::event_store::RecordedEvent;
+use crate::mailer::{EmailKind, Mailer, OutgoingEmail};
+
+/// When to try a failed email again, and when to give up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The delay after the first failure; it doubles with each further one.
+    pub base: Duration,
+    /// The delay never exceeds this (`CLINIC_OUTBOX_MAX_BACKOFF_MS`).
+    pub max_backoff: Duration,
+    /// After this many failed attempts the email is dead (`CLINIC_OUTBOX_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The policy the configuration asks for.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            max_backoff: config.outbox_max_backoff,
+            max_attempts: config.outbox_max_attempts,
+            ..Self::default()
+        }
+    }
+
+    /// The delay after `failures` failed attempts (1 or more): `base * 2^(failures - 1)`,
+    /// capped at `max_backoff`, then jittered down by up to half with `jitter` in `[0, 1]`
+    /// ("equal jitter": workers that failed together do not retry together, and no retry
+    /// comes sooner than half the backoff).
+    pub fn delay(&self, failures: u32, jitter: f64) -> Duration {
+        let exponent = failures.saturating_sub(1).min(30);
+        let backoff = self
+            .base
+            .saturating_mul(1_u32 << exponent)
+            .min(self.max_backoff);
+        backoff.mul_f64(1.0 - jitter.clamp(0.0, 1.0) / 2.0)
+    }
+}
+
+/// How a worker loop runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerOptions {
+    /// Tasks one process runs at once (`CLINIC_OUTBOX_CONCURRENCY`).
+    pub concurrency: usize,
+    /// How long a loop sleeps when nothing is due.
+    pub idle_poll: Duration,
+    /// How long a loop sleeps after a database error.
+    pub error_pause: Duration,
+    /// Retries and dead-lettering.
+    pub retry: RetryPolicy,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            idle_poll: Duration::from_secs(1),
+            error_pause: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl WorkerOptions {
+    /// The options the configuration asks for.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            concurrency: config.outbox_concurrency,
+            retry: RetryPolicy::from_config(config),
+            ..Self::default()
+        }
+    }
+}
+
+/// What one task did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionOutcome {
+    /// No pending email is due.
+    EmptyQueue,
+    /// The email was accepted by the SMTP server and marked sent.
+    Sent {
+        /// The outbox row.
+        id: Uuid,
+    },
+    /// Sending failed; the email is due again after `delay`.
+    Retrying {
+        /// The outbox row.
+        id: Uuid,
+        /// Attempts made so far.
+        attempts: u32,
+        /// Until the next attempt.
+        delay: Duration,
+    },
+    /// Sending failed for the last time (or for good): the email is dead-lettered.
+    Dead {
+        /// The outbox row.
+        id: Uuid,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The email may no longer go (consent revoked or expired, member erased, stale).
+    Cancelled {
+        /// The outbox row.
+        id: Uuid,
+        /// Why.
+        reason: CancelReason,
+    },
+}
+
+/// Claims one due email and sends it, in one transaction; see the module's doc.
+///
+/// The task runs in a task of its own: dropping this future (a cancelled worker) lets the
+/// email in flight finish and be recorded rather than leaving it sent but pending.
+pub async fn try_execute_task(
+    pool: &PgPool,
+    mailer: &Mailer,
+    policy: &RetryPolicy,
+) -> Result<ExecutionOutcome, OutboxError> {
+    let task = tokio::spawn(execute_task(pool.clone(), mailer.clone(), policy.clone()));
+    task.await.map_err(|_| OutboxError::TaskFailed)?
+}
+
+struct Task {
+    id: Uuid,
+    clinic: String,
+    member_id: MemberId,
+    kind: EmailKind,
+    recipient: Option<String>,
+    consent_id: Option<ConsentId>,
+    attempts: i32,
+    send_before: OffsetDateTime,
+    message_id: String,
+}
+
+async fn execute_task(
+    pool: PgPool,
+    mailer: Mailer,
+    policy: RetryPolicy,
+) -> Result<ExecutionOutcome, OutboxError> {
+    let mut tx = pool.begin().await?;
+    let Some(task) = claim(&mut tx).await? else {
+        tx.rollback().await?;
+        return Ok(ExecutionOutcome::EmptyQueue);
+    };
+    let now = OffsetDateTime::now_utc();
+    let member = match load_member(&mut tx, &task.clinic, task.member_id).await? {
+        Ok(member) => member,
+        Err(position) => {
+            // A stored event this build cannot read: no consent can be checked, so the email
+            // must not go; an admin sees it among the dead letters.
+            tracing::error!(outbox_id = %task.id, position, "the member's stream could not be decoded");
+            let attempts = attempts_after(&task);
+            record_dead(&mut tx, task.id, attempts, "undecodable_stream").await?;
+            tx.commit().await?;
+            return Ok(ExecutionOutcome::Dead {
+                id: task.id,
+                attempts,
+            });
+        }
+    };
+    let check = fold::send_check(&member, task.kind, task.consent_id, task.send_before, now)
+        .and_then(|()| task.recipient.clone().ok_or(CancelReason::MemberErased));
+    let recipient = match check {
+        Ok(recipient) => recipient,
+        Err(reason) => {
+            cancel(&mut tx, &task, reason).await?;
+            tx.commit().await?;
+            metrics::counter!("clinic_outbox_cancelled_total").increment(1);
+            return Ok(ExecutionOutcome::Cancelled {
+                id: task.id,
+                reason,
+            });
+        }
+    };
+    let email = OutgoingEmail {
+        to: recipient,
+        kind: task.kind,
+        message_id: task.message_id.clone(),
+    };
+    let attempts = attempts_after(&task);
+    match mailer.send(&email).await {
+        Ok(()) => {
+            sqlx::query(include_str!("sql/mark_sent.sql"))
+                .bind(task.id)
+                .bind(attempts_i32(attempts))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            metrics::counter!("clinic_outbox_sent_total").increment(1);
+            Ok(ExecutionOutcome::Sent { id: task.id })
+        }
+        Err(error) if error.is_permanent() || attempts >= policy.max_attempts => {
+            record_dead(&mut tx, task.id, attempts, &error.summary()).await?;
+            tx.commit().await?;
+            tracing::warn!(outbox_id = %task.id, attempts, error = %error.summary(), "an email is dead-lettered");
+            Ok(ExecutionOutcome::Dead {
+                id: task.id,
+                attempts,
+            })
+        }
+        Err(error) => {
+            let delay = policy.delay(attempts, rand::thread_rng().gen_range(0.0..=1.0));
+            sqlx::query(include_str!("sql/mark_retry.sql"))
+                .bind(task.id)
+                .bind(attempts_i32(attempts))
+                .bind(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
+                .bind(error.summary())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(outbox_id = %task.id, attempts, error = %error.summary(), "an email will be retried");
+            Ok(ExecutionOutcome::Retrying {
+                id: task.id,
+                attempts,
+                delay,
+            })
+        }
+    }
+}
+
+fn attempts_after(task: &Task) -> u32 {
+    u32::try_from(task.attempts).unwrap_or(0).saturating_add(1)
+}
+
+fn attempts_i32(attempts: u32) -> i32 {
+    i32::try_from(attempts).unwrap_or(i32::MAX)
+}
+
+async fn claim(conn: &mut PgConnection) -> Result<Option<Task>, OutboxError> {
+    let Some(row) = sqlx::query(include_str!("sql/claim.sql"))
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let kind: String = row.try_get("kind")?;
+    let consent_id: Option<Uuid> = row.try_get("consent_id")?;
+    Ok(Some(Task {
+        id: row.try_get("id")?,
+        clinic: row.try_get("clinic")?,
+        member_id: MemberId::new(row.try_get("member_id")?),
+        kind: kind.parse().map_err(|()| OutboxError::Corrupt("kind"))?,
+        recipient: row.try_get("recipient")?,
+        consent_id: consent_id.map(ConsentId::new),
+        attempts: row.try_get("attempts")?,
+        send_before: row.try_get("send_before")?,
+        message_id: row.try_get("message_id")?,
+    }))
+}
+
+/// The member as the log says now (read in the task's transaction); `Err(position)` names an
+/// event that could not be decoded.
+async fn load_member(
+    conn: &mut PgConnection,
+    clinic: &str,
+    member: MemberId,
+) -> Result<Result<MemberMail, i64>, OutboxError> {
+    let rows: Vec<RecordedEvent> =
+        sqlx::query_as(include_str!("../event_store/sql/read_stream.sql"))
+            .bind(clinic)
+            .bind(format!("member-{}", member.as_uuid()))
+            .bind(1_i64)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut mail = MemberMail::default();
+    for row in &rows {
+        match crate::codec::decode::<MemberEvent>(row) {
+            Ok(event) => mail = mail.evolve(&event),
+            Err(_) => return Ok(Err(row.position)),
+        }
+    }
+    Ok(Ok(mail))
+}
+
+/// Cancels the task's row and, when its consent is what stopped it, every other pending email
+/// that consent allowed (skipping rows another worker holds: it will find the same).
+async fn cancel(
+    conn: &mut PgConnection,
+    task: &Task,
+    reason: CancelReason,
+) -> Result<(), OutboxError> {
+    sqlx::query(include_str!("sql/cancel_task.sql"))
+        .bind(task.id)
+        .bind(reason.as_str())
+        .bind(&task.clinic)
+        .bind(task.member_id.as_uuid())
+        .bind(task.consent_id.map(|c| c.as_uuid()))
+        .bind(matches!(
+            reason,
+            CancelReason::ConsentRevoked | CancelReason::ConsentExpired
+        ))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn record_dead(
+    conn: &mut PgConnection,
+    id: Uuid,
+    attempts: u32,
+    error: &str,
+) -> Result<(), OutboxError> {
+    sqlx::query(include_str!("sql/mark_dead.sql"))
+        .bind(id)
+        .bind(attempts_i32(attempts))
+        .bind(error)
+        .execute(&mut *conn)
+        .await?;
+    metrics::counter!("clinic_outbox_dead_total").increment(1);
+    Ok(())
+}
+
+/// What a [`drain`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Emails sent.
+    pub sent: u64,
+    /// Failed attempts to be retried.
+    pub retrying: u64,
+    /// Emails dead-lettered.
+    pub dead: u64,
+    /// Emails cancelled.
+    pub cancelled: u64,
+}
+
+impl Drained {
+    fn add(&mut self, outcome: &ExecutionOutcome) {
+        match outcome {
+            ExecutionOutcome::EmptyQueue => {}
+            ExecutionOutcome::Sent { .. } => self.sent += 1,
+            ExecutionOutcome::Retrying { .. } => self.retrying += 1,
+            ExecutionOutcome::Dead { .. } => self.dead += 1,
+            ExecutionOutcome::Cancelled { .. } => self.cancelled += 1,
+        }
+    }
+}
+
+/// Runs tasks on `concurrency` loops until none is due: what tests, benchmarks and one-off
+/// tools call to empty the outbox (emails waiting for a retry's delay stay).
+pub async fn drain(
+    pool: &PgPool,
+    mailer: &Mailer,
+    policy: &RetryPolicy,
+    concurrency: usize,
+) -> Result<Drained, OutboxError> {
+    let mut loops = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (pool, mailer, policy) = (pool.clone(), mailer.clone(), policy.clone());
+        loops.spawn(async move {
+            let mut drained = Drained::default();
+            loop {
+                match try_execute_task(&pool, &mailer, &policy).await? {
+                    ExecutionOutcome::EmptyQueue => return Ok::<_, OutboxError>(drained),
+                    outcome => drained.add(&outcome),
+                }
+            }
+        });
+    }
+    let mut total = Drained::default();
+    while let Some(result) = loops.join_next().await {
+        let drained = result.map_err(|_| OutboxError::TaskFailed)??;
+        total.sent += drained.sent;
+        total.retrying += drained.retrying;
+        total.dead += drained.dead;
+        total.cancelled += drained.cancelled;
+    }
+    Ok(total)
+}
+
+/// One worker loop: tasks back to back while emails are due, a nap when none is, a pause after
+/// a database error. Returns when `stop` turns true (after the task in flight).
+pub async fn run_worker(
+    pool: PgPool,
+    mailer: Mailer,
+    options: WorkerOptions,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let pause = match try_execute_task(&pool, &mailer, &options.retry).await {
+            Ok(ExecutionOutcome::EmptyQueue) => options.idle_poll,
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::warn!(error = %crate::error_chain(&error), "the outbox worker failed a task");
+                options.error_pause
+            }
+        };
+        if super::sleep_or_stop(&mut stop, pause).await {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_cap_and_jitter_only_shortens_it_by_half() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+            max_attempts: 8,
+        };
+        let top: Vec<u128> = (1..=6).map(|n| policy.delay(n, 0.0).as_millis()).collect();
+        assert_eq!(top, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(policy.delay(3, 1.0), Duration::from_millis(200));
+        assert_eq!(policy.delay(40, 0.5), Duration::from_millis(750));
+        for jitter in [0.0, 0.3, 0.9, 1.0, 7.0, -1.0] {
+            let d = policy.delay(12, jitter);
+            assert!(
+                d <= policy.max_backoff && d >= policy.max_backoff / 2,
+                "{d:?}"
+            );
+        }
+    }
+}
