@@ -1,11 +1,27 @@
-//! Delivering the outbox, zero-to-production's way: one task per transaction. A task claims the
-//! oldest due row (`FOR UPDATE SKIP LOCKED`, so any number of workers in any number of
-//! processes each take a different row), checks the member's consent against the log as it is
-//! now, sends, and records the outcome, all before its transaction commits.
+//! Delivering the outbox, after zero-to-production's delivery worker: a task takes one due
+//! email, checks the member's consent against the log as it is now, sends, and records the
+//! outcome; tasks return an [`ExecutionOutcome`]; [`try_execute_task`] is what tests call.
 //!
-//! Delivery is at least once, exactly once in every case but one: a process killed between the
-//! server's acceptance of an email and the commit sends it again on restart, with the same
-//! Message-ID, so the copy can be recognised. A worker that is merely cancelled (its task
+//! One change to that pattern, for a reason of this codebase: the task does not hold its
+//! transaction open while it talks to the SMTP server. Subscribers of the log read only events
+//! older than the oldest running transaction (commit-safe reading, see `events` in the first
+//! migration), and a row lock gives a transaction an id, so a send held in a transaction would
+//! stall every projection for as long as the server takes (up to the SMTP timeout, over and
+//! over while a server hangs). Instead a task is three short steps:
+//!
+//! 1. claim: one statement takes the oldest due pending row `FOR UPDATE SKIP LOCKED` (so
+//!    concurrent workers, in any number of processes, each take a different row), counts the
+//!    attempt and leases the row by moving its `next_attempt_at` to the end of the lease
+//!    ([`LEASE`]); the new `next_attempt_at` is the task's claim token;
+//! 2. check and send, outside any transaction: the member's stream is read from the log (not
+//!    from a projection, which may lag a revocation), then the email goes to the server, within
+//!    [`SEND_DEADLINE`];
+//! 3. record: one statement marks the row sent, retried, dead or cancelled, only if the claim
+//!    token still matches (a worker whose lease ran out records nothing over its successor).
+//!
+//! Delivery is at least once, exactly once in every case but one: a process killed between
+//! the server's acceptance of an email and step 3 sends it again when the lease ends, with the
+//! same Message-ID, so the copy can be recognised. A worker that is merely cancelled (its task
 //! dropped or aborted, the service stopping) cannot cause that: each task runs in a task of its
 //! own that finishes the email it started.
 
@@ -13,7 +29,7 @@ use std::time::Duration;
 
 use clinic_domain::{ConsentId, MemberEvent, MemberId};
 use rand::Rng;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -21,7 +37,15 @@ use uuid::Uuid;
 use super::fold::{self, CancelReason, MemberMail};
 use super::OutboxError;
 use crate::event_store::RecordedEvent;
-use crate::mailer::{EmailKind, Mailer, OutgoingEmail};
+use crate::mailer::{EmailKind, Mailer, OutgoingEmail, SendError};
+
+/// How long a claimed email is leased to its worker: no other worker takes it meanwhile. Well
+/// above [`SEND_DEADLINE`]; a worker that dies holding a lease leaves the email to be retried
+/// when it ends.
+pub const LEASE: Duration = Duration::from_secs(300);
+
+/// How long one send may take, connecting included, before it counts as a failed attempt.
+pub const SEND_DEADLINE: Duration = Duration::from_secs(120);
 
 /// When to try a failed email again, and when to give up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +162,8 @@ pub enum ExecutionOutcome {
     },
 }
 
-/// Claims one due email and sends it, in one transaction; see the module's doc.
+/// Claims one due email, checks it may still go, sends it and records the outcome; see the
+/// module's doc.
 ///
 /// The task runs in a task of its own: dropping this future (a cancelled worker) lets the
 /// email in flight finish and be recorded rather than leaving it sent but pending.
@@ -153,12 +178,15 @@ pub async fn try_execute_task(
 
 struct Task {
     id: Uuid,
+    /// The lease's end, as the claim wrote it: the claim token.
+    token: OffsetDateTime,
     clinic: String,
     member_id: MemberId,
     kind: EmailKind,
     recipient: Option<String>,
     consent_id: Option<ConsentId>,
-    attempts: i32,
+    /// Attempts made, this one included.
+    attempts: u32,
     send_before: OffsetDateTime,
     message_id: String,
 }
@@ -168,24 +196,20 @@ async fn execute_task(
     mailer: Mailer,
     policy: RetryPolicy,
 ) -> Result<ExecutionOutcome, OutboxError> {
-    let mut tx = pool.begin().await?;
-    let Some(task) = claim(&mut tx).await? else {
-        tx.rollback().await?;
+    let Some(task) = claim(&pool).await? else {
         return Ok(ExecutionOutcome::EmptyQueue);
     };
     let now = OffsetDateTime::now_utc();
-    let member = match load_member(&mut tx, &task.clinic, task.member_id).await? {
+    let member = match load_member(&pool, &task.clinic, task.member_id).await? {
         Ok(member) => member,
         Err(position) => {
             // A stored event this build cannot read: no consent can be checked, so the email
             // must not go; an admin sees it among the dead letters.
             tracing::error!(outbox_id = %task.id, position, "the member's stream could not be decoded");
-            let attempts = attempts_after(&task);
-            record_dead(&mut tx, task.id, attempts, "undecodable_stream").await?;
-            tx.commit().await?;
+            record_dead(&pool, &task, "undecodable_stream").await?;
             return Ok(ExecutionOutcome::Dead {
                 id: task.id,
-                attempts,
+                attempts: task.attempts,
             });
         }
     };
@@ -194,8 +218,7 @@ async fn execute_task(
     let recipient = match check {
         Ok(recipient) => recipient,
         Err(reason) => {
-            cancel(&mut tx, &task, reason).await?;
-            tx.commit().await?;
+            cancel(&pool, &task, reason).await?;
             metrics::counter!("clinic_outbox_cancelled_total").increment(1);
             return Ok(ExecutionOutcome::Cancelled {
                 id: task.id,
@@ -208,21 +231,27 @@ async fn execute_task(
         kind: task.kind,
         message_id: task.message_id.clone(),
     };
-    let attempts = attempts_after(&task);
-    match mailer.send(&email).await {
+    let sent = match tokio::time::timeout(SEND_DEADLINE, mailer.send(&email)).await {
+        Ok(sent) => sent,
+        Err(_) => Err(SendError::Smtp {
+            permanent: false,
+            summary: "timeout".to_owned(),
+        }),
+    };
+    let attempts = task.attempts;
+    match sent {
         Ok(()) => {
-            sqlx::query(include_str!("sql/mark_sent.sql"))
+            let recorded = sqlx::query(include_str!("sql/mark_sent.sql"))
                 .bind(task.id)
-                .bind(attempts_i32(attempts))
-                .execute(&mut *tx)
+                .bind(task.token)
+                .execute(&pool)
                 .await?;
-            tx.commit().await?;
+            lease_check(&task, recorded.rows_affected());
             metrics::counter!("clinic_outbox_sent_total").increment(1);
             Ok(ExecutionOutcome::Sent { id: task.id })
         }
         Err(error) if error.is_permanent() || attempts >= policy.max_attempts => {
-            record_dead(&mut tx, task.id, attempts, &error.summary()).await?;
-            tx.commit().await?;
+            record_dead(&pool, &task, &error.summary()).await?;
             tracing::warn!(outbox_id = %task.id, attempts, error = %error.summary(), "an email is dead-lettered");
             Ok(ExecutionOutcome::Dead {
                 id: task.id,
@@ -231,14 +260,14 @@ async fn execute_task(
         }
         Err(error) => {
             let delay = policy.delay(attempts, rand::thread_rng().gen_range(0.0..=1.0));
-            sqlx::query(include_str!("sql/mark_retry.sql"))
+            let recorded = sqlx::query(include_str!("sql/mark_retry.sql"))
                 .bind(task.id)
-                .bind(attempts_i32(attempts))
-                .bind(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
+                .bind(task.token)
+                .bind(millis(delay))
                 .bind(error.summary())
-                .execute(&mut *tx)
+                .execute(&pool)
                 .await?;
-            tx.commit().await?;
+            lease_check(&task, recorded.rows_affected());
             tracing::info!(outbox_id = %task.id, attempts, error = %error.summary(), "an email will be retried");
             Ok(ExecutionOutcome::Retrying {
                 id: task.id,
@@ -249,40 +278,45 @@ async fn execute_task(
     }
 }
 
-fn attempts_after(task: &Task) -> u32 {
-    u32::try_from(task.attempts).unwrap_or(0).saturating_add(1)
+/// A record that matched no row: the lease ran out and another worker holds the email now.
+fn lease_check(task: &Task, rows: u64) {
+    if rows == 0 {
+        tracing::warn!(outbox_id = %task.id, "an email's lease ran out before its outcome was recorded");
+    }
 }
 
-fn attempts_i32(attempts: u32) -> i32 {
-    i32::try_from(attempts).unwrap_or(i32::MAX)
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-async fn claim(conn: &mut PgConnection) -> Result<Option<Task>, OutboxError> {
+async fn claim(pool: &PgPool) -> Result<Option<Task>, OutboxError> {
     let Some(row) = sqlx::query(include_str!("sql/claim.sql"))
-        .fetch_optional(&mut *conn)
+        .bind(millis(LEASE))
+        .fetch_optional(pool)
         .await?
     else {
         return Ok(None);
     };
     let kind: String = row.try_get("kind")?;
     let consent_id: Option<Uuid> = row.try_get("consent_id")?;
+    let attempts: i32 = row.try_get("attempts")?;
     Ok(Some(Task {
         id: row.try_get("id")?,
+        token: row.try_get("next_attempt_at")?,
         clinic: row.try_get("clinic")?,
         member_id: MemberId::new(row.try_get("member_id")?),
         kind: kind.parse().map_err(|()| OutboxError::Corrupt("kind"))?,
         recipient: row.try_get("recipient")?,
         consent_id: consent_id.map(ConsentId::new),
-        attempts: row.try_get("attempts")?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
         send_before: row.try_get("send_before")?,
         message_id: row.try_get("message_id")?,
     }))
 }
 
-/// The member as the log says now (read in the task's transaction); `Err(position)` names an
-/// event that could not be decoded.
+/// The member as the log says now; `Err(position)` names an event that could not be decoded.
 async fn load_member(
-    conn: &mut PgConnection,
+    pool: &PgPool,
     clinic: &str,
     member: MemberId,
 ) -> Result<Result<MemberMail, i64>, OutboxError> {
@@ -291,7 +325,7 @@ async fn load_member(
             .bind(clinic)
             .bind(format!("member-{}", member.as_uuid()))
             .bind(1_i64)
-            .fetch_all(&mut *conn)
+            .fetch_all(pool)
             .await?;
     let mut mail = MemberMail::default();
     for row in &rows {
@@ -304,12 +338,8 @@ async fn load_member(
 }
 
 /// Cancels the task's row and, when its consent is what stopped it, every other pending email
-/// that consent allowed (skipping rows another worker holds: it will find the same).
-async fn cancel(
-    conn: &mut PgConnection,
-    task: &Task,
-    reason: CancelReason,
-) -> Result<(), OutboxError> {
+/// that consent allowed.
+async fn cancel(pool: &PgPool, task: &Task, reason: CancelReason) -> Result<(), OutboxError> {
     sqlx::query(include_str!("sql/cancel_task.sql"))
         .bind(task.id)
         .bind(reason.as_str())
@@ -320,23 +350,20 @@ async fn cancel(
             reason,
             CancelReason::ConsentRevoked | CancelReason::ConsentExpired
         ))
-        .execute(&mut *conn)
+        .bind(task.token)
+        .execute(pool)
         .await?;
     Ok(())
 }
 
-async fn record_dead(
-    conn: &mut PgConnection,
-    id: Uuid,
-    attempts: u32,
-    error: &str,
-) -> Result<(), OutboxError> {
-    sqlx::query(include_str!("sql/mark_dead.sql"))
-        .bind(id)
-        .bind(attempts_i32(attempts))
+async fn record_dead(pool: &PgPool, task: &Task, error: &str) -> Result<(), OutboxError> {
+    let recorded = sqlx::query(include_str!("sql/mark_dead.sql"))
+        .bind(task.id)
+        .bind(task.token)
         .bind(error)
-        .execute(&mut *conn)
+        .execute(pool)
         .await?;
+    lease_check(task, recorded.rows_affected());
     metrics::counter!("clinic_outbox_dead_total").increment(1);
     Ok(())
 }
