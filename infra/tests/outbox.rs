@@ -289,7 +289,8 @@ fn assert_each_message_once(messages: &[smtp::ReceivedEmail], expected: usize) {
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn the_right_emails_reach_the_right_addresses_with_no_clinical_detail(pool: PgPool) {
-    let server = SmtpServer::start();
+    // aiosmtpd's stock Mailbox handler here; the other tests use the raw sink.
+    let server = SmtpServer::start_mailbox();
     sync_staff_directory(
         &pool,
         &StaffDirectory::parse("dr-lee=lee@clinic.example").unwrap(),
