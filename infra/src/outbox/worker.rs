@@ -7,31 +7,37 @@
 //! older than the oldest running transaction (commit-safe reading, see `events` in the first
 //! migration), and a row lock gives a transaction an id, so a send held in a transaction would
 //! stall every projection for as long as the server takes (up to the SMTP timeout, over and
-//! over while a server hangs). Instead a task is three short steps (the first and the last are
-//! one statement each, in a transaction that commits without waiting for the WAL flush; see
-//! `bookkeeping`):
+//! over while a server hangs). Instead a task is three short steps:
 //!
 //! 1. claim: one statement takes the oldest due pending row `FOR UPDATE SKIP LOCKED` (so
 //!    concurrent workers, in any number of processes, each take a different row), counts the
 //!    attempt and leases the row by moving its `next_attempt_at` to the end of the lease
 //!    ([`LEASE`]); the new `next_attempt_at` is the task's claim token;
-//! 2. check and send, outside any transaction: the member's stream is read from the log (not
-//!    from a projection, which may lag a revocation), then the email goes to the server, within
-//!    [`SEND_DEADLINE`];
+//! 2. check and send, outside any transaction: the member's stream, read from the log by the
+//!    claim's statement (not from a projection, which may lag a revocation), says whether the
+//!    email may still go; then it goes to the server, within [`SEND_DEADLINE`];
 //! 3. record: one statement marks the row sent, retried, dead or cancelled, only if the claim
 //!    token still matches (a worker whose lease ran out records nothing over its successor).
 //!
+//! Bookkeeping without the WAL flush: the claim and the record statements each set
+//! `synchronous_commit = off` for their own implicit transaction (`set_config(.., true)` in a
+//! `no_flush` CTE; one round trip, the session's setting untouched), as the projection runner's
+//! pages do. Waiting for the flush cost 2 to 12 ms per statement on a busy server, more than
+//! the send. A PostgreSQL crash may lose the last few hundred milliseconds of them, which can
+//! only make an email go again with the same Message-ID, never lose one; a process crash loses
+//! nothing.
+//!
 //! Delivery is at least once, exactly once in every case but one: a process killed (or
 //! PostgreSQL crashing) between the server's acceptance of an email and step 3 sends it again
-//! when the lease ends, with the same Message-ID, so the copy can be recognised. A worker that is merely cancelled (its task
-//! dropped or aborted, the service stopping) cannot cause that: each task runs in a task of its
-//! own that finishes the email it started.
+//! when the lease ends, with the same Message-ID, so the copy can be recognised. A worker that
+//! is merely cancelled (its task dropped or aborted, the service stopping) cannot cause that:
+//! each task runs in a task of its own that finishes the email it started.
 
 use std::time::Duration;
 
 use clinic_domain::{ConsentId, MemberEvent, MemberId};
 use rand::Rng;
-use sqlx::{PgPool, Row};
+use sqlx::{FromRow, PgPool, Row};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -198,11 +204,11 @@ async fn execute_task(
     mailer: Mailer,
     policy: RetryPolicy,
 ) -> Result<ExecutionOutcome, OutboxError> {
-    let Some(task) = claim(&pool).await? else {
+    let Some((task, stream)) = claim(&pool).await? else {
         return Ok(ExecutionOutcome::EmptyQueue);
     };
     let now = OffsetDateTime::now_utc();
-    let member = match load_member(&pool, &task.clinic, task.member_id).await? {
+    let member = match member_now(&stream) {
         Ok(member) => member,
         Err(position) => {
             // A stored event this build cannot read: no consent can be checked, so the email
@@ -243,13 +249,11 @@ async fn execute_task(
     let attempts = task.attempts;
     match sent {
         Ok(()) => {
-            let mut tx = bookkeeping(&pool).await?;
             let recorded = sqlx::query(include_str!("sql/mark_sent.sql"))
                 .bind(task.id)
                 .bind(task.token)
-                .execute(&mut *tx)
+                .execute(&pool)
                 .await?;
-            tx.commit().await?;
             lease_check(&task, recorded.rows_affected());
             metrics::counter!("clinic_outbox_sent_total").increment(1);
             Ok(ExecutionOutcome::Sent { id: task.id })
@@ -264,15 +268,13 @@ async fn execute_task(
         }
         Err(error) => {
             let delay = policy.delay(attempts, rand::thread_rng().gen_range(0.0..=1.0));
-            let mut tx = bookkeeping(&pool).await?;
             let recorded = sqlx::query(include_str!("sql/mark_retry.sql"))
                 .bind(task.id)
                 .bind(task.token)
                 .bind(millis(delay))
                 .bind(error.summary())
-                .execute(&mut *tx)
+                .execute(&pool)
                 .await?;
-            tx.commit().await?;
             lease_check(&task, recorded.rows_affected());
             tracing::info!(outbox_id = %task.id, attempts, error = %error.summary(), "an email will be retried");
             Ok(ExecutionOutcome::Retrying {
@@ -282,21 +284,6 @@ async fn execute_task(
             })
         }
     }
-}
-
-/// A short transaction for the outbox's bookkeeping (claims and outcomes), committed without
-/// waiting for the WAL flush. Losing its last commits in a PostgreSQL crash (not a process
-/// crash: the server still writes them) can only make an email go twice, with the same
-/// Message-ID, never lose one; waiting for the flush cost 2 to 12 ms per statement on a busy
-/// server, more than the send itself.
-async fn bookkeeping(
-    pool: &PgPool,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, OutboxError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
 }
 
 /// A record that matched no row: the lease ran out and another worker holds the email now.
@@ -310,23 +297,23 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-async fn claim(pool: &PgPool) -> Result<Option<Task>, OutboxError> {
-    let mut tx = bookkeeping(pool).await?;
-    let row = sqlx::query(include_str!("sql/claim.sql"))
+/// Claims one due email and reads its member's stream as the log holds it now, in one
+/// statement (`sql/claim.sql`).
+async fn claim(pool: &PgPool) -> Result<Option<(Task, Vec<RecordedEvent>)>, OutboxError> {
+    let rows = sqlx::query(include_str!("sql/claim.sql"))
         .bind(millis(LEASE))
-        .fetch_optional(&mut *tx)
+        .fetch_all(pool)
         .await?;
-    tx.commit().await?;
-    let Some(row) = row else {
+    let Some(row) = rows.first() else {
         return Ok(None);
     };
     let kind: String = row.try_get("kind")?;
     let consent_id: Option<Uuid> = row.try_get("consent_id")?;
     let attempts: i32 = row.try_get("attempts")?;
-    Ok(Some(Task {
-        id: row.try_get("id")?,
+    let task = Task {
+        id: row.try_get("outbox_id")?,
         token: row.try_get("next_attempt_at")?,
-        clinic: row.try_get("clinic")?,
+        clinic: row.try_get("outbox_clinic")?,
         member_id: MemberId::new(row.try_get("member_id")?),
         kind: kind.parse().map_err(|()| OutboxError::Corrupt("kind"))?,
         recipient: row.try_get("recipient")?,
@@ -334,36 +321,31 @@ async fn claim(pool: &PgPool) -> Result<Option<Task>, OutboxError> {
         attempts: u32::try_from(attempts).unwrap_or(0),
         send_before: row.try_get("send_before")?,
         message_id: row.try_get("message_id")?,
-    }))
-}
-
-/// The member as the log says now; `Err(position)` names an event that could not be decoded.
-async fn load_member(
-    pool: &PgPool,
-    clinic: &str,
-    member: MemberId,
-) -> Result<Result<MemberMail, i64>, OutboxError> {
-    let rows: Vec<RecordedEvent> =
-        sqlx::query_as(include_str!("../event_store/sql/read_stream.sql"))
-            .bind(clinic)
-            .bind(format!("member-{}", member.as_uuid()))
-            .bind(1_i64)
-            .fetch_all(pool)
-            .await?;
-    let mut mail = MemberMail::default();
+    };
+    let mut stream = Vec::with_capacity(rows.len());
     for row in &rows {
-        match crate::codec::decode::<MemberEvent>(row) {
-            Ok(event) => mail = mail.evolve(&event),
-            Err(_) => return Ok(Err(row.position)),
+        if row.try_get::<Option<i64>, _>("position")?.is_some() {
+            stream.push(RecordedEvent::from_row(row)?);
         }
     }
-    Ok(Ok(mail))
+    Ok(Some((task, stream)))
+}
+
+/// The member as their stream says; `Err(position)` names an event that could not be decoded.
+fn member_now(stream: &[RecordedEvent]) -> Result<MemberMail, i64> {
+    let mut mail = MemberMail::default();
+    for row in stream {
+        match crate::codec::decode::<MemberEvent>(row) {
+            Ok(event) => mail = mail.evolve(&event),
+            Err(_) => return Err(row.position),
+        }
+    }
+    Ok(mail)
 }
 
 /// Cancels the task's row and, when its consent is what stopped it, every other pending email
 /// that consent allowed.
 async fn cancel(pool: &PgPool, task: &Task, reason: CancelReason) -> Result<(), OutboxError> {
-    let mut tx = bookkeeping(pool).await?;
     sqlx::query(include_str!("sql/cancel_task.sql"))
         .bind(task.id)
         .bind(reason.as_str())
@@ -375,21 +357,18 @@ async fn cancel(pool: &PgPool, task: &Task, reason: CancelReason) -> Result<(), 
             CancelReason::ConsentRevoked | CancelReason::ConsentExpired
         ))
         .bind(task.token)
-        .execute(&mut *tx)
+        .execute(pool)
         .await?;
-    tx.commit().await?;
     Ok(())
 }
 
 async fn record_dead(pool: &PgPool, task: &Task, error: &str) -> Result<(), OutboxError> {
-    let mut tx = bookkeeping(pool).await?;
     let recorded = sqlx::query(include_str!("sql/mark_dead.sql"))
         .bind(task.id)
         .bind(task.token)
         .bind(error)
-        .execute(&mut *tx)
+        .execute(pool)
         .await?;
-    tx.commit().await?;
     lease_check(task, recorded.rows_affected());
     metrics::counter!("clinic_outbox_dead_total").increment(1);
     Ok(())
