@@ -235,6 +235,12 @@ async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("CLINIC_HTTP_ADDR: cannot listen on {}", config.http_addr))?;
+    // The mail outbox (its projection, and the delivery worker when CLINIC_SMTP_URL is set),
+    // stopped after the server has drained.
+    let (stop_outbox, outbox_stop) = tokio::sync::watch::channel(false);
+    let outbox = clinic_infra::outbox::spawn(&pool, &config, &outbox_stop)
+        .await
+        .context("mail outbox")?;
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let app = server::app(AppState::new(
         pool.clone(),
@@ -244,6 +250,10 @@ async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
     let background = BackgroundTasks::start(&pool, &config);
     server::serve(listener, app, server::shutdown_signal()).await?;
     background.stop().await;
+    let _ = stop_outbox.send(true);
+    for task in outbox {
+        let _ = task.await;
+    }
     pool.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::outbox::StaffDirectory;
+
 /// Everything the service reads from its environment, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,6 +28,21 @@ pub struct Config {
     pub scheduler_tick: Duration,
     /// `CLINIC_RETENTION_DAYS`: how long treatment records are kept before erasure is allowed.
     pub retention_days: u32,
+    /// `CLINIC_STAFF_EMAILS`: staff `sub` to email address (`dr-lee=lee@clinic.example,...`,
+    /// or `clinic/sub=address` for one clinic); outreach notices are emailed only to staff
+    /// listed here. Empty by default: outreach stays a dashboard item.
+    pub staff_emails: StaffDirectory,
+    /// `CLINIC_NAME`: the name that signs emails (default `Your care team`).
+    pub clinic_name: String,
+    /// `CLINIC_CONTACT`: a phone number or link emails offer (none by default).
+    pub clinic_contact: Option<String>,
+    /// `CLINIC_OUTBOX_MAX_ATTEMPTS`: delivery attempts before an email is dead-lettered
+    /// (default 8).
+    pub outbox_max_attempts: u32,
+    /// `CLINIC_OUTBOX_MAX_BACKOFF_MS`: the cap of the retry delay (default 60 s).
+    pub outbox_max_backoff: Duration,
+    /// `CLINIC_OUTBOX_CONCURRENCY`: emails one process sends at once (default 4).
+    pub outbox_concurrency: usize,
 }
 
 /// A variable that is set but unusable. The message names it and says what is expected, never
@@ -38,6 +55,9 @@ pub struct ConfigError {
     /// What a valid value looks like.
     pub expected: &'static str,
 }
+
+/// The default `CLINIC_NAME`: neutral, like everything an email shows.
+pub const DEFAULT_CLINIC_NAME: &str = "Your care team";
 
 /// The default `DATABASE_URL`: the local PostgreSQL with trust auth.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/clinic";
@@ -98,6 +118,52 @@ impl Config {
             });
         }
         let retention_days = parse_number(&get, "CLINIC_RETENTION_DAYS", 2190)?;
+        let staff_emails = StaffDirectory::parse(&get("CLINIC_STAFF_EMAILS").unwrap_or_default())
+            .map_err(|_| ConfigError {
+            variable: "CLINIC_STAFF_EMAILS",
+            expected: "comma-separated sub=address (or clinic/sub=address) entries",
+        })?;
+        let clinic_name = get("CLINIC_NAME").map_or_else(
+            || DEFAULT_CLINIC_NAME.to_owned(),
+            |name| name.trim().to_owned(),
+        );
+        if clinic_name.chars().count() > 100 || clinic_name.contains(['\r', '\n']) {
+            return Err(ConfigError {
+                variable: "CLINIC_NAME",
+                expected: "one line of at most 100 characters",
+            });
+        }
+        let clinic_contact = get("CLINIC_CONTACT").map(|contact| contact.trim().to_owned());
+        if clinic_contact
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > 200 || c.contains(['\r', '\n']))
+        {
+            return Err(ConfigError {
+                variable: "CLINIC_CONTACT",
+                expected: "one line of at most 200 characters (a phone number or a link)",
+            });
+        }
+        let outbox_max_attempts: u32 = parse_number(&get, "CLINIC_OUTBOX_MAX_ATTEMPTS", 8)?;
+        if outbox_max_attempts == 0 {
+            return Err(ConfigError {
+                variable: "CLINIC_OUTBOX_MAX_ATTEMPTS",
+                expected: "a whole number above 0",
+            });
+        }
+        let max_backoff_ms: u64 = parse_number(&get, "CLINIC_OUTBOX_MAX_BACKOFF_MS", 60_000)?;
+        if max_backoff_ms == 0 {
+            return Err(ConfigError {
+                variable: "CLINIC_OUTBOX_MAX_BACKOFF_MS",
+                expected: "a whole number of milliseconds above 0",
+            });
+        }
+        let outbox_concurrency: usize = parse_number(&get, "CLINIC_OUTBOX_CONCURRENCY", 4)?;
+        if !(1..=64).contains(&outbox_concurrency) {
+            return Err(ConfigError {
+                variable: "CLINIC_OUTBOX_CONCURRENCY",
+                expected: "a whole number from 1 to 64",
+            });
+        }
         Ok(Self {
             database_url: database_url.into(),
             http_addr,
@@ -106,6 +172,12 @@ impl Config {
             mail_from,
             scheduler_tick: Duration::from_millis(tick_ms),
             retention_days,
+            staff_emails,
+            clinic_name,
+            clinic_contact,
+            outbox_max_attempts,
+            outbox_max_backoff: Duration::from_millis(max_backoff_ms),
+            outbox_concurrency,
         })
     }
 }
@@ -156,6 +228,50 @@ mod tests {
         assert_eq!(config.mail_from, "no-reply@clinic.invalid");
         assert_eq!(config.scheduler_tick, Duration::from_millis(1000));
         assert_eq!(config.retention_days, 2190);
+        assert!(config.staff_emails.is_empty());
+        assert_eq!(config.clinic_name, "Your care team");
+        assert!(config.clinic_contact.is_none());
+        assert_eq!(config.outbox_max_attempts, 8);
+        assert_eq!(config.outbox_max_backoff, Duration::from_secs(60));
+        assert_eq!(config.outbox_concurrency, 4);
+    }
+
+    #[test]
+    fn the_outbox_settings_are_read_and_checked() {
+        let set = config(&[
+            ("CLINIC_STAFF_EMAILS", "dr-lee=lee@clinic.example"),
+            ("CLINIC_NAME", "Harbor Outpatient Services"),
+            ("CLINIC_CONTACT", "+1 555 0100"),
+            ("CLINIC_OUTBOX_MAX_ATTEMPTS", "3"),
+            ("CLINIC_OUTBOX_MAX_BACKOFF_MS", "1500"),
+            ("CLINIC_OUTBOX_CONCURRENCY", "8"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            set.staff_emails.address_of("north", "dr-lee"),
+            Some("lee@clinic.example")
+        );
+        assert_eq!(set.clinic_name, "Harbor Outpatient Services");
+        assert_eq!(set.clinic_contact.as_deref(), Some("+1 555 0100"));
+        assert_eq!(set.outbox_max_attempts, 3);
+        assert_eq!(set.outbox_max_backoff, Duration::from_millis(1500));
+        assert_eq!(set.outbox_concurrency, 8);
+        for (variable, value) in [
+            ("CLINIC_STAFF_EMAILS", "dr-lee"),
+            ("CLINIC_NAME", "two\nlines"),
+            ("CLINIC_OUTBOX_MAX_ATTEMPTS", "0"),
+            ("CLINIC_OUTBOX_MAX_BACKOFF_MS", "0"),
+            ("CLINIC_OUTBOX_MAX_BACKOFF_MS", "soon"),
+            ("CLINIC_OUTBOX_CONCURRENCY", "0"),
+        ] {
+            let error = config(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{variable}={value}");
+        }
+        let error = config(&[("CLINIC_STAFF_EMAILS", "dr-lee=secret-address")]).unwrap_err();
+        assert!(
+            !error.to_string().contains("secret-address"),
+            "never echo a value"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! - [`read_models`]: the queries the API runs over those tables;
 //! - [`scheduler`]: the events the passage of time produces (missed check-ins, due follow-ups);
 //! - [`background::BackgroundTasks`]: the runners and the scheduler inside `clinic serve`;
-//! - [`demo`]: a realistic generated clinic (`clinic seed-demo`, the rebuild benchmark).
+//! - [`demo`]: a realistic generated clinic (`clinic seed-demo`, the rebuild benchmark);
+//! - [`outbox`] and [`mailer`]: emails queued from the log, delivered over SMTP.
 
 pub mod access_log;
 pub mod background;
@@ -24,6 +25,8 @@ pub mod db;
 pub mod demo;
 pub mod event_store;
 pub(crate) mod leadership;
+pub mod mailer;
+pub mod outbox;
 pub mod projections;
 pub mod read_models;
 pub mod scheduler;

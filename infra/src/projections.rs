@@ -50,6 +50,10 @@ pub enum ProjectionName {
     Members,
     /// Group summaries, rosters, sessions and attendance (group streams).
     Groups,
+    /// The mail outbox (member streams): one row per email to send. Not in [`Self::ALL`]:
+    /// `crate::outbox::spawn` runs it beside its delivery worker, and it is never rebuilt
+    /// (a rebuild would forget which emails went out; `prepare_read_model_rebuild` refuses it).
+    Outbox,
 }
 
 impl ProjectionName {
@@ -61,6 +65,7 @@ impl ProjectionName {
         match self {
             Self::Members => "members",
             Self::Groups => "groups",
+            Self::Outbox => "outbox",
         }
     }
 
@@ -88,6 +93,7 @@ impl ProjectionName {
                 "group_sessions",
                 "session_attendance",
             ],
+            Self::Outbox => &["outbox"],
         }
     }
 }
@@ -196,6 +202,7 @@ pub(crate) async fn apply_page(
     match projection {
         ProjectionName::Members => members::apply(conn, events).await,
         ProjectionName::Groups => groups::apply(conn, events).await,
+        ProjectionName::Outbox => crate::outbox::projection::apply(conn, events).await,
     }
 }
 

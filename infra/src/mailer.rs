@@ -1,0 +1,554 @@
+//! Composing and sending the service's emails: templates ([`Templates`], minijinja, plain text
+//! and HTML) and SMTP ([`Mailer`]: lettre's async SMTP client on tokio, over pooled
+//! connections with `TCP_NODELAY`; see `mailer/smtp.rs` for why).
+//!
+//! What an email may say is fixed here and nowhere else: a neutral sender name and subject, a
+//! short warm text, the clinic's name and contact from configuration. The templates receive
+//! nothing else, so no clinical detail (substance, diagnosis, level of care, group, topic,
+//! attendance) and no name can reach an email: there is no variable to put it in.
+
+use std::time::Duration;
+
+mod smtp;
+
+use std::sync::Arc;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+use smtp::{SmtpFailure, SmtpPool, SmtpTarget};
+
+/// The sender's display name on every email: says who cares, not what for.
+pub const SENDER_NAME: &str = "Care Team";
+
+/// How long one message's SMTP exchange (connecting included) may take before it counts as
+/// failed (and is retried).
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The emails the service sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EmailKind {
+    /// To the member, when aftercare starts.
+    AftercareWelcome,
+    /// To the alumnus, at each due follow-up.
+    FollowUpDue,
+    /// To the primary counselor, when a member misses a second check-in in a row.
+    OutreachNotice,
+}
+
+impl EmailKind {
+    /// Every kind.
+    pub const ALL: [Self; 3] = [
+        Self::AftercareWelcome,
+        Self::FollowUpDue,
+        Self::OutreachNotice,
+    ];
+
+    /// The stored name (`outbox.kind`) and the templates' base name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AftercareWelcome => "aftercare_welcome",
+            Self::FollowUpDue => "follow_up_due",
+            Self::OutreachNotice => "outreach_notice",
+        }
+    }
+
+    /// The neutral subject: nothing about treatment, no name.
+    pub const fn subject(self) -> &'static str {
+        match self {
+            Self::AftercareWelcome => "A message from your care team",
+            Self::FollowUpDue => "Checking in from your care team",
+            Self::OutreachNotice => "A new item on your dashboard",
+        }
+    }
+
+    /// Whether it goes to the member (and so needs their `email_outreach` consent).
+    pub const fn to_member(self) -> bool {
+        !matches!(self, Self::OutreachNotice)
+    }
+}
+
+impl std::str::FromStr for EmailKind {
+    type Err = ();
+
+    fn from_str(raw: &str) -> Result<Self, ()> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == raw)
+            .ok_or(())
+    }
+}
+
+/// Who signs the emails: the clinic's name and how to reach it (`CLINIC_NAME`,
+/// `CLINIC_CONTACT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branding {
+    /// Signs every email.
+    pub clinic_name: String,
+    /// A phone number or link offered to members, if configured.
+    pub contact: Option<String>,
+}
+
+impl Branding {
+    /// From the configuration.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            clinic_name: config.clinic_name.clone(),
+            contact: config.clinic_contact.clone(),
+        }
+    }
+}
+
+/// An email's subject and bodies, rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    /// The subject line.
+    pub subject: String,
+    /// The text/plain part.
+    pub text: String,
+    /// The text/html part.
+    pub html: String,
+}
+
+/// The email templates (`mailer/templates/<kind>.txt` and `.html`), compiled into the binary.
+/// HTML parts are auto-escaped.
+#[derive(Debug)]
+pub struct Templates {
+    env: minijinja::Environment<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    /// Loads every template; a template that does not parse is a bug caught by the tests.
+    pub fn new() -> Self {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, source) in [
+            (
+                "aftercare_welcome.txt",
+                include_str!("mailer/templates/aftercare_welcome.txt"),
+            ),
+            (
+                "aftercare_welcome.html",
+                include_str!("mailer/templates/aftercare_welcome.html"),
+            ),
+            (
+                "follow_up_due.txt",
+                include_str!("mailer/templates/follow_up_due.txt"),
+            ),
+            (
+                "follow_up_due.html",
+                include_str!("mailer/templates/follow_up_due.html"),
+            ),
+            (
+                "outreach_notice.txt",
+                include_str!("mailer/templates/outreach_notice.txt"),
+            ),
+            (
+                "outreach_notice.html",
+                include_str!("mailer/templates/outreach_notice.html"),
+            ),
+        ] {
+            if let Err(error) = env.add_template(name, source) {
+                tracing::error!(template = name, error = %error, "an email template does not parse");
+            }
+        }
+        Self { env }
+    }
+
+    /// Renders `kind` for `branding`: the only variables are the clinic's name and contact.
+    pub fn render(
+        &self,
+        kind: EmailKind,
+        branding: &Branding,
+    ) -> Result<RenderedEmail, minijinja::Error> {
+        let contact = branding.contact.as_deref().unwrap_or("");
+        let context = minijinja::context! {
+            clinic_name => branding.clinic_name.as_str(),
+            contact => contact,
+            contact_is_link => contact.starts_with("https://") || contact.starts_with("http://"),
+        };
+        let render = |extension: &str| {
+            self.env
+                .get_template(&format!("{}.{extension}", kind.as_str()))
+                .and_then(|template| template.render(&context))
+        };
+        Ok(RenderedEmail {
+            subject: kind.subject().to_owned(),
+            text: render("txt")?,
+            html: render("html")?,
+        })
+    }
+}
+
+/// One email to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    /// The recipient's address.
+    pub to: String,
+    /// Which email.
+    pub kind: EmailKind,
+    /// The Message-ID header, `<...>` included: stable per outbox row.
+    pub message_id: String,
+}
+
+/// Why an email was not sent. Carries no server text (it may quote the recipient): only
+/// what a retry decision and an admin need.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The recipient is not a valid address: retrying cannot help.
+    #[error("the recipient is not a valid address")]
+    InvalidRecipient,
+    /// The template failed to render: a bug; retrying cannot help.
+    #[error("the email could not be rendered")]
+    Template,
+    /// The SMTP server refused or the exchange failed.
+    #[error("smtp: {summary}")]
+    Smtp {
+        /// A 5xx answer: the server will refuse again.
+        permanent: bool,
+        /// The failure's category and SMTP code, e.g. `transient 451`, `connection`.
+        summary: String,
+    },
+}
+
+impl SendError {
+    /// Whether retrying cannot succeed.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::InvalidRecipient | Self::Template => true,
+            Self::Smtp { permanent, .. } => *permanent,
+        }
+    }
+
+    /// What `outbox.last_error` records: a category and an SMTP code, no personal data.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::InvalidRecipient => "invalid_recipient".to_owned(),
+            Self::Template => "template".to_owned(),
+            Self::Smtp { summary, .. } => summary.clone(),
+        }
+    }
+
+    fn from_failure(failure: &SmtpFailure) -> Self {
+        match failure {
+            SmtpFailure::Smtp(error) => Self::from_smtp(error),
+            SmtpFailure::Connect => Self::Smtp {
+                permanent: false,
+                summary: "connection".to_owned(),
+            },
+            SmtpFailure::Timeout => Self::Smtp {
+                permanent: false,
+                summary: "timeout".to_owned(),
+            },
+        }
+    }
+
+    fn from_smtp(error: &lettre::transport::smtp::Error) -> Self {
+        let code = error.status().map(|c| c.to_string());
+        let category = if error.is_permanent() {
+            "permanent"
+        } else if error.is_transient() {
+            "transient"
+        } else if error.is_timeout() {
+            "timeout"
+        } else if error.is_tls() {
+            "tls"
+        } else if error.is_response() {
+            "response"
+        } else if error.is_client() {
+            "client"
+        } else {
+            "connection"
+        };
+        Self::Smtp {
+            permanent: error.is_permanent(),
+            summary: match code {
+                Some(code) => format!("{category} {code}"),
+                None => category.to_owned(),
+            },
+        }
+    }
+}
+
+/// Why a [`Mailer`] could not be built (names the variable, never its value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailerError {
+    /// `CLINIC_SMTP_URL` does not parse as an SMTP URL lettre understands.
+    #[error("CLINIC_SMTP_URL: not a usable smtp:// or smtps:// URL")]
+    SmtpUrl,
+    /// `CLINIC_MAIL_FROM` is not a valid address.
+    #[error("CLINIC_MAIL_FROM: not a valid address")]
+    From,
+}
+
+/// Sends rendered emails over SMTP, on up to `connections` pooled connections. TLS as the URL
+/// asks: `smtps://` for implicit TLS, `smtp://…?tls=required` (or `opportunistic`) for
+/// STARTTLS, plain `smtp://` otherwise; credentials from the URL. Cheap to clone.
+#[derive(Clone)]
+pub struct Mailer {
+    pool: Arc<SmtpPool>,
+    from: Mailbox,
+    templates: std::sync::Arc<Templates>,
+    branding: Branding,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The transport holds the URL's credentials: never printed.
+        f.debug_struct("Mailer")
+            .field("from", &self.from.email.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    /// A mailer for `smtp_url`, sending as `SENDER_NAME <from>`, keeping up to `connections`
+    /// SMTP connections open between messages.
+    pub fn new(
+        smtp_url: &str,
+        from: &str,
+        branding: Branding,
+        connections: u32,
+    ) -> Result<Self, MailerError> {
+        let target = SmtpTarget::parse(smtp_url, SMTP_TIMEOUT).ok_or(MailerError::SmtpUrl)?;
+        let from = from.parse().map_err(|_| MailerError::From)?;
+        Ok(Self {
+            pool: Arc::new(SmtpPool::new(
+                target,
+                usize::try_from(connections).unwrap_or(usize::MAX),
+            )),
+            from: Mailbox::new(Some(SENDER_NAME.to_owned()), from),
+            templates: std::sync::Arc::new(Templates::new()),
+            branding,
+        })
+    }
+
+    /// The configured mailer, or `None` without `CLINIC_SMTP_URL` (mail then waits in the
+    /// outbox).
+    pub fn from_config(config: &Config) -> Result<Option<Self>, MailerError> {
+        config
+            .smtp_url
+            .as_ref()
+            .map(|url| {
+                Self::new(
+                    url.expose_secret(),
+                    &config.mail_from,
+                    Branding::from_config(config),
+                    u32::try_from(config.outbox_concurrency).unwrap_or(u32::MAX),
+                )
+            })
+            .transpose()
+    }
+
+    /// Builds the MIME message for `email` (plain text and HTML alternatives).
+    pub fn compose(&self, email: &OutgoingEmail) -> Result<Message, SendError> {
+        let to: lettre::Address = email.to.parse().map_err(|_| SendError::InvalidRecipient)?;
+        let rendered = self
+            .templates
+            .render(email.kind, &self.branding)
+            .map_err(|_| SendError::Template)?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, to))
+            .subject(rendered.subject)
+            .message_id(Some(email.message_id.clone()))
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(rendered.text),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(rendered.html),
+                    ),
+            )
+            .map_err(|_| SendError::Template)
+    }
+
+    /// Sends `email`. Returns once the server accepted it.
+    pub async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError> {
+        let message = self.compose(email)?;
+        self.send_message(message).await
+    }
+
+    /// Sends an already composed message, within [`SMTP_TIMEOUT`].
+    pub async fn send_message(&self, message: Message) -> Result<(), SendError> {
+        let sent = tokio::time::timeout(
+            SMTP_TIMEOUT,
+            self.pool.send(message.envelope(), &message.formatted()),
+        )
+        .await
+        .map_err(|_| SendError::from_failure(&SmtpFailure::Timeout))?;
+        sent.map_err(|failure| SendError::from_failure(&failure))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn branding(contact: Option<&str>) -> Branding {
+        Branding {
+            clinic_name: "Harbor Outpatient".into(),
+            contact: contact.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn every_email_renders_text_and_html_with_the_clinics_name_and_contact() {
+        let templates = Templates::new();
+        for kind in EmailKind::ALL {
+            let email = templates
+                .render(kind, &branding(Some("+1 555 0100")))
+                .expect("renders");
+            assert_eq!(email.subject, kind.subject());
+            assert!(email.text.contains("Harbor Outpatient"), "{kind:?}");
+            assert!(email.html.contains("Harbor Outpatient"), "{kind:?}");
+            assert!(email.html.starts_with("<!DOCTYPE html>"));
+            if kind.to_member() {
+                assert!(email.text.contains("+1 555 0100"), "{kind:?}");
+                assert!(email.html.contains("+1 555 0100"), "{kind:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_contact_no_contact_line_is_written() {
+        let email = Templates::new()
+            .render(EmailKind::FollowUpDue, &branding(None))
+            .expect("renders");
+        assert!(!email.text.contains("reach us"));
+        assert!(!email.html.contains("reach us"));
+    }
+
+    #[test]
+    fn a_link_contact_is_a_link_and_html_is_escaped() {
+        let templates = Templates::new();
+        let email = templates
+            .render(
+                EmailKind::AftercareWelcome,
+                &branding(Some("https://care.example/talk")),
+            )
+            .expect("renders");
+        // minijinja escapes `/` too; browsers read the entities back in attributes.
+        assert!(
+            email
+                .html
+                .contains(r#"<a href="https:&#x2f;&#x2f;care.example&#x2f;talk">"#),
+            "{}",
+            email.html
+        );
+        let email = templates
+            .render(
+                EmailKind::AftercareWelcome,
+                &Branding {
+                    clinic_name: "A <b>&</b> B".into(),
+                    contact: None,
+                },
+            )
+            .expect("renders");
+        assert!(
+            email.html.contains("A &lt;b&gt;&amp;&lt;&#x2f;b&gt; B"),
+            "{}",
+            email.html
+        );
+        assert!(email.text.contains("A <b>&</b> B"));
+    }
+
+    #[test]
+    fn subjects_are_neutral() {
+        for kind in EmailKind::ALL {
+            let subject = kind.subject().to_lowercase();
+            for word in [
+                "treatment",
+                "recovery",
+                "addiction",
+                "substance",
+                "rehab",
+                "missed",
+            ] {
+                assert!(!subject.contains(word), "{kind:?}: {word}");
+            }
+        }
+    }
+
+    #[test]
+    fn kinds_round_trip_through_their_stored_names() {
+        for kind in EmailKind::ALL {
+            assert_eq!(kind.as_str().parse(), Ok(kind));
+        }
+        assert_eq!("newsletter".parse::<EmailKind>(), Err(()));
+    }
+
+    #[tokio::test]
+    async fn a_message_carries_the_rows_message_id_and_a_neutral_sender() {
+        let mailer = Mailer::new(
+            "smtp://127.0.0.1:2525",
+            "no-reply@clinic.invalid",
+            branding(None),
+            1,
+        )
+        .expect("valid");
+        let message = mailer
+            .compose(&OutgoingEmail {
+                to: "ann@example.org".into(),
+                kind: EmailKind::AftercareWelcome,
+                message_id: "<outbox-1@north.clinic.invalid>".into(),
+            })
+            .expect("composes");
+        let raw = String::from_utf8(message.formatted()).expect("utf-8");
+        assert!(
+            raw.contains("Message-ID: <outbox-1@north.clinic.invalid>"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("From: \"Care Team\" <no-reply@clinic.invalid>"),
+            "{raw}"
+        );
+        assert!(raw.contains("text/plain") && raw.contains("text/html"));
+        assert_eq!(
+            mailer
+                .compose(&OutgoingEmail {
+                    to: "not an address".into(),
+                    kind: EmailKind::FollowUpDue,
+                    message_id: "<x@y>".into(),
+                })
+                .unwrap_err(),
+            SendError::InvalidRecipient
+        );
+    }
+
+    #[tokio::test]
+    async fn smtp_urls_choose_tls_and_bad_ones_are_refused() {
+        for url in [
+            "smtp://127.0.0.1:1025",
+            "smtps://mail.example:465",
+            "smtp://user:pass@mail.example:587?tls=required",
+        ] {
+            assert!(
+                Mailer::new(url, "a@b.example", branding(None), 1).is_ok(),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            Mailer::new("not a url", "a@b.example", branding(None), 1).unwrap_err(),
+            MailerError::SmtpUrl
+        );
+        assert_eq!(
+            Mailer::new("smtp://127.0.0.1:1025", "nobody", branding(None), 1).unwrap_err(),
+            MailerError::From
+        );
+    }
+}

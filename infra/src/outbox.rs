@@ -1,0 +1,206 @@
+//! The mail outbox: every email the service sends is first a row of the `outbox` table,
+//! written from the event log, then delivered by a worker. No email is lost (the row waits
+//! until it is sent, retried, cancelled or dead-lettered) or queued twice (one row per
+//! causing event and kind).
+//!
+//! - [`projection`]: the `outbox` projection ([`ProjectionName::Outbox`]), run by the
+//!   projections' runner with its own checkpoint: member events become rows by the pure rules
+//!   of [`fold`] (which email, to whom, under which consent; what a revocation cancels).
+//! - [`worker`]: claims due rows (`FOR UPDATE SKIP LOCKED`), re-checks consent against the
+//!   log, sends through [`crate::mailer::Mailer`], retries with capped exponential backoff and
+//!   jitter, dead-letters after a bounded number of attempts ([`try_execute_task`],
+//!   [`run_worker`], [`drain`]).
+//! - For admins: [`dead_letters`], [`depth`], and the metrics `clinic_outbox_dead_total`,
+//!   `clinic_outbox_sent_total`, `clinic_outbox_cancelled_total` (counters) and
+//!   `clinic_outbox_pending`, `clinic_outbox_dead` (gauges).
+//! - [`spawn`]: what `clinic serve` starts.
+
+pub mod fold;
+pub(crate) mod projection;
+mod staff;
+#[cfg(test)]
+mod tests;
+pub mod worker;
+
+use std::time::Duration;
+
+use clinic_domain::MemberId;
+use sqlx::{PgPool, Row};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::clinic::ClinicId;
+use crate::config::Config;
+use crate::mailer::{EmailKind, Mailer, MailerError};
+use crate::projections::{ProjectionName, ProjectionOptions};
+
+pub use fold::CancelReason;
+pub use staff::{sync_staff_directory, InvalidStaffDirectory, StaffDirectory, ANY_CLINIC};
+pub use worker::{
+    drain, run_worker, try_execute_task, Drained, ExecutionOutcome, RetryPolicy, WorkerOptions,
+};
+
+/// Why a delivery task failed (it is rolled back: the email stays pending).
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The database failed.
+    #[error("the outbox's database failed")]
+    Database(#[from] sqlx::Error),
+    /// A stored value is not one this build knows.
+    #[error("outbox.{0} holds a value this build does not know")]
+    Corrupt(&'static str),
+    /// The task's own tokio task panicked or was cancelled by the runtime.
+    #[error("the delivery task did not finish")]
+    TaskFailed,
+}
+
+/// Why the outbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The SMTP settings are unusable.
+    #[error(transparent)]
+    Mailer(#[from] MailerError),
+    /// The staff directory could not be written.
+    #[error("could not store the staff directory")]
+    Database(#[from] sqlx::Error),
+}
+
+/// An email that will not be sent: what admins see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The outbox row.
+    pub id: Uuid,
+    /// The member it is about.
+    pub member_id: MemberId,
+    /// Which email.
+    pub kind: EmailKind,
+    /// Attempts made.
+    pub attempts: i32,
+    /// The last failure's category and SMTP code (no personal data).
+    pub last_error: Option<String>,
+    /// Its Message-ID.
+    pub message_id: String,
+    /// When it was queued.
+    pub created_at: OffsetDateTime,
+    /// When it was dead-lettered.
+    pub dead_since: OffsetDateTime,
+}
+
+/// The most recent dead letters of `clinic`, at most `limit`.
+pub async fn dead_letters(
+    pool: &PgPool,
+    clinic: &ClinicId,
+    limit: i64,
+) -> Result<Vec<DeadLetter>, OutboxError> {
+    let rows = sqlx::query(include_str!("outbox/sql/dead_letters.sql"))
+        .bind(clinic.as_str())
+        .bind(limit.clamp(0, 10_000))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get("kind")?;
+            Ok(DeadLetter {
+                id: row.try_get("id")?,
+                member_id: MemberId::new(row.try_get("member_id")?),
+                kind: kind.parse().map_err(|()| OutboxError::Corrupt("kind"))?,
+                attempts: row.try_get("attempts")?,
+                last_error: row.try_get("last_error")?,
+                message_id: row.try_get("message_id")?,
+                created_at: row.try_get("created_at")?,
+                dead_since: row.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}
+
+/// How much mail waits, across clinics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxDepth {
+    /// Pending emails (due now or waiting for a retry).
+    pub pending: i64,
+    /// Pending emails due now.
+    pub due: i64,
+    /// Dead letters.
+    pub dead: i64,
+}
+
+/// The outbox's depth now.
+pub async fn depth(pool: &PgPool) -> Result<OutboxDepth, OutboxError> {
+    let (pending, due, dead) = sqlx::query_as(include_str!("outbox/sql/depth.sql"))
+        .fetch_one(pool)
+        .await?;
+    Ok(OutboxDepth { pending, due, dead })
+}
+
+/// How often [`spawn`]'s gauge task reads the outbox's depth.
+pub const GAUGE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Starts the outbox for `clinic serve`: stores the staff directory, runs the `outbox`
+/// projection (one leader across processes, like the others) and a gauge of the depth, and,
+/// when `CLINIC_SMTP_URL` is set, `outbox_concurrency` delivery loops. Without it mail waits
+/// in the outbox. Every task stops when `stop` turns true.
+pub async fn spawn(
+    pool: &PgPool,
+    config: &Config,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<JoinHandle<()>>, SpawnError> {
+    let mailer = Mailer::from_config(config)?;
+    sync_staff_directory(pool, &config.staff_emails).await?;
+    let mut tasks = vec![
+        tokio::spawn(crate::projections::run(
+            pool.clone(),
+            ProjectionName::Outbox,
+            ProjectionOptions::default(),
+            stop.clone(),
+        )),
+        tokio::spawn(run_gauges(pool.clone(), stop.clone())),
+    ];
+    match mailer {
+        Some(mailer) => {
+            let options = WorkerOptions::from_config(config);
+            tracing::info!(
+                concurrency = options.concurrency,
+                "the outbox worker is sending mail"
+            );
+            for _ in 0..options.concurrency {
+                tasks.push(tokio::spawn(run_worker(
+                    pool.clone(),
+                    mailer.clone(),
+                    options.clone(),
+                    stop.clone(),
+                )));
+            }
+        }
+        None => tracing::info!("CLINIC_SMTP_URL is not set: mail waits in the outbox"),
+    }
+    Ok(tasks)
+}
+
+async fn run_gauges(pool: PgPool, mut stop: watch::Receiver<bool>) {
+    loop {
+        match depth(&pool).await {
+            Ok(depth) => {
+                metrics::gauge!("clinic_outbox_pending").set(depth.pending as f64);
+                metrics::gauge!("clinic_outbox_dead").set(depth.dead as f64);
+            }
+            Err(error) => {
+                tracing::debug!(error = %crate::error_chain(&error), "could not read the outbox's depth");
+            }
+        }
+        if sleep_or_stop(&mut stop, GAUGE_INTERVAL).await {
+            return;
+        }
+    }
+}
+
+/// Sleeps for `duration`; true when `stop` turned true meanwhile (or its sender is gone).
+async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, duration: Duration) -> bool {
+    let stopped = tokio::select! {
+        _ = stop.wait_for(|stop| *stop) => true,
+        () = tokio::time::sleep(duration) => false,
+    };
+    stopped || *stop.borrow()
+}

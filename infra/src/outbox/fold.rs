@@ -1,0 +1,303 @@
+//! Which emails a member's events call for, and whether one may still go: pure functions over
+//! the domain's [`MemberState`], read like the rules in DOMAIN.md ("Email").
+//!
+//! - `AftercareStarted`: a welcome-to-aftercare email to the member;
+//! - `FollowUpDue`: an alumni follow-up email to the member;
+//! - the second `CheckInMissed` in a row: an outreach notice to the primary counselor, if the
+//!   staff directory has their address (otherwise the dashboard item is all there is);
+//! - a member email only with an `email_outreach` consent in force when the event was
+//!   recorded and an address on file; the row records that consent;
+//! - `ConsentRevoked` (of an `email_outreach` consent) cancels every pending email to the
+//!   member; `MemberErased` cancels everything pending for the member and forgets the address;
+//! - at send time ([`send_check`]): the row's consent must still be in force (not revoked, not
+//!   expired), the member not erased, the email not stale.
+
+use std::collections::BTreeSet;
+
+use clinic_domain::values::ConsentScope;
+use clinic_domain::{ConsentId, MemberEvent, MemberId, MemberState};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::StaffDirectory;
+use crate::mailer::EmailKind;
+
+/// How long after its event an email may still go out; later it is cancelled as stale (a
+/// replay of an old log, or a long outage, never mails news of long ago).
+pub const SEND_WITHIN: Duration = Duration::days(14);
+
+/// The namespace of outbox row ids (UUID v5 of `<event id>/<kind>`).
+const ROW_NAMESPACE: Uuid = Uuid::from_u128(0x6f75_7462_6f78_4000_8000_636c_696e_6963);
+
+/// A member event with what the outbox needs of its envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEnvelope {
+    /// The event's id: with the email's kind, the outbox row's key.
+    pub event_id: Uuid,
+    /// The tenant.
+    pub clinic: String,
+    /// The member whose stream it is.
+    pub member: MemberId,
+    /// Its version in the member's stream.
+    pub version: i64,
+    /// When it was recorded: consent is checked at this moment.
+    pub recorded_at: OffsetDateTime,
+    /// The event.
+    pub event: MemberEvent,
+}
+
+/// The member as the outbox reads them: the domain's state, and the address on file (the
+/// email of `MemberReferred`; gone once erased).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberMail {
+    state: MemberState,
+    email: Option<String>,
+}
+
+impl MemberMail {
+    /// Folds events from the start of the stream.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a MemberEvent>) -> Self {
+        events.into_iter().fold(Self::default(), Self::evolve)
+    }
+
+    /// Applies one event.
+    #[must_use]
+    pub fn evolve(mut self, event: &MemberEvent) -> Self {
+        match event {
+            MemberEvent::MemberReferred(referred) => self.email.clone_from(&referred.email),
+            MemberEvent::MemberErased(_) => self.email = None,
+            _ => {}
+        }
+        self.state = self.state.evolve(event);
+        self
+    }
+
+    /// The domain's view of the member.
+    pub fn state(&self) -> &MemberState {
+        &self.state
+    }
+
+    /// The member's address, if one is on file and the member is not erased.
+    pub fn email(&self) -> Option<&str> {
+        self.email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !self.state.erased())
+    }
+}
+
+/// Why a pending email will not be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CancelReason {
+    /// The member revoked their `email_outreach` consent.
+    ConsentRevoked,
+    /// The consent that allowed it expired before it could be sent.
+    ConsentExpired,
+    /// The member's personal data was erased.
+    MemberErased,
+    /// Not sent within [`SEND_WITHIN`] of its event.
+    Stale,
+}
+
+impl CancelReason {
+    /// The stored name (`outbox.cancel_reason`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ConsentRevoked => "consent_revoked",
+            Self::ConsentExpired => "consent_expired",
+            Self::MemberErased => "member_erased",
+            Self::Stale => "stale",
+        }
+    }
+}
+
+/// A new `outbox` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// [`row_id`] of the event and kind.
+    pub id: Uuid,
+    /// The tenant.
+    pub clinic: String,
+    /// The causing event.
+    pub event_id: Uuid,
+    /// Its version in the member's stream.
+    pub event_version: i64,
+    /// The member it is about.
+    pub member_id: MemberId,
+    /// Which email.
+    pub kind: EmailKind,
+    /// Where it goes.
+    pub recipient: String,
+    /// The consent that allows it (member emails only).
+    pub consent_id: Option<ConsentId>,
+    /// Due from (the event's time).
+    pub next_attempt_at: OffsetDateTime,
+    /// Cancelled as stale if not sent by then.
+    pub send_before: OffsetDateTime,
+    /// [`message_id`] of the row.
+    pub message_id: String,
+}
+
+/// What one event changes in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxChange {
+    /// A new email (inserted once: a row with its id already there is left alone).
+    Enqueue(OutboxRow),
+    /// Cancel the member's pending emails to the member (not staff notices) caused by events
+    /// before `before_version` of their stream.
+    CancelMemberEmails {
+        /// The tenant.
+        clinic: String,
+        /// The member.
+        member_id: MemberId,
+        /// The version of the cancelling event.
+        before_version: i64,
+        /// Why.
+        reason: CancelReason,
+    },
+    /// The member was erased: cancel everything pending for them and forget their address on
+    /// rows of events before `before_version`.
+    ForgetMember {
+        /// The tenant.
+        clinic: String,
+        /// The member.
+        member_id: MemberId,
+        /// The version of `MemberErased`.
+        before_version: i64,
+    },
+}
+
+/// The outbox row id of the email `kind` caused by `event_id`: the same in every process and
+/// replay.
+pub fn row_id(event_id: Uuid, kind: EmailKind) -> Uuid {
+    Uuid::new_v5(
+        &ROW_NAMESPACE,
+        format!("{event_id}/{}", kind.as_str()).as_bytes(),
+    )
+}
+
+/// The Message-ID of the row's email: stable, so a resend after an unknown outcome is
+/// recognisably the same email.
+pub fn message_id(row_id: Uuid, clinic: &str) -> String {
+    format!("<outbox-{row_id}@{clinic}.clinic.invalid>")
+}
+
+/// The changes `e` calls for, given `after`: the member folded up to and including `e`.
+pub fn changes(
+    after: &MemberMail,
+    e: &OutboxEnvelope,
+    staff: &StaffDirectory,
+) -> Vec<OutboxChange> {
+    let state = after.state();
+    let enqueue = |kind: EmailKind, recipient: &str, consent_id: Option<ConsentId>| {
+        let id = row_id(e.event_id, kind);
+        OutboxChange::Enqueue(OutboxRow {
+            id,
+            clinic: e.clinic.clone(),
+            event_id: e.event_id,
+            event_version: e.version,
+            member_id: e.member,
+            kind,
+            recipient: recipient.to_owned(),
+            consent_id,
+            next_attempt_at: e.recorded_at,
+            send_before: e.recorded_at + SEND_WITHIN,
+            message_id: message_id(id, &e.clinic),
+        })
+    };
+    let member_email = |kind: EmailKind| {
+        let consent = state.consent_in_force(ConsentScope::EmailOutreach, e.recorded_at)?;
+        let email = after.email()?;
+        Some(enqueue(kind, email, Some(consent.id)))
+    };
+    match &e.event {
+        MemberEvent::AftercareStarted(_) => member_email(EmailKind::AftercareWelcome)
+            .into_iter()
+            .collect(),
+        MemberEvent::FollowUpDue(_) => member_email(EmailKind::FollowUpDue).into_iter().collect(),
+        MemberEvent::CheckInMissed(_) if state.consecutive_missed_check_ins() == 2 => state
+            .primary_counselor()
+            .and_then(|counselor| staff.address_of(&e.clinic, counselor))
+            .map(|address| enqueue(EmailKind::OutreachNotice, address, None))
+            .into_iter()
+            .collect(),
+        MemberEvent::ConsentRevoked(revoked)
+            if state
+                .consent(revoked.consent_id)
+                .is_some_and(|c| c.scope == ConsentScope::EmailOutreach) =>
+        {
+            vec![OutboxChange::CancelMemberEmails {
+                clinic: e.clinic.clone(),
+                member_id: e.member,
+                before_version: e.version,
+                reason: CancelReason::ConsentRevoked,
+            }]
+        }
+        MemberEvent::MemberErased(_) => vec![OutboxChange::ForgetMember {
+            clinic: e.clinic.clone(),
+            member_id: e.member,
+            before_version: e.version,
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// Folds one member's stream (in version order, from version 1) and collects the changes of
+/// the events whose versions are in `emit`.
+pub fn fold_stream<'a>(
+    stream: impl IntoIterator<Item = &'a OutboxEnvelope>,
+    emit: &BTreeSet<i64>,
+    staff: &StaffDirectory,
+) -> Vec<OutboxChange> {
+    let mut mail = MemberMail::default();
+    let mut out = Vec::new();
+    for e in stream {
+        mail = mail.evolve(&e.event);
+        if emit.contains(&e.version) {
+            out.extend(changes(&mail, e, staff));
+        }
+    }
+    out
+}
+
+/// The event types [`changes`] reacts to: the projection reads members' streams only for
+/// pages that hold one of them.
+pub const REACTS_TO: &[&str] = &[
+    "AftercareStarted",
+    "FollowUpDue",
+    "CheckInMissed",
+    "ConsentRevoked",
+    "MemberErased",
+];
+
+/// Whether a pending email may go now, given the member as they are now: `Err` says why it is
+/// cancelled instead. Member emails need the consent the row recorded to be in force `now`.
+pub fn send_check(
+    now_member: &MemberMail,
+    kind: EmailKind,
+    consent_id: Option<ConsentId>,
+    send_before: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), CancelReason> {
+    if now_member.state().erased() {
+        return Err(CancelReason::MemberErased);
+    }
+    if now >= send_before {
+        return Err(CancelReason::Stale);
+    }
+    if !kind.to_member() {
+        return Ok(());
+    }
+    let consent = consent_id
+        .and_then(|id| now_member.state().consent(id))
+        .ok_or(CancelReason::ConsentRevoked)?;
+    if consent.in_force_at(now) {
+        Ok(())
+    } else if consent.expires_at.is_some_and(|expires| expires <= now)
+        && consent.revoked_at.is_none_or(|revoked| revoked > now)
+    {
+        Err(CancelReason::ConsentExpired)
+    } else {
+        Err(CancelReason::ConsentRevoked)
+    }
+}

@@ -1,0 +1,207 @@
+//! The `outbox` projection: member events folded into `outbox` rows by [`fold::changes`],
+//! one page of the log at a time, in the runner's transaction (which also moves the
+//! projection's checkpoint).
+//!
+//! For a page holding an event the outbox reacts to, it reads those members' streams up to the
+//! page's last event of each (one query), folds each stream with the domain's `evolve`, and
+//! writes: new rows with `ON CONFLICT DO NOTHING` (keyed by event id and kind, so a crash or a
+//! re-run never creates a second row), then cancellations, limited to rows of earlier events
+//! of the member's stream (so a replay never cancels an email a later consent allowed).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use clinic_domain::{MemberEvent, MemberId};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::fold::{self, OutboxChange, OutboxEnvelope};
+use super::StaffDirectory;
+use crate::event_store::RecordedEvent;
+use crate::projections::ProjectionError;
+
+/// Applies one page of the log to the outbox.
+pub(crate) async fn apply(
+    conn: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> Result<(), ProjectionError> {
+    // The members whose page events matter, and those events' versions.
+    let mut emit: BTreeMap<(String, String), BTreeSet<i64>> = BTreeMap::new();
+    for e in events {
+        if e.stream_id.starts_with("member-") && fold::REACTS_TO.contains(&e.event_type.as_str()) {
+            emit.entry((e.clinic.clone(), e.stream_id.clone()))
+                .or_default()
+                .insert(e.version);
+        }
+    }
+    if emit.is_empty() {
+        return Ok(());
+    }
+    let needs_staff = events
+        .iter()
+        .any(|e| e.event_type == "CheckInMissed" && e.stream_id.starts_with("member-"));
+    let staff = if needs_staff {
+        load_staff(conn).await?
+    } else {
+        StaffDirectory::default()
+    };
+
+    let (mut clinics, mut streams, mut upto) = (Vec::new(), Vec::new(), Vec::new());
+    for ((clinic, stream), versions) in &emit {
+        clinics.push(clinic.as_str());
+        streams.push(stream.as_str());
+        upto.push(versions.last().copied().unwrap_or(0));
+    }
+    let rows: Vec<RecordedEvent> = sqlx::query_as(include_str!("sql/load_streams.sql"))
+        .bind(&clinics)
+        .bind(&streams)
+        .bind(&upto)
+        .fetch_all(&mut *conn)
+        .await?;
+
+    let mut changes = Vec::new();
+    let mut stream: Vec<OutboxEnvelope> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        stream.push(envelope(row)?);
+        let last_of_stream = rows
+            .get(i + 1)
+            .is_none_or(|next| next.clinic != row.clinic || next.stream_id != row.stream_id);
+        if last_of_stream {
+            let key = (row.clinic.clone(), row.stream_id.clone());
+            if let Some(versions) = emit.get(&key) {
+                changes.extend(fold::fold_stream(&stream, versions, &staff));
+            }
+            stream.clear();
+        }
+    }
+    write(conn, &changes).await
+}
+
+fn envelope(row: &RecordedEvent) -> Result<OutboxEnvelope, ProjectionError> {
+    let member =
+        MemberId::from_stream_id(&row.stream_id).map_err(|_| ProjectionError::MalformedStream {
+            position: row.position,
+        })?;
+    let event =
+        crate::codec::decode::<MemberEvent>(row).map_err(|source| ProjectionError::Decode {
+            position: row.position,
+            source,
+        })?;
+    Ok(OutboxEnvelope {
+        event_id: row.event_id,
+        clinic: row.clinic.clone(),
+        member,
+        version: row.version,
+        recorded_at: row.recorded_at,
+        event,
+    })
+}
+
+async fn load_staff(conn: &mut PgConnection) -> Result<StaffDirectory, ProjectionError> {
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT clinic, sub, address FROM outbox_staff_emails")
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(StaffDirectory::from_entries(
+        rows.iter()
+            .map(|(c, s, a)| (c.as_str(), s.as_str(), a.as_str())),
+    ))
+}
+
+/// Inserts first, then cancels (each cancellation reaches only rows of earlier events, so the
+/// order of the page is kept whatever the order of the statements).
+async fn write(conn: &mut PgConnection, changes: &[OutboxChange]) -> Result<(), ProjectionError> {
+    let mut new = NewRows::default();
+    let (mut c_clinic, mut c_member, mut c_version, mut c_reason) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut f_clinic, mut f_member, mut f_version) = (Vec::new(), Vec::new(), Vec::new());
+    for change in changes {
+        match change {
+            OutboxChange::Enqueue(row) => new.push(row),
+            OutboxChange::CancelMemberEmails {
+                clinic,
+                member_id,
+                before_version,
+                reason,
+            } => {
+                c_clinic.push(clinic.as_str());
+                c_member.push(member_id.as_uuid());
+                c_version.push(*before_version);
+                c_reason.push(reason.as_str());
+            }
+            OutboxChange::ForgetMember {
+                clinic,
+                member_id,
+                before_version,
+            } => {
+                f_clinic.push(clinic.as_str());
+                f_member.push(member_id.as_uuid());
+                f_version.push(*before_version);
+            }
+        }
+    }
+    if !new.id.is_empty() {
+        sqlx::query(include_str!("sql/insert_rows.sql"))
+            .bind(&new.id)
+            .bind(&new.clinic)
+            .bind(&new.event_id)
+            .bind(&new.event_version)
+            .bind(&new.member_id)
+            .bind(&new.kind)
+            .bind(&new.recipient)
+            .bind(&new.consent_id)
+            .bind(&new.next_attempt_at)
+            .bind(&new.send_before)
+            .bind(&new.message_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !c_clinic.is_empty() {
+        sqlx::query(include_str!("sql/cancel_member_emails.sql"))
+            .bind(&c_clinic)
+            .bind(&c_member)
+            .bind(&c_version)
+            .bind(&c_reason)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !f_clinic.is_empty() {
+        sqlx::query(include_str!("sql/forget_member.sql"))
+            .bind(&f_clinic)
+            .bind(&f_member)
+            .bind(&f_version)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct NewRows<'a> {
+    id: Vec<Uuid>,
+    clinic: Vec<&'a str>,
+    event_id: Vec<Uuid>,
+    event_version: Vec<i64>,
+    member_id: Vec<Uuid>,
+    kind: Vec<&'static str>,
+    recipient: Vec<&'a str>,
+    consent_id: Vec<Option<Uuid>>,
+    next_attempt_at: Vec<time::OffsetDateTime>,
+    send_before: Vec<time::OffsetDateTime>,
+    message_id: Vec<&'a str>,
+}
+
+impl<'a> NewRows<'a> {
+    fn push(&mut self, row: &'a fold::OutboxRow) {
+        self.id.push(row.id);
+        self.clinic.push(&row.clinic);
+        self.event_id.push(row.event_id);
+        self.event_version.push(row.event_version);
+        self.member_id.push(row.member_id.as_uuid());
+        self.kind.push(row.kind.as_str());
+        self.recipient.push(&row.recipient);
+        self.consent_id.push(row.consent_id.map(|c| c.as_uuid()));
+        self.next_attempt_at.push(row.next_attempt_at);
+        self.send_before.push(row.send_before);
+        self.message_id.push(&row.message_id);
+    }
+}

@@ -1,0 +1,9 @@
+-- The member streams a page's outbox events belong to, each up to the page's last event of it
+-- ($1 clinics, $2 stream ids, $3 last versions), in stream and version order: the fold replays
+-- each from version 1 to know the member (consents, address, counselor) at every event.
+SELECT e.position, e.transaction_id::text::bigint AS transaction_id, e.clinic, e.stream_id,
+       e.version, e.event_id, e.type, e.schema_version, e.data, e.metadata, e.recorded_at,
+       e.prev_hash, e.hash
+  FROM unnest($1::text[], $2::text[], $3::bigint[]) AS s(clinic, stream_id, upto)
+  JOIN events e ON e.clinic = s.clinic AND e.stream_id = s.stream_id AND e.version <= s.upto
+ ORDER BY e.clinic, e.stream_id, e.version

@@ -1,0 +1,483 @@
+//! Delivering the outbox, after zero-to-production's delivery worker: a task takes one due
+//! email, checks the member's consent against the log as it is now, sends, and records the
+//! outcome; tasks return an [`ExecutionOutcome`]; [`try_execute_task`] is what tests call.
+//!
+//! One change to that pattern, for a reason of this codebase: the task does not hold its
+//! transaction open while it talks to the SMTP server. Subscribers of the log read only events
+//! older than the oldest running transaction (commit-safe reading, see `events` in the first
+//! migration), and a row lock gives a transaction an id, so a send held in a transaction would
+//! stall every projection for as long as the server takes (up to the SMTP timeout, over and
+//! over while a server hangs). Instead a task is three short steps:
+//!
+//! 1. claim: one statement takes the oldest due pending row `FOR UPDATE SKIP LOCKED` (so
+//!    concurrent workers, in any number of processes, each take a different row), counts the
+//!    attempt and leases the row by moving its `next_attempt_at` to the end of the lease
+//!    ([`LEASE`]); the new `next_attempt_at` is the task's claim token;
+//! 2. check and send, outside any transaction: the member's stream, read from the log by the
+//!    claim's statement (not from a projection, which may lag a revocation), says whether the
+//!    email may still go; then it goes to the server, within [`SEND_DEADLINE`];
+//! 3. record: one statement marks the row sent, retried, dead or cancelled, only if the claim
+//!    token still matches (a worker whose lease ran out records nothing over its successor).
+//!
+//! Bookkeeping without the WAL flush: the claim and the record statements each set
+//! `synchronous_commit = off` for their own implicit transaction (`set_config(.., true)` in a
+//! `no_flush` CTE; one round trip, the session's setting untouched), as the projection runner's
+//! pages do. Waiting for the flush cost 2 to 12 ms per statement on a busy server, more than
+//! the send. A PostgreSQL crash may lose the last few hundred milliseconds of them, which can
+//! only make an email go again with the same Message-ID, never lose one; a process crash loses
+//! nothing.
+//!
+//! Delivery is at least once, exactly once in every case but one: a process killed (or
+//! PostgreSQL crashing) between the server's acceptance of an email and step 3 sends it again
+//! when the lease ends, with the same Message-ID, so the copy can be recognised. A worker that
+//! is merely cancelled (its task dropped or aborted, the service stopping) cannot cause that:
+//! each task runs in a task of its own that finishes the email it started.
+
+use std::time::Duration;
+
+use clinic_domain::{ConsentId, MemberEvent, MemberId};
+use rand::Rng;
+use sqlx::{FromRow, PgPool, Row};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::fold::{self, CancelReason, MemberMail};
+use super::OutboxError;
+use crate::event_store::RecordedEvent;
+use crate::mailer::{EmailKind, Mailer, OutgoingEmail, SendError};
+
+/// How long a claimed email is leased to its worker: no other worker takes it meanwhile. Well
+/// above [`SEND_DEADLINE`]; a worker that dies holding a lease leaves the email to be retried
+/// when it ends.
+pub const LEASE: Duration = Duration::from_secs(300);
+
+/// How long one send may take, connecting included, before it counts as a failed attempt.
+pub const SEND_DEADLINE: Duration = Duration::from_secs(120);
+
+/// When to try a failed email again, and when to give up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The delay after the first failure; it doubles with each further one.
+    pub base: Duration,
+    /// The delay never exceeds this (`CLINIC_OUTBOX_MAX_BACKOFF_MS`).
+    pub max_backoff: Duration,
+    /// After this many failed attempts the email is dead (`CLINIC_OUTBOX_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The policy the configuration asks for.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            max_backoff: config.outbox_max_backoff,
+            max_attempts: config.outbox_max_attempts,
+            ..Self::default()
+        }
+    }
+
+    /// The delay after `failures` failed attempts (1 or more): `base * 2^(failures - 1)`,
+    /// capped at `max_backoff`, then jittered down by up to half with `jitter` in `[0, 1]`
+    /// ("equal jitter": workers that failed together do not retry together, and no retry
+    /// comes sooner than half the backoff).
+    pub fn delay(&self, failures: u32, jitter: f64) -> Duration {
+        let exponent = failures.saturating_sub(1).min(30);
+        let backoff = self
+            .base
+            .saturating_mul(1_u32 << exponent)
+            .min(self.max_backoff);
+        backoff.mul_f64(1.0 - jitter.clamp(0.0, 1.0) / 2.0)
+    }
+}
+
+/// How a worker loop runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerOptions {
+    /// Tasks one process runs at once (`CLINIC_OUTBOX_CONCURRENCY`).
+    pub concurrency: usize,
+    /// How long a loop sleeps when nothing is due.
+    pub idle_poll: Duration,
+    /// How long a loop sleeps after a database error.
+    pub error_pause: Duration,
+    /// Retries and dead-lettering.
+    pub retry: RetryPolicy,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            idle_poll: Duration::from_secs(1),
+            error_pause: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl WorkerOptions {
+    /// The options the configuration asks for.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            concurrency: config.outbox_concurrency,
+            retry: RetryPolicy::from_config(config),
+            ..Self::default()
+        }
+    }
+}
+
+/// What one task did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionOutcome {
+    /// No pending email is due.
+    EmptyQueue,
+    /// The email was accepted by the SMTP server and marked sent.
+    Sent {
+        /// The outbox row.
+        id: Uuid,
+    },
+    /// Sending failed; the email is due again after `delay`.
+    Retrying {
+        /// The outbox row.
+        id: Uuid,
+        /// Attempts made so far.
+        attempts: u32,
+        /// Until the next attempt.
+        delay: Duration,
+    },
+    /// Sending failed for the last time (or for good): the email is dead-lettered.
+    Dead {
+        /// The outbox row.
+        id: Uuid,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The email may no longer go (consent revoked or expired, member erased, stale).
+    Cancelled {
+        /// The outbox row.
+        id: Uuid,
+        /// Why.
+        reason: CancelReason,
+    },
+}
+
+/// Claims one due email, checks it may still go, sends it and records the outcome; see the
+/// module's doc.
+///
+/// The task runs in a task of its own: dropping this future (a cancelled worker) lets the
+/// email in flight finish and be recorded rather than leaving it sent but pending.
+pub async fn try_execute_task(
+    pool: &PgPool,
+    mailer: &Mailer,
+    policy: &RetryPolicy,
+) -> Result<ExecutionOutcome, OutboxError> {
+    let task = tokio::spawn(execute_task(pool.clone(), mailer.clone(), policy.clone()));
+    task.await.map_err(|_| OutboxError::TaskFailed)?
+}
+
+struct Task {
+    id: Uuid,
+    /// The lease's end, as the claim wrote it: the claim token.
+    token: OffsetDateTime,
+    clinic: String,
+    member_id: MemberId,
+    kind: EmailKind,
+    recipient: Option<String>,
+    consent_id: Option<ConsentId>,
+    /// Attempts made, this one included.
+    attempts: u32,
+    send_before: OffsetDateTime,
+    message_id: String,
+}
+
+async fn execute_task(
+    pool: PgPool,
+    mailer: Mailer,
+    policy: RetryPolicy,
+) -> Result<ExecutionOutcome, OutboxError> {
+    let Some((task, stream)) = claim(&pool).await? else {
+        return Ok(ExecutionOutcome::EmptyQueue);
+    };
+    let now = OffsetDateTime::now_utc();
+    let member = match member_now(&stream) {
+        Ok(member) => member,
+        Err(position) => {
+            // A stored event this build cannot read: no consent can be checked, so the email
+            // must not go; an admin sees it among the dead letters.
+            tracing::error!(outbox_id = %task.id, position, "the member's stream could not be decoded");
+            record_dead(&pool, &task, "undecodable_stream").await?;
+            return Ok(ExecutionOutcome::Dead {
+                id: task.id,
+                attempts: task.attempts,
+            });
+        }
+    };
+    let check = fold::send_check(&member, task.kind, task.consent_id, task.send_before, now)
+        .and_then(|()| task.recipient.clone().ok_or(CancelReason::MemberErased));
+    let recipient = match check {
+        Ok(recipient) => recipient,
+        Err(reason) => {
+            cancel(&pool, &task, reason).await?;
+            metrics::counter!("clinic_outbox_cancelled_total").increment(1);
+            return Ok(ExecutionOutcome::Cancelled {
+                id: task.id,
+                reason,
+            });
+        }
+    };
+    let email = OutgoingEmail {
+        to: recipient,
+        kind: task.kind,
+        message_id: task.message_id.clone(),
+    };
+    let sent = match tokio::time::timeout(SEND_DEADLINE, mailer.send(&email)).await {
+        Ok(sent) => sent,
+        Err(_) => Err(SendError::Smtp {
+            permanent: false,
+            summary: "timeout".to_owned(),
+        }),
+    };
+    let attempts = task.attempts;
+    match sent {
+        Ok(()) => {
+            let recorded = sqlx::query(include_str!("sql/mark_sent.sql"))
+                .bind(task.id)
+                .bind(task.token)
+                .execute(&pool)
+                .await?;
+            lease_check(&task, recorded.rows_affected());
+            metrics::counter!("clinic_outbox_sent_total").increment(1);
+            Ok(ExecutionOutcome::Sent { id: task.id })
+        }
+        Err(error) if error.is_permanent() || attempts >= policy.max_attempts => {
+            record_dead(&pool, &task, &error.summary()).await?;
+            tracing::warn!(outbox_id = %task.id, attempts, error = %error.summary(), "an email is dead-lettered");
+            Ok(ExecutionOutcome::Dead {
+                id: task.id,
+                attempts,
+            })
+        }
+        Err(error) => {
+            let delay = policy.delay(attempts, rand::thread_rng().gen_range(0.0..=1.0));
+            let recorded = sqlx::query(include_str!("sql/mark_retry.sql"))
+                .bind(task.id)
+                .bind(task.token)
+                .bind(millis(delay))
+                .bind(error.summary())
+                .execute(&pool)
+                .await?;
+            lease_check(&task, recorded.rows_affected());
+            tracing::info!(outbox_id = %task.id, attempts, error = %error.summary(), "an email will be retried");
+            Ok(ExecutionOutcome::Retrying {
+                id: task.id,
+                attempts,
+                delay,
+            })
+        }
+    }
+}
+
+/// A record that matched no row: the lease ran out and another worker holds the email now.
+fn lease_check(task: &Task, rows: u64) {
+    if rows == 0 {
+        tracing::warn!(outbox_id = %task.id, "an email's lease ran out before its outcome was recorded");
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Claims one due email and reads its member's stream as the log holds it now, in one
+/// statement (`sql/claim.sql`).
+async fn claim(pool: &PgPool) -> Result<Option<(Task, Vec<RecordedEvent>)>, OutboxError> {
+    let rows = sqlx::query(include_str!("sql/claim.sql"))
+        .bind(millis(LEASE))
+        .fetch_all(pool)
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let kind: String = row.try_get("kind")?;
+    let consent_id: Option<Uuid> = row.try_get("consent_id")?;
+    let attempts: i32 = row.try_get("attempts")?;
+    let task = Task {
+        id: row.try_get("outbox_id")?,
+        token: row.try_get("next_attempt_at")?,
+        clinic: row.try_get("outbox_clinic")?,
+        member_id: MemberId::new(row.try_get("member_id")?),
+        kind: kind.parse().map_err(|()| OutboxError::Corrupt("kind"))?,
+        recipient: row.try_get("recipient")?,
+        consent_id: consent_id.map(ConsentId::new),
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        send_before: row.try_get("send_before")?,
+        message_id: row.try_get("message_id")?,
+    };
+    let mut stream = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<i64>, _>("position")?.is_some() {
+            stream.push(RecordedEvent::from_row(row)?);
+        }
+    }
+    Ok(Some((task, stream)))
+}
+
+/// The member as their stream says; `Err(position)` names an event that could not be decoded.
+fn member_now(stream: &[RecordedEvent]) -> Result<MemberMail, i64> {
+    let mut mail = MemberMail::default();
+    for row in stream {
+        match crate::codec::decode::<MemberEvent>(row) {
+            Ok(event) => mail = mail.evolve(&event),
+            Err(_) => return Err(row.position),
+        }
+    }
+    Ok(mail)
+}
+
+/// Cancels the task's row and, when its consent is what stopped it, every other pending email
+/// that consent allowed.
+async fn cancel(pool: &PgPool, task: &Task, reason: CancelReason) -> Result<(), OutboxError> {
+    sqlx::query(include_str!("sql/cancel_task.sql"))
+        .bind(task.id)
+        .bind(reason.as_str())
+        .bind(&task.clinic)
+        .bind(task.member_id.as_uuid())
+        .bind(task.consent_id.map(|c| c.as_uuid()))
+        .bind(matches!(
+            reason,
+            CancelReason::ConsentRevoked | CancelReason::ConsentExpired
+        ))
+        .bind(task.token)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+async fn record_dead(pool: &PgPool, task: &Task, error: &str) -> Result<(), OutboxError> {
+    let recorded = sqlx::query(include_str!("sql/mark_dead.sql"))
+        .bind(task.id)
+        .bind(task.token)
+        .bind(error)
+        .execute(pool)
+        .await?;
+    lease_check(task, recorded.rows_affected());
+    metrics::counter!("clinic_outbox_dead_total").increment(1);
+    Ok(())
+}
+
+/// What a [`drain`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Emails sent.
+    pub sent: u64,
+    /// Failed attempts to be retried.
+    pub retrying: u64,
+    /// Emails dead-lettered.
+    pub dead: u64,
+    /// Emails cancelled.
+    pub cancelled: u64,
+}
+
+impl Drained {
+    fn add(&mut self, outcome: &ExecutionOutcome) {
+        match outcome {
+            ExecutionOutcome::EmptyQueue => {}
+            ExecutionOutcome::Sent { .. } => self.sent += 1,
+            ExecutionOutcome::Retrying { .. } => self.retrying += 1,
+            ExecutionOutcome::Dead { .. } => self.dead += 1,
+            ExecutionOutcome::Cancelled { .. } => self.cancelled += 1,
+        }
+    }
+}
+
+/// Runs tasks on `concurrency` loops until none is due: what tests, benchmarks and one-off
+/// tools call to empty the outbox (emails waiting for a retry's delay stay).
+pub async fn drain(
+    pool: &PgPool,
+    mailer: &Mailer,
+    policy: &RetryPolicy,
+    concurrency: usize,
+) -> Result<Drained, OutboxError> {
+    let mut loops = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (pool, mailer, policy) = (pool.clone(), mailer.clone(), policy.clone());
+        loops.spawn(async move {
+            let mut drained = Drained::default();
+            loop {
+                match try_execute_task(&pool, &mailer, &policy).await? {
+                    ExecutionOutcome::EmptyQueue => return Ok::<_, OutboxError>(drained),
+                    outcome => drained.add(&outcome),
+                }
+            }
+        });
+    }
+    let mut total = Drained::default();
+    while let Some(result) = loops.join_next().await {
+        let drained = result.map_err(|_| OutboxError::TaskFailed)??;
+        total.sent += drained.sent;
+        total.retrying += drained.retrying;
+        total.dead += drained.dead;
+        total.cancelled += drained.cancelled;
+    }
+    Ok(total)
+}
+
+/// One worker loop: tasks back to back while emails are due, a nap when none is, a pause after
+/// a database error. Returns when `stop` turns true (after the task in flight).
+pub async fn run_worker(
+    pool: PgPool,
+    mailer: Mailer,
+    options: WorkerOptions,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let pause = match try_execute_task(&pool, &mailer, &options.retry).await {
+            Ok(ExecutionOutcome::EmptyQueue) => options.idle_poll,
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::warn!(error = %crate::error_chain(&error), "the outbox worker failed a task");
+                options.error_pause
+            }
+        };
+        if super::sleep_or_stop(&mut stop, pause).await {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_cap_and_jitter_only_shortens_it_by_half() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+            max_attempts: 8,
+        };
+        let top: Vec<u128> = (1..=6).map(|n| policy.delay(n, 0.0).as_millis()).collect();
+        assert_eq!(top, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(policy.delay(3, 1.0), Duration::from_millis(200));
+        assert_eq!(policy.delay(40, 0.5), Duration::from_millis(750));
+        for jitter in [0.0, 0.3, 0.9, 1.0, 7.0, -1.0] {
+            let d = policy.delay(12, jitter);
+            assert!(
+                d <= policy.max_backoff && d >= policy.max_backoff / 2,
+                "{d:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,759 @@
+//! The mail outbox against a real PostgreSQL and a real SMTP server (aiosmtpd, one per test):
+//! events appended to the log, the `outbox` projection run, the worker draining to the server,
+//! and what the server received read back from its Maildir.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/smtp.rs"]
+mod smtp;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use clinic_domain::member::{
+    AftercareStarted, CheckInMissed, CheckInScheduled, ConsentGiven, ConsentRevoked, FollowUpDue,
+    MemberAdmitted, MemberDischarged, MemberReferred, PlannedFollowUp,
+};
+use clinic_domain::values::{
+    AftercarePlan, CheckInChannel, ConsentKind, ConsentScope, DischargeReason, LevelOfCare,
+    ReferralSource,
+};
+use clinic_domain::{CheckInId, ConsentId, FollowUpId, MemberEvent, MemberId};
+use clinic_infra::clinic::ClinicId;
+use clinic_infra::codec;
+use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+use clinic_infra::mailer::{Branding, EmailKind, Mailer};
+use clinic_infra::outbox::{
+    self, drain, run_worker, sync_staff_directory, try_execute_task, CancelReason,
+    ExecutionOutcome, RetryPolicy, StaffDirectory, WorkerOptions,
+};
+use clinic_infra::projections::{
+    catch_up, wait_until_caught_up, Freshness, ProjectionName, ProjectionOptions,
+};
+use serde_json::json;
+use smtp::{duplicates, SmtpServer};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const CLINIC: &str = "north";
+const CONTACT: &str = "+1 555 0100";
+const CLINIC_NAME: &str = "Harbor Outpatient";
+
+fn clinic() -> ClinicId {
+    ClinicId::parse(CLINIC).unwrap()
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn a_day_ago() -> OffsetDateTime {
+    now() - time::Duration::days(1)
+}
+
+async fn append(pool: &PgPool, member: MemberId, events: Vec<MemberEvent>) {
+    let metadata = Metadata {
+        actor: "test".into(),
+        correlation_id: Uuid::new_v4(),
+        causation_id: None,
+    };
+    let encoded: Vec<NewEvent> = events
+        .iter()
+        .map(|e| codec::encode(e, Uuid::new_v4(), metadata.clone()))
+        .collect();
+    EventStore::new(pool.clone())
+        .append(
+            &clinic(),
+            &StreamId::of("member", member.as_uuid()),
+            ExpectedVersion::Any,
+            &encoded,
+        )
+        .await
+        .expect("appended");
+}
+
+/// A group whose name and topic must never reach an email.
+async fn a_group_in_the_log(pool: &PgPool) {
+    let group = Uuid::new_v4();
+    let metadata = Metadata {
+        actor: "test".into(),
+        correlation_id: Uuid::new_v4(),
+        causation_id: None,
+    };
+    let raw = |event_type: &str, data: serde_json::Value| NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: event_type.into(),
+        schema_version: 1,
+        data,
+        metadata: metadata.clone(),
+    };
+    EventStore::new(pool.clone())
+        .append(
+            &clinic(),
+            &StreamId::of("group", group),
+            ExpectedVersion::NoStream,
+            &[
+                raw(
+                    "GroupFormed",
+                    json!({"group_id": group, "name": "Tuesday Serenity Circle"}),
+                ),
+                raw("SessionScheduled", json!({"topic": "Relapse triggers"})),
+            ],
+        )
+        .await
+        .expect("appended");
+}
+
+/// Runs the outbox projection until it has applied every event appended so far. (One pass may
+/// stop short: the log is read commit-safe, and transactions of tests running beside this one,
+/// in other databases of the same server, hold back what counts as committed for a moment.)
+async fn project(pool: &PgPool) {
+    let last: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        catch_up(pool, ProjectionName::Outbox, &ProjectionOptions::default())
+            .await
+            .expect("the outbox projection applies the log");
+        let caught_up = wait_until_caught_up(
+            pool,
+            &[ProjectionName::Outbox],
+            last.unwrap_or(0),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+        if caught_up == Freshness::CaughtUp {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the projection did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn mailer(server_url: &str) -> Mailer {
+    Mailer::new(
+        server_url,
+        "no-reply@clinic.invalid",
+        Branding {
+            clinic_name: CLINIC_NAME.into(),
+            contact: Some(CONTACT.into()),
+        },
+        4,
+    )
+    .expect("a mailer")
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        base: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(100),
+        max_attempts: 8,
+    }
+}
+
+fn referred(member: MemberId, email: Option<&str>) -> MemberEvent {
+    MemberReferred {
+        member_id: member,
+        name: "Ann Example".into(),
+        email: email.map(Into::into),
+        phone: Some("+1 555 0199".into()),
+        source: ReferralSource::Court,
+        primary_substance: Some("fentanyl".into()),
+        referred_at: a_day_ago(),
+    }
+    .into()
+}
+
+fn email_consent(id: ConsentId, expires_at: Option<OffsetDateTime>) -> MemberEvent {
+    ConsentGiven {
+        consent_id: id,
+        scope: ConsentScope::EmailOutreach,
+        kind: ConsentKind::Standard,
+        recipient: "the clinic".into(),
+        purpose: ConsentScope::EmailOutreach.default_purpose().into(),
+        information: ConsentScope::EmailOutreach.default_information().into(),
+        expires_at,
+        expires_on: None,
+        signed_by: "the member".into(),
+        signed_at: a_day_ago(),
+        form_version: "short-form-1".into(),
+    }
+    .into()
+}
+
+fn revoked(id: ConsentId) -> MemberEvent {
+    ConsentRevoked {
+        consent_id: id,
+        received_at: now() - time::Duration::seconds(1),
+        how_received: "in writing".into(),
+    }
+    .into()
+}
+
+fn admitted() -> MemberEvent {
+    MemberAdmitted {
+        level_of_care: LevelOfCare::IntensiveOutpatient,
+        primary_counselor: Some("dr-lee".into()),
+        admitted_at: a_day_ago(),
+    }
+    .into()
+}
+
+fn discharged_to_aftercare(follow_up: FollowUpId) -> Vec<MemberEvent> {
+    vec![
+        MemberDischarged {
+            reason: DischargeReason::Completed,
+            discharged_at: a_day_ago(),
+        }
+        .into(),
+        AftercareStarted {
+            plan: AftercarePlan::AlumniGroup,
+            follow_ups: vec![PlannedFollowUp {
+                follow_up_id: follow_up,
+                day_offset: 7,
+                due_at: a_day_ago(),
+            }],
+            started_at: a_day_ago(),
+        }
+        .into(),
+    ]
+}
+
+fn follow_up_due(follow_up: FollowUpId) -> MemberEvent {
+    FollowUpDue {
+        follow_up_id: follow_up,
+        day_offset: 7,
+        due_at: a_day_ago(),
+    }
+    .into()
+}
+
+fn missed_check_ins(n: usize) -> Vec<MemberEvent> {
+    let ids: Vec<CheckInId> = (0..n).map(|_| CheckInId::new(Uuid::new_v4())).collect();
+    let mut events: Vec<MemberEvent> = ids
+        .iter()
+        .map(|&id| {
+            CheckInScheduled {
+                check_in_id: id,
+                due_at: a_day_ago(),
+                channel: CheckInChannel::App,
+            }
+            .into()
+        })
+        .collect();
+    events.extend(ids.iter().map(|&id| {
+        MemberEvent::from(CheckInMissed {
+            check_in_id: id,
+            due_at: a_day_ago(),
+        })
+    }));
+    events
+}
+
+/// A member with an address and an email consent, in aftercare: one welcome email due.
+async fn a_consenting_member_in_aftercare(pool: &PgPool, address: &str) -> (MemberId, ConsentId) {
+    let member = MemberId::new(Uuid::new_v4());
+    let consent = ConsentId::new(Uuid::new_v4());
+    let mut events = vec![
+        referred(member, Some(address)),
+        email_consent(consent, None),
+    ];
+    events.extend(discharged_to_aftercare(FollowUpId::new(Uuid::new_v4())));
+    append(pool, member, events).await;
+    (member, consent)
+}
+
+async fn statuses(pool: &PgPool) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[track_caller]
+fn assert_each_message_once(messages: &[smtp::ReceivedEmail], expected: usize) {
+    let dups = duplicates(messages);
+    assert!(
+        dups.is_empty(),
+        "Message-IDs received more than once: {dups:?}"
+    );
+    assert_eq!(messages.len(), expected, "messages received");
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn the_right_emails_reach_the_right_addresses_with_no_clinical_detail(pool: PgPool) {
+    // aiosmtpd's stock Mailbox handler here; the other tests use the raw sink.
+    let server = SmtpServer::start_mailbox();
+    sync_staff_directory(
+        &pool,
+        &StaffDirectory::parse("dr-lee=lee@clinic.example").unwrap(),
+    )
+    .await
+    .unwrap();
+    a_group_in_the_log(&pool).await;
+
+    // Ann: consent and an address; two missed check-ins in a row (and a third), then
+    // aftercare and a due follow-up.
+    let ann = MemberId::new(Uuid::new_v4());
+    let consent = ConsentId::new(Uuid::new_v4());
+    let follow_up = FollowUpId::new(Uuid::new_v4());
+    let mut events = vec![
+        referred(ann, Some("ann@example.org")),
+        email_consent(consent, None),
+        admitted(),
+    ];
+    events.extend(missed_check_ins(3));
+    events.extend(discharged_to_aftercare(follow_up));
+    events.push(follow_up_due(follow_up));
+    append(&pool, ann, events).await;
+    // Bob: an address, no consent. Cat: consent, no address.
+    let bob = MemberId::new(Uuid::new_v4());
+    let mut events = vec![referred(bob, Some("bob@example.org"))];
+    events.extend(discharged_to_aftercare(FollowUpId::new(Uuid::new_v4())));
+    append(&pool, bob, events).await;
+    let cat = MemberId::new(Uuid::new_v4());
+    let mut events = vec![
+        referred(cat, None),
+        email_consent(ConsentId::new(Uuid::new_v4()), None),
+    ];
+    events.extend(discharged_to_aftercare(FollowUpId::new(Uuid::new_v4())));
+    append(&pool, cat, events).await;
+
+    project(&pool).await;
+    let drained = drain(&pool, &mailer(&server.url()), &fast_retries(), 2)
+        .await
+        .unwrap();
+    assert_eq!(drained.sent, 3, "{drained:?}");
+
+    let messages = server.messages();
+    assert_each_message_once(&messages, 3);
+    let mut received: Vec<(String, String)> = messages
+        .iter()
+        .map(|m| (m.to.clone(), m.subject.clone()))
+        .collect();
+    received.sort();
+    assert_eq!(
+        received,
+        vec![
+            (
+                "ann@example.org".to_owned(),
+                EmailKind::AftercareWelcome.subject().to_owned()
+            ),
+            (
+                "ann@example.org".to_owned(),
+                EmailKind::FollowUpDue.subject().to_owned()
+            ),
+            (
+                "lee@clinic.example".to_owned(),
+                EmailKind::OutreachNotice.subject().to_owned()
+            ),
+        ]
+    );
+    let rows: Vec<(String, String, Option<Uuid>, String)> =
+        sqlx::query_as("SELECT message_id, kind, consent_id, status FROM outbox ORDER BY kind")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 3);
+    for (message_id, kind, consent_id, status) in &rows {
+        assert_eq!(status, "sent");
+        assert!(
+            messages.iter().any(|m| &m.message_id == message_id),
+            "{message_id} was received"
+        );
+        assert!(
+            message_id.ends_with("@north.clinic.invalid>"),
+            "{message_id}"
+        );
+        let to_member = kind != "outreach_notice";
+        assert_eq!(
+            *consent_id,
+            to_member.then_some(consent.as_uuid()),
+            "{kind}"
+        );
+    }
+    for m in &messages {
+        assert!(m.from.contains("Care Team") && m.from.contains("no-reply@clinic.invalid"));
+        assert!(
+            m.text.contains(CLINIC_NAME) && m.html.contains(CLINIC_NAME),
+            "{m:?}"
+        );
+        if m.to == "ann@example.org" {
+            assert!(
+                m.text.contains(CONTACT) && m.html.contains(CONTACT),
+                "{m:?}"
+            );
+        }
+        let everything = m.everything().to_lowercase();
+        for clinical in [
+            "fentanyl",
+            "intensive",
+            "outpatient services",
+            "level of care",
+            "tuesday serenity circle",
+            "relapse",
+            "check-in",
+            "missed",
+            "attendance",
+            "ann example",
+            "555 0199",
+            "court",
+            "alumni_group",
+            "diagnos",
+            "substance",
+        ] {
+            assert!(!everything.contains(clinical), "{clinical:?} in {m:?}");
+        }
+        assert!(!m.subject.contains("Ann") && !m.subject.contains("Example"));
+    }
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn no_consent_or_a_revoked_consent_sends_nothing(pool: PgPool) {
+    let server = SmtpServer::start();
+    // No consent: no row at all.
+    let bob = MemberId::new(Uuid::new_v4());
+    let mut events = vec![referred(bob, Some("bob@example.org"))];
+    events.extend(discharged_to_aftercare(FollowUpId::new(Uuid::new_v4())));
+    append(&pool, bob, events).await;
+    // Revoked, and the projection has seen it: the pending row is cancelled.
+    let (dan, dan_consent) = a_consenting_member_in_aftercare(&pool, "dan@example.org").await;
+    project(&pool).await;
+    append(&pool, dan, vec![revoked(dan_consent)]).await;
+    project(&pool).await;
+    // Revoked after the row was queued, and the projection has NOT seen it yet: the worker
+    // reads the log at send time and cancels.
+    let (eve, eve_consent) = a_consenting_member_in_aftercare(&pool, "eve@example.org").await;
+    project(&pool).await;
+    append(&pool, eve, vec![revoked(eve_consent)]).await;
+
+    let mailer = mailer(&server.url());
+    let mut outcomes = Vec::new();
+    loop {
+        match try_execute_task(&pool, &mailer, &fast_retries())
+            .await
+            .unwrap()
+        {
+            ExecutionOutcome::EmptyQueue => break,
+            outcome => outcomes.push(outcome),
+        }
+    }
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [ExecutionOutcome::Cancelled {
+                reason: CancelReason::ConsentRevoked,
+                ..
+            }]
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(server.messages().len(), 0);
+    let cancelled: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT member_id, cancel_reason FROM outbox WHERE status = 'cancelled' ORDER BY member_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut expected = vec![
+        (dan.as_uuid(), "consent_revoked".to_owned()),
+        (eve.as_uuid(), "consent_revoked".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(cancelled, expected);
+    assert_eq!(statuses(&pool).await, vec![("cancelled".to_owned(), 2)]);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_expired_consent_sends_nothing(pool: PgPool) {
+    let server = SmtpServer::start();
+    // In force when aftercare starts, expired by the time the worker runs.
+    let expires_at = now() + time::Duration::milliseconds(1500);
+    let member = MemberId::new(Uuid::new_v4());
+    let consent = ConsentId::new(Uuid::new_v4());
+    let follow_up = FollowUpId::new(Uuid::new_v4());
+    let mut events = vec![
+        referred(member, Some("fay@example.org")),
+        email_consent(consent, Some(expires_at)),
+    ];
+    events.extend(discharged_to_aftercare(follow_up));
+    events.push(follow_up_due(follow_up));
+    append(&pool, member, events).await;
+    project(&pool).await;
+    assert_eq!(statuses(&pool).await, vec![("pending".to_owned(), 2)]);
+
+    let wait = expires_at - now();
+    if wait.is_positive() {
+        tokio::time::sleep(wait.unsigned_abs() + Duration::from_millis(50)).await;
+    }
+    let outcome = try_execute_task(&pool, &mailer(&server.url()), &fast_retries())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            ExecutionOutcome::Cancelled {
+                reason: CancelReason::ConsentExpired,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    // Every pending email that consent allowed went with it.
+    assert_eq!(statuses(&pool).await, vec![("cancelled".to_owned(), 2)]);
+    let drained = drain(&pool, &mailer(&server.url()), &fast_retries(), 1)
+        .await
+        .unwrap();
+    assert_eq!(drained.sent, 0);
+    assert_eq!(server.messages().len(), 0);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn smtp_down_then_up_delivers_everything_queued_exactly_once(pool: PgPool) {
+    let port = smtp::free_port();
+    let mailer = mailer(&format!("smtp://127.0.0.1:{port}"));
+    for i in 0..10 {
+        a_consenting_member_in_aftercare(&pool, &format!("m{i}@example.org")).await;
+    }
+    project(&pool).await;
+
+    // Down: every email fails once and waits for its retry (at least a second: long enough
+    // for this pass to end before any falls due again); nothing is lost.
+    let patient = RetryPolicy {
+        base: Duration::from_secs(2),
+        max_backoff: Duration::from_secs(2),
+        max_attempts: 8,
+    };
+    let drained = drain(&pool, &mailer, &patient, 2).await.unwrap();
+    assert_eq!((drained.sent, drained.retrying), (0, 10), "{drained:?}");
+    let errors: Vec<(i32, Option<String>)> =
+        sqlx::query_as("SELECT attempts, last_error FROM outbox WHERE status = 'pending'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(errors.len(), 10);
+    for (attempts, error) in &errors {
+        assert_eq!(*attempts, 1);
+        let error = error.as_deref().unwrap_or_default();
+        assert!(!error.contains('@') && !error.is_empty(), "{error}");
+    }
+
+    // Up: drained as the retries fall due.
+    let server = SmtpServer::start_on(port);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while outbox::depth(&pool).await.unwrap().pending > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still pending after 60 s"
+        );
+        drain(&pool, &mailer, &fast_retries(), 2).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_each_message_once(&server.messages(), 10);
+    assert_eq!(statuses(&pool).await, vec![("sent".to_owned(), 10)]);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_worker_killed_mid_batch_and_restarted_sends_nothing_twice(pool: PgPool) {
+    let server = SmtpServer::start();
+    let mailer = mailer(&server.url());
+    for i in 0..40 {
+        a_consenting_member_in_aftercare(&pool, &format!("m{i}@example.org")).await;
+    }
+    project(&pool).await;
+
+    // Two worker loops, aborted wherever they are once some mail is out.
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let options = WorkerOptions {
+        concurrency: 1,
+        idle_poll: Duration::from_millis(20),
+        error_pause: Duration::from_millis(20),
+        retry: fast_retries(),
+    };
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn(run_worker(
+                pool.clone(),
+                mailer.clone(),
+                options.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    let reached = wait_for_count(&server, 10).await;
+    assert!(reached >= 10, "only {reached} messages before the kill");
+    for worker in &workers {
+        worker.abort();
+    }
+    for worker in workers {
+        let _ = worker.await;
+    }
+
+    // Restarted: the rest goes, nothing twice.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while outbox::depth(&pool).await.unwrap().pending > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still pending after 60 s"
+        );
+        drain(&pool, &mailer, &fast_retries(), 2).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_each_message_once(&server.messages(), 40);
+    assert_eq!(statuses(&pool).await, vec![("sent".to_owned(), 40)]);
+}
+
+/// Waits (at most 30 s) until the server holds `n` messages; returns how many it holds.
+async fn wait_for_count(server: &SmtpServer, n: usize) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let count = server.count();
+        if count >= n || tokio::time::Instant::now() >= deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn two_workers_at_once_send_nothing_twice(pool: PgPool) {
+    let server = SmtpServer::start();
+    for i in 0..60 {
+        a_consenting_member_in_aftercare(&pool, &format!("m{i}@example.org")).await;
+    }
+    project(&pool).await;
+    // Two "processes": a pool and a mailer each, four loops each.
+    let other_pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(pool.connect_options().as_ref().clone())
+        .await
+        .unwrap();
+    let (mailer_a, mailer_b, policy) =
+        (mailer(&server.url()), mailer(&server.url()), fast_retries());
+    let (a, b) = tokio::join!(
+        drain(&pool, &mailer_a, &policy, 4),
+        drain(&other_pool, &mailer_b, &policy, 4),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.sent + b.sent, 60, "{a:?} {b:?}");
+    assert_each_message_once(&server.messages(), 60);
+    assert_eq!(statuses(&pool).await, vec![("sent".to_owned(), 60)]);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn failures_are_retried_then_dead_lettered_and_listed_for_admins(pool: PgPool) {
+    // An address the mailer cannot use: dead at once (retrying cannot help).
+    let (bad, _) = a_consenting_member_in_aftercare(&pool, "not an address").await;
+    // A server that is never up: dead after the bounded number of attempts.
+    let (down, _) = a_consenting_member_in_aftercare(&pool, "gus@example.org").await;
+    project(&pool).await;
+    let mailer = mailer(&format!("smtp://127.0.0.1:{}", smtp::free_port()));
+    let policy = RetryPolicy {
+        base: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+        max_attempts: 3,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while outbox::depth(&pool).await.unwrap().pending > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still pending after 60 s"
+        );
+        drain(&pool, &mailer, &policy, 1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let depth = outbox::depth(&pool).await.unwrap();
+    assert_eq!((depth.pending, depth.dead), (0, 2));
+    let mut dead = outbox::dead_letters(&pool, &clinic(), 10).await.unwrap();
+    dead.sort_by_key(|d| d.attempts);
+    let summary: Vec<(MemberId, i32, Option<String>)> = dead
+        .iter()
+        .map(|d| (d.member_id, d.attempts, d.last_error.clone()))
+        .collect();
+    assert_eq!(summary[0], (bad, 1, Some("invalid_recipient".to_owned())));
+    assert_eq!((summary[1].0, summary[1].1), (down, 3));
+    assert!(!summary[1].2.as_deref().unwrap_or("@").contains('@'));
+    let other = ClinicId::parse("south").unwrap();
+    assert!(outbox::dead_letters(&pool, &other, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn replaying_the_log_never_queues_an_email_twice(pool: PgPool) {
+    let server = SmtpServer::start();
+    for i in 0..5 {
+        a_consenting_member_in_aftercare(&pool, &format!("m{i}@example.org")).await;
+    }
+    project(&pool).await;
+    drain(&pool, &mailer(&server.url()), &fast_retries(), 1)
+        .await
+        .unwrap();
+    // The checkpoint goes back to the start (a bug, an operator): the whole log again.
+    sqlx::query(
+        "UPDATE projection_checkpoints SET transaction_id = 0, position = 0 \
+         WHERE projection = 'outbox'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    project(&pool).await;
+    let drained = drain(&pool, &mailer(&server.url()), &fast_retries(), 1)
+        .await
+        .unwrap();
+    assert_eq!(drained.sent, 0);
+    assert_eq!(statuses(&pool).await, vec![("sent".to_owned(), 5)]);
+    assert_each_message_once(&server.messages(), 5);
+    let ids: BTreeSet<String> = server
+        .messages()
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect();
+    assert_eq!(ids.len(), 5);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_email_in_flight_does_not_hold_back_the_projections(pool: PgPool) {
+    // A server that accepts connections and never says a word: the send hangs.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("smtp://{}", silent.local_addr().unwrap());
+    let _server = tokio::spawn(async move {
+        let (socket, _) = silent.accept().await.unwrap();
+        std::future::pending::<()>().await;
+        drop(socket);
+    });
+    a_consenting_member_in_aftercare(&pool, "hal@example.org").await;
+    project(&pool).await;
+    let in_flight = tokio::spawn({
+        let (pool, mailer) = (pool.clone(), mailer(&url));
+        async move { try_execute_task(&pool, &mailer, &fast_retries()).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while outbox::depth(&pool).await.unwrap().due > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the email was never claimed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // While it hangs, the log goes on and the projection follows (a claim held in an open
+    // transaction would keep every subscriber from reading past it).
+    a_consenting_member_in_aftercare(&pool, "ida@example.org").await;
+    project(&pool).await;
+    assert!(!in_flight.is_finished(), "the send is still in flight");
+    assert_eq!(
+        statuses(&pool).await,
+        vec![("pending".to_owned(), 2)],
+        "the new email is queued beside the one in flight"
+    );
+    in_flight.abort();
+}
