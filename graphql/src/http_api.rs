@@ -48,6 +48,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         }
         Err(error) => tracing::warn!(error = %error, "could not read projection lag"),
     }
+    match clinic_infra::outbox::depth(&state.pool).await {
+        Ok(depth) => {
+            metrics::gauge!("clinic_outbox_pending").set(depth.pending as f64);
+            metrics::gauge!("clinic_outbox_dead").set(depth.dead as f64);
+        }
+        Err(error) => tracing::warn!(error = %error, "could not read the outbox depth"),
+    }
     (
         [("content-type", "text/plain; version=0.0.4")],
         state.metrics.render(),

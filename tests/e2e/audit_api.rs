@@ -251,4 +251,42 @@ async fn graphiql_and_metrics_are_served(pool: PgPool) {
         metrics.contains("clinic_projection_lag_positions{projection=\"members\"}"),
         "{metrics}"
     );
+    assert!(metrics.contains("clinic_outbox_pending 0"), "{metrics}");
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn admins_see_undeliverable_emails_of_their_clinic(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    for (clinic, id) in [("north", Uuid::new_v4()), ("south", Uuid::new_v4())] {
+        sqlx::query(
+            "INSERT INTO outbox (id, clinic, event_id, event_version, member_id, kind, recipient,
+                                 consent_id, status, attempts, next_attempt_at, send_before,
+                                 last_error, message_id)
+             VALUES ($1, $2, $3, 5, $4, 'follow_up_due', 'someone@example.org', $5, 'dead', 8,
+                     now(), now() + interval '14 days', 'smtp 550', $6)",
+        )
+        .bind(id)
+        .bind(clinic)
+        .bind(Uuid::new_v4())
+        .bind(Uuid::new_v4())
+        .bind(Uuid::new_v4())
+        .bind(format!("<outbox-{id}@{clinic}.clinic.invalid>"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let query = "{ deadLetters { id kind attempts lastError messageId } }";
+    let admin = app.token("admin", Role::Admin, "north");
+    let data = app.graphql(&admin, query, json!({})).await;
+    let letters = data["deadLetters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "only north's");
+    assert_eq!(letters[0]["kind"], "follow_up_due");
+    assert_eq!(letters[0]["lastError"], "smtp 550");
+    assert!(letters[0]["messageId"]
+        .as_str()
+        .unwrap()
+        .contains("@north."));
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let (code, _) = app.graphql_error(Some(&clinician), query, json!({})).await;
+    assert_eq!(code, "FORBIDDEN");
 }

@@ -147,6 +147,26 @@ pub struct AccessConnection {
     pub page_info: PageInfo,
 }
 
+/// An email that could not be delivered after every attempt (admins retry or follow up by
+/// other means). Carries no personal data: the member's id, the kind, the failure's category.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct DeadLetter {
+    /// The outbox row.
+    pub id: ID,
+    /// The member it concerns.
+    pub member_id: ID,
+    /// aftercare_welcome, follow_up_due or outreach_notice.
+    pub kind: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// The last failure's category and SMTP code.
+    pub last_error: Option<String>,
+    /// Its Message-ID.
+    pub message_id: String,
+    /// When it was queued.
+    pub created_at: OffsetDateTime,
+}
+
 /// The auditors' queries.
 #[derive(Default)]
 pub struct AuditQuery;
@@ -192,6 +212,33 @@ impl AuditQuery {
     ) -> ApiResult<AccessConnection> {
         let member_id = member_id.map(|id| parse_uuid(&id)).transpose()?;
         Ok(access_page(ctx, member_id, false, first, after).await?)
+    }
+
+    /// Emails given up on after every attempt, newest first (admins).
+    #[graphql(guard = "RoleGuard::new(\"see undeliverable emails\", roles::ADMIN)")]
+    async fn dead_letters(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> ApiResult<Vec<DeadLetter>> {
+        let (services, request) = (super::services(ctx)?, super::request(ctx)?);
+        let limit = scalars::page_size(first, 100, 1000)?;
+        let letters =
+            clinic_infra::outbox::dead_letters(&services.pool, &request.staff.clinic, limit)
+                .await
+                .map_err(ApiError::internal)?;
+        Ok(letters
+            .into_iter()
+            .map(|letter| DeadLetter {
+                id: ID(letter.id.to_string()),
+                member_id: ID(letter.member_id.to_string()),
+                kind: letter.kind.as_str().to_owned(),
+                attempts: letter.attempts,
+                last_error: letter.last_error,
+                message_id: letter.message_id,
+                created_at: letter.created_at,
+            })
+            .collect())
     }
 
     /// The member as the events recorded up to `at` describe them (time travel).

@@ -53,6 +53,8 @@ pub mod roles {
     pub const SESSIONS: &[Role] = &[Admin, Clinician, Facilitator];
     /// A member's event history: auditors, admins and the clinicians who treat them.
     pub const HISTORY: &[Role] = &[Admin, Auditor, Clinician];
+    /// Administration: undeliverable emails.
+    pub const ADMIN: &[Role] = &[Admin];
     /// The log, time travel, integrity and the access log.
     pub const AUDIT: &[Role] = &[Admin, Auditor];
 }
