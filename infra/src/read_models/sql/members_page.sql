@@ -4,7 +4,10 @@
 -- $5 rows to return, $6 window start (exclusive), $7 window end = now (inclusive),
 -- $8 at-risk threshold.
 -- Always one row at least: an empty page is one row with a NULL member_id and the total.
-WITH matching AS (
+-- The page and the total are two scans of member_summaries with the same filter (not one
+-- shared CTE: a CTE used twice is materialised, which sorted the whole clinic for every page;
+-- this way the page walks the (clinic, referred_position) index and stops after $5 rows).
+WITH page AS (
     SELECT m.member_id, m.referred_position
       FROM member_summaries m
      WHERE m.clinic = $1
@@ -17,15 +20,23 @@ WITH matching AS (
                         AND a.status IN ('present', 'late')
                         AND a.held_at > $6 AND a.held_at <= $7) < $8
            END)
-), page AS (
-    SELECT member_id, referred_position
-      FROM matching
-     WHERE referred_position > $4
-     ORDER BY referred_position
+       AND m.referred_position > $4
+     ORDER BY m.referred_position
      LIMIT $5
 )
 SELECT t.total_count, p.*
-  FROM (SELECT count(*) AS total_count FROM matching) t
+  FROM (SELECT count(*) AS total_count
+          FROM member_summaries m
+         WHERE m.clinic = $1
+       AND ($2::text IS NULL OR m.stage = $2)
+       AND ($3::boolean IS NULL OR $3 = CASE
+               WHEN m.stage <> 'in_treatment' THEN false
+               ELSE (SELECT count(*)
+                       FROM session_attendance a
+                      WHERE a.clinic = m.clinic AND a.member_id = m.member_id
+                        AND a.status IN ('present', 'late')
+                        AND a.held_at > $6 AND a.held_at <= $7) < $8
+           END)) t
   LEFT JOIN LATERAL (
       SELECT m.member_id, m.name, m.email, m.stage, m.level_of_care, m.primary_counselor,
              m.version, m.consecutive_missed_check_ins, m.last_missed_due_at, m.erased,
