@@ -208,7 +208,6 @@ async fn swap(
     mut cursor: LogCursor,
     options: &RebuildOptions,
 ) -> Result<(LogCursor, u64), ProjectionError> {
-    let store = EventStore::new(pool.clone());
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT set_config('lock_timeout', $1, true)")
         .bind(format!("{}ms", options.lock_timeout.as_millis()))
@@ -220,11 +219,12 @@ async fn swap(
     shadow_transaction(&mut tx, search_path).await?;
     // This transaction holds an id now, so the log read below stops short of anything that
     // commits after it started: the loop ends, and the live runners pick those events up.
+    // (Read on this transaction's own connection: the pool may be busy with the runners
+    // waiting for the locks this transaction holds.)
     let mut applied = 0;
     loop {
-        let page = store
-            .read_log(&Scope::All, cursor, options.batch_size)
-            .await?;
+        let page =
+            EventStore::read_log_on(&mut tx, &Scope::All, cursor, options.batch_size).await?;
         if page.events.is_empty() {
             break;
         }
