@@ -6,7 +6,8 @@
 -- Each projection owns a set of tables, created by one function per projection so that a
 -- rebuild can create the very same tables (same columns, constraints and index names) in a
 -- shadow schema, fill them from position 0, and swap them in. A later migration that changes
--- a read-model table changes it in `public` AND replaces the projection's create function.
+-- a read-model table changes it in `public` AND replaces the projection's create (or index)
+-- function.
 
 -- Where each projection is in the log: the last event it applied, in commit-safe order
 -- (transaction id, position; see `events`). Written in the same transaction as the
@@ -20,7 +21,43 @@ CREATE TABLE projection_checkpoints (
 );
 
 -- The `members` projection: the member summary, check-ins, follow-ups and the pipeline board.
-CREATE FUNCTION create_members_read_model(target_schema text) RETURNS void
+--
+-- Its secondary indexes are created by their own function: a rebuild creates them once its
+-- shadow tables are full, which is much cheaper than maintaining them row by row.
+CREATE FUNCTION index_members_read_model(target_schema text) RETURNS void
+LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN
+    PERFORM set_config('search_path', target_schema, true);
+
+    CREATE INDEX member_summaries_list_idx
+        ON member_summaries (clinic, referred_position);
+
+    CREATE INDEX member_summaries_stage_idx
+        ON member_summaries (clinic, stage, referred_position);
+
+    -- Outreach items: 2 or more missed check-ins in a row.
+    CREATE INDEX member_summaries_outreach_idx
+        ON member_summaries (clinic, referred_position) WHERE consecutive_missed_check_ins >= 2;
+
+    CREATE INDEX member_check_ins_member_idx ON member_check_ins (clinic, member_id, due_at);
+
+    -- The scheduler: scheduled check-ins past due, every clinic.
+    CREATE INDEX member_check_ins_open_idx ON member_check_ins (due_at) WHERE status = 'scheduled';
+
+    CREATE INDEX member_follow_ups_member_idx ON member_follow_ups (clinic, member_id, due_at);
+
+    -- The scheduler: planned follow-ups whose day has come, every clinic.
+    CREATE INDEX member_follow_ups_planned_idx ON member_follow_ups (due_at)
+        WHERE status = 'planned';
+
+    -- The staff list: open follow-ups by due time.
+    CREATE INDEX member_follow_ups_open_idx ON member_follow_ups (clinic, due_at)
+        WHERE status <> 'completed';
+END
+$$;
+
+CREATE FUNCTION create_members_read_model(target_schema text, with_indexes boolean DEFAULT true)
+RETURNS void
 LANGUAGE plpgsql SET search_path = public AS $$
 BEGIN
     -- Unqualified names below are created in `target_schema` (the setting is restored when
@@ -53,13 +90,6 @@ BEGIN
         updated_at                   timestamptz NOT NULL,
         PRIMARY KEY (clinic, member_id)
     );
-    CREATE INDEX member_summaries_list_idx
-        ON member_summaries (clinic, referred_position);
-    CREATE INDEX member_summaries_stage_idx
-        ON member_summaries (clinic, stage, referred_position);
-    -- Outreach items: 2 or more missed check-ins in a row.
-    CREATE INDEX member_summaries_outreach_idx
-        ON member_summaries (clinic, referred_position) WHERE consecutive_missed_check_ins >= 2;
 
     -- One row per scheduled check-in.
     CREATE TABLE member_check_ins (
@@ -72,9 +102,6 @@ BEGIN
         completed_at timestamptz,
         PRIMARY KEY (clinic, check_in_id)
     );
-    CREATE INDEX member_check_ins_member_idx ON member_check_ins (clinic, member_id, due_at);
-    -- The scheduler: scheduled check-ins past due, every clinic.
-    CREATE INDEX member_check_ins_open_idx ON member_check_ins (due_at) WHERE status = 'scheduled';
 
     -- One row per planned alumni follow-up. A readmission deletes the previous episode's
     -- follow-ups still planned (the domain drops them from the member's state, with no event).
@@ -90,13 +117,6 @@ BEGIN
         completed_at timestamptz,
         PRIMARY KEY (clinic, follow_up_id)
     );
-    CREATE INDEX member_follow_ups_member_idx ON member_follow_ups (clinic, member_id, due_at);
-    -- The scheduler: planned follow-ups whose day has come, every clinic.
-    CREATE INDEX member_follow_ups_planned_idx ON member_follow_ups (due_at)
-        WHERE status = 'planned';
-    -- The staff list: open follow-ups by due time.
-    CREATE INDEX member_follow_ups_open_idx ON member_follow_ups (clinic, due_at)
-        WHERE status <> 'completed';
 
     -- The pipeline board: members per stage, and per level of care while in treatment
     -- (`level_of_care` is '' for every other stage). Kept as counters so the board reads a
@@ -110,11 +130,42 @@ BEGIN
         members       bigint NOT NULL,
         PRIMARY KEY (clinic, stage, level_of_care)
     );
+
+    IF with_indexes THEN
+        PERFORM index_members_read_model(target_schema);
+    END IF;
 END
 $$;
 
 -- The `groups` projection: group summaries, rosters, sessions and attendance.
-CREATE FUNCTION create_groups_read_model(target_schema text) RETURNS void
+--
+-- Its secondary indexes are created by their own function: a rebuild creates them once its
+-- shadow tables are full, which is much cheaper than maintaining them row by row.
+CREATE FUNCTION index_groups_read_model(target_schema text) RETURNS void
+LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN
+    PERFORM set_config('search_path', target_schema, true);
+
+    CREATE INDEX group_summaries_list_idx ON group_summaries (clinic, formed_position);
+
+    CREATE INDEX group_summaries_facilitator_idx ON group_summaries (clinic, facilitator);
+
+    CREATE INDEX group_rosters_member_idx ON group_rosters (clinic, member_id);
+
+    CREATE INDEX group_sessions_group_idx ON group_sessions (clinic, group_id, recorded_position);
+
+    -- Engagement: a member's attended sessions in a time window.
+    CREATE INDEX session_attendance_attended_idx ON session_attendance (clinic, member_id, held_at)
+        WHERE status IN ('present', 'late');
+
+    -- Stopped attending: a member's run of absences from one group, newest first.
+    CREATE INDEX session_attendance_streak_idx
+        ON session_attendance (clinic, group_id, member_id, held_at, session_id) INCLUDE (status);
+END
+$$;
+
+CREATE FUNCTION create_groups_read_model(target_schema text, with_indexes boolean DEFAULT true)
+RETURNS void
 LANGUAGE plpgsql SET search_path = public AS $$
 BEGIN
     PERFORM set_config('search_path', target_schema, true);
@@ -143,8 +194,6 @@ BEGIN
         formed_position bigint      NOT NULL,
         PRIMARY KEY (clinic, group_id)
     );
-    CREATE INDEX group_summaries_list_idx ON group_summaries (clinic, formed_position);
-    CREATE INDEX group_summaries_facilitator_idx ON group_summaries (clinic, facilitator);
 
     -- Who is on each roster now.
     CREATE TABLE group_rosters (
@@ -155,7 +204,6 @@ BEGIN
         joined_position bigint      NOT NULL,
         PRIMARY KEY (clinic, group_id, member_id)
     );
-    CREATE INDEX group_rosters_member_idx ON group_rosters (clinic, member_id);
 
     -- One row per session (scheduled, held or cancelled).
     CREATE TABLE group_sessions (
@@ -170,7 +218,6 @@ BEGIN
         recorded_position bigint      NOT NULL,
         PRIMARY KEY (clinic, session_id)
     );
-    CREATE INDEX group_sessions_group_idx ON group_sessions (clinic, group_id, recorded_position);
 
     -- One row per member per held session, status after corrections. The instants of
     -- attended sessions make "sessions attended in the trailing 7 days" a count at query
@@ -184,12 +231,10 @@ BEGIN
         status     text        NOT NULL CHECK (status IN ('present', 'late', 'excused', 'absent')),
         PRIMARY KEY (clinic, session_id, member_id)
     );
-    -- Engagement: a member's attended sessions in a time window.
-    CREATE INDEX session_attendance_attended_idx ON session_attendance (clinic, member_id, held_at)
-        WHERE status IN ('present', 'late');
-    -- Stopped attending: a member's run of absences from one group, newest first.
-    CREATE INDEX session_attendance_streak_idx
-        ON session_attendance (clinic, group_id, member_id, held_at, session_id) INCLUDE (status);
+
+    IF with_indexes THEN
+        PERFORM index_groups_read_model(target_schema);
+    END IF;
 END
 $$;
 
@@ -197,8 +242,9 @@ SELECT create_members_read_model('public');
 SELECT create_groups_read_model('public');
 
 -- Rebuilding, step 1: an empty copy of a projection's tables in the shadow schema
--- `rebuild_<projection>` (dropped first if an earlier rebuild left it behind). The rebuild fills
--- it from position 0 while the live tables keep serving.
+-- `rebuild_<projection>` (dropped first if an earlier rebuild left it behind), with primary keys
+-- but no secondary indexes yet. The rebuild fills it from position 0 while the live tables keep
+-- serving.
 CREATE FUNCTION prepare_read_model_rebuild(p_projection text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -209,7 +255,19 @@ BEGIN
     END IF;
     EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', v_shadow);
     EXECUTE format('CREATE SCHEMA %I', v_shadow);
-    EXECUTE format('SELECT create_%s_read_model(%L)', p_projection, v_shadow);
+    EXECUTE format('SELECT create_%s_read_model(%L, false)', p_projection, v_shadow);
+END
+$$;
+
+-- Rebuilding, step 1b: the shadow tables are full; create their secondary indexes (with the
+-- names the live ones have), before the swap.
+CREATE FUNCTION index_rebuilt_read_model(p_projection text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_projection NOT IN ('members', 'groups') THEN
+        RAISE EXCEPTION 'unknown projection %', p_projection USING ERRCODE = '22023';
+    END IF;
+    EXECUTE format('SELECT index_%s_read_model(%L)', p_projection, 'rebuild_' || p_projection);
 END
 $$;
 

@@ -147,7 +147,10 @@ impl Scheduler {
         };
         let stream = StreamId::of("member", member.as_uuid());
         match self.members.execute(&context, &stream, None, command).await {
-            Ok(executed) if executed.append.is_some() => Outcome::Appended,
+            // A duplicate append is another instance's identical event: nothing new.
+            Ok(executed) if executed.append.as_ref().is_some_and(|a| !a.duplicate) => {
+                Outcome::Appended
+            }
             Ok(_) => Outcome::Unchanged,
             // Completed, missed or marked due meanwhile (or the member was erased): time has
             // nothing left to record.

@@ -2,7 +2,7 @@
 //! order for subscribers.
 
 use sqlx::postgres::PgRow;
-use sqlx::{FromRow, Row};
+use sqlx::{FromRow, PgConnection, Row};
 use time::OffsetDateTime;
 
 use super::{EventStore, EventStoreError, RecordedEvent, Scope, StreamId};
@@ -123,6 +123,23 @@ impl EventStore {
         after: LogCursor,
         limit: u32,
     ) -> Result<LogPage, EventStoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(EventStoreError::Database)?;
+        Self::read_log_on(&mut conn, scope, after, limit).await
+    }
+
+    /// [`Self::read_log`] on a connection the caller holds, e.g. inside its own transaction
+    /// (a projection's rebuild swap reads the last pages under the locks it holds, without
+    /// waiting for a second connection).
+    pub async fn read_log_on(
+        conn: &mut PgConnection,
+        scope: &Scope,
+        after: LogCursor,
+        limit: u32,
+    ) -> Result<LogPage, EventStoreError> {
         let query = match scope {
             Scope::Clinic(clinic) => {
                 sqlx::query_as(include_str!("sql/read_log_clinic.sql")).bind(clinic.as_str())
@@ -133,7 +150,7 @@ impl EventStore {
             .bind(after.transaction_id)
             .bind(after.position)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(conn)
             .await
             .map_err(EventStoreError::Database)?;
         let next = events.last().map_or(after, LogCursor::after);

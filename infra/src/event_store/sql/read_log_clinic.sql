@@ -5,5 +5,7 @@ SELECT position, transaction_id::text::bigint AS transaction_id, clinic, stream_
  WHERE clinic = $1
    AND (transaction_id, position) > ($2::text::xid8, $3)
    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY transaction_id, position
+ -- Qualified: a bare `transaction_id` would name the bigint output column above, and the sort
+ -- could not use events_commit_order_idx (every page would sort the rest of the log).
+ ORDER BY events.transaction_id, events.position
  LIMIT $4

@@ -120,13 +120,36 @@ pub struct GroupKeys {
 }
 
 impl GroupKeys {
-    /// The keys `events` read. (A session held a second time also needs its earlier
-    /// attendance: the loader adds it once it knows the session was held.)
+    /// The keys `events` read. A row the page itself creates before reading it (a group
+    /// formed, a session scheduled or held earlier in the page) needs no load. (A session held
+    /// a second time also needs its earlier attendance: the loader adds it once it knows the
+    /// session was held.)
     pub fn of(events: &[GroupEnvelope]) -> Self {
         let mut keys = Self::default();
+        let mut formed = BTreeSet::new();
+        let mut recorded = BTreeSet::new();
         for e in events {
             let clinic = || e.clinic.clone();
-            keys.groups.insert((clinic(), e.id));
+            match &e.event {
+                GroupEvent::GroupFormed(_) => {
+                    if !keys.groups.contains(&(clinic(), e.id)) {
+                        formed.insert((clinic(), e.id));
+                    }
+                }
+                _ if formed.contains(&(clinic(), e.id)) => {}
+                _ => {
+                    keys.groups.insert((clinic(), e.id));
+                }
+            }
+            let mut session = |id: SessionId, creates: bool| {
+                let key = (clinic(), id);
+                if !recorded.contains(&key) {
+                    keys.sessions.insert(key.clone());
+                }
+                if creates {
+                    recorded.insert(key);
+                }
+            };
             match &e.event {
                 GroupEvent::MemberJoined(j) => {
                     keys.roster.insert((clinic(), e.id, j.member_id));
@@ -134,18 +157,14 @@ impl GroupKeys {
                 GroupEvent::MemberLeft(l) => {
                     keys.roster.insert((clinic(), e.id, l.member_id));
                 }
-                GroupEvent::SessionScheduled(s) => {
-                    keys.sessions.insert((clinic(), s.session_id));
-                }
-                GroupEvent::SessionHeld(s) => {
-                    keys.sessions.insert((clinic(), s.session_id));
-                }
-                GroupEvent::SessionCancelled(s) => {
-                    keys.sessions.insert((clinic(), s.session_id));
-                }
+                GroupEvent::SessionScheduled(s) => session(s.session_id, true),
+                GroupEvent::SessionHeld(s) => session(s.session_id, true),
+                GroupEvent::SessionCancelled(s) => session(s.session_id, false),
                 GroupEvent::AttendanceCorrected(c) => {
-                    keys.attendance
-                        .insert((clinic(), c.session_id, c.member_id));
+                    if !recorded.contains(&(clinic(), c.session_id)) {
+                        keys.attendance
+                            .insert((clinic(), c.session_id, c.member_id));
+                    }
                 }
                 GroupEvent::GroupFormed(_) | GroupEvent::GroupClosed(_) => {}
             }

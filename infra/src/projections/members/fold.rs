@@ -109,23 +109,49 @@ pub struct MemberKeys {
 }
 
 impl MemberKeys {
-    /// The keys `events` read.
+    /// The keys `events` read. A row the page itself creates before reading it (a member
+    /// referred, a check-in scheduled, follow-ups planned earlier in the page) needs no load.
     pub fn of(events: &[MemberEnvelope]) -> Self {
         let mut keys = Self::default();
+        let mut referred = BTreeSet::new();
+        let mut scheduled = BTreeSet::new();
+        let mut planned = BTreeSet::new();
         for e in events {
             let clinic = || e.clinic.clone();
-            keys.members.insert((clinic(), e.id));
             match &e.event {
-                MemberEvent::CheckInCompleted(c) => {
+                MemberEvent::MemberReferred(_) => {
+                    if !keys.members.contains(&(clinic(), e.id)) {
+                        referred.insert((clinic(), e.id));
+                    }
+                }
+                _ if referred.contains(&(clinic(), e.id)) => {}
+                _ => {
+                    keys.members.insert((clinic(), e.id));
+                }
+            }
+            match &e.event {
+                MemberEvent::CheckInScheduled(c) => {
+                    scheduled.insert((clinic(), c.check_in_id));
+                }
+                MemberEvent::CheckInCompleted(c)
+                    if !scheduled.contains(&(clinic(), c.check_in_id)) =>
+                {
                     keys.check_ins.insert((clinic(), c.check_in_id));
                 }
-                MemberEvent::CheckInMissed(c) => {
+                MemberEvent::CheckInMissed(c)
+                    if !scheduled.contains(&(clinic(), c.check_in_id)) =>
+                {
                     keys.check_ins.insert((clinic(), c.check_in_id));
                 }
-                MemberEvent::FollowUpDue(f) => {
+                MemberEvent::AftercareStarted(a) => {
+                    planned.extend(a.follow_ups.iter().map(|f| (clinic(), f.follow_up_id)));
+                }
+                MemberEvent::FollowUpDue(f) if !planned.contains(&(clinic(), f.follow_up_id)) => {
                     keys.follow_ups.insert((clinic(), f.follow_up_id));
                 }
-                MemberEvent::FollowUpCompleted(f) => {
+                MemberEvent::FollowUpCompleted(f)
+                    if !planned.contains(&(clinic(), f.follow_up_id)) =>
+                {
                     keys.follow_ups.insert((clinic(), f.follow_up_id));
                 }
                 MemberEvent::MemberReadmitted(_) => {

@@ -296,5 +296,11 @@ async fn write_pipeline(conn: &mut PgConnection, rows: &MemberRows) -> Result<()
         .bind(&delta)
         .execute(&mut *conn)
         .await?;
+    sqlx::query(include_str!("sql/drop_empty_pipeline_counts.sql"))
+        .bind(&clinic)
+        .bind(&stage)
+        .bind(&level)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }

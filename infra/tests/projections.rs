@@ -1,0 +1,834 @@
+//! The projections and the read-model queries against a real PostgreSQL: every test gets a
+//! fresh migrated database.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "support/clinic.rs"]
+mod support;
+
+use std::time::Duration as StdDuration;
+
+use clinic_domain::values::{
+    AttendanceStatus::{Absent, Excused, Late, Present},
+    CheckInStatus, DischargeReason, FollowUpOutcome, FollowUpStatus, LevelOfCare, Stage,
+};
+use clinic_domain::{aftercare, MemberId};
+use clinic_infra::clinic::ClinicId;
+use clinic_infra::demo::{self, DemoOptions};
+use clinic_infra::event_store::EventStore;
+use clinic_infra::projections::{
+    self, catch_up, catch_up_pages, wait_until_caught_up, Freshness, ProjectionName, RebuildOptions,
+};
+use clinic_infra::read_models::{
+    self, Engagement, MemberFilter, MemberSummary, PageRequest, ReadModelError,
+};
+use sqlx::PgPool;
+use support::{
+    assert_same_tables, catch_up_all, check_in, dump, group, member, options, reset, session,
+    Clinic, T0,
+};
+use time::{Duration, OffsetDateTime};
+use tokio::sync::watch;
+
+/// "Now" in the scripted clinic: ten weeks after it opened.
+const NOW: OffsetDateTime = T0.saturating_add(Duration::days(70));
+
+fn ann() -> MemberId {
+    member(1)
+}
+fn bob() -> MemberId {
+    member(2)
+}
+fn cy() -> MemberId {
+    member(3)
+}
+fn dee() -> MemberId {
+    member(4)
+}
+fn eve() -> MemberId {
+    member(5)
+}
+fn fay() -> MemberId {
+    member(6)
+}
+fn gus() -> MemberId {
+    member(7)
+}
+
+fn north() -> ClinicId {
+    ClinicId::parse("north").unwrap()
+}
+
+/// A small clinic whose dashboard is known (see the expectations in the first test), and a
+/// second clinic with one referral that must never show in the first one's.
+async fn scripted_clinic(pool: &PgPool) -> Clinic {
+    let mut c = Clinic::new(pool, "north");
+    c.form_group(group(1), "Relapse prevention", "fac-lee")
+        .await;
+    c.form_group(group(2), "Coping skills", "fac-sam").await;
+
+    c.admitted(ann(), "Ann Archer", LevelOfCare::Residential, T0)
+        .await;
+    c.admitted(bob(), "Bob Baker", LevelOfCare::Outpatient, T0)
+        .await;
+    c.admitted(cy(), "Cy Castillo", LevelOfCare::Outpatient, T0)
+        .await;
+    c.refer(dee(), "Dee Dunn", T0).await;
+    c.refer(eve(), "Eve Ellis", T0).await;
+    c.intake(eve(), T0 + Duration::days(1)).await;
+    c.admitted(fay(), "Fay Fischer", LevelOfCare::Residential, T0)
+        .await;
+    c.admitted(gus(), "Gus Garcia", LevelOfCare::Outpatient, T0)
+        .await;
+
+    c.join(group(1), ann()).await;
+    c.join(group(1), bob()).await;
+    c.join(group(2), cy()).await;
+    c.leave(group(2), cy()).await;
+
+    let day = |d: i64| NOW - Duration::days(d);
+    c.session(
+        group(1),
+        session(1),
+        day(6),
+        &[(ann(), Present), (bob(), Present)],
+    )
+    .await;
+    c.session(
+        group(1),
+        session(2),
+        day(4),
+        &[(ann(), Late), (bob(), Absent)],
+    )
+    .await;
+    c.session(
+        group(1),
+        session(3),
+        day(2),
+        &[(ann(), Present), (bob(), Absent)],
+    )
+    .await;
+    c.session(
+        group(1),
+        session(4),
+        day(1),
+        &[(ann(), Absent), (bob(), Excused)],
+    )
+    .await;
+    c.correct(group(1), session(4), ann(), Present).await;
+
+    // Bob misses two check-ins in a row; Ann completes one and has one coming.
+    c.schedule_check_in(bob(), check_in(1), day(5)).await;
+    c.schedule_check_in(bob(), check_in(2), day(3)).await;
+    c.miss_check_in(bob(), check_in(1), day(5)).await;
+    c.miss_check_in(bob(), check_in(2), day(3)).await;
+    c.schedule_check_in(ann(), check_in(3), day(3)).await;
+    c.complete_check_in(ann(), check_in(3), day(3)).await;
+    c.schedule_check_in(ann(), check_in(4), NOW + Duration::days(1))
+        .await;
+
+    // Fay completed treatment 50 days ago; two follow-ups recorded. Cy completed 10 days ago
+    // (recorded late: a backdated discharge). Gus left against advice.
+    c.discharge(fay(), DischargeReason::Completed, day(50))
+        .await;
+    c.record_follow_up(fay(), 7, FollowUpOutcome::Abstinent, day(42))
+        .await;
+    c.record_follow_up(fay(), 30, FollowUpOutcome::Relapsed, day(19))
+        .await;
+    c.discharge(cy(), DischargeReason::Completed, day(10)).await;
+    c.discharge(gus(), DischargeReason::AgainstAdvice, day(20))
+        .await;
+
+    let mut south = Clinic::new(pool, "south");
+    south.refer(member(99), "Sol South", T0).await;
+    c
+}
+
+fn names(members: &[MemberSummary]) -> Vec<&str> {
+    members.iter().map(|m| m.name.as_str()).collect()
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn the_dashboard_after_a_scripted_pipeline_is_the_expected_one(pool: PgPool) {
+    scripted_clinic(&pool).await;
+    catch_up_all(&pool).await;
+    let clinic = north();
+    let at = Engagement::at(NOW);
+
+    // Pipeline board: the south clinic's referral is not counted.
+    let board = read_models::pipeline_board(&pool, &clinic).await.unwrap();
+    let stages: Vec<(Stage, i64)> = board.stages.iter().map(|s| (s.stage, s.count)).collect();
+    assert_eq!(
+        stages,
+        vec![
+            (Stage::Referred, 1),
+            (Stage::Intake, 1),
+            (Stage::InTreatment, 2),
+            (Stage::Discharged, 1),
+            (Stage::Aftercare, 2),
+            (Stage::Alumni, 0),
+        ]
+    );
+    let levels: Vec<(LevelOfCare, i64)> = board
+        .in_treatment_by_level
+        .iter()
+        .map(|l| (l.level_of_care, l.count))
+        .collect();
+    assert_eq!(
+        levels,
+        vec![
+            (LevelOfCare::WithdrawalManagement, 0),
+            (LevelOfCare::Residential, 1),
+            (LevelOfCare::PartialHospitalization, 0),
+            (LevelOfCare::IntensiveOutpatient, 0),
+            (LevelOfCare::Outpatient, 1),
+        ]
+    );
+
+    // The member list, in referral order, three at a time.
+    let first = read_models::members_page(
+        &pool,
+        &clinic,
+        MemberFilter::default(),
+        &PageRequest::first(3),
+        at,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.total_count, 7);
+    assert!(first.has_next_page);
+    let nodes: Vec<MemberSummary> = first.edges.iter().map(|e| e.node.clone()).collect();
+    assert_eq!(names(&nodes), ["Ann Archer", "Bob Baker", "Cy Castillo"]);
+    let second = read_models::members_page(
+        &pool,
+        &clinic,
+        MemberFilter::default(),
+        &PageRequest {
+            first: 3,
+            after: first.end_cursor.clone(),
+        },
+        at,
+    )
+    .await
+    .unwrap();
+    let nodes: Vec<MemberSummary> = second.edges.iter().map(|e| e.node.clone()).collect();
+    assert_eq!(names(&nodes), ["Dee Dunn", "Eve Ellis", "Fay Fischer"]);
+    let third = read_models::members_page(
+        &pool,
+        &clinic,
+        MemberFilter::default(),
+        &PageRequest {
+            first: 3,
+            after: second.end_cursor.clone(),
+        },
+        at,
+    )
+    .await
+    .unwrap();
+    assert_eq!(third.edges.len(), 1);
+    assert!(!third.has_next_page);
+    assert!(matches!(
+        read_models::members_page(
+            &pool,
+            &clinic,
+            MemberFilter::default(),
+            &PageRequest {
+                first: 3,
+                after: Some("g12".into()),
+            },
+            at,
+        )
+        .await,
+        Err(ReadModelError::InvalidCursor)
+    ));
+
+    // Filters: stage, at risk.
+    let page = |stage, at_risk| {
+        let pool = pool.clone();
+        let clinic = clinic.clone();
+        async move {
+            read_models::members_page(
+                &pool,
+                &clinic,
+                MemberFilter { stage, at_risk },
+                &PageRequest::first(50),
+                at,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let in_treatment = page(Some(Stage::InTreatment), None).await;
+    assert_eq!(in_treatment.total_count, 2);
+    let at_risk = page(None, Some(true)).await;
+    assert_eq!(at_risk.total_count, 1);
+    assert_eq!(at_risk.edges[0].node.name, "Bob Baker");
+    assert_eq!(page(None, Some(false)).await.total_count, 6);
+
+    // The member page, batch-loaded; another clinic's id is simply not found.
+    let found = read_models::members_by_ids(&pool, &clinic, &[bob(), ann(), member(99)], at)
+        .await
+        .unwrap();
+    assert_eq!(names(&found), ["Ann Archer", "Bob Baker"]);
+    let (a, b) = (&found[0], &found[1]);
+    assert_eq!(a.stage, Stage::InTreatment);
+    assert_eq!(a.level_of_care, Some(LevelOfCare::Residential));
+    assert_eq!(
+        a.version, 6,
+        "refer, intake, admit, 2 check-ins scheduled, 1 completed"
+    );
+    assert_eq!(
+        a.sessions_attended_last_7_days, 4,
+        "the corrected absence counts"
+    );
+    assert!(!a.at_risk);
+    assert_eq!(a.consecutive_missed_check_ins, 0);
+    assert_eq!(b.sessions_attended_last_7_days, 1);
+    assert!(b.at_risk);
+    assert_eq!(b.consecutive_missed_check_ins, 2);
+
+    let check_ins = read_models::check_ins_of_members(&pool, &clinic, &[ann(), bob()])
+        .await
+        .unwrap();
+    let got: Vec<(MemberId, CheckInStatus)> =
+        check_ins.iter().map(|c| (c.member_id, c.status)).collect();
+    assert_eq!(got.len(), 4);
+    assert!(got.contains(&(ann(), CheckInStatus::Completed)));
+    assert!(got.contains(&(ann(), CheckInStatus::Scheduled)));
+    assert_eq!(
+        got.iter()
+            .filter(|c| **c == (bob(), CheckInStatus::Missed))
+            .count(),
+        2
+    );
+
+    // Groups: roster, sessions with corrected attendance, attendance rate.
+    let groups = read_models::groups_page(&pool, &clinic, None, &PageRequest::first(1))
+        .await
+        .unwrap();
+    assert_eq!(groups.total_count, 2);
+    assert!(groups.has_next_page);
+    let g1 = &groups.edges[0].node;
+    assert_eq!(g1.name, "Relapse prevention");
+    assert_eq!(g1.roster_size, 2);
+    assert!(
+        (g1.attendance_rate - 5.0 / 8.0).abs() < 1e-9,
+        "{}",
+        g1.attendance_rate
+    );
+    let rosters = read_models::rosters(&pool, &clinic, &[group(1), group(2)])
+        .await
+        .unwrap();
+    let on_roster: Vec<_> = rosters.iter().map(|r| (r.group_id, r.member_id)).collect();
+    assert_eq!(on_roster, vec![(group(1), ann()), (group(1), bob())]);
+    let memberships = read_models::groups_of_members(&pool, &clinic, &[ann(), cy()])
+        .await
+        .unwrap();
+    assert_eq!(memberships.len(), 1, "Cy left their group");
+    let sessions = read_models::sessions_of_groups(&pool, &clinic, &[group(1)])
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 4);
+    let last = &sessions[3];
+    assert_eq!(last.id, session(4));
+    let ann_there = last
+        .attendance
+        .iter()
+        .find(|a| a.member_id == ann())
+        .unwrap();
+    assert_eq!(
+        ann_there.status, Present,
+        "dashboards use the corrected value"
+    );
+
+    // Flags: stopped attending (per facilitator) and outreach.
+    let flagged = read_models::stopped_attending(&pool, &clinic, Some("fac-lee"))
+        .await
+        .unwrap();
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0].member_id, bob());
+    assert_eq!(
+        flagged[0].consecutive_absences, 2,
+        "the excused session breaks nothing"
+    );
+    assert!(
+        read_models::stopped_attending(&pool, &clinic, Some("fac-sam"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let outreach = read_models::outreach_items(&pool, &clinic, None)
+        .await
+        .unwrap();
+    assert_eq!(outreach.len(), 1);
+    assert_eq!(outreach[0].member_id, bob());
+    assert_eq!(
+        outreach[0].primary_counselor.as_deref(),
+        Some("counselor-kim")
+    );
+    let at_risk = read_models::at_risk_members(&pool, &clinic, at)
+        .await
+        .unwrap();
+    assert_eq!(names(&at_risk), ["Bob Baker"]);
+
+    // Aftercare: the follow-up list and the outcomes report.
+    let due_now = read_models::follow_ups_due(&pool, &clinic, 0, NOW)
+        .await
+        .unwrap();
+    let got: Vec<_> = due_now
+        .iter()
+        .map(|f| (f.member_id, f.day_offset))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(cy(), 7)],
+        "Cy's day-7 follow-up fell due 3 days ago"
+    );
+    let due_month = read_models::follow_ups_due(&pool, &clinic, 30, NOW)
+        .await
+        .unwrap();
+    let got: Vec<_> = due_month
+        .iter()
+        .map(|f| (f.member_id, f.day_offset))
+        .collect();
+    assert_eq!(got, vec![(cy(), 7), (cy(), 30)]);
+    let report = read_models::outcomes(&pool, &clinic).await.unwrap();
+    let rows: Vec<(i32, i64)> = report
+        .rows
+        .iter()
+        .map(|r| (r.day_offset, r.recorded))
+        .collect();
+    assert_eq!(rows, vec![(7, 1), (30, 1), (90, 0), (180, 0), (365, 0)]);
+    let day30 = &report.rows[1];
+    let relapsed = day30
+        .outcomes
+        .iter()
+        .find(|o| o.outcome == FollowUpOutcome::Relapsed)
+        .unwrap();
+    assert_eq!(relapsed.count, 1);
+    let fay_follow_ups = read_models::follow_ups_of_members(&pool, &clinic, &[fay()])
+        .await
+        .unwrap();
+    assert_eq!(fay_follow_ups.len(), 5);
+    assert_eq!(fay_follow_ups[0].status, FollowUpStatus::Completed);
+    assert_eq!(fay_follow_ups[0].outcome, Some(FollowUpOutcome::Abstinent));
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn engagement_changes_as_days_pass_without_new_events(pool: PgPool) {
+    scripted_clinic(&pool).await;
+    catch_up_all(&pool).await;
+    let clinic = north();
+    let ann_at = |now: OffsetDateTime| {
+        let pool = pool.clone();
+        let clinic = clinic.clone();
+        async move {
+            read_models::members_by_ids(&pool, &clinic, &[ann()], Engagement::at(now))
+                .await
+                .unwrap()
+                .remove(0)
+        }
+    };
+    let now = ann_at(NOW).await;
+    assert_eq!((now.sessions_attended_last_7_days, now.at_risk), (4, false));
+    // Two and a half days on, the first session has left the window: 3 is still the dose.
+    let later = ann_at(NOW + Duration::hours(60)).await;
+    assert_eq!(
+        (later.sessions_attended_last_7_days, later.at_risk),
+        (3, false)
+    );
+    // Three days on, the second one has too.
+    let later = ann_at(NOW + Duration::days(3)).await;
+    assert_eq!(
+        (later.sessions_attended_last_7_days, later.at_risk),
+        (2, true)
+    );
+    // A week and a day on, nothing is left.
+    let later = ann_at(NOW + Duration::days(8)).await;
+    assert_eq!(
+        (later.sessions_attended_last_7_days, later.at_risk),
+        (0, true)
+    );
+
+    let at_risk = |now| {
+        let pool = pool.clone();
+        let clinic = clinic.clone();
+        async move {
+            read_models::members_page(
+                &pool,
+                &clinic,
+                MemberFilter {
+                    stage: None,
+                    at_risk: Some(true),
+                },
+                &PageRequest::first(10),
+                Engagement::at(now),
+            )
+            .await
+            .unwrap()
+            .total_count
+        }
+    };
+    assert_eq!(at_risk(NOW).await, 1);
+    assert_eq!(at_risk(NOW + Duration::days(8)).await, 2);
+}
+
+/// A demo clinic: a few thousand events of every kind, interleaved across streams.
+async fn demo_log(pool: &PgPool, clinic: &str, members: u32, days: u32) -> u64 {
+    let mut options = DemoOptions::new(ClinicId::parse(clinic).unwrap(), members, days);
+    options.flush_every_days = 3;
+    demo::seed_demo(&EventStore::new(pool.clone()), &options, NOW)
+        .await
+        .unwrap()
+        .events
+}
+
+fn random_below(n: u64) -> u64 {
+    (uuid::Uuid::new_v4().as_u128() % u128::from(n)) as u64
+}
+
+async fn checkpoint(pool: &PgPool, projection: ProjectionName) -> i64 {
+    sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE projection = $1")
+        .bind(projection.as_str())
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+        .unwrap_or(0)
+}
+
+async fn last_position(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn resuming_after_a_kill_at_a_random_position_gives_the_same_tables_as_one_run(pool: PgPool) {
+    let events = demo_log(&pool, "north", 120, 60).await;
+    scripted_clinic(&pool).await;
+    let batch = 20 + random_below(200) as u32;
+    let pages = 1 + random_below(events / u64::from(batch)) as usize;
+    println!("{events} events; stopping after {pages} pages of {batch}");
+
+    // Interrupted: stop after a random number of pages, then a runner killed mid-flight at a
+    // random moment, then finish.
+    for &projection in ProjectionName::ALL {
+        catch_up_pages(&pool, projection, &options(batch), pages)
+            .await
+            .unwrap();
+    }
+    let (_stop, stopped) = watch::channel(false);
+    let runner = tokio::spawn(projections::run(
+        pool.clone(),
+        ProjectionName::Members,
+        options(batch),
+        stopped,
+    ));
+    let target = checkpoint(&pool, ProjectionName::Members).await + random_below(events / 2) as i64;
+    for _ in 0..2000 {
+        if checkpoint(&pool, ProjectionName::Members).await >= target {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+    }
+    runner.abort();
+    let _ = runner.await;
+    catch_up_all(&pool).await;
+    let resumed = dump(&pool).await;
+
+    // Uninterrupted: from the start in one go.
+    reset(&pool).await;
+    catch_up_all(&pool).await;
+    let one_run = dump(&pool).await;
+    assert_same_tables(&resumed, &one_run);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn two_runners_at_once_never_apply_an_event_twice(pool: PgPool) {
+    demo_log(&pool, "north", 100, 50).await;
+    scripted_clinic(&pool).await;
+    catch_up_all(&pool).await;
+    let expected = dump(&pool).await;
+    reset(&pool).await;
+
+    // Two full runners per projection (one leads, one waits), and two bare catch-ups per
+    // projection that skip the leadership lock altogether: only the checkpoint row's lock
+    // stands between them.
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for &projection in ProjectionName::ALL {
+        for _ in 0..2 {
+            tasks.push(tokio::spawn(projections::run(
+                pool.clone(),
+                projection,
+                options(37),
+                stopped.clone(),
+            )));
+        }
+    }
+    let bare: Vec<_> = ProjectionName::ALL
+        .iter()
+        .flat_map(|&projection| {
+            let pool = pool.clone();
+            [53, 71].map(move |batch| {
+                let pool = pool.clone();
+                tokio::spawn(async move { catch_up(&pool, projection, &options(batch)).await })
+            })
+        })
+        .collect();
+    for task in bare {
+        task.await.unwrap().unwrap();
+    }
+    let freshness = wait_until_caught_up(
+        &pool,
+        ProjectionName::ALL,
+        last_position(&pool).await,
+        StdDuration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(freshness, Freshness::CaughtUp);
+    stop.send(true).unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_same_tables(&dump(&pool).await, &expected);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_rebuild_gives_the_same_tables_as_the_live_projections(pool: PgPool) {
+    demo_log(&pool, "north", 100, 50).await;
+    scripted_clinic(&pool).await;
+    catch_up_all(&pool).await;
+    let live = dump(&pool).await;
+
+    let report = projections::rebuild(
+        &pool,
+        ProjectionName::ALL,
+        &RebuildOptions {
+            batch_size: 97,
+            ..RebuildOptions::default()
+        },
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(report.events > 0 && report.events as i64 <= events);
+    // The swap stops at the last event older than every running transaction on the server;
+    // the live runners carry on from the swapped checkpoint.
+    catch_up_all(&pool).await;
+    assert_same_tables(&dump(&pool).await, &live);
+    let shadows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rebuild_%' OR nspname LIKE 'retired_%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(shadows, 0, "no shadow schema is left behind");
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_rebuild_while_events_arrive_and_a_runner_follows_them_loses_nothing(pool: PgPool) {
+    demo_log(&pool, "north", 100, 50).await;
+    catch_up_all(&pool).await;
+
+    // While the rebuild runs: a live runner per projection, and a second clinic's history
+    // arriving.
+    let (stop, stopped) = watch::channel(false);
+    let runners: Vec<_> = ProjectionName::ALL
+        .iter()
+        .map(|&p| {
+            tokio::spawn(projections::run(
+                pool.clone(),
+                p,
+                options(50),
+                stopped.clone(),
+            ))
+        })
+        .collect();
+    let writer = {
+        let pool = pool.clone();
+        tokio::spawn(async move { demo_log(&pool, "south", 60, 40).await })
+    };
+    let rebuilt = projections::rebuild(
+        &pool,
+        ProjectionName::ALL,
+        &RebuildOptions {
+            batch_size: 61,
+            ..RebuildOptions::default()
+        },
+        |_| {},
+    )
+    .await
+    .unwrap();
+    writer.await.unwrap();
+    assert!(rebuilt.events > 0);
+    let freshness = wait_until_caught_up(
+        &pool,
+        ProjectionName::ALL,
+        last_position(&pool).await,
+        StdDuration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(freshness, Freshness::CaughtUp);
+    stop.send(true).unwrap();
+    for runner in runners {
+        runner.await.unwrap();
+    }
+    let after = dump(&pool).await;
+
+    reset(&pool).await;
+    catch_up_all(&pool).await;
+    assert_same_tables(&after, &dump(&pool).await);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn rebuilding_one_projection_leaves_the_other_untouched(pool: PgPool) {
+    scripted_clinic(&pool).await;
+    catch_up_all(&pool).await;
+    let before = dump(&pool).await;
+    sqlx::query("UPDATE group_summaries SET name = 'edited by hand'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    projections::rebuild(
+        &pool,
+        &[ProjectionName::Members],
+        &RebuildOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let names: Vec<String> = sqlx::query_scalar("SELECT DISTINCT name FROM group_summaries")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(names, ["edited by hand"]);
+    projections::rebuild(
+        &pool,
+        &[ProjectionName::Groups],
+        &RebuildOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    catch_up_all(&pool).await;
+    assert_same_tables(&dump(&pool).await, &before);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn the_api_can_wait_until_the_projections_have_applied_its_write(pool: PgPool) {
+    let mut c = scripted_clinic(&pool).await;
+    catch_up_all(&pool).await;
+    c.refer(member(50), "Hal Hughes", NOW).await;
+    let written = c.last_position;
+
+    // No runner: the wait is bounded and says so.
+    let waited = wait_until_caught_up(
+        &pool,
+        &[ProjectionName::Members],
+        written,
+        StdDuration::from_millis(50),
+    )
+    .await
+    .unwrap();
+    assert_eq!(waited, Freshness::TimedOut);
+
+    let (stop, stopped) = watch::channel(false);
+    let runners = projections::spawn_runners(&pool, &options(100), &stopped);
+    let waited = wait_until_caught_up(
+        &pool,
+        &[ProjectionName::Members],
+        written,
+        StdDuration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(waited, Freshness::CaughtUp);
+    let hal = read_models::members_by_ids(&pool, &north(), &[member(50)], Engagement::at(NOW))
+        .await
+        .unwrap();
+    assert_eq!(names(&hal), ["Hal Hughes"], "read your write");
+    stop.send(true).unwrap();
+    for runner in runners {
+        runner.await.unwrap();
+    }
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_standby_runner_takes_over_when_the_leader_stops(pool: PgPool) {
+    let mut c = scripted_clinic(&pool).await;
+    let projection = ProjectionName::Members;
+    let (stop_first, first_stopped) = watch::channel(false);
+    let first = tokio::spawn(projections::run(
+        pool.clone(),
+        projection,
+        options(100),
+        first_stopped,
+    ));
+    let caught_up = |position| {
+        let pool = pool.clone();
+        async move {
+            wait_until_caught_up(&pool, &[projection], position, StdDuration::from_secs(30))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(caught_up(c.last_position).await, Freshness::CaughtUp);
+
+    let (stop_second, second_stopped) = watch::channel(false);
+    let second = tokio::spawn(projections::run(
+        pool.clone(),
+        projection,
+        options(100),
+        second_stopped,
+    ));
+    c.refer(member(60), "Ida Ibarra", NOW).await;
+    assert_eq!(caught_up(c.last_position).await, Freshness::CaughtUp);
+
+    // The leader goes away; its lock goes with its connection; the standby takes over.
+    stop_first.send(true).unwrap();
+    first.await.unwrap();
+    c.refer(member(61), "Jo Jensen", NOW).await;
+    assert_eq!(caught_up(c.last_position).await, Freshness::CaughtUp);
+    let found = read_models::members_by_ids(&pool, &north(), &[member(61)], Engagement::at(NOW))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    stop_second.send(true).unwrap();
+    second.await.unwrap();
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn readmission_removes_the_follow_ups_not_yet_due_from_the_list(pool: PgPool) {
+    let mut c = scripted_clinic(&pool).await;
+    // Fay (day 7 and 30 recorded, 90 to 365 planned) comes back.
+    c.member(
+        fay(),
+        clinic_domain::member::ReadmitMember {
+            level_of_care: LevelOfCare::IntensiveOutpatient,
+            primary_counselor: None,
+            at: NOW,
+        },
+    )
+    .await;
+    catch_up_all(&pool).await;
+    let left = read_models::follow_ups_of_members(&pool, &north(), &[fay()])
+        .await
+        .unwrap();
+    let ids: Vec<_> = left.iter().map(|f| f.id).collect();
+    assert_eq!(
+        ids,
+        vec![
+            aftercare::follow_up_id(fay(), 1, 7),
+            aftercare::follow_up_id(fay(), 1, 30)
+        ]
+    );
+    let report = read_models::outcomes(&pool, &north()).await.unwrap();
+    assert_eq!(report.rows[0].recorded, 1, "recorded outcomes stay");
+}
