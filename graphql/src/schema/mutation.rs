@@ -14,7 +14,8 @@ use clinic_domain::values::{
 use clinic_domain::{
     CheckInId, ConsentId, GroupCommand, GroupId, MemberCommand, MemberId, SessionId,
 };
-use clinic_infra::commands::CommandContext;
+use clinic_domain::{Decider, StoredEvent};
+use clinic_infra::commands::{CommandContext, CommandHandler};
 use clinic_infra::event_store::StreamId;
 use time::OffsetDateTime;
 
@@ -27,7 +28,7 @@ use super::member::{FollowUp, Member};
 use super::views::{self, Group, Session};
 use super::RequestContext;
 use crate::auth::Role;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, DomainRefusal};
 
 /// One member's attendance at a session.
 #[derive(InputObject, Clone, Debug)]
@@ -463,6 +464,33 @@ fn expected(version: Option<i64>) -> ApiResult<Option<u64>> {
         .transpose()
 }
 
+/// Runs a command through `handler` on `stream`; returns the log position a reader must reach
+/// to see it (0 when the decision recorded nothing).
+async fn execute<D>(
+    ctx: &Context<'_>,
+    handler: &CommandHandler<D>,
+    stream: StreamId,
+    expected_version: Option<i64>,
+    command: D::Command,
+) -> ApiResult<i64>
+where
+    D: Decider,
+    D::Event: StoredEvent,
+    D::Command: Clone,
+    D::Error: DomainRefusal,
+{
+    let request = super::request(ctx)?;
+    let executed = handler
+        .execute(
+            &command_context(request),
+            &stream,
+            expected(expected_version)?,
+            command,
+        )
+        .await?;
+    Ok(executed.append.map_or(0, |a| a.last_position()))
+}
+
 /// Runs a member command; returns the log position a reader must reach to see it.
 async fn execute_member(
     ctx: &Context<'_>,
@@ -470,18 +498,15 @@ async fn execute_member(
     expected_version: Option<i64>,
     command: MemberCommand,
 ) -> ApiResult<i64> {
-    let services = super::services(ctx)?;
-    let request = super::request(ctx)?;
-    let executed = services
-        .members
-        .execute(
-            &command_context(request),
-            &member_stream(member),
-            expected(expected_version)?,
-            command,
-        )
-        .await?;
-    Ok(executed.append.map_or(0, |a| a.last_position()))
+    let handler = &super::services(ctx)?.members;
+    execute(
+        ctx,
+        handler,
+        member_stream(member),
+        expected_version,
+        command,
+    )
+    .await
 }
 
 async fn run_member(
@@ -501,18 +526,8 @@ async fn execute_group(
     expected_version: Option<i64>,
     command: GroupCommand,
 ) -> ApiResult<i64> {
-    let services = super::services(ctx)?;
-    let request = super::request(ctx)?;
-    let executed = services
-        .groups
-        .execute(
-            &command_context(request),
-            &group_stream(group),
-            expected(expected_version)?,
-            command,
-        )
-        .await?;
-    Ok(executed.append.map_or(0, |a| a.last_position()))
+    let handler = &super::services(ctx)?.groups;
+    execute(ctx, handler, group_stream(group), expected_version, command).await
 }
 
 async fn run_group(
