@@ -23,13 +23,15 @@ use time::OffsetDateTime;
 
 pub use aftercare::{follow_ups_due, outcomes, OutcomeCount, OutcomeReport, OutcomeRow};
 pub use groups::{
-    groups_by_ids, groups_of_members, groups_page, rosters, sessions_of_groups, stopped_attending,
-    AttendanceEntry, GroupSummary, RosterEntry, Session, StoppedAttending,
+    groups_by_ids, groups_of_members, groups_page, is_on_roster_of_facilitator, rosters,
+    sessions_of_groups, stopped_attending, AttendanceEntry, GroupSummary, RosterEntry, Session,
+    StoppedAttending,
 };
 pub use members::{
-    at_risk_members, check_ins_of_members, follow_ups_of_members, members_by_ids, members_page,
-    outreach_items, pipeline_board, CheckIn, FollowUp, LevelCount, MemberFilter, MemberSummary,
-    OutreachItem, PipelineBoard, StageCount,
+    at_risk_members, check_ins_of_members, follow_ups_of_members, member_of_follow_up,
+    members_by_ids, members_page, outreach_items, pipeline_board, sessions_attended_between,
+    CheckIn, FollowUp, LevelCount, MemberFilter, MemberSummary, OutreachItem, PipelineBoard,
+    StageCount,
 };
 
 #[cfg(doc)]

@@ -258,15 +258,13 @@ impl AuditQuery {
             .await?;
         // Attendance as the read models hold it now (after corrections), counted in the 7 days
         // before `at`; groups are today's rosters' (the log of each group holds the rest).
-        let attended: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM session_attendance
-              WHERE clinic = $1 AND member_id = $2 AND status IN ('present', 'late')
-                AND held_at > $3 - interval '7 days' AND held_at <= $3",
+        let attended = clinic_infra::read_models::sessions_attended_between(
+            &services.pool,
+            &request.staff.clinic,
+            member,
+            at - time::Duration::days(7),
+            at,
         )
-        .bind(request.staff.clinic.as_str())
-        .bind(member.as_uuid())
-        .bind(at)
-        .fetch_one(&services.pool)
         .await?;
         let view = super::member::snapshot(member, &events, attended as u32, Vec::new())?;
         if view.is_some() {

@@ -353,15 +353,12 @@ pub async fn ensure_in_scope(ctx: &Context<'_>, member: MemberId) -> ApiResult<(
         return Ok(());
     }
     let services = services(ctx)?;
-    let on_their_roster: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM group_rosters r JOIN group_summaries g
-                          ON g.clinic = r.clinic AND g.group_id = r.group_id
-                         WHERE r.clinic = $1 AND r.member_id = $2 AND g.facilitator = $3)",
+    let on_their_roster = read_models::is_on_roster_of_facilitator(
+        &services.pool,
+        &request.staff.clinic,
+        member,
+        &request.staff.sub,
     )
-    .bind(request.staff.clinic.as_str())
-    .bind(member.as_uuid())
-    .bind(&request.staff.sub)
-    .fetch_one(&services.pool)
     .await?;
     if on_their_roster {
         Ok(())
@@ -497,16 +494,8 @@ pub async fn follow_up_after_write(
 
 /// The member a follow-up belongs to (follow-up ids are derived, not reversible).
 pub async fn member_of_follow_up(ctx: &Context<'_>, id: FollowUpId) -> ApiResult<Option<MemberId>> {
-    let services = services(ctx)?;
-    let request = request(ctx)?;
-    let member: Option<uuid::Uuid> = sqlx::query_scalar(
-        "SELECT member_id FROM member_follow_ups WHERE clinic = $1 AND follow_up_id = $2",
-    )
-    .bind(request.staff.clinic.as_str())
-    .bind(id.as_uuid())
-    .fetch_optional(&services.pool)
-    .await?;
-    Ok(member.map(MemberId::new))
+    let (services, request) = (services(ctx)?, request(ctx)?);
+    Ok(read_models::member_of_follow_up(&services.pool, &request.staff.clinic, id).await?)
 }
 
 /// Groups by id, in the order asked.

@@ -274,3 +274,21 @@ pub async fn stopped_attending(
         })
         .collect()
 }
+
+/// Whether `member` is on the roster of a group `facilitator` runs (minimum necessary: a
+/// facilitator reads only their groups' members).
+pub async fn is_on_roster_of_facilitator(
+    pool: &PgPool,
+    clinic: &ClinicId,
+    member: MemberId,
+    facilitator: &str,
+) -> Result<bool, ReadModelError> {
+    Ok(
+        sqlx::query_scalar(include_str!("sql/is_on_roster_of_facilitator.sql"))
+            .bind(clinic.as_str())
+            .bind(member.as_uuid())
+            .bind(facilitator)
+            .fetch_one(pool)
+            .await?,
+    )
+}

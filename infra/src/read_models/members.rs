@@ -350,3 +350,37 @@ pub async fn outreach_items(
         })
         .collect()
 }
+
+/// The member an alumni follow-up belongs to (follow-up ids are derived, not reversible).
+pub async fn member_of_follow_up(
+    pool: &PgPool,
+    clinic: &ClinicId,
+    follow_up: FollowUpId,
+) -> Result<Option<MemberId>, ReadModelError> {
+    let member: Option<Uuid> = sqlx::query_scalar(include_str!("sql/member_of_follow_up.sql"))
+        .bind(clinic.as_str())
+        .bind(follow_up.as_uuid())
+        .fetch_optional(pool)
+        .await?;
+    Ok(member.map(MemberId::new))
+}
+
+/// Sessions a member attended (present or late, after corrections) in `(since, until]`: time
+/// travel counts engagement as of a past instant with it.
+pub async fn sessions_attended_between(
+    pool: &PgPool,
+    clinic: &ClinicId,
+    member: MemberId,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<i64, ReadModelError> {
+    Ok(
+        sqlx::query_scalar(include_str!("sql/sessions_attended_between.sql"))
+            .bind(clinic.as_str())
+            .bind(member.as_uuid())
+            .bind(since)
+            .bind(until)
+            .fetch_one(pool)
+            .await?,
+    )
+}
