@@ -10,6 +10,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, Graph
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use clinic_infra::projections::ProjectionName;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use uuid::Uuid;
 
@@ -36,7 +37,13 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// `GET /metrics`: Prometheus text format. Gauges that describe the database (projection
 /// lag) are read when scraped, so every process reports the same truth.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let projections: Vec<&str> = ProjectionName::ALL
+        .iter()
+        .chain([&ProjectionName::Outbox])
+        .map(|p| p.as_str())
+        .collect();
     match sqlx::query_as::<_, (String, i64)>(include_str!("http_api/projection_lag.sql"))
+        .bind(&projections)
         .fetch_all(&state.pool)
         .await
     {

@@ -1,5 +1,7 @@
--- How far each projection's checkpoint is behind the log's last position (0 when caught up).
-SELECT c.projection,
-       greatest(coalesce((SELECT max(position) FROM events), 0) - c.position, 0)::bigint AS lag
-  FROM projection_checkpoints c
- ORDER BY c.projection
+-- How far each projection ($1: every projection's name) is behind the log's last position; a
+-- projection that has not started yet is behind by the whole log.
+SELECT p.name,
+       greatest(coalesce((SELECT max(position) FROM events), 0) - coalesce(c.position, 0), 0)::bigint
+  FROM unnest($1::text[]) AS p(name)
+  LEFT JOIN projection_checkpoints c ON c.projection = p.name
+ ORDER BY p.name
