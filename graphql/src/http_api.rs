@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
-use async_graphql::{Data, ErrorExtensions};
+use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
@@ -205,10 +205,7 @@ fn named_operation(query: &str) -> Option<&str> {
 
 /// 401 with a GraphQL error body carrying `UNAUTHENTICATED`; nothing ran.
 fn unauthenticated() -> Response {
-    let error = ApiError::Unauthenticated;
-    let code = error.code();
-    let error = async_graphql::Error::new(error.message())
-        .extend_with(|_, e| e.set("code", code))
+    let error = async_graphql::Error::from(ApiError::Unauthenticated)
         .into_server_error(async_graphql::Pos::default());
     let body = async_graphql::Response::from_errors(vec![error]);
     (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()

@@ -154,12 +154,11 @@ pub struct OutreachItem {
 }
 
 fn page_request(first: Option<i32>, after: Option<String>) -> ApiResult<PageRequest> {
-    let first = match first {
-        None => 50,
-        Some(n) if n < 0 => return Err(ApiError::BadInput("`first` must not be negative".into())),
-        Some(n) => u32::try_from(n).unwrap_or(0),
-    };
-    Ok(PageRequest { first, after })
+    let first = super::scalars::page_size(first, 50, i64::from(read_models::MAX_PAGE_SIZE))?;
+    Ok(PageRequest {
+        first: u32::try_from(first).unwrap_or(read_models::MAX_PAGE_SIZE),
+        after,
+    })
 }
 
 /// Facilitators see the groups they run; everyone else sees all (None).
