@@ -78,6 +78,12 @@ pub trait StoredEvent: Sized {
 
     /// The top-level fields of `data` that are personal data, to be encrypted per member.
     fn personal_fields(event_type: &str) -> &'static [&'static str];
+
+    /// The member whose key seals this event's personal fields, when that is not the
+    /// stream's own member: group events name the member; member events return `None`.
+    fn data_subject(&self) -> Option<uuid::Uuid> {
+        None
+    }
 }
 
 /// Serializes an event struct into its `data` JSON.
@@ -198,6 +204,10 @@ macro_rules! stored_events {
 
             fn personal_fields(event_type: &str) -> &'static [&'static str] {
                 $enum::personal_fields(event_type)
+            }
+
+            fn data_subject(&self) -> Option<uuid::Uuid> {
+                $enum::data_subject(self).map(|member| member.as_uuid())
             }
         }
     };

@@ -16,6 +16,7 @@ use clinic_graphql::auth::{Role, TokenKeys};
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::demo::{seed_demo, DemoOptions};
 use clinic_infra::event_store::EventStore;
+use clinic_infra::keyring::{Keyring, MasterKey};
 use clinic_infra::projections::{catch_up, ProjectionName, ProjectionOptions};
 use clinic_infra::read_models::{self, Engagement, MemberFilter, PageRequest};
 use secrecy::SecretString;
@@ -33,10 +34,18 @@ struct Figures {
     p99_ms: f64,
 }
 
+/// The benchmark database's master key: fixed, because the seeded clinic is kept between runs
+/// and the server must read what an earlier run sealed.
+const BENCH_MASTER_KEY: &str = "YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=";
+
 async fn seeded(url: &str) -> PgPool {
     let pool = clinic_infra::db::connect_and_migrate(url, 16)
         .await
         .unwrap();
+    let keyring = Keyring::new(
+        pool.clone(),
+        MasterKey::from_base64(BENCH_MASTER_KEY).unwrap(),
+    );
     let clinic = ClinicId::parse("bench").unwrap();
     let members: i64 =
         sqlx::query_scalar("SELECT count(*) FROM member_summaries WHERE clinic = 'bench'")
@@ -48,6 +57,7 @@ async fn seeded(url: &str) -> PgPool {
         let started = Instant::now();
         let report = seed_demo(
             &EventStore::new(pool.clone()),
+            &keyring,
             &DemoOptions::new(clinic, MEMBERS, 365),
             time::OffsetDateTime::now_utc(),
         )
@@ -61,7 +71,7 @@ async fn seeded(url: &str) -> PgPool {
         );
     }
     for projection in ProjectionName::ALL {
-        catch_up(&pool, *projection, &ProjectionOptions::default())
+        catch_up(&pool, &keyring, *projection, &ProjectionOptions::default())
             .await
             .unwrap();
     }
@@ -200,6 +210,7 @@ async fn main() {
         .env("DATABASE_URL", &url)
         .env("CLINIC_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("CLINIC_JWT_SECRET", SECRET)
+        .env("CLINIC_MASTER_KEY", BENCH_MASTER_KEY)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

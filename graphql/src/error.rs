@@ -111,13 +111,25 @@ impl<E: DomainRefusal> From<CommandError<E>> for ApiError {
                 format!("the record changed concurrently (now at version {actual}); read it again"),
             ),
             CommandError::Store(store) => Self::internal(store),
-            CommandError::Decode(decode) => Self::internal(decode),
+            CommandError::Codec(codec) => Self::internal(codec),
         }
     }
 }
 
 impl From<EventStoreError> for ApiError {
     fn from(error: EventStoreError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<clinic_infra::keyring::KeyringError> for ApiError {
+    fn from(error: clinic_infra::keyring::KeyringError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<clinic_infra::codec::CodecError> for ApiError {
+    fn from(error: clinic_infra::codec::CodecError) -> Self {
         Self::internal(error)
     }
 }

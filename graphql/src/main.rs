@@ -1,12 +1,15 @@
 //! The `clinic` binary: one entry point for serving, migrating, minting staff tokens,
-//! verifying the log, rebuilding read models and seeding a demo clinic (api/service.md).
+//! verifying the log, rebuilding read models, seeding a demo clinic, and the privacy duties
+//! (erasure, master key rotation, the accounting of disclosures) (api/service.md).
 //! Thin: each command calls into the libraries.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use clinic_domain::MemberId;
 use clinic_graphql::auth::{Role, TokenKeys};
+use clinic_graphql::operator;
 use clinic_graphql::server::{self, AppState};
 use clinic_graphql::telemetry::{self, LogFormat};
 use clinic_infra::background::BackgroundTasks;
@@ -16,6 +19,7 @@ use clinic_infra::demo::{self, DemoOptions};
 use clinic_infra::event_store::{EventStore, Scope};
 use clinic_infra::projections::{self, ProjectionName, RebuildOptions};
 use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
 
 #[derive(Debug, Parser)]
 #[command(name = "clinic", version, about = "Recovery clinic operations service")]
@@ -79,6 +83,28 @@ enum Command {
         #[arg(long, default_value = "demo")]
         clinic: String,
     },
+    /// Crypto-shred a member's personal data: append MemberErased, destroy their data key (a
+    /// member with treatment records only after CLINIC_RETENTION_DAYS past their discharge).
+    Erase {
+        /// The member's id.
+        #[arg(long)]
+        member: Uuid,
+        /// Why, without personal data ("member request", "retention expired").
+        #[arg(long)]
+        reason: String,
+    },
+    /// Re-wrap every member data key from CLINIC_MASTER_KEY to CLINIC_NEW_MASTER_KEY (the
+    /// events are not touched); then restart the service with the new key.
+    RotateMasterKey,
+    /// Print a member's accounting of disclosures as CSV (newest first); logged as an export.
+    Disclosures {
+        /// The member's id.
+        #[arg(long)]
+        member: Uuid,
+        /// The window in days (default 2190, six years).
+        #[arg(long, default_value_t = 2190)]
+        since_days: u32,
+    },
 }
 
 #[tokio::main]
@@ -131,6 +157,51 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             days,
             clinic,
         } => seed_demo(config, members, days, clinic).await,
+        Command::Erase { member, reason } => {
+            let pool =
+                clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 2)
+                    .await
+                    .context("database")?;
+            let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
+            let member = MemberId::new(member);
+            let erasure =
+                operator::erase(&pool, &keyring, member, &reason, config.retention_days).await?;
+            match erasure.erased_at_position {
+                Some(position) => println!("member {member} erased (log position {position})"),
+                None => println!("member {member} was already erased"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RotateMasterKey => {
+            let pool =
+                clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 2)
+                    .await
+                    .context("database")?;
+            let old = operator::master_key(&config, false)?;
+            let rotation = operator::rotate(&pool, &old).await?;
+            println!(
+                "re-wrapped {} data keys ({} were already under the new key); restart the \
+                 service with CLINIC_MASTER_KEY set to the new key",
+                rotation.rewrapped, rotation.already_rotated
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Disclosures { member, since_days } => {
+            let pool =
+                clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 2)
+                    .await
+                    .context("database")?;
+            let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
+            operator::disclosures_csv(
+                &pool,
+                &keyring,
+                MemberId::new(member),
+                since_days,
+                std::io::stdout().lock(),
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Verify { clinic } => {
             let scope = match clinic {
                 Some(clinic) => Scope::Clinic(ClinicId::parse(&clinic).context("--clinic")?),
@@ -163,8 +234,15 @@ async fn rebuild(config: Config, projection: Option<String>) -> anyhow::Result<E
     let pool = clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 4)
         .await
         .context("database")?;
-    let report =
-        projections::rebuild(&pool, &projections, &RebuildOptions::default(), |_| {}).await?;
+    let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
+    let report = projections::rebuild(
+        &pool,
+        &keyring,
+        &projections,
+        &RebuildOptions::default(),
+        |_| {},
+    )
+    .await?;
     let seconds = report.elapsed.as_secs_f64();
     println!(
         "rebuilt {}: {} events in {seconds:.1} s ({:.0} events/s), swapped in at position {}",
@@ -192,8 +270,10 @@ async fn seed_demo(
         .await
         .context("database")?;
     let options = DemoOptions::new(clinic.clone(), members, days);
+    let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
     let report = demo::seed_demo(
         &EventStore::new(pool),
+        &keyring,
         &options,
         time::OffsetDateTime::now_utc(),
     )
@@ -229,25 +309,30 @@ async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
             "CLINIC_JWT_SECRET is not set: set it, or pass --dev for a throwaway local run"
         ),
     };
+    let master_key = operator::master_key(&config, dev)?;
     let pool = clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 16)
         .await
         .context("database")?;
+    let keyring = operator::keyring(&pool, master_key)
+        .await
+        .context("CLINIC_MASTER_KEY")?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("CLINIC_HTTP_ADDR: cannot listen on {}", config.http_addr))?;
     // The mail outbox (its projection, and the delivery worker when CLINIC_SMTP_URL is set),
     // stopped after the server has drained.
     let (stop_outbox, outbox_stop) = tokio::sync::watch::channel(false);
-    let outbox = clinic_infra::outbox::spawn(&pool, &config, &outbox_stop)
+    let outbox = clinic_infra::outbox::spawn(&pool, &keyring, &config, &outbox_stop)
         .await
         .context("mail outbox")?;
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let app = server::app(AppState::new(
         pool.clone(),
+        keyring.clone(),
         TokenKeys::new(&secret),
         config.retention_days,
     ));
-    let background = BackgroundTasks::start(&pool, &config);
+    let background = BackgroundTasks::start(&pool, &keyring, &config);
     server::serve(listener, app, server::shutdown_signal()).await?;
     background.stop().await;
     let _ = stop_outbox.send(true);

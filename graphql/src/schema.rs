@@ -7,6 +7,7 @@ pub mod enums;
 mod guard;
 mod member;
 mod mutation;
+mod privacy;
 mod scalars;
 mod subscription;
 pub mod views;
@@ -15,6 +16,7 @@ use async_graphql::{MergedObject, Schema};
 use clinic_domain::{GroupDecider, MemberDecider};
 use clinic_infra::commands::CommandHandler;
 use clinic_infra::event_store::EventStore;
+use clinic_infra::keyring::Keyring;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -24,10 +26,18 @@ use crate::auth::Staff;
 
 /// The root query: the sum of every area's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(dashboard::DashboardQuery, audit::AuditQuery);
+pub struct Query(
+    dashboard::DashboardQuery,
+    audit::AuditQuery,
+    privacy::PrivacyQuery,
+);
+
+/// The root mutation: the sum of every area's mutations.
+#[derive(MergedObject, Default)]
+pub struct Mutation(mutation::PipelineMutation, privacy::PrivacyMutation);
 
 /// The served schema.
-pub type ClinicSchema = Schema<Query, mutation::Mutation, subscription::Subscription>;
+pub type ClinicSchema = Schema<Query, Mutation, subscription::Subscription>;
 
 /// How deep a query may nest before it is refused.
 pub const MAX_DEPTH: usize = 12;
@@ -45,19 +55,22 @@ pub struct Services {
     pub members: CommandHandler<MemberDecider>,
     /// Group commands.
     pub groups: CommandHandler<GroupDecider>,
+    /// The member data keys (opening personal fields, erasure).
+    pub keyring: Keyring,
     /// Days of treatment records kept before erasure is allowed.
     pub retention_days: u32,
 }
 
 impl Services {
     /// Services over a migrated database.
-    pub fn new(pool: PgPool, retention_days: u32) -> Self {
+    pub fn new(pool: PgPool, keyring: Keyring, retention_days: u32) -> Self {
         let store = EventStore::new(pool.clone());
         Self {
-            members: CommandHandler::new(store.clone()),
-            groups: CommandHandler::new(store.clone()),
+            members: CommandHandler::new(store.clone(), keyring.clone()),
+            groups: CommandHandler::new(store.clone(), keyring.clone()),
             store,
             pool,
+            keyring,
             retention_days,
         }
     }
@@ -92,11 +105,10 @@ pub fn request<'a>(
 }
 
 /// The schema's shape and limits, before its data.
-fn builder() -> async_graphql::SchemaBuilder<Query, mutation::Mutation, subscription::Subscription>
-{
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, subscription::Subscription> {
     Schema::build(
         Query::default(),
-        mutation::Mutation,
+        Mutation::default(),
         subscription::Subscription,
     )
     .limit_depth(MAX_DEPTH)

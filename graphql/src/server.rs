@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use clinic_infra::event_store::EventStore;
+use clinic_infra::keyring::Keyring;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -43,10 +44,10 @@ pub struct AppState {
 
 impl AppState {
     /// State over a migrated database.
-    pub fn new(pool: PgPool, keys: TokenKeys, retention_days: u32) -> Self {
+    pub fn new(pool: PgPool, keyring: Keyring, keys: TokenKeys, retention_days: u32) -> Self {
         let store = EventStore::new(pool.clone());
         Self {
-            schema: schema::build(Services::new(pool.clone(), retention_days)),
+            schema: schema::build(Services::new(pool.clone(), keyring, retention_days)),
             metrics: http_api::metrics_handle(),
             store,
             pool,

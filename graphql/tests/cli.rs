@@ -3,9 +3,15 @@
 
 use std::process::{Command, Output};
 
+use clinic_domain::member::{MemberEvent, ReferMember};
+use clinic_domain::values::{Email, PersonName, ReferralSource};
+use clinic_domain::{MemberDecider, MemberId};
 use clinic_graphql::auth::{Role, TokenKeys};
 use clinic_infra::clinic::ClinicId;
+use clinic_infra::codec;
+use clinic_infra::commands::{CommandContext, CommandHandler};
 use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+use clinic_infra::keyring::{Keyring, MasterKey};
 use secrecy::SecretString;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -171,4 +177,185 @@ fn bad_configuration_is_a_clear_error_naming_the_variable() {
         "",
     );
     assert!(!output.status.success());
+}
+
+const MASTER_KEY: &str = "Y2xpLXRlc3RzLWN1cnJlbnQtbWFzdGVyLWtleS0zMiE=";
+const NEW_MASTER_KEY: &str = "Y2xpLXRlc3RzLXJvdGF0ZWQtbWFzdGVyLWtleS0zMiE=";
+
+fn clinic_with_key(args: &[&str], database_url: &str, envs: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clinic"));
+    command
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("CLINIC_JWT_SECRET", SECRET)
+        .env("CLINIC_MASTER_KEY", MASTER_KEY)
+        .env("RUST_LOG", "warn");
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+fn keyring(pool: &PgPool, key: &str) -> Keyring {
+    Keyring::new(pool.clone(), MasterKey::from_base64(key).unwrap())
+}
+
+/// A member referred (never admitted) in clinic `north`, sealed under `key`.
+async fn referred(pool: &PgPool, key: &str, name: &str) -> MemberId {
+    let member = MemberId::new(Uuid::new_v4());
+    let handler: CommandHandler<MemberDecider> =
+        CommandHandler::new(EventStore::new(pool.clone()), keyring(pool, key));
+    let command = ReferMember {
+        member,
+        name: PersonName::parse(name).unwrap(),
+        email: Some(Email::parse("someone@example.org").unwrap()),
+        phone: None,
+        source: ReferralSource::SelfReferral,
+        primary_substance: None,
+        at: time::OffsetDateTime::now_utc(),
+    };
+    handler
+        .execute(
+            &CommandContext {
+                clinic: ClinicId::parse("north").unwrap(),
+                actor: "cli-test".into(),
+                correlation_id: Uuid::new_v4(),
+                idempotency_key: None,
+            },
+            &StreamId::of("member", member.as_uuid()),
+            None,
+            command.into(),
+        )
+        .await
+        .unwrap();
+    member
+}
+
+async fn name_of(pool: &PgPool, key: &str, member: MemberId) -> String {
+    let store = EventStore::new(pool.clone());
+    let rows = store
+        .read_stream(
+            &ClinicId::parse("north").unwrap(),
+            &StreamId::of("member", member.as_uuid()),
+            1,
+        )
+        .await
+        .unwrap();
+    let events: Vec<MemberEvent> = codec::decode_all(&keyring(pool, key), &rows).await.unwrap();
+    match &events[0] {
+        MemberEvent::MemberReferred(referred) => referred.name.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn log_fingerprint(pool: &PgPool) -> String {
+    sqlx::query_scalar("SELECT md5(string_agg(data::text || encode(hash, 'hex'), ',' ORDER BY position)) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn rotate_master_key_rewraps_every_data_key_without_touching_the_log(pool: PgPool) {
+    let url = url_of(&pool).await;
+    let ann = referred(&pool, MASTER_KEY, "Ann Archer").await;
+    referred(&pool, MASTER_KEY, "Bo Baker").await;
+    let before = log_fingerprint(&pool).await;
+
+    let output = clinic_with_key(&["rotate-master-key"], &url, &[]);
+    assert!(!output.status.success(), "needs the new key");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("CLINIC_NEW_MASTER_KEY"));
+
+    let new = [("CLINIC_NEW_MASTER_KEY", NEW_MASTER_KEY)];
+    let output = clinic_with_key(&["rotate-master-key"], &url, &new);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout(&output).contains("re-wrapped 2 data keys"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(log_fingerprint(&pool).await, before, "events untouched");
+    assert_eq!(name_of(&pool, NEW_MASTER_KEY, ann).await, "Ann Archer");
+    let stale = keyring(&pool, MASTER_KEY).check_master_key().await;
+    assert!(stale.is_err(), "the old key no longer opens the database");
+
+    // Run again (e.g. after an interruption): nothing left to do.
+    let output = clinic_with_key(
+        &["rotate-master-key"],
+        &url,
+        &[
+            ("CLINIC_MASTER_KEY", MASTER_KEY),
+            ("CLINIC_NEW_MASTER_KEY", NEW_MASTER_KEY),
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout(&output).contains("re-wrapped 0 data keys (2 were already"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn erase_shreds_a_member_from_the_cli_and_refuses_a_wrong_master_key(pool: PgPool) {
+    let url = url_of(&pool).await;
+    let member = referred(&pool, MASTER_KEY, "Cy Carver").await;
+    let id = member.to_string();
+
+    let output = clinic_with_key(
+        &["erase", "--member", &id, "--reason", "member request"],
+        &url,
+        &[("CLINIC_MASTER_KEY", NEW_MASTER_KEY)],
+    );
+    assert!(
+        !output.status.success(),
+        "a key that does not wrap the data keys is refused"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("CLINIC_MASTER_KEY"));
+    let output = clinic_with_key(
+        &["erase", "--member", &id, "--reason", "member request"],
+        &url,
+        &[("CLINIC_MASTER_KEY", "dG9vIHNob3J0")],
+    );
+    assert!(
+        !output.status.success(),
+        "a malformed key is a start-up error"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("CLINIC_MASTER_KEY"));
+
+    let output = clinic_with_key(
+        &["erase", "--member", &id, "--reason", "member request"],
+        &url,
+        &[],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains("erased"), "{}", stdout(&output));
+    assert_eq!(name_of(&pool, MASTER_KEY, member).await, "(erased)");
+    let again = clinic_with_key(
+        &["erase", "--member", &id, "--reason", "member request"],
+        &url,
+        &[],
+    );
+    assert!(again.status.success(), "{again:?}");
+    assert!(stdout(&again).contains("already erased"));
+    let verify = clinic(&["verify"], &url);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+
+    let unknown = clinic_with_key(
+        &[
+            "erase",
+            "--member",
+            &Uuid::new_v4().to_string(),
+            "--reason",
+            "x",
+        ],
+        &url,
+        &[],
+    );
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no member"));
+
+    let csv = clinic_with_key(&["disclosures", "--member", &id], &url, &[]);
+    assert!(csv.status.success(), "{csv:?}");
+    assert!(stdout(&csv).starts_with("disclosed_at,recipient,purpose"));
 }

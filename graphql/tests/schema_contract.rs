@@ -185,3 +185,10 @@ fn the_checker_finds_what_is_missing() {
         ["Query.a(x) is a new required argument"]
     );
 }
+
+#[test]
+fn the_served_schema_contains_the_privacy_contract() {
+    let served = shapes(&clinic_graphql::schema::sdl());
+    let problems = missing_from(include_str!("../contract/privacy.graphql"), &served);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -7,8 +7,12 @@
 
 use std::time::{Duration, Instant};
 
+use clinic_domain::member::{GoalSet, MemberEvent};
+use clinic_domain::GoalId;
 use clinic_infra::clinic::ClinicId;
+use clinic_infra::codec;
 use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+use clinic_infra::keyring::{Keyring, MasterKey};
 use serde_json::json;
 use sqlx::types::Json;
 use sqlx::PgPool;
@@ -54,30 +58,83 @@ async fn plain_insert(pool: &PgPool, stream: &str, events: &[NewEvent]) {
     .unwrap();
 }
 
+/// A member event with a personal field (a goal in the member's words), as rows the store
+/// appends: sealed under the member's key as the service writes it, or in clear.
+async fn goal_events(
+    keyring: Option<&Keyring>,
+    clinic: &ClinicId,
+    stream: &StreamId,
+    count: usize,
+) -> Vec<NewEvent> {
+    let mut rows = Vec::with_capacity(count);
+    for _ in 0..count {
+        let event: MemberEvent = GoalSet {
+            goal_id: GoalId::new(Uuid::new_v4()),
+            text: "Call my sponsor every evening before dinner".into(),
+            set_at: time::OffsetDateTime::now_utc(),
+        }
+        .into();
+        let metadata = Metadata {
+            actor: "bench".into(),
+            correlation_id: Uuid::new_v4(),
+            causation_id: None,
+        };
+        rows.push(match keyring {
+            Some(keyring) => {
+                codec::encode(keyring, clinic, stream, &event, Uuid::new_v4(), metadata)
+                    .await
+                    .unwrap()
+            }
+            None => codec::encode_unsealed(&event, Uuid::new_v4(), metadata),
+        });
+    }
+    rows
+}
+
 #[derive(Clone, Copy)]
 enum Target {
+    /// The baseline: plain INSERTs.
     Plain,
+    /// Appends of events without personal fields.
     EventStore,
+    /// Appends of member events with a personal field, in clear.
+    Unsealed,
+    /// The same, sealed under the member's key.
+    Sealed,
 }
 
 /// Runs `writers` tasks, each appending batches of `batch` events to its own stream, for
 /// `seconds`; returns events per second.
-async fn measure(pool: &PgPool, target: Target, writers: usize, batch: usize, seconds: f64) -> f64 {
+async fn measure(
+    pool: &PgPool,
+    keyring: &Keyring,
+    target: Target,
+    writers: usize,
+    batch: usize,
+    seconds: f64,
+) -> f64 {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|_| {
             let pool = pool.clone();
+            let keyring = keyring.clone();
             tokio::spawn(async move {
                 let store = EventStore::new(pool.clone());
                 let clinic = ClinicId::parse("bench").unwrap();
                 let stream = StreamId::of("member", Uuid::new_v4());
                 let mut written = 0usize;
                 while Instant::now() < deadline {
-                    let events: Vec<NewEvent> = (0..batch).map(|_| event()).collect();
+                    let events: Vec<NewEvent> = match target {
+                        Target::Plain | Target::EventStore => (0..batch).map(|_| event()).collect(),
+                        Target::Unsealed => goal_events(None, &clinic, &stream, batch).await,
+                        Target::Sealed => {
+                            goal_events(Some(&keyring), &clinic, &stream, batch).await
+                        }
+                    };
                     match target {
                         Target::Plain => plain_insert(&pool, stream.as_str(), &events).await,
-                        Target::EventStore => {
+                        Target::EventStore | Target::Unsealed | Target::Sealed => {
                             store
                                 .append(&clinic, &stream, ExpectedVersion::Any, &events)
                                 .await
@@ -143,21 +200,70 @@ async fn main() {
         "{:<34} {:>14} {:>14} {:>8}",
         "case", "plain ev/s", "store ev/s", "ratio"
     );
-    for (name, writers, batch) in [
-        ("1 writer, single-event appends", 1, 1),
-        ("8 writers, single-event appends", 8, 1),
-        ("1 writer, batches of 100", 1, 100),
-        ("8 writers, batches of 100", 8, 100),
-    ] {
-        // Interleave the two so drift on a shared machine hits both alike.
-        let plain = measure(&pool, Target::Plain, writers, batch, seconds / 2.0).await;
-        let store = measure(&pool, Target::EventStore, writers, batch, seconds / 2.0).await;
-        let plain2 = measure(&pool, Target::Plain, writers, batch, seconds / 2.0).await;
-        let store2 = measure(&pool, Target::EventStore, writers, batch, seconds / 2.0).await;
-        let (plain, store) = ((plain + plain2) / 2.0, (store + store2) / 2.0);
+    let keyring = Keyring::new(pool.clone(), MasterKey::generate().0);
+    for (name, writers, batch) in CASES {
+        let (plain, store) = interleaved(
+            &pool,
+            &keyring,
+            Target::Plain,
+            Target::EventStore,
+            writers,
+            batch,
+            seconds,
+        )
+        .await;
         println!(
             "{name:<34} {plain:>14.0} {store:>14.0} {:>7.2}x",
             store / plain
         );
     }
+
+    println!();
+    println!("sealing personal fields: member events with a personal field, in clear and sealed");
+    println!(
+        "{:<34} {:>14} {:>14} {:>8}",
+        "case", "clear ev/s", "sealed ev/s", "ratio"
+    );
+    for (name, writers, batch) in CASES {
+        let (clear, sealed) = interleaved(
+            &pool,
+            &keyring,
+            Target::Unsealed,
+            Target::Sealed,
+            writers,
+            batch,
+            seconds,
+        )
+        .await;
+        println!(
+            "{name:<34} {clear:>14.0} {sealed:>14.0} {:>7.2}x",
+            sealed / clear
+        );
+    }
+}
+
+const CASES: [(&str, usize, usize); 4] = [
+    ("1 writer, single-event appends", 1, 1),
+    ("8 writers, single-event appends", 8, 1),
+    ("1 writer, batches of 100", 1, 100),
+    ("8 writers, batches of 100", 8, 100),
+];
+
+/// `a` and `b` measured twice each, interleaved so drift on a shared machine hits both alike;
+/// the mean events per second of each.
+async fn interleaved(
+    pool: &PgPool,
+    keyring: &Keyring,
+    a: Target,
+    b: Target,
+    writers: usize,
+    batch: usize,
+    seconds: f64,
+) -> (f64, f64) {
+    let half = seconds / 2.0;
+    let a1 = measure(pool, keyring, a, writers, batch, half).await;
+    let b1 = measure(pool, keyring, b, writers, batch, half).await;
+    let a2 = measure(pool, keyring, a, writers, batch, half).await;
+    let b2 = measure(pool, keyring, b, writers, batch, half).await;
+    ((a1 + a2) / 2.0, (b1 + b2) / 2.0)
 }

@@ -24,6 +24,7 @@ use clinic_domain::{ConsentId, FollowUpId, MemberEvent, MemberId};
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::codec;
 use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, StreamId};
+use clinic_infra::keyring::{Keyring, MasterKey};
 use clinic_infra::mailer::{Branding, EmailKind, Mailer, OutgoingEmail};
 use clinic_infra::outbox::{self, RetryPolicy};
 use clinic_infra::projections::{catch_up, ProjectionName, ProjectionOptions};
@@ -55,7 +56,7 @@ fn mailer(server: &SmtpServer, connections: usize) -> Mailer {
 }
 
 /// `n` members with an address and an email consent, in aftercare: `n` welcome emails due.
-async fn seed(pool: &PgPool, n: usize) {
+async fn seed(pool: &PgPool, keyring: &Keyring, n: usize) {
     let store = EventStore::new(pool.clone());
     let clinic = ClinicId::parse("bench").unwrap();
     let day_ago = OffsetDateTime::now_utc() - time::Duration::days(1);
@@ -107,17 +108,15 @@ async fn seed(pool: &PgPool, n: usize) {
             correlation_id: Uuid::new_v4(),
             causation_id: None,
         };
-        let encoded: Vec<_> = events
-            .iter()
-            .map(|e| codec::encode(e, Uuid::new_v4(), metadata.clone()))
-            .collect();
+        let stream = StreamId::of("member", member.as_uuid());
+        let mut encoded = Vec::with_capacity(events.len());
+        for event in &events {
+            let id = Uuid::new_v4();
+            let row = codec::encode(keyring, &clinic, &stream, event, id, metadata.clone());
+            encoded.push(row.await.unwrap());
+        }
         store
-            .append(
-                &clinic,
-                &StreamId::of("member", member.as_uuid()),
-                ExpectedVersion::NoStream,
-                &encoded,
-            )
+            .append(&clinic, &stream, ExpectedVersion::NoStream, &encoded)
             .await
             .unwrap();
     }
@@ -125,10 +124,10 @@ async fn seed(pool: &PgPool, n: usize) {
 
 /// Projects until `n` emails are due (the projection reads commit-safe, so one pass may stop
 /// short while other transactions on the server are open).
-async fn project_until_due(pool: &PgPool, n: i64) {
+async fn project_until_due(pool: &PgPool, keyring: &Keyring, n: i64) {
     let options = ProjectionOptions::default();
     for _ in 0..1000 {
-        catch_up(pool, ProjectionName::Outbox, &options)
+        catch_up(pool, keyring, ProjectionName::Outbox, &options)
             .await
             .unwrap();
         if outbox::depth(pool).await.unwrap().due >= n {
@@ -173,8 +172,9 @@ async fn baseline(n: usize, concurrency: usize) -> (f64, usize, usize) {
 /// `n` due emails drained through the outbox on `concurrency` loops. Emails per second.
 async fn through_the_outbox(pool: &PgPool, n: usize, concurrency: usize) -> (f64, usize, usize) {
     let server = server();
-    seed(pool, n).await;
-    project_until_due(pool, i64::try_from(n).unwrap()).await;
+    let keyring = Keyring::new(pool.clone(), MasterKey::generate().0);
+    seed(pool, &keyring, n).await;
+    project_until_due(pool, &keyring, i64::try_from(n).unwrap()).await;
     let mailer = mailer(&server, concurrency);
     let started = Instant::now();
     let drained = outbox::drain(pool, &mailer, &RetryPolicy::default(), concurrency)

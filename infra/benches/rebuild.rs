@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::demo::{self, DemoOptions};
 use clinic_infra::event_store::EventStore;
+use clinic_infra::keyring::{Keyring, MasterKey};
 use clinic_infra::projections::{self, ProjectionName, RebuildOptions};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -43,7 +44,7 @@ async fn event_count(pool: &PgPool) -> i64 {
 }
 
 /// Appends demo clinics until the log holds `target` events. Returns whether it generated.
-async fn ensure_log(pool: &PgPool, target: i64) -> bool {
+async fn ensure_log(pool: &PgPool, keyring: &Keyring, seal: bool, target: i64) -> bool {
     let mut count = event_count(pool).await;
     if count >= target {
         return false;
@@ -66,7 +67,8 @@ async fn ensure_log(pool: &PgPool, target: i64) -> bool {
         let mut options = DemoOptions::new(ClinicId::parse(&clinic).unwrap(), 12_000, 730);
         options.seed = n;
         options.writers = 6;
-        let report = demo::seed_demo(&store, &options, time::OffsetDateTime::now_utc())
+        options.seal = seal;
+        let report = demo::seed_demo(&store, keyring, &options, time::OffsetDateTime::now_utc())
             .await
             .unwrap();
         count = event_count(pool).await;
@@ -141,6 +143,27 @@ async fn plain_inserts(pool: &PgPool, rows: i64) -> Duration {
     elapsed
 }
 
+/// A whole rebuild of every projection over `pool`'s log, in events per second.
+async fn rebuild_rate(pool: &PgPool, keyring: &Keyring, batch_size: u32) -> f64 {
+    let report = projections::rebuild(
+        pool,
+        keyring,
+        ProjectionName::ALL,
+        &RebuildOptions {
+            batch_size,
+            ..RebuildOptions::default()
+        },
+        |_| {},
+    )
+    .await
+    .unwrap();
+    report.events as f64 / report.elapsed.as_secs_f64()
+}
+
+/// The benchmark databases' master key: fixed, because the generated logs are kept between
+/// runs and must open in the next one.
+const BENCH_MASTER_KEY: &str = "YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=";
+
 async fn read_model_rows(pool: &PgPool) -> i64 {
     let mut total = 0;
     for projection in ProjectionName::ALL {
@@ -164,14 +187,25 @@ async fn main() {
     let base = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let server = base.rsplit_once('/').unwrap().0;
-    let url = format!("{server}/clinic_bench_rebuild");
-    let pool = clinic_infra::db::connect_and_migrate(&url, 8)
-        .await
-        .unwrap();
-
-    if ensure_log(&pool, target).await {
+    // The same generated clinics twice: personal fields sealed (as the service writes them) and
+    // in clear, to measure what opening them costs a rebuild.
+    let pool =
+        clinic_infra::db::connect_and_migrate(&format!("{server}/clinic_bench_rebuild_sealed"), 8)
+            .await
+            .unwrap();
+    let plain_pool =
+        clinic_infra::db::connect_and_migrate(&format!("{server}/clinic_bench_rebuild_plain"), 8)
+            .await
+            .unwrap();
+    let master = MasterKey::from_base64(BENCH_MASTER_KEY).unwrap();
+    let keyring = Keyring::new(pool.clone(), master.clone());
+    let plain_keyring = Keyring::new(plain_pool.clone(), master);
+    let generated_sealed = ensure_log(&pool, &keyring, true, target).await;
+    let generated_plain = ensure_log(&plain_pool, &plain_keyring, false, target).await;
+    if generated_sealed || generated_plain {
         // Measure memory in a process that never held the generator's data.
         pool.close().await;
+        plain_pool.close().await;
         let status = std::process::Command::new(std::env::current_exe().unwrap())
             .args(std::env::args().skip(1))
             .status()
@@ -212,6 +246,7 @@ async fn main() {
             let projection = ProjectionName::parse(&only).unwrap();
             let report = projections::rebuild(
                 &pool,
+                &keyring,
                 &[projection],
                 &RebuildOptions {
                     batch_size,
@@ -233,6 +268,7 @@ async fn main() {
     // The baseline first, then the rebuild, then the baseline again: drift on a shared machine
     // hits both alike.
     let plain_before = plain_inserts(&pool, events).await;
+    let unsealed_before = rebuild_rate(&plain_pool, &plain_keyring, batch_size).await;
 
     let _ = std::fs::write("/proc/self/clear_refs", "5"); // reset VmHWM (peak RSS)
     let (rss_start, _) = memory_kib();
@@ -240,6 +276,7 @@ async fn main() {
     let mut next_sample = 0;
     let report = projections::rebuild(
         &pool,
+        &keyring,
         ProjectionName::ALL,
         &RebuildOptions {
             batch_size,
@@ -260,6 +297,7 @@ async fn main() {
     .unwrap();
     let (_, peak) = memory_kib();
 
+    let unsealed_after = rebuild_rate(&plain_pool, &plain_keyring, batch_size).await;
     let plain_after = plain_inserts(&pool, events).await;
     let plain = (plain_before + plain_after) / 2;
 
@@ -277,6 +315,13 @@ async fn main() {
         plain_after.as_secs_f64()
     );
     println!("ratio rebuild/baseline: {:.2}x", rebuild_rate / plain_rate);
+    let unsealed = (unsealed_before + unsealed_after) / 2.0;
+    println!(
+        "the same log without sealed fields: {unsealed_before:.0} and {unsealed_after:.0} events/s \
+         (mean {unsealed:.0}); sealed/unsealed: {:.2}x ({:.0}% slower)",
+        rebuild_rate / unsealed,
+        (1.0 - rebuild_rate / unsealed) * 100.0
+    );
     println!(
         "peak RSS during the rebuild: {:.1} MiB (RSS at start {:.1} MiB)",
         peak as f64 / 1024.0,

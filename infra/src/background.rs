@@ -6,6 +6,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::keyring::Keyring;
 use crate::projections::{self, ProjectionOptions};
 use crate::scheduler::{self, SchedulerOptions};
 
@@ -18,11 +19,13 @@ pub struct BackgroundTasks {
 
 impl BackgroundTasks {
     /// Starts the projection runners and the scheduler (tick from `config`).
-    pub fn start(pool: &PgPool, config: &Config) -> Self {
+    pub fn start(pool: &PgPool, keyring: &Keyring, config: &Config) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = projections::spawn_runners(pool, &ProjectionOptions::default(), &stopped);
+        let mut tasks =
+            projections::spawn_runners(pool, keyring, &ProjectionOptions::default(), &stopped);
         tasks.push(scheduler::spawn(
             pool,
+            keyring,
             SchedulerOptions::every(config.scheduler_tick),
             &stopped,
         ));

@@ -1,20 +1,83 @@
 //! Between the domain's typed events and the store's rows: type name, schema version and JSON
-//! payload out; upcasting back in. The one place that knows both shapes, so it is also where
-//! personal fields will be encrypted on the way out (the crypto-shredding boundary).
+//! payload out; upcasting back in. The one place that knows both shapes, so it is also the
+//! crypto-shredding boundary: personal fields ([`StoredEvent::personal_fields`]) are sealed
+//! under their member's data key on the way out and opened on the way in.
+//!
+//! A sealed field is the string `enc:v1:<member>:<base64(nonce || ciphertext || tag)>`, with the
+//! event id and field name as associated data (a ciphertext cannot be moved to another event or
+//! field). Everything else in `data` stays plain JSON, queryable in SQL. The hash chain covers
+//! the stored bytes, so destroying a key never breaks `verify`. A field whose key is destroyed
+//! reads as [`ERASED`]; null fields stay null.
 
+use base64::Engine as _;
 use clinic_domain::{DecodeError, StoredEvent};
+use serde_json::Value;
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::event_store::{Metadata, NewEvent, RecordedEvent};
+use crate::clinic::ClinicId;
+use crate::event_store::{Metadata, NewEvent, RecordedEvent, StreamId};
+use crate::keyring::{DataKey, KeySet, Keyring, KeyringError};
 
-/// A stored row as a domain event, upcast to the current schema.
-pub fn decode<E: StoredEvent>(recorded: &RecordedEvent) -> Result<E, DecodeError> {
-    let schema_version = u16::try_from(recorded.schema_version).unwrap_or(u16::MAX);
-    E::from_stored(&recorded.event_type, schema_version, recorded.data.clone())
+/// What a personal field reads as once its member's key is destroyed (or if its ciphertext was
+/// altered): the domain accepts any string there, and nothing of the person is left.
+pub const ERASED: &str = "(erased)";
+
+const ENVELOPE: &str = "enc:v1:";
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
+
+/// Why events could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The member keys could not be had.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    /// A stored event could not be read (unknown type or schema version).
+    #[error("a stored event could not be read")]
+    Decode(#[source] DecodeError),
+    /// An event with personal fields names no member to seal them for (a bug in the domain's
+    /// `data_subject`): refused rather than stored in clear.
+    #[error("{event_type} has personal fields but no member whose key would seal them")]
+    NoDataSubject {
+        /// The event's type.
+        event_type: &'static str,
+    },
 }
 
-/// A domain event as a row to append.
-pub fn encode<E: StoredEvent>(event: &E, event_id: Uuid, metadata: Metadata) -> NewEvent {
+/// A domain event as a row to append, its personal fields sealed under its member's key (or
+/// replaced by [`ERASED`] if that member is erased: never written in clear).
+pub async fn encode<E: StoredEvent>(
+    keyring: &Keyring,
+    clinic: &ClinicId,
+    stream: &StreamId,
+    event: &E,
+    event_id: Uuid,
+    metadata: Metadata,
+) -> Result<NewEvent, CodecError> {
+    let event_type = event.event_type();
+    let mut data = event.to_data();
+    let fields = E::personal_fields(event_type);
+    if !fields.is_empty() {
+        let subject = event
+            .data_subject()
+            .or_else(|| stream_member(stream, E::CATEGORY))
+            .ok_or(CodecError::NoDataSubject { event_type })?;
+        let key = keyring.writing_key(clinic, subject).await?;
+        seal_fields(&mut data, fields, subject, key.as_deref(), event_id);
+    }
+    Ok(NewEvent {
+        event_id,
+        event_type: event_type.to_owned(),
+        schema_version: event.schema_version(),
+        data,
+        metadata,
+    })
+}
+
+/// A domain event as a row WITHOUT sealing its personal fields: only for measuring what sealing
+/// costs against the same log without it (`DemoOptions::seal` in benchmarks). The service never
+/// writes through it.
+pub fn encode_unsealed<E: StoredEvent>(event: &E, event_id: Uuid, metadata: Metadata) -> NewEvent {
     NewEvent {
         event_id,
         event_type: event.event_type().to_owned(),
@@ -22,4 +85,116 @@ pub fn encode<E: StoredEvent>(event: &E, event_id: Uuid, metadata: Metadata) -> 
         data: event.to_data(),
         metadata,
     }
+}
+
+/// The keys the sealed fields of `rows` need, fetched in at most one query on `executor`.
+pub async fn keys_for<'e>(
+    keyring: &Keyring,
+    executor: impl PgExecutor<'e>,
+    rows: &[RecordedEvent],
+) -> Result<KeySet, KeyringError> {
+    keyring
+        .reading_keys(
+            executor,
+            rows.iter().flat_map(|row| sealed_subjects(&row.data)),
+        )
+        .await
+}
+
+/// A stored row as a domain event, opened with `keys` and upcast to the current schema.
+pub fn decode<E: StoredEvent>(keys: &KeySet, recorded: &RecordedEvent) -> Result<E, DecodeError> {
+    let schema_version = u16::try_from(recorded.schema_version).unwrap_or(u16::MAX);
+    E::from_stored(&recorded.event_type, schema_version, reveal(keys, recorded))
+}
+
+/// Rows as domain events, fetching the keys they need first (on the keyring's pool).
+pub async fn decode_all<E: StoredEvent>(
+    keyring: &Keyring,
+    rows: &[RecordedEvent],
+) -> Result<Vec<E>, CodecError> {
+    let keys = keys_for(keyring, keyring.pool(), rows).await?;
+    rows.iter()
+        .map(|row| decode(&keys, row).map_err(CodecError::Decode))
+        .collect()
+}
+
+/// The row's `data` with its sealed fields opened ([`ERASED`] where the key is gone), for
+/// auditors reading the raw log.
+pub fn reveal(keys: &KeySet, recorded: &RecordedEvent) -> Value {
+    let mut data = recorded.data.clone();
+    if let Value::Object(fields) = &mut data {
+        for (name, value) in fields.iter_mut() {
+            let Value::String(text) = value else { continue };
+            let Some((subject, sealed)) = parse_envelope(text) else {
+                continue;
+            };
+            let opened = keys
+                .get(subject)
+                .and_then(|key| key.open(&sealed, &aad(recorded.event_id, name)))
+                .and_then(|plain| String::from_utf8(plain).ok());
+            if opened.is_none() && keys.get(subject).is_some() {
+                tracing::warn!(event_id = %recorded.event_id, field = %name,
+                    "a sealed field does not open with its member's key (altered?)");
+            }
+            *value = Value::String(opened.unwrap_or_else(|| ERASED.to_owned()));
+        }
+    }
+    data
+}
+
+/// The members whose keys sealed fields of `data`.
+fn sealed_subjects(data: &Value) -> impl Iterator<Item = Uuid> + '_ {
+    data.as_object()
+        .into_iter()
+        .flat_map(|fields| fields.values())
+        .filter_map(|value| value.as_str())
+        .filter_map(|text| text.strip_prefix(ENVELOPE))
+        .filter_map(|rest| rest.split_once(':'))
+        .filter_map(|(subject, _)| Uuid::try_parse(subject).ok())
+}
+
+fn seal_fields(
+    data: &mut Value,
+    fields: &[&str],
+    subject: Uuid,
+    key: Option<&DataKey>,
+    event_id: Uuid,
+) {
+    let Value::Object(object) = data else { return };
+    for field in fields {
+        let Some(Value::String(plain)) = object.get(*field) else {
+            continue;
+        };
+        let sealed = match key {
+            Some(key) => format!(
+                "{ENVELOPE}{}:{}",
+                subject.simple(),
+                BASE64.encode(key.seal(plain.as_bytes(), &aad(event_id, field)))
+            ),
+            None => ERASED.to_owned(),
+        };
+        object.insert((*field).to_owned(), Value::String(sealed));
+    }
+}
+
+fn parse_envelope(text: &str) -> Option<(Uuid, Vec<u8>)> {
+    let (subject, sealed) = text.strip_prefix(ENVELOPE)?.split_once(':')?;
+    Some((Uuid::try_parse(subject).ok()?, BASE64.decode(sealed).ok()?))
+}
+
+fn aad(event_id: Uuid, field: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(16 + 1 + field.len());
+    aad.extend_from_slice(event_id.as_bytes());
+    aad.push(b'/');
+    aad.extend_from_slice(field.as_bytes());
+    aad
+}
+
+/// The member a member stream belongs to (`member-<uuid>`).
+fn stream_member(stream: &StreamId, category: &str) -> Option<Uuid> {
+    if stream.category() != category || category != "member" {
+        return None;
+    }
+    let (_, id) = stream.as_str().split_once('-')?;
+    Uuid::try_parse(id).ok()
 }

@@ -4,14 +4,15 @@
 
 use std::marker::PhantomData;
 
-use clinic_domain::{Decider, DecodeError, StoredEvent};
+use clinic_domain::{Decider, StoredEvent};
 use uuid::Uuid;
 
 use crate::clinic::ClinicId;
-use crate::codec;
+use crate::codec::{self, CodecError};
 use crate::event_store::{
     AppendResult, EventStore, EventStoreError, ExpectedVersion, Metadata, StreamId,
 };
+use crate::keyring::Keyring;
 
 /// Who asks, on whose behalf, and how a retry is recognised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,9 +52,10 @@ pub enum CommandError<E: std::error::Error + 'static> {
         /// The stream's version.
         actual: u64,
     },
-    /// A stored event could not be read (unknown type or schema version).
-    #[error("a stored event could not be read")]
-    Decode(#[source] DecodeError),
+    /// A stored event could not be read or written (unknown type or schema version, member
+    /// keys unavailable).
+    #[error(transparent)]
+    Codec(#[from] CodecError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] EventStoreError),
@@ -63,6 +65,7 @@ pub enum CommandError<E: std::error::Error + 'static> {
 #[derive(Debug, Clone)]
 pub struct CommandHandler<D> {
     store: EventStore,
+    keyring: Keyring,
     decider: PhantomData<fn() -> D>,
 }
 
@@ -77,9 +80,10 @@ where
     D::Error: std::error::Error + 'static,
 {
     /// A handler over the store.
-    pub fn new(store: EventStore) -> Self {
+    pub fn new(store: EventStore, keyring: Keyring) -> Self {
         Self {
             store,
+            keyring,
             decider: PhantomData,
         }
     }
@@ -91,13 +95,9 @@ where
         stream: &StreamId,
     ) -> Result<(D::State, u64, Vec<Uuid>), CommandError<D::Error>> {
         let recorded = self.store.read_stream(clinic, stream, 1).await?;
-        let mut state = D::State::default();
-        let mut ids = Vec::with_capacity(recorded.len());
-        for row in &recorded {
-            let event: D::Event = codec::decode(row).map_err(CommandError::Decode)?;
-            state = D::evolve(state, &event);
-            ids.push(row.event_id);
-        }
+        let events: Vec<D::Event> = codec::decode_all(&self.keyring, &recorded).await?;
+        let state = events.iter().fold(D::State::default(), D::evolve);
+        let ids = recorded.iter().map(|row| row.event_id).collect();
         Ok((state, recorded.len() as u64, ids))
     }
 
@@ -143,18 +143,19 @@ where
                     append: None,
                 });
             }
-            let rows: Vec<_> = events
-                .iter()
-                .enumerate()
-                .map(|(index, event)| {
-                    let metadata = Metadata {
-                        actor: context.actor.clone(),
-                        correlation_id: context.correlation_id,
-                        causation_id: None,
-                    };
-                    codec::encode(event, event_id(context, stream, index), metadata)
-                })
-                .collect();
+            let mut rows = Vec::with_capacity(events.len());
+            for (index, event) in events.iter().enumerate() {
+                let metadata = Metadata {
+                    actor: context.actor.clone(),
+                    correlation_id: context.correlation_id,
+                    causation_id: None,
+                };
+                let id = event_id(context, stream, index);
+                rows.push(
+                    codec::encode(&self.keyring, &context.clinic, stream, event, id, metadata)
+                        .await?,
+                );
+            }
             let expected = if version == 0 {
                 ExpectedVersion::NoStream
             } else {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::keyring::MasterKey;
 use crate::outbox::StaffDirectory;
 
 /// Everything the service reads from its environment, validated.
@@ -28,6 +29,9 @@ pub struct Config {
     pub scheduler_tick: Duration,
     /// `CLINIC_RETENTION_DAYS`: how long treatment records are kept before erasure is allowed.
     pub retention_days: u32,
+    /// `CLINIC_MASTER_KEY`: wraps every member's data key; `serve` refuses to start without it
+    /// unless `--dev` is given. Kept out of the database on purpose.
+    pub master_key: Option<MasterKey>,
     /// `CLINIC_STAFF_EMAILS`: staff `sub` to email address (`dr-lee=lee@clinic.example,...`,
     /// or `clinic/sub=address` for one clinic); outreach notices are emailed only to staff
     /// listed here. Empty by default: outreach stays a dashboard item.
@@ -118,6 +122,13 @@ impl Config {
             });
         }
         let retention_days = parse_number(&get, "CLINIC_RETENTION_DAYS", 2190)?;
+        let master_key = get("CLINIC_MASTER_KEY")
+            .map(|text| MasterKey::from_base64(&text))
+            .transpose()
+            .map_err(|_| ConfigError {
+                variable: "CLINIC_MASTER_KEY",
+                expected: "base64 of 32 random bytes (e.g. `openssl rand -base64 32`)",
+            })?;
         let staff_emails = StaffDirectory::parse(&get("CLINIC_STAFF_EMAILS").unwrap_or_default())
             .map_err(|_| ConfigError {
             variable: "CLINIC_STAFF_EMAILS",
@@ -172,6 +183,7 @@ impl Config {
             mail_from,
             scheduler_tick: Duration::from_millis(tick_ms),
             retention_days,
+            master_key,
             staff_emails,
             clinic_name,
             clinic_contact,
@@ -291,6 +303,15 @@ mod tests {
         assert_eq!(error.variable, "CLINIC_MAIL_FROM");
         let error = config(&[("CLINIC_RETENTION_DAYS", "-1")]).unwrap_err();
         assert_eq!(error.variable, "CLINIC_RETENTION_DAYS");
+        let short_key = "c2VjcmV0LWJ1dC1zaG9ydA==";
+        let error = config(&[("CLINIC_MASTER_KEY", short_key)]).unwrap_err();
+        assert_eq!(error.variable, "CLINIC_MASTER_KEY");
+        assert!(
+            !error.to_string().contains(short_key),
+            "never echo a secret"
+        );
+        let error = config(&[("CLINIC_MASTER_KEY", "%%%")]).unwrap_err();
+        assert_eq!(error.variable, "CLINIC_MASTER_KEY");
     }
 
     #[test]
@@ -300,8 +321,13 @@ mod tests {
             ("CLINIC_JWT_SECRET", "a-long-enough-secret"),
             ("CLINIC_SCHEDULER_TICK_MS", "250"),
             ("CLINIC_SMTP_URL", "smtp://127.0.0.1:1025"),
+            (
+                "CLINIC_MASTER_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
         ])
         .expect("valid");
+        assert!(config.master_key.is_some());
         assert_eq!(config.http_addr.port(), 9000);
         assert_eq!(config.scheduler_tick, Duration::from_millis(250));
         assert!(config.smtp_url.is_some());

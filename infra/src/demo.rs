@@ -33,18 +33,19 @@ use clinic_domain::values::{
     PersonName, ReferralSource, SessionMinutes, Stage, Text,
 };
 use clinic_domain::{
-    CheckInId, ConsentId, Decider, GroupCommand, GroupDecider, GroupId, GroupState, MemberCommand,
-    MemberDecider, MemberId, MemberState, SessionId,
+    CheckInId, ConsentId, Decider, GroupCommand, GroupDecider, GroupEvent, GroupId, GroupState,
+    MemberCommand, MemberDecider, MemberEvent, MemberId, MemberState, SessionId, StoredEvent,
 };
 use futures::TryStreamExt;
 use time::{Duration, OffsetDateTime, Time};
 use uuid::Uuid;
 
 use crate::clinic::ClinicId;
-use crate::codec;
+use crate::codec::{self, CodecError};
 use crate::event_store::{
     EventStore, EventStoreError, ExpectedVersion, Metadata, NewEvent, StreamId,
 };
+use crate::keyring::Keyring;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +62,9 @@ pub struct DemoOptions {
     pub flush_every_days: u32,
     /// Concurrent appends.
     pub writers: usize,
+    /// Seal personal fields under member keys, as the service does. `false` only for the
+    /// benchmarks that measure what sealing costs against the same log without it.
+    pub seal: bool,
 }
 
 impl DemoOptions {
@@ -73,6 +77,7 @@ impl DemoOptions {
             seed: 0x5eed,
             flush_every_days: 7,
             writers: 4,
+            seal: true,
         }
     }
 }
@@ -91,9 +96,10 @@ pub struct DemoReport {
 /// Fills `options.clinic` with a simulated history ending at the start of `now`'s day.
 pub async fn seed_demo(
     store: &EventStore,
+    keyring: &Keyring,
     options: &DemoOptions,
     now: OffsetDateTime,
-) -> Result<DemoReport, EventStoreError> {
+) -> Result<DemoReport, SeedError> {
     let today = now.replace_time(Time::MIDNIGHT);
     let start = today - Duration::days(i64::from(options.days));
     let mut sim = Simulation::new(options, start);
@@ -101,10 +107,10 @@ pub async fn seed_demo(
     for day in 0..options.days {
         sim.simulate_day(day);
         if (day + 1) % options.flush_every_days.max(1) == 0 {
-            events += sim.flush(store).await?;
+            events += sim.flush(store, keyring).await?;
         }
     }
-    events += sim.flush(store).await?;
+    events += sim.flush(store, keyring).await?;
     Ok(DemoReport {
         members: u32::try_from(sim.members.len()).unwrap_or(u32::MAX),
         groups: u32::try_from(sim.groups.len()).unwrap_or(u32::MAX),
@@ -148,11 +154,31 @@ impl Rng {
     }
 }
 
-/// Events decided but not yet appended, and the stream's version in the store.
-#[derive(Default)]
-struct Pending {
-    events: Vec<NewEvent>,
+/// Events decided but not yet appended (with their ids and metadata), and the stream's
+/// version in the store.
+struct Pending<E> {
+    events: Vec<(E, Uuid, Metadata)>,
     stored_version: u64,
+}
+
+impl<E> Default for Pending<E> {
+    fn default() -> Self {
+        Self {
+            events: Vec::new(),
+            stored_version: 0,
+        }
+    }
+}
+
+/// Why the demo could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// The store refused an append.
+    #[error(transparent)]
+    Store(#[from] EventStoreError),
+    /// An event could not be sealed (member keys unavailable).
+    #[error(transparent)]
+    Codec(#[from] CodecError),
 }
 
 /// One member's course through the pipeline, drawn at referral.
@@ -169,7 +195,7 @@ struct Plan {
 struct SimMember {
     id: MemberId,
     state: MemberState,
-    pending: Pending,
+    pending: Pending<MemberEvent>,
     plan: Plan,
     /// Chance of attending a session.
     engagement: f64,
@@ -185,7 +211,7 @@ struct SimMember {
 struct SimGroup {
     id: GroupId,
     state: GroupState,
-    pending: Pending,
+    pending: Pending<GroupEvent>,
     weekdays: Vec<u32>,
     alumni: bool,
 }
@@ -194,6 +220,7 @@ struct Simulation {
     rng: Rng,
     clinic: ClinicId,
     writers: usize,
+    seal: bool,
     start: OffsetDateTime,
     days: u32,
     members_total: u32,
@@ -227,6 +254,7 @@ impl Simulation {
             agenda: BTreeMap::new(),
             clinic: options.clinic.clone(),
             writers: options.writers.max(1),
+            seal: options.seal,
             rng: Rng(rng.next()),
         };
         for n in 0..treatment_groups + alumni_groups {
@@ -258,11 +286,8 @@ impl Simulation {
             let metadata = self.metadata(actor);
             let event_id = self.rng.uuid();
             let member = &mut self.members[m];
-            member
-                .pending
-                .events
-                .push(codec::encode(&event, event_id, metadata));
             member.state = std::mem::take(&mut member.state).evolve(&event);
+            member.pending.events.push((event, event_id, metadata));
         }
         true
     }
@@ -275,11 +300,8 @@ impl Simulation {
             let metadata = self.metadata(actor);
             let event_id = self.rng.uuid();
             let group = &mut self.groups[g];
-            group
-                .pending
-                .events
-                .push(codec::encode(&event, event_id, metadata));
             group.state = std::mem::take(&mut group.state).evolve(&event);
+            group.pending.events.push((event, event_id, metadata));
         }
         true
     }
@@ -839,24 +861,17 @@ impl Simulation {
     }
 
     /// Appends every buffered event, one append per stream, a few streams at a time.
-    async fn flush(&mut self, store: &EventStore) -> Result<u64, EventStoreError> {
+    async fn flush(&mut self, store: &EventStore, keyring: &Keyring) -> Result<u64, SeedError> {
         let clinic = self.clinic.clone();
         let mut batches: Vec<(StreamId, u64, Vec<NewEvent>)> = Vec::new();
+        let keyring = self.seal.then_some(keyring);
         for member in &mut self.members {
-            take_batch(
-                &mut batches,
-                "member",
-                member.id.as_uuid(),
-                &mut member.pending,
-            );
+            let stream = StreamId::of("member", member.id.as_uuid());
+            take_batch(&mut batches, keyring, &clinic, stream, &mut member.pending).await?;
         }
         for group in &mut self.groups {
-            take_batch(
-                &mut batches,
-                "group",
-                group.id.as_uuid(),
-                &mut group.pending,
-            );
+            let stream = StreamId::of("group", group.id.as_uuid());
+            take_batch(&mut batches, keyring, &clinic, stream, &mut group.pending).await?;
         }
         let count: u64 = batches.iter().map(|(_, _, e)| e.len() as u64).sum();
         futures::stream::iter(batches.into_iter().map(Ok))
@@ -879,18 +894,29 @@ impl Simulation {
     }
 }
 
-/// Moves a stream's buffered events into `batches` (to append after its stored version).
-fn take_batch(
+/// Moves a stream's buffered events, sealed (unless no keyring is given), into `batches` (to
+/// append after its stored version).
+async fn take_batch<E: StoredEvent>(
     batches: &mut Vec<(StreamId, u64, Vec<NewEvent>)>,
-    category: &str,
-    id: Uuid,
-    pending: &mut Pending,
-) {
+    keyring: Option<&Keyring>,
+    clinic: &ClinicId,
+    stream: StreamId,
+    pending: &mut Pending<E>,
+) -> Result<(), CodecError> {
     if pending.events.is_empty() {
-        return;
+        return Ok(());
     }
-    let events = std::mem::take(&mut pending.events);
+    let mut events = Vec::with_capacity(pending.events.len());
+    for (event, event_id, metadata) in std::mem::take(&mut pending.events) {
+        events.push(match keyring {
+            Some(keyring) => {
+                codec::encode(keyring, clinic, &stream, &event, event_id, metadata).await?
+            }
+            None => codec::encode_unsealed(&event, event_id, metadata),
+        });
+    }
     let stored = pending.stored_version;
     pending.stored_version += events.len() as u64;
-    batches.push((StreamId::of(category, id), stored, events));
+    batches.push((stream, stored, events));
+    Ok(())
 }

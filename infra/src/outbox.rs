@@ -33,6 +33,7 @@ use uuid::Uuid;
 
 use crate::clinic::ClinicId;
 use crate::config::Config;
+use crate::keyring::Keyring;
 use crate::mailer::{EmailKind, Mailer, MailerError};
 use crate::projections::{ProjectionName, ProjectionOptions};
 
@@ -144,6 +145,7 @@ pub const GAUGE_INTERVAL: Duration = Duration::from_secs(15);
 /// in the outbox. Every task stops when `stop` turns true.
 pub async fn spawn(
     pool: &PgPool,
+    keyring: &Keyring,
     config: &Config,
     stop: &watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>, SpawnError> {
@@ -152,6 +154,7 @@ pub async fn spawn(
     let mut tasks = vec![
         tokio::spawn(crate::projections::run(
             pool.clone(),
+            keyring.clone(),
             ProjectionName::Outbox,
             ProjectionOptions::default(),
             stop.clone(),

@@ -32,6 +32,7 @@ use std::fmt;
 use clinic_domain::DecodeError;
 
 use crate::event_store::{EventStoreError, RecordedEvent};
+use crate::keyring::{KeySet, Keyring, KeyringError};
 
 pub use rebuild::{rebuild, RebuildOptions, RebuildReport};
 pub use rows::{Envelope, Table};
@@ -118,6 +119,9 @@ pub enum ProjectionError {
     /// The log could not be read.
     #[error("the event log could not be read")]
     Store(#[from] EventStoreError),
+    /// The member keys that open the page's personal fields could not be had.
+    #[error("member keys could not be read")]
+    Keys(#[from] KeyringError),
     /// A stored event could not be decoded (unknown type or schema version).
     #[error("the event at position {position} could not be decoded")]
     Decode {
@@ -156,6 +160,7 @@ pub enum ProjectionError {
 
 /// The events of one stream category in a page, decoded.
 pub(crate) fn decode_category<E, Id>(
+    keys: &KeySet,
     events: &[RecordedEvent],
     parse_id: impl Fn(&str) -> Option<Id>,
 ) -> Result<Vec<Envelope<E, Id>>, ProjectionError>
@@ -175,11 +180,12 @@ where
         let id = parse_id(&recorded.stream_id).ok_or(ProjectionError::MalformedStream {
             position: recorded.position,
         })?;
-        let event =
-            crate::codec::decode::<E>(recorded).map_err(|source| ProjectionError::Decode {
+        let event = crate::codec::decode::<E>(keys, recorded).map_err(|source| {
+            ProjectionError::Decode {
                 position: recorded.position,
                 source,
-            })?;
+            }
+        })?;
         decoded.push(Envelope {
             clinic: recorded.clinic.clone(),
             id,
@@ -196,13 +202,14 @@ where
 /// transaction (which also moves the checkpoint).
 pub(crate) async fn apply_page(
     conn: &mut sqlx::PgConnection,
+    keyring: &Keyring,
     projection: ProjectionName,
     events: &[RecordedEvent],
 ) -> Result<(), ProjectionError> {
     match projection {
-        ProjectionName::Members => members::apply(conn, events).await,
-        ProjectionName::Groups => groups::apply(conn, events).await,
-        ProjectionName::Outbox => crate::outbox::projection::apply(conn, events).await,
+        ProjectionName::Members => members::apply(conn, keyring, events).await,
+        ProjectionName::Groups => groups::apply(conn, keyring, events).await,
+        ProjectionName::Outbox => crate::outbox::projection::apply(conn, keyring, events).await,
     }
 }
 

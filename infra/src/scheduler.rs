@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::clinic::ClinicId;
 use crate::commands::{CommandContext, CommandError, CommandHandler};
 use crate::event_store::{EventStore, StreamId};
+use crate::keyring::Keyring;
 use crate::leadership::{sleep_or_stop, Candidate};
 
 /// The actor recorded on the scheduler's events.
@@ -84,10 +85,10 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler over the store's database.
-    pub fn new(store: EventStore, per_tick: u32) -> Self {
+    pub fn new(store: EventStore, keyring: Keyring, per_tick: u32) -> Self {
         Self {
             pool: store.pool().clone(),
-            members: CommandHandler::new(store),
+            members: CommandHandler::new(store, keyring),
             per_tick,
         }
     }
@@ -188,8 +189,13 @@ const CORRELATION_NAMESPACE: Uuid = Uuid::from_u128(0x7a3c_51e2_0b4d_4f6a_9e81_c
 /// Runs the scheduler until `stop` turns true: on standby while another process leads, then
 /// ticking every `options.tick` at the wall clock's time. Errors are logged; it returns only
 /// when stopped.
-pub async fn run(pool: PgPool, options: SchedulerOptions, mut stop: watch::Receiver<bool>) {
-    let scheduler = Scheduler::new(EventStore::new(pool.clone()), options.per_tick);
+pub async fn run(
+    pool: PgPool,
+    keyring: Keyring,
+    options: SchedulerOptions,
+    mut stop: watch::Receiver<bool>,
+) {
+    let scheduler = Scheduler::new(EventStore::new(pool.clone()), keyring, options.per_tick);
     let mut candidate = Candidate::new("scheduler");
     loop {
         if *stop.borrow() {
@@ -234,8 +240,9 @@ pub async fn run(pool: PgPool, options: SchedulerOptions, mut stop: watch::Recei
 /// Starts the scheduler task; it stops when `stop` turns true.
 pub fn spawn(
     pool: &PgPool,
+    keyring: &Keyring,
     options: SchedulerOptions,
     stop: &watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(run(pool.clone(), options, stop.clone()))
+    tokio::spawn(run(pool.clone(), keyring.clone(), options, stop.clone()))
 }

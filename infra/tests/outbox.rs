@@ -3,9 +3,12 @@
 //! and what the server received read back from its Maildir.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/clinic.rs"]
+mod clinic_support;
 #[path = "support/smtp.rs"]
 mod smtp;
 
+use clinic_support::keyring;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -58,17 +61,16 @@ async fn append(pool: &PgPool, member: MemberId, events: Vec<MemberEvent>) {
         correlation_id: Uuid::new_v4(),
         causation_id: None,
     };
-    let encoded: Vec<NewEvent> = events
-        .iter()
-        .map(|e| codec::encode(e, Uuid::new_v4(), metadata.clone()))
-        .collect();
+    let stream = StreamId::of("member", member.as_uuid());
+    let keyring = keyring(pool);
+    let mut encoded: Vec<NewEvent> = Vec::with_capacity(events.len());
+    for event in &events {
+        let id = Uuid::new_v4();
+        let row = codec::encode(&keyring, &clinic(), &stream, event, id, metadata.clone()).await;
+        encoded.push(row.expect("sealed"));
+    }
     EventStore::new(pool.clone())
-        .append(
-            &clinic(),
-            &StreamId::of("member", member.as_uuid()),
-            ExpectedVersion::Any,
-            &encoded,
-        )
+        .append(&clinic(), &stream, ExpectedVersion::Any, &encoded)
         .await
         .expect("appended");
 }
@@ -115,9 +117,14 @@ async fn project(pool: &PgPool) {
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        catch_up(pool, ProjectionName::Outbox, &ProjectionOptions::default())
-            .await
-            .expect("the outbox projection applies the log");
+        catch_up(
+            pool,
+            &keyring(pool),
+            ProjectionName::Outbox,
+            &ProjectionOptions::default(),
+        )
+        .await
+        .expect("the outbox projection applies the log");
         let caught_up = wait_until_caught_up(
             pool,
             &[ProjectionName::Outbox],

@@ -23,8 +23,8 @@ use clinic_infra::read_models::{
 };
 use sqlx::PgPool;
 use support::{
-    assert_same_tables, catch_up_all, check_in, dump, group, member, options, reset, session,
-    Clinic, T0,
+    assert_same_tables, catch_up_all, check_in, dump, group, keyring, member, options, reset,
+    session, Clinic, T0,
 };
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
@@ -476,10 +476,15 @@ async fn engagement_changes_as_days_pass_without_new_events(pool: PgPool) {
 async fn demo_log(pool: &PgPool, clinic: &str, members: u32, days: u32) -> u64 {
     let mut options = DemoOptions::new(ClinicId::parse(clinic).unwrap(), members, days);
     options.flush_every_days = 3;
-    demo::seed_demo(&EventStore::new(pool.clone()), &options, NOW)
-        .await
-        .unwrap()
-        .events
+    demo::seed_demo(
+        &EventStore::new(pool.clone()),
+        &keyring(pool),
+        &options,
+        NOW,
+    )
+    .await
+    .unwrap()
+    .events
 }
 
 fn random_below(n: u64) -> u64 {
@@ -513,13 +518,14 @@ async fn resuming_after_a_kill_at_a_random_position_gives_the_same_tables_as_one
     // Interrupted: stop after a random number of pages, then a runner killed mid-flight at a
     // random moment, then finish.
     for &projection in ProjectionName::ALL {
-        catch_up_pages(&pool, projection, &options(batch), pages)
+        catch_up_pages(&pool, &keyring(&pool), projection, &options(batch), pages)
             .await
             .unwrap();
     }
     let (_stop, stopped) = watch::channel(false);
     let runner = tokio::spawn(projections::run(
         pool.clone(),
+        keyring(&pool),
         ProjectionName::Members,
         options(batch),
         stopped,
@@ -560,6 +566,7 @@ async fn two_runners_at_once_never_apply_an_event_twice(pool: PgPool) {
         for _ in 0..2 {
             tasks.push(tokio::spawn(projections::run(
                 pool.clone(),
+                keyring(&pool),
                 projection,
                 options(37),
                 stopped.clone(),
@@ -572,7 +579,9 @@ async fn two_runners_at_once_never_apply_an_event_twice(pool: PgPool) {
             let pool = pool.clone();
             [53, 71].map(move |batch| {
                 let pool = pool.clone();
-                tokio::spawn(async move { catch_up(&pool, projection, &options(batch)).await })
+                tokio::spawn(async move {
+                    catch_up(&pool, &keyring(&pool), projection, &options(batch)).await
+                })
             })
         })
         .collect();
@@ -604,6 +613,7 @@ async fn a_rebuild_gives_the_same_tables_as_the_live_projections(pool: PgPool) {
 
     let report = projections::rebuild(
         &pool,
+        &keyring(&pool),
         ProjectionName::ALL,
         &RebuildOptions {
             batch_size: 97,
@@ -644,6 +654,7 @@ async fn a_rebuild_while_events_arrive_and_a_runner_follows_them_loses_nothing(p
         .map(|&p| {
             tokio::spawn(projections::run(
                 pool.clone(),
+                keyring(&pool),
                 p,
                 options(50),
                 stopped.clone(),
@@ -656,6 +667,7 @@ async fn a_rebuild_while_events_arrive_and_a_runner_follows_them_loses_nothing(p
     };
     let rebuilt = projections::rebuild(
         &pool,
+        &keyring(&pool),
         ProjectionName::ALL,
         &RebuildOptions {
             batch_size: 61,
@@ -698,6 +710,7 @@ async fn rebuilding_one_projection_leaves_the_other_untouched(pool: PgPool) {
         .unwrap();
     projections::rebuild(
         &pool,
+        &keyring(&pool),
         &[ProjectionName::Members],
         &RebuildOptions::default(),
         |_| {},
@@ -711,6 +724,7 @@ async fn rebuilding_one_projection_leaves_the_other_untouched(pool: PgPool) {
     assert_eq!(names, ["edited by hand"]);
     projections::rebuild(
         &pool,
+        &keyring(&pool),
         &[ProjectionName::Groups],
         &RebuildOptions::default(),
         |_| {},
@@ -740,7 +754,7 @@ async fn the_api_can_wait_until_the_projections_have_applied_its_write(pool: PgP
     assert_eq!(waited, Freshness::TimedOut);
 
     let (stop, stopped) = watch::channel(false);
-    let runners = projections::spawn_runners(&pool, &options(100), &stopped);
+    let runners = projections::spawn_runners(&pool, &keyring(&pool), &options(100), &stopped);
     let waited = wait_until_caught_up(
         &pool,
         &[ProjectionName::Members],
@@ -767,6 +781,7 @@ async fn a_standby_runner_takes_over_when_the_leader_stops(pool: PgPool) {
     let (stop_first, first_stopped) = watch::channel(false);
     let first = tokio::spawn(projections::run(
         pool.clone(),
+        keyring(&pool),
         projection,
         options(100),
         first_stopped,
@@ -784,6 +799,7 @@ async fn a_standby_runner_takes_over_when_the_leader_stops(pool: PgPool) {
     let (stop_second, second_stopped) = watch::channel(false);
     let second = tokio::spawn(projections::run(
         pool.clone(),
+        keyring(&pool),
         projection,
         options(100),
         second_stopped,

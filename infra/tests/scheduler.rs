@@ -14,7 +14,7 @@ use clinic_infra::projections::{self, ProjectionName};
 use clinic_infra::read_models;
 use clinic_infra::scheduler::{self, Scheduler, SchedulerOptions, TickReport};
 use sqlx::PgPool;
-use support::{catch_up_all, check_in, member, options, Clinic, T0};
+use support::{catch_up_all, check_in, keyring, member, options, Clinic, T0};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
 
@@ -32,7 +32,7 @@ fn north() -> ClinicId {
 }
 
 fn scheduler(pool: &PgPool) -> Scheduler {
-    Scheduler::new(EventStore::new(pool.clone()), 500)
+    Scheduler::new(EventStore::new(pool.clone()), keyring(pool), 500)
 }
 
 /// How many events of `event_type` the log holds, and whether the scheduler recorded them all.
@@ -205,10 +205,11 @@ async fn the_running_scheduler_and_projections_record_a_check_in_missed_in_the_p
         .await;
 
     let (stop, stopped) = watch::channel(false);
-    let mut tasks = projections::spawn_runners(&pool, &options(100), &stopped);
+    let mut tasks = projections::spawn_runners(&pool, &keyring(&pool), &options(100), &stopped);
     for _ in 0..2 {
         tasks.push(scheduler::spawn(
             &pool,
+            &keyring(&pool),
             SchedulerOptions {
                 tick: StdDuration::from_millis(20),
                 per_tick: 100,

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod audit_api;
+mod logs;
 mod pipeline;
+mod privacy;
 mod service;
 mod subscriptions;

@@ -1,6 +1,7 @@
 //! Test support: start the real server on port 0 against a test database and talk to it.
 #![allow(clippy::unwrap_used)]
 
+use clinic_infra::keyring::{Keyring, MasterKey};
 use std::net::SocketAddr;
 
 use clinic_graphql::auth::{Role, TokenKeys};
@@ -23,6 +24,8 @@ pub struct TestApp {
     pub pool: PgPool,
     /// Its token keys.
     pub keys: TokenKeys,
+    /// Its member data keys (a random master key per app).
+    pub keyring: Keyring,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     background: Option<clinic_infra::background::BackgroundTasks>,
@@ -114,15 +117,27 @@ impl TestApp {
 /// Starts the real router on 127.0.0.1:0 over `pool` (already migrated by `sqlx::test`), with
 /// the projection runners and the scheduler (tick 100 ms), as `clinic serve` runs them.
 pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with_retention(pool, 2190).await
+}
+
+/// [`spawn_app`] with a retention period of `retention_days` (0: treatment records may be
+/// erased as soon as the member is discharged).
+pub async fn spawn_app_with_retention(pool: PgPool, retention_days: u32) -> TestApp {
     let config = clinic_infra::config::Config::from_lookup(|name| {
         (name == "CLINIC_SCHEDULER_TICK_MS").then(|| "100".to_owned())
     })
     .unwrap();
-    let background = clinic_infra::background::BackgroundTasks::start(&pool, &config);
+    let keyring = Keyring::new(pool.clone(), MasterKey::generate().0);
+    let background = clinic_infra::background::BackgroundTasks::start(&pool, &keyring, &config);
     let keys = TokenKeys::new(&SecretString::from(TEST_SECRET.to_owned()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = server::app(AppState::new(pool.clone(), keys.clone(), 2190));
+    let app = server::app(AppState::new(
+        pool.clone(),
+        keyring.clone(),
+        keys.clone(),
+        retention_days,
+    ));
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(server::serve(listener, app, async {
         let _ = rx.await;
@@ -132,6 +147,7 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
         http: reqwest::Client::new(),
         pool,
         keys,
+        keyring,
         shutdown: Some(tx),
         server: Some(server),
         background: Some(background),

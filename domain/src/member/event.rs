@@ -383,6 +383,12 @@ impl MemberEvent {
         }
     }
 
+    /// Member events hold only their stream's member's personal data, so none names another
+    /// member whose key would seal it (group events do: [`crate::group::GroupEvent::data_subject`]).
+    pub const fn data_subject(&self) -> Option<MemberId> {
+        None
+    }
+
     /// When the fact happened in the clinic's world (not when it was recorded).
     pub fn occurred_at(&self) -> OffsetDateTime {
         match self {

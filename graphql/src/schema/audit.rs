@@ -4,9 +4,10 @@
 use async_graphql::{Context, Object, SimpleObject, ID};
 use clinic_infra::access_log::{self, AccessQuery};
 use clinic_infra::event_store::{RecordedEvent, Scope, StreamId};
+use clinic_infra::keyring::KeySet;
 use time::OffsetDateTime;
 
-use super::enums::Role;
+use super::enums::{DataCategory, Role};
 use super::guard::{roles, RoleGuard};
 use super::scalars::{self, PageInfo};
 use crate::error::{ApiError, ApiResult};
@@ -23,7 +24,8 @@ pub struct Event {
     /// The stable event name, e.g. `SessionHeld`.
     #[graphql(name = "type")]
     pub event_type: String,
-    /// The payload as stored.
+    /// The payload: as stored in the log-wide `events` (personal fields sealed,
+    /// `enc:v1:...`), opened in a member's `history` (`(erased)` once the member is erased).
     pub data: async_graphql::Json<serde_json::Value>,
     /// When it was recorded.
     pub recorded_at: OffsetDateTime,
@@ -31,18 +33,25 @@ pub struct Event {
     pub actor: String,
 }
 
-impl From<RecordedEvent> for Event {
-    fn from(event: RecordedEvent) -> Self {
+impl Event {
+    /// The event as auditors see it: `data` as stored (personal fields sealed), or with the
+    /// personal fields opened when `keys` are given (a member's own history, an access-logged
+    /// read of their record).
+    pub fn of(event: RecordedEvent, keys: Option<&KeySet>) -> Self {
         let actor = event.metadata["actor"]
             .as_str()
             .unwrap_or("unknown")
             .to_owned();
+        let data = match keys {
+            Some(keys) => clinic_infra::codec::reveal(keys, &event),
+            None => event.data,
+        };
         Self {
             position: event.position,
             stream_id: event.stream_id,
             version: event.version,
             event_type: event.event_type,
-            data: async_graphql::Json(event.data),
+            data: async_graphql::Json(data),
             recorded_at: event.recorded_at,
             actor,
         }
@@ -71,6 +80,7 @@ impl EventConnection {
     /// A page from `limit + 1` fetched events (the extra one tells whether more follow).
     pub fn from_fetched(
         mut events: Vec<RecordedEvent>,
+        keys: Option<&KeySet>,
         limit: i64,
         cursor_of: fn(&RecordedEvent) -> i64,
     ) -> Self {
@@ -80,7 +90,7 @@ impl EventConnection {
             .into_iter()
             .map(|event| EventEdge {
                 cursor: scalars::encode(cursor_of(&event)),
-                node: event.into(),
+                node: Event::of(event, keys),
             })
             .collect();
         Self {
@@ -122,7 +132,7 @@ pub struct AccessRecord {
     /// read, query or export.
     pub action: String,
     /// Which part of the record.
-    pub category: Option<String>,
+    pub category: Option<DataCategory>,
     /// Whether it was allowed.
     pub allowed: bool,
     /// The stated reason of a break-glass read.
@@ -266,10 +276,17 @@ impl AuditQuery {
             at,
         )
         .await?;
-        let view = super::member::snapshot(member, &events, attended as u32, Vec::new())?;
+        let keys =
+            clinic_infra::codec::keys_for(&services.keyring, &services.pool, &events).await?;
+        let view = super::member::snapshot(member, &events, &keys, attended as u32, Vec::new())?;
         if view.is_some() {
-            super::views::log_reads(ctx, &[member], super::views::Read::Record("history"), true)
-                .await?;
+            super::views::log_reads(
+                ctx,
+                &[member],
+                super::views::Read::Record(DataCategory::History),
+                true,
+            )
+            .await?;
         }
         Ok(view.map(|view| super::member::Member(std::sync::Arc::new(view))))
     }
@@ -302,7 +319,7 @@ async fn events(
             (limit + 1) as u32,
         )
         .await?;
-    Ok(EventConnection::from_fetched(fetched, limit, |e| {
+    Ok(EventConnection::from_fetched(fetched, None, limit, |e| {
         e.position
     }))
 }
@@ -347,7 +364,7 @@ async fn access_page(
                     operation: row.operation,
                     role: role.into(),
                     action: row.action,
-                    category: row.category,
+                    category: row.category.as_deref().and_then(DataCategory::parse),
                     allowed: row.allowed,
                     break_glass_reason: row.break_glass_reason,
                 },

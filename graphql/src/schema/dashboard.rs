@@ -5,7 +5,7 @@ use async_graphql::{Context, Object, SimpleObject, ID};
 use clinic_domain::{GroupId, MemberId};
 use clinic_infra::read_models::{self, Engagement, MemberFilter, PageRequest};
 
-use super::enums::{FollowUpOutcome, LevelOfCare, Stage};
+use super::enums::{DataCategory, FollowUpOutcome, LevelOfCare, Stage};
 use super::guard::{roles, RoleGuard};
 use super::member::{member_id, now, FollowUp, Member};
 use super::scalars::PageInfo;
@@ -207,7 +207,7 @@ impl DashboardQuery {
         let summaries = page.edges.into_iter().map(|e| e.node).collect();
         let members = views::members_from_summaries(summaries);
         let ids: Vec<MemberId> = members.iter().map(|m| m.0.id).collect();
-        log_reads(ctx, &ids, Read::List("profile"), true).await?;
+        log_reads(ctx, &ids, Read::List(DataCategory::Profile), true).await?;
         Ok(MemberConnection {
             edges: cursors
                 .into_iter()
@@ -229,7 +229,7 @@ impl DashboardQuery {
         views::ensure_in_scope(ctx, id).await?;
         let member = views::member_by_id(ctx, id).await?;
         if member.is_some() {
-            log_reads(ctx, &[id], Read::Record("profile"), true).await?;
+            log_reads(ctx, &[id], Read::Record(DataCategory::Profile), true).await?;
         }
         Ok(member)
     }
@@ -301,7 +301,7 @@ impl DashboardQuery {
         let due = read_models::follow_ups_due(&services.pool, &request.staff.clinic, within, now())
             .await?;
         let ids: Vec<MemberId> = due.iter().map(|f| f.member_id).collect();
-        log_reads(ctx, &ids, Read::List("outcomes"), true).await?;
+        log_reads(ctx, &ids, Read::List(DataCategory::Outcomes), true).await?;
         Ok(due.into_iter().map(views::follow_up_of).collect())
     }
 
@@ -342,7 +342,7 @@ impl DashboardQuery {
         .await?;
         let members = views::members_from_summaries(summaries);
         let ids: Vec<MemberId> = members.iter().map(|m| m.0.id).collect();
-        log_reads(ctx, &ids, Read::List("attendance"), true).await?;
+        log_reads(ctx, &ids, Read::List(DataCategory::Attendance), true).await?;
         Ok(members)
     }
 
@@ -361,7 +361,7 @@ impl DashboardQuery {
         let group_ids: Vec<GroupId> = flags.iter().map(|f| f.group_id).collect();
         let members = views::members_by_ids(ctx, &member_ids).await?;
         let groups = views::groups_by_ids(ctx, &group_ids).await?;
-        log_reads(ctx, &member_ids, Read::List("attendance"), true).await?;
+        log_reads(ctx, &member_ids, Read::List(DataCategory::Attendance), true).await?;
         Ok(flags
             .into_iter()
             .filter_map(|flag| {
@@ -392,7 +392,7 @@ impl DashboardQuery {
         .await?;
         let ids: Vec<MemberId> = items.iter().map(|i| i.member_id).collect();
         let members = views::members_by_ids(ctx, &ids).await?;
-        log_reads(ctx, &ids, Read::List("check_ins"), true).await?;
+        log_reads(ctx, &ids, Read::List(DataCategory::CheckIns), true).await?;
         Ok(items
             .into_iter()
             .filter_map(|item| {

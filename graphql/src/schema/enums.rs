@@ -148,6 +148,67 @@ pub enum ConsentScope {
     FamilyContact,
 }
 
+/// The kind of a written consent (42 CFR 2.31).
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "values::ConsentKind")]
+pub enum ConsentKind {
+    /// A named recipient or class, for a stated purpose.
+    Standard,
+    /// One consent for all future uses for treatment, payment and health care operations.
+    TreatmentPaymentOperations,
+    /// A separate consent for counseling notes.
+    CounselingNotes,
+}
+
+/// Which part of a member's record a read touched (the access log's category).
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DataCategory {
+    /// Name, contact, stage, level of care.
+    Profile,
+    /// Sessions attended or missed.
+    Attendance,
+    /// Scheduled, completed and missed check-ins.
+    CheckIns,
+    /// Written consents.
+    Consents,
+    /// Discharges and follow-up outcomes.
+    Outcomes,
+    /// The accounting of disclosures.
+    Disclosures,
+    /// The member's event history or past state (auditors, time travel).
+    History,
+}
+
+impl DataCategory {
+    /// The stored name, in `access_log.category`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Profile => "profile",
+            Self::Attendance => "attendance",
+            Self::CheckIns => "check_ins",
+            Self::Consents => "consents",
+            Self::Outcomes => "outcomes",
+            Self::Disclosures => "disclosures",
+            Self::History => "history",
+        }
+    }
+
+    /// Reads a stored name back; `None` for one this build does not know.
+    pub fn parse(stored: &str) -> Option<Self> {
+        [
+            Self::Profile,
+            Self::Attendance,
+            Self::CheckIns,
+            Self::Consents,
+            Self::Outcomes,
+            Self::Disclosures,
+            Self::History,
+        ]
+        .into_iter()
+        .find(|category| category.as_str() == stored)
+    }
+}
+
 /// A check-in's state.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "values::CheckInStatus")]

@@ -53,7 +53,13 @@ pub mod roles {
     pub const SESSIONS: &[Role] = &[Admin, Clinician, Facilitator];
     /// A member's event history: auditors, admins and the clinicians who treat them.
     pub const HISTORY: &[Role] = &[Admin, Auditor, Clinician];
-    /// Administration: undeliverable emails.
+    /// A member's written consents: who records them, and who must know what they allow.
+    pub const CONSENTS: &[Role] = &[Admin, Clinician, Intake, Auditor];
+    /// Recording a disclosure to a third party.
+    pub const DISCLOSE: &[Role] = &[Admin, Clinician];
+    /// The accounting of disclosures a member may ask for.
+    pub const DISCLOSURES: &[Role] = &[Admin, Clinician, Auditor];
+    /// Administration: undeliverable emails, erasure.
     pub const ADMIN: &[Role] = &[Admin];
     /// The log, time travel, integrity and the access log.
     pub const AUDIT: &[Role] = &[Admin, Auditor];

@@ -10,6 +10,7 @@ use clinic_domain::engagement::is_at_risk;
 use clinic_domain::member::MemberEvent;
 use clinic_domain::{MemberId, MemberState};
 use clinic_infra::event_store::{RecordedEvent, StreamId};
+use clinic_infra::keyring::KeySet;
 use time::OffsetDateTime;
 
 use super::audit::{parse_uuid, EventConnection};
@@ -18,8 +19,9 @@ use super::guard::{roles, RoleGuard};
 use super::{request, scalars, services};
 use crate::error::{ApiError, ApiResult};
 
-/// The name shown for a member whose personal data was erased.
-pub const ERASED_NAME: &str = "[erased]";
+/// The name shown for a member whose personal data was erased: what the log's sealed fields
+/// read as once the key is gone, and what the read models hold.
+pub const ERASED_NAME: &str = clinic_infra::codec::ERASED;
 
 /// The clinic's default engagement threshold: fewer attended sessions than this in the
 /// trailing 7 days flags a member in treatment as at risk (DOMAIN.md).
@@ -113,7 +115,7 @@ impl Member {
         ID(self.0.id.to_string())
     }
 
-    /// Their name ("[erased]" after erasure).
+    /// Their name ("(erased)" after erasure).
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -155,6 +157,12 @@ impl Member {
     /// Whether their personal data was erased.
     async fn erased(&self) -> bool {
         self.0.erased
+    }
+
+    /// Their written consents (42 CFR 2.31), oldest first, each saying whether it is in force.
+    #[graphql(guard = "RoleGuard::new(\"read consents\", roles::CONSENTS)")]
+    async fn consents(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::privacy::Consent>> {
+        super::privacy::consents_of(ctx, self.0.id).await
     }
 
     /// Their check-ins.
@@ -202,7 +210,14 @@ impl Member {
             .read_stream(&request.staff.clinic, &stream, from_version.max(1) as u64)
             .await?;
         events.truncate(limit as usize + 1);
-        Ok(EventConnection::from_fetched(events, limit, |e| e.version))
+        let keys =
+            clinic_infra::codec::keys_for(&services.keyring, &services.pool, &events).await?;
+        Ok(EventConnection::from_fetched(
+            events,
+            Some(&keys),
+            limit,
+            |e| e.version,
+        ))
     }
 }
 
@@ -211,13 +226,14 @@ impl Member {
 pub fn snapshot(
     member: MemberId,
     events: &[RecordedEvent],
+    keys: &KeySet,
     attended_last_7_days: u32,
     groups: Vec<clinic_domain::GroupId>,
 ) -> ApiResult<Option<MemberView>> {
     let mut timeline = Vec::with_capacity(events.len());
     for recorded in events {
         let event: MemberEvent =
-            clinic_infra::codec::decode(recorded).map_err(ApiError::internal)?;
+            clinic_infra::codec::decode(keys, recorded).map_err(ApiError::internal)?;
         timeline.push((recorded.recorded_at, event));
     }
     let state = MemberState::from_events(timeline.iter().map(|(_, event)| event));

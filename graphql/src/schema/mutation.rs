@@ -39,12 +39,12 @@ pub struct AttendanceInput {
     pub status: AttendanceStatus,
 }
 
-/// The root mutation.
+/// The pipeline's and the groups' mutations.
 #[derive(Default)]
-pub struct Mutation;
+pub struct PipelineMutation;
 
 #[Object]
-impl Mutation {
+impl PipelineMutation {
     /// Records a referral or inquiry: a new member in stage REFERRED.
     #[graphql(guard = "RoleGuard::new(\"refer members\", roles::INTAKE)")]
     async fn refer_member(
@@ -420,7 +420,7 @@ async fn ensure_may_record_sessions(ctx: &Context<'_>, group: GroupId) -> ApiRes
     }
 }
 
-fn member_stream(member: MemberId) -> StreamId {
+pub(super) fn member_stream(member: MemberId) -> StreamId {
     StreamId::of("member", member.as_uuid())
 }
 
@@ -428,7 +428,7 @@ fn group_stream(group: GroupId) -> StreamId {
     StreamId::of("group", group.as_uuid())
 }
 
-fn member_id_of(id: &ID) -> ApiResult<MemberId> {
+pub(super) fn member_id_of(id: &ID) -> ApiResult<MemberId> {
     parse_uuid(id).map(MemberId::new)
 }
 
@@ -437,7 +437,7 @@ fn group_id_of(id: &ID) -> ApiResult<GroupId> {
 }
 
 /// A time a client gives for something that already happened.
-fn not_in_future(at: Option<OffsetDateTime>) -> ApiResult<OffsetDateTime> {
+pub(super) fn not_in_future(at: Option<OffsetDateTime>) -> ApiResult<OffsetDateTime> {
     let now = OffsetDateTime::now_utc();
     match at {
         None => Ok(now),
@@ -446,7 +446,7 @@ fn not_in_future(at: Option<OffsetDateTime>) -> ApiResult<OffsetDateTime> {
     }
 }
 
-fn command_context(request: &RequestContext) -> CommandContext {
+pub(super) fn command_context(request: &RequestContext) -> CommandContext {
     CommandContext {
         clinic: request.staff.clinic.clone(),
         actor: request.staff.sub.clone(),

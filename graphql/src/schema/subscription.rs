@@ -52,7 +52,7 @@ impl Subscription {
                 loop {
                     if let Some(event) = state.buffered.pop() {
                         if event.stream_id.starts_with(&prefix) {
-                            return Some((Event::from(event), state));
+                            return Some((Event::of(event, None), state));
                         }
                         continue;
                     }

@@ -16,7 +16,7 @@ use clinic_infra::read_models::{self, Engagement, GroupSummary, MemberSummary};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use super::enums::{AttendanceStatus, GroupModel};
+use super::enums::{AttendanceStatus, DataCategory, GroupModel};
 use super::member::{now, CheckIn, FollowUp, Member, MemberView};
 use super::{request, services};
 use crate::error::{ApiError, ApiResult};
@@ -299,9 +299,9 @@ fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a Loaders> {
 #[derive(Debug, Clone, Copy)]
 pub enum Read {
     /// One member's record.
-    Record(&'static str),
+    Record(DataCategory),
     /// A list that returned these members.
-    List(&'static str),
+    List(DataCategory),
 }
 
 /// Appends one access-log entry per member read by the caller.
@@ -334,7 +334,7 @@ pub async fn log_reads_with_reason(
             role: request.staff.role.to_string(),
             member_id: member.as_uuid(),
             action,
-            category: Some(category),
+            category: Some(category.as_str()),
             allowed,
             operation: request.operation.clone(),
             correlation_id: request.correlation_id,
@@ -363,7 +363,7 @@ pub async fn ensure_in_scope(ctx: &Context<'_>, member: MemberId) -> ApiResult<(
     if on_their_roster {
         Ok(())
     } else {
-        log_reads(ctx, &[member], Read::Record("profile"), false).await?;
+        log_reads(ctx, &[member], Read::Record(DataCategory::Profile), false).await?;
         Err(ApiError::Forbidden(
             "read a member who is not on a roster of a group you facilitate",
         ))
@@ -402,7 +402,7 @@ pub fn members_from_summaries(summaries: Vec<MemberSummary>) -> Vec<Member> {
 }
 
 /// Waits (bounded) until the projections have applied `position`.
-async fn wait_for(ctx: &Context<'_>, position: i64) -> ApiResult<()> {
+pub(super) async fn wait_for(ctx: &Context<'_>, position: i64) -> ApiResult<()> {
     let services = services(ctx)?;
     match projections::wait_until_caught_up(
         &services.pool,
@@ -438,7 +438,7 @@ pub async fn member_after_write(
     let member = members_from_summaries(summaries)
         .pop()
         .ok_or_else(|| ApiError::NotFound(format!("member {id} not found")))?;
-    log_reads(ctx, &[id], Read::Record("profile"), true).await?;
+    log_reads(ctx, &[id], Read::Record(DataCategory::Profile), true).await?;
     Ok(member)
 }
 
@@ -566,7 +566,7 @@ impl Group {
             .map_err(|e| (*e).clone())?
             .unwrap_or_default();
         let members = members_by_ids(ctx, &roster).await?;
-        log_reads(ctx, &roster, Read::List("profile"), true).await?;
+        log_reads(ctx, &roster, Read::List(DataCategory::Profile), true).await?;
         Ok(members)
     }
     /// Its sessions, oldest first, with attendance.
@@ -615,7 +615,7 @@ impl Session {
             .load_many(ids.iter().copied())
             .await
             .map_err(|e| (*e).clone())?;
-        log_reads(ctx, &ids, Read::List("attendance"), true).await?;
+        log_reads(ctx, &ids, Read::List(DataCategory::Attendance), true).await?;
         Ok(self
             .0
             .attendance

@@ -116,6 +116,21 @@ impl EventStore {
         Ok(version.unwrap_or(0) as u64)
     }
 
+    /// The clinics holding a stream of this id (operators' tools, which are not scoped to one
+    /// clinic, find a member's clinic with it; ids are random, so there is at most one).
+    pub async fn clinics_of(&self, stream: &StreamId) -> Result<Vec<ClinicId>, EventStoreError> {
+        let clinics: Vec<String> =
+            sqlx::query_scalar("SELECT clinic FROM streams WHERE stream_id = $1 ORDER BY clinic")
+                .bind(stream.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(EventStoreError::Database)?;
+        Ok(clinics
+            .iter()
+            .filter_map(|clinic| ClinicId::parse(clinic).ok())
+            .collect())
+    }
+
     /// Up to `limit` events after `after`, in commit-safe order (see [`LogCursor`]).
     pub async fn read_log(
         &self,

@@ -17,11 +17,13 @@ use uuid::Uuid;
 use super::fold::{self, OutboxChange, OutboxEnvelope};
 use super::StaffDirectory;
 use crate::event_store::RecordedEvent;
+use crate::keyring::{KeySet, Keyring};
 use crate::projections::ProjectionError;
 
 /// Applies one page of the log to the outbox.
 pub(crate) async fn apply(
     conn: &mut PgConnection,
+    keyring: &Keyring,
     events: &[RecordedEvent],
 ) -> Result<(), ProjectionError> {
     // The members whose page events matter, and those events' versions.
@@ -58,10 +60,11 @@ pub(crate) async fn apply(
         .fetch_all(&mut *conn)
         .await?;
 
+    let keys = crate::codec::keys_for(keyring, &mut *conn, &rows).await?;
     let mut changes = Vec::new();
     let mut stream: Vec<OutboxEnvelope> = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        stream.push(envelope(row)?);
+        stream.push(envelope(&keys, row)?);
         let last_of_stream = rows
             .get(i + 1)
             .is_none_or(|next| next.clinic != row.clinic || next.stream_id != row.stream_id);
@@ -76,16 +79,17 @@ pub(crate) async fn apply(
     write(conn, &changes).await
 }
 
-fn envelope(row: &RecordedEvent) -> Result<OutboxEnvelope, ProjectionError> {
+fn envelope(keys: &KeySet, row: &RecordedEvent) -> Result<OutboxEnvelope, ProjectionError> {
     let member =
         MemberId::from_stream_id(&row.stream_id).map_err(|_| ProjectionError::MalformedStream {
             position: row.position,
         })?;
-    let event =
-        crate::codec::decode::<MemberEvent>(row).map_err(|source| ProjectionError::Decode {
+    let event = crate::codec::decode::<MemberEvent>(keys, row).map_err(|source| {
+        ProjectionError::Decode {
             position: row.position,
             source,
-        })?;
+        }
+    })?;
     Ok(OutboxEnvelope {
         event_id: row.event_id,
         clinic: row.clinic.clone(),

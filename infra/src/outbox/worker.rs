@@ -332,10 +332,15 @@ async fn claim(pool: &PgPool) -> Result<Option<(Task, Vec<RecordedEvent>)>, Outb
 }
 
 /// The member as their stream says; `Err(position)` names an event that could not be decoded.
+///
+/// Read without the member's key: what may stop the email (consents, their expiry, erasure,
+/// the stream's progress) is never sealed, and the address comes from the outbox row, so the
+/// worker handles no personal field it does not need.
 fn member_now(stream: &[RecordedEvent]) -> Result<MemberMail, i64> {
+    let no_keys = crate::keyring::KeySet::default();
     let mut mail = MemberMail::default();
     for row in stream {
-        match crate::codec::decode::<MemberEvent>(row) {
+        match crate::codec::decode::<MemberEvent>(&no_keys, row) {
             Ok(event) => mail = mail.evolve(&event),
             Err(_) => return Err(row.position),
         }

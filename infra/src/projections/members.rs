@@ -14,6 +14,7 @@ use sqlx::PgConnection;
 
 use super::{decode_category, ProjectionError};
 use crate::event_store::RecordedEvent;
+use crate::keyring::Keyring;
 
 pub use fold::{CheckInRow, FollowUpRow, MemberKeys, MemberRow, MemberRows, ERASED_NAME};
 
@@ -23,10 +24,13 @@ pub type MemberEnvelope = super::Envelope<MemberEvent, MemberId>;
 /// Decodes the page's member events, loads the rows they touch, folds, writes the changes.
 pub(crate) async fn apply(
     conn: &mut PgConnection,
+    keyring: &Keyring,
     events: &[RecordedEvent],
 ) -> Result<(), ProjectionError> {
-    let decoded: Vec<MemberEnvelope> =
-        decode_category(events, |stream| MemberId::from_stream_id(stream).ok())?;
+    let sealed = crate::codec::keys_for(keyring, &mut *conn, events).await?;
+    let decoded: Vec<MemberEnvelope> = decode_category(&sealed, events, |stream| {
+        MemberId::from_stream_id(stream).ok()
+    })?;
     if decoded.is_empty() {
         return Ok(());
     }

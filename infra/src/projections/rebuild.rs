@@ -20,6 +20,8 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::keyring::Keyring;
+
 use super::{apply_page, checkpoint, ProjectionError, ProjectionName};
 use crate::event_store::{EventStore, EventStoreError, LogCursor, LogPage, Scope};
 use crate::leadership::Candidate;
@@ -70,6 +72,7 @@ const SWAP_ATTEMPTS: usize = 5;
 /// Refuses to start while another rebuild of one of them runs.
 pub async fn rebuild(
     pool: &PgPool,
+    keyring: &Keyring,
     projections: &[ProjectionName],
     options: &RebuildOptions,
     mut progress: impl FnMut(u64) + Send,
@@ -87,7 +90,7 @@ pub async fn rebuild(
             None => return Err(ProjectionError::RebuildRunning(projection)),
         }
     }
-    let result = rebuild_locked(pool, &projections, options, &mut progress).await;
+    let result = rebuild_locked(pool, keyring, &projections, options, &mut progress).await;
     for guard in guards {
         guard.release().await;
     }
@@ -102,6 +105,7 @@ pub async fn rebuild(
 
 async fn rebuild_locked(
     pool: &PgPool,
+    keyring: &Keyring,
     projections: &[ProjectionName],
     options: &RebuildOptions,
     progress: &mut (impl FnMut(u64) + Send),
@@ -135,7 +139,7 @@ async fn rebuild_locked(
             async move {
                 let mut tx = pool.begin().await?;
                 shadow_transaction(&mut tx, search_path).await?;
-                apply_page(&mut tx, projection, &page.events).await?;
+                apply_page(&mut tx, keyring, projection, &page.events).await?;
                 tx.commit().await?;
                 Ok::<(), ProjectionError>(())
             }
@@ -156,7 +160,7 @@ async fn rebuild_locked(
 
     let mut attempt = 1;
     loop {
-        match swap(pool, projections, &search_path, cursor, options).await {
+        match swap(pool, keyring, projections, &search_path, cursor, options).await {
             Ok((last, more)) => {
                 events += more;
                 progress(events);
@@ -220,6 +224,7 @@ async fn shadow_transaction(
 /// tables, move the checkpoints. Returns the final cursor and how many events it applied.
 async fn swap(
     pool: &PgPool,
+    keyring: &Keyring,
     projections: &[ProjectionName],
     search_path: &str,
     mut cursor: LogCursor,
@@ -246,7 +251,7 @@ async fn swap(
             break;
         }
         for &projection in projections {
-            apply_page(&mut tx, projection, &page.events).await?;
+            apply_page(&mut tx, keyring, projection, &page.events).await?;
         }
         cursor = page.next;
         applied += page.events.len() as u64;

@@ -8,6 +8,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::keyring::Keyring;
+
 use super::{apply_page, checkpoint, ProjectionError, ProjectionName};
 use crate::event_store::{EventStore, Notifications, Scope};
 use crate::leadership::{sleep_or_stop, stopped, Candidate, Leader};
@@ -41,15 +43,17 @@ impl Default for ProjectionOptions {
 /// instead of applying its page.
 pub async fn catch_up(
     pool: &PgPool,
+    keyring: &Keyring,
     projection: ProjectionName,
     options: &ProjectionOptions,
 ) -> Result<u64, ProjectionError> {
-    catch_up_pages(pool, projection, options, usize::MAX).await
+    catch_up_pages(pool, keyring, projection, options, usize::MAX).await
 }
 
 /// [`catch_up`], stopping after `max_pages` pages (tests stop a runner mid-log with it).
 pub async fn catch_up_pages(
     pool: &PgPool,
+    keyring: &Keyring,
     projection: ProjectionName,
     options: &ProjectionOptions,
     max_pages: usize,
@@ -79,7 +83,7 @@ pub async fn catch_up_pages(
             cursor = current;
             continue;
         }
-        apply_page(&mut tx, projection, &page.events).await?;
+        apply_page(&mut tx, keyring, projection, &page.events).await?;
         checkpoint::store(&mut tx, projection, page.next).await?;
         tx.commit().await?;
         cursor = page.next;
@@ -94,6 +98,7 @@ pub async fn catch_up_pages(
 /// retried; the function returns only when stopped.
 pub async fn run(
     pool: PgPool,
+    keyring: Keyring,
     projection: ProjectionName,
     options: ProjectionOptions,
     mut stop: watch::Receiver<bool>,
@@ -106,7 +111,7 @@ pub async fn run(
         match candidate.try_lead(&pool).await {
             Ok(Some(leader)) => {
                 tracing::info!(%projection, "running the projection");
-                match lead(&pool, projection, &options, leader, &mut stop).await {
+                match lead(&pool, &keyring, projection, &options, leader, &mut stop).await {
                     Ok(()) => return,
                     Err(error) => tracing::warn!(
                         %projection,
@@ -130,6 +135,7 @@ pub async fn run(
 
 async fn lead(
     pool: &PgPool,
+    keyring: &Keyring,
     projection: ProjectionName,
     options: &ProjectionOptions,
     mut leader: Leader,
@@ -141,7 +147,7 @@ async fn lead(
             tokio::select! {
                 biased;
                 () = stopped(stop) => return Ok(()),
-                applied = catch_up(pool, projection, options) => {
+                applied = catch_up(pool, keyring, projection, options) => {
                     let applied = applied?;
                     if applied > 0 {
                         tracing::debug!(%projection, applied, "applied events");
@@ -173,13 +179,20 @@ async fn lead(
 /// Starts a runner task per projection; they stop when `stop` turns true.
 pub fn spawn_runners(
     pool: &PgPool,
+    keyring: &Keyring,
     options: &ProjectionOptions,
     stop: &watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     ProjectionName::ALL
         .iter()
         .map(|&projection| {
-            tokio::spawn(run(pool.clone(), projection, options.clone(), stop.clone()))
+            tokio::spawn(run(
+                pool.clone(),
+                keyring.clone(),
+                projection,
+                options.clone(),
+                stop.clone(),
+            ))
         })
         .collect()
 }

@@ -23,16 +23,30 @@ use clinic_domain::{
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::commands::{CommandContext, CommandHandler};
 use clinic_infra::event_store::{EventStore, StreamId};
+use clinic_infra::keyring::{Keyring, MasterKey};
 use clinic_infra::projections::{self, ProjectionName, ProjectionOptions};
 use sqlx::PgPool;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+/// The tests' master key: every keyring over a test database uses it, so each helper opens
+/// what another sealed.
+pub const TEST_MASTER_KEY: &str = "dGVzdHMtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=";
+
+/// A keyring over `pool` with the tests' master key.
+pub fn keyring(pool: &PgPool) -> Keyring {
+    Keyring::new(
+        pool.clone(),
+        MasterKey::from_base64(TEST_MASTER_KEY).unwrap(),
+    )
+}
+
 /// Runs commands in one clinic as a staff member would.
 pub struct Clinic {
     pub id: ClinicId,
     pub store: EventStore,
+    pub keyring: Keyring,
     members: CommandHandler<MemberDecider>,
     groups: CommandHandler<GroupDecider>,
     /// The position of the last event appended through this helper.
@@ -42,11 +56,13 @@ pub struct Clinic {
 impl Clinic {
     pub fn new(pool: &PgPool, clinic: &str) -> Self {
         let store = EventStore::new(pool.clone());
+        let keyring = keyring(pool);
         Self {
             id: ClinicId::parse(clinic).unwrap(),
-            members: CommandHandler::new(store.clone()),
-            groups: CommandHandler::new(store.clone()),
+            members: CommandHandler::new(store.clone(), keyring.clone()),
+            groups: CommandHandler::new(store.clone(), keyring.clone()),
             store,
+            keyring,
             last_position: 0,
         }
     }
@@ -349,7 +365,7 @@ pub async fn catch_up_all(pool: &PgPool) {
         .unwrap();
     for _ in 0..2000 {
         for &projection in ProjectionName::ALL {
-            projections::catch_up(pool, projection, &options(500))
+            projections::catch_up(pool, &keyring(pool), projection, &options(500))
                 .await
                 .unwrap();
         }

@@ -13,7 +13,7 @@ use super::MemberEnvelope;
 use crate::projections::{ProjectionError, Table};
 
 /// The name an erased member's summary shows instead of theirs.
-pub const ERASED_NAME: &str = "(erased)";
+pub const ERASED_NAME: &str = crate::codec::ERASED;
 
 /// A `member_summaries` row (its key is the clinic and member id).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,392 @@
+//! The privacy surface (`contract/privacy.graphql`): full 42 CFR 2.31 consents, disclosures
+//! and their accounting, break-glass reads outside a reader's minimum-necessary scope, and
+//! erasure. Consents and disclosures are read from the member's own stream (the legal record),
+//! every read is access-logged under its data category.
+
+use async_graphql::{ComplexObject, Context, Object, SimpleObject, ID};
+use clinic_domain::member::{GiveConsent, RecordDisclosure};
+use clinic_domain::values::Text;
+use clinic_domain::{ConsentId, DisclosureId, MemberCommand, MemberId};
+use clinic_infra::disclosures::{self, DisclosureRecord};
+use clinic_infra::erasure;
+use time::{Duration, OffsetDateTime};
+
+use super::enums::{ConsentKind, ConsentScope, DataCategory};
+use super::guard::{roles, RoleGuard};
+use super::member::{member_id, Member};
+use super::mutation::{command_context, member_stream, not_in_future};
+use super::views::{self, log_reads, log_reads_with_reason, Read};
+use super::{request, services};
+use crate::error::{ApiError, ApiResult};
+
+/// The accounting window when none is asked for: six years, HIPAA's documentation period.
+pub const DEFAULT_ACCOUNTING_DAYS: i32 = 2190;
+
+/// A written consent to disclose (42 CFR 2.31).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Consent {
+    /// Its id.
+    pub id: ID,
+    /// What the clinic uses it for.
+    pub scope: ConsentScope,
+    /// Standard, treatment-payment-operations, or counseling notes.
+    pub kind: ConsentKind,
+    /// The named recipient, or a class ("treating providers").
+    pub recipient: String,
+    /// Why information may be disclosed.
+    pub purpose: String,
+    /// What information it covers.
+    pub information: String,
+    /// When it expires, if at a date.
+    pub expires_at: Option<OffsetDateTime>,
+    /// The expiry event or condition as written on the form (e.g. "end of treatment").
+    pub expires_on: Option<String>,
+    /// The member, or a representative and their authority.
+    pub signed_by: String,
+    /// When it was signed.
+    pub signed_at: OffsetDateTime,
+    /// The version of the form used.
+    pub form_version: String,
+    /// When the member revoked it, if they did.
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Whether it allows disclosures now (signed, not revoked, not expired).
+    pub in_force: bool,
+}
+
+impl Consent {
+    fn of(consent: &clinic_domain::consent::Consent, now: OffsetDateTime) -> Self {
+        Self {
+            id: ID(consent.id.to_string()),
+            scope: consent.scope.into(),
+            kind: consent.kind.into(),
+            recipient: consent.recipient.clone(),
+            purpose: consent.purpose.clone(),
+            information: consent.information.clone(),
+            expires_at: consent.expires_at,
+            expires_on: consent.expires_on.clone(),
+            signed_by: consent.signed_by.clone(),
+            signed_at: consent.signed_at,
+            form_version: consent.form_version.clone(),
+            revoked_at: consent.revoked_at,
+            in_force: consent.in_force_at(now),
+        }
+    }
+}
+
+/// A disclosure of part of a member's record to a third party.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Disclosure {
+    /// Its id.
+    pub id: ID,
+    /// The consent it relied on, as that consent stands now.
+    pub consent: Consent,
+    /// Who received the records.
+    pub recipient: String,
+    /// Why.
+    pub purpose: String,
+    /// What was disclosed.
+    pub description: String,
+    /// How (fax, secure email, ...).
+    pub channel: String,
+    /// When.
+    pub disclosed_at: OffsetDateTime,
+    /// The staff member who disclosed.
+    pub disclosed_by: String,
+    /// The 42 CFR 2.32 notice that accompanied the disclosure.
+    pub notice: String,
+    #[graphql(skip)]
+    pub member_id: MemberId,
+}
+
+#[ComplexObject]
+impl Disclosure {
+    /// Whose records.
+    async fn member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
+        views::member_by_id(ctx, self.member_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("member {} not found", self.member_id)))
+    }
+}
+
+impl Disclosure {
+    fn of(record: DisclosureRecord, now: OffsetDateTime) -> Self {
+        Self {
+            id: ID(record.id.to_string()),
+            consent: Consent::of(&record.consent, now),
+            recipient: record.recipient,
+            purpose: record.purpose,
+            description: record.description,
+            channel: record.channel,
+            disclosed_at: record.disclosed_at,
+            disclosed_by: record.disclosed_by,
+            notice: record.notice,
+            member_id: record.member,
+        }
+    }
+}
+
+/// The member's consents, newest last, from their stream.
+pub async fn consents_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<Consent>> {
+    let (services, request) = (services(ctx)?, request(ctx)?);
+    let (state, _, _) = services
+        .members
+        .load(&request.staff.clinic, &member_stream(member))
+        .await?;
+    log_reads(ctx, &[member], Read::Record(DataCategory::Consents), true).await?;
+    let now = OffsetDateTime::now_utc();
+    Ok(state
+        .consents()
+        .iter()
+        .map(|consent| Consent::of(consent, now))
+        .collect())
+}
+
+/// The privacy queries.
+#[derive(Default)]
+pub struct PrivacyQuery;
+
+#[Object]
+impl PrivacyQuery {
+    /// The accounting of disclosures: every disclosure of the member's records in the last
+    /// `sinceDays` days (default 2190, six years), newest first.
+    #[graphql(guard = "RoleGuard::new(\"read the accounting of disclosures\", roles::DISCLOSURES)")]
+    async fn disclosures(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        since_days: Option<i32>,
+    ) -> ApiResult<Vec<Disclosure>> {
+        let member = self::member_id(&member_id)?;
+        let days = since_days.unwrap_or(DEFAULT_ACCOUNTING_DAYS);
+        if !(1..=36_500).contains(&days) {
+            return Err(ApiError::BadInput(
+                "`sinceDays` must be between 1 and 36500".into(),
+            ));
+        }
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let now = OffsetDateTime::now_utc();
+        let records = disclosures::accounting(
+            &services.store,
+            &services.keyring,
+            &request.staff.clinic,
+            member,
+            now - Duration::days(i64::from(days)),
+        )
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::NotFound(format!("member {member} not found")))?;
+        log_reads(
+            ctx,
+            &[member],
+            Read::Record(DataCategory::Disclosures),
+            true,
+        )
+        .await?;
+        Ok(records
+            .into_iter()
+            .map(|record| Disclosure::of(record, now))
+            .collect())
+    }
+
+    /// A read of a member outside the reader's minimum-necessary scope (a facilitator reading
+    /// someone not on their rosters), with a stated reason; logged with the reason and listed
+    /// in `breakGlassReads` for review.
+    #[graphql(guard = "RoleGuard::new(\"read member records\", roles::READ_MEMBERS)")]
+    async fn member_break_glass(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+    ) -> ApiResult<Option<Member>> {
+        let member = member_id(&id)?;
+        let reason = Text::parse("reason", &reason)?;
+        let found = views::member_by_id(ctx, member).await?;
+        if found.is_some() {
+            log_reads_with_reason(
+                ctx,
+                &[member],
+                Read::Record(DataCategory::Profile),
+                true,
+                Some(reason.as_str()),
+            )
+            .await?;
+        }
+        Ok(found)
+    }
+}
+
+/// The privacy mutations.
+#[derive(Default)]
+pub struct PrivacyMutation;
+
+#[Object]
+impl PrivacyMutation {
+    /// Records a full written consent (42 CFR 2.31); `giveConsent(memberId, scope)` stays the
+    /// short form for the member's own email outreach.
+    #[graphql(guard = "RoleGuard::new(\"record consent\", roles::INTAKE)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn record_consent(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        scope: ConsentScope,
+        kind: ConsentKind,
+        recipient: String,
+        purpose: String,
+        information: String,
+        expires_at: Option<OffsetDateTime>,
+        expires_on: Option<String>,
+        signed_by: String,
+        signed_at: OffsetDateTime,
+        form_version: String,
+    ) -> ApiResult<Consent> {
+        let member = self::member_id(&member_id)?;
+        let consent = ConsentId::new(uuid::Uuid::new_v4());
+        let signed_at = not_in_future(Some(signed_at))?;
+        if expires_at.is_some_and(|expires| expires <= signed_at) {
+            return Err(ApiError::BadInput(
+                "`expiresAt` must be after `signedAt`".into(),
+            ));
+        }
+        let command = GiveConsent {
+            consent,
+            scope: scope.into(),
+            kind: kind.into(),
+            recipient: Text::parse("recipient", &recipient)?,
+            purpose: Text::parse("purpose", &purpose)?,
+            information: Text::parse("information", &information)?,
+            expires_at,
+            expires_on: expires_on
+                .as_deref()
+                .map(|on| Text::parse("expiresOn", on))
+                .transpose()?,
+            signed_by: Text::parse("signedBy", &signed_by)?,
+            signed_at,
+            form_version: Text::parse("formVersion", &form_version)?,
+        };
+        let state = execute(ctx, member, command.into()).await?;
+        let recorded = state
+            .consents()
+            .iter()
+            .rev()
+            .find(|c| c.id == consent)
+            .or_else(|| state.consents().last())
+            .ok_or_else(|| ApiError::internal(std::io::Error::other("consent not recorded")))?;
+        Ok(Consent::of(recorded, OffsetDateTime::now_utc()))
+    }
+
+    /// Records that part of the record was shared with a third party: refused (`CONFLICT`)
+    /// unless the consent is in force and names the recipient (or `recipientClass`, a class it
+    /// names). The disclosure carries the 42 CFR 2.32 notice.
+    #[graphql(guard = "RoleGuard::new(\"record disclosures\", roles::DISCLOSE)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn record_disclosure(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        consent_id: ID,
+        recipient: String,
+        purpose: String,
+        description: String,
+        channel: String,
+        recipient_class: Option<String>,
+    ) -> ApiResult<Disclosure> {
+        let member = self::member_id(&member_id)?;
+        let request = request(ctx)?;
+        let disclosure = DisclosureId::new(uuid::Uuid::new_v4());
+        let command = RecordDisclosure {
+            disclosure,
+            consent: ConsentId::new(super::audit::parse_uuid(&consent_id)?),
+            recipient: Text::parse("recipient", &recipient)?,
+            recipient_class: recipient_class
+                .as_deref()
+                .map(|class| Text::parse("recipientClass", class))
+                .transpose()?,
+            purpose: Text::parse("purpose", &purpose)?,
+            description: Text::parse("description", &description)?,
+            channel: Text::parse("channel", &channel)?,
+            disclosed_by: Text::parse("disclosedBy", &request.staff.sub)?,
+            at: OffsetDateTime::now_utc(),
+        };
+        execute(ctx, member, command.into()).await?;
+        let services = services(ctx)?;
+        let record = disclosures::accounting(
+            &services.store,
+            &services.keyring,
+            &request.staff.clinic,
+            member,
+            OffsetDateTime::UNIX_EPOCH,
+        )
+        .await
+        .map_err(ApiError::internal)?
+        .unwrap_or_default()
+        .into_iter()
+        .find(|record| record.id == disclosure)
+        .ok_or_else(|| ApiError::internal(std::io::Error::other("disclosure not recorded")))?;
+        Ok(Disclosure::of(record, OffsetDateTime::now_utc()))
+    }
+
+    /// Erases the member's personal data (admins): their data key is destroyed, so every
+    /// personal field in the log becomes unreadable while the log still verifies; read models
+    /// are scrubbed and pending emails cancelled. A member never admitted can be erased at
+    /// once; one with treatment records only after the retention period following their last
+    /// discharge (`CONFLICT` otherwise, saying until when). Erasing twice is harmless.
+    #[graphql(guard = "RoleGuard::new(\"erase members\", roles::ADMIN)")]
+    async fn erase_member(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        reason: String,
+    ) -> ApiResult<bool> {
+        let member = self::member_id(&member_id)?;
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let erased = erasure::erase_member(
+            &services.members,
+            &services.keyring,
+            &command_context(request),
+            member,
+            &reason,
+            services.retention_days,
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .map_err(|error| match &error {
+            clinic_infra::commands::CommandError::Rejected(refusal) => {
+                match erasure::explain_refusal(refusal, services.retention_days) {
+                    Some(why) => ApiError::Conflict(why),
+                    None => error.into(),
+                }
+            }
+            _ => error.into(),
+        })?;
+        if let Some(position) = erased.erased_at_position {
+            views::wait_for(ctx, position).await?;
+        }
+        tracing::info!(member = %member, key_destroyed = erased.key_destroyed, "member erased");
+        Ok(true)
+    }
+}
+
+/// Runs a member command (no expected version: these records only add facts) and returns the
+/// member's state after it, waiting until the read models have it.
+async fn execute(
+    ctx: &Context<'_>,
+    member: MemberId,
+    command: MemberCommand,
+) -> ApiResult<clinic_domain::MemberState> {
+    let (services, request) = (services(ctx)?, request(ctx)?);
+    let executed = services
+        .members
+        .execute(
+            &command_context(request),
+            &member_stream(member),
+            None,
+            command,
+        )
+        .await?;
+    if let Some(append) = &executed.append {
+        views::wait_for(ctx, append.last_position()).await?;
+    }
+    Ok(executed.state)
+}

@@ -1,0 +1,338 @@
+//! Per-member data keys for crypto-shredding: created on a member's first personal field,
+//! stored wrapped by the master key in `member_keys`, destroyed to erase the member.
+//!
+//! Unwrapped keys are cached in the process for [`CACHE_TTL`], so appends and projections do
+//! not pay a round trip per event. An erasure evicts the key from this process's cache at once;
+//! another process of the same deployment may still read the member's fields from its cache for
+//! at most [`CACHE_TTL`] (the key is gone from the database, so it cannot come back later).
+
+mod cipher;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sqlx::{PgExecutor, PgPool, Row};
+use uuid::Uuid;
+
+pub use cipher::{DataKey, MasterKey, MasterKeyError};
+
+use crate::clinic::ClinicId;
+
+/// How long an unwrapped key is trusted without asking the database again.
+pub const CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Why a key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    /// The database failed.
+    #[error("member key store: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The configured master key did not wrap the stored keys: reading would show nothing and
+    /// writing would mix keys, so the service refuses to go on.
+    #[error(
+        "CLINIC_MASTER_KEY (id {configured}) is not the master key of this database: its data \
+         keys are wrapped by {stored}; set the right key, or rotate with `clinic rotate-master-key`"
+    )]
+    WrongMasterKey {
+        /// The id of the configured key.
+        configured: String,
+        /// The ids of the keys that wrap stored data keys.
+        stored: String,
+    },
+    /// A stored wrapped key did not unwrap although its master key id matches: altered bytes.
+    #[error("the data key of member {member} does not unwrap: the key row was altered")]
+    Corrupt {
+        /// The member whose key row is damaged.
+        member: Uuid,
+    },
+}
+
+/// The data keys of the deployment, behind the master key. Cheap to clone (one shared cache).
+#[derive(Clone)]
+pub struct Keyring {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    master: MasterKey,
+    cache: Mutex<HashMap<Uuid, Cached>>,
+}
+
+#[derive(Clone)]
+enum Cached {
+    Live {
+        key: Arc<DataKey>,
+        fetched: Instant,
+    },
+    /// Destroyed keys never come back, so this entry never expires.
+    Destroyed,
+}
+
+/// The keys a batch of rows needs: `None` for a member whose key is destroyed (or was never
+/// created), whose fields therefore read as a placeholder.
+#[derive(Debug, Default, Clone)]
+pub struct KeySet {
+    keys: HashMap<Uuid, Option<Arc<DataKey>>>,
+}
+
+impl KeySet {
+    /// The member's key, if it still exists.
+    pub fn get(&self, member: Uuid) -> Option<&DataKey> {
+        self.keys.get(&member).and_then(Option::as_deref)
+    }
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("master", &self.inner.master)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    /// The keyring of the database behind `pool`, unlocked by `master`.
+    pub fn new(pool: PgPool, master: MasterKey) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                master,
+                cache: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The database the keys live in.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// The master key's public id.
+    pub fn master_key_id(&self) -> &str {
+        self.inner.master.id()
+    }
+
+    /// Refuses a master key that does not wrap the stored data keys (checked at start-up, so a
+    /// mistyped key fails loudly instead of making every member unreadable).
+    pub async fn check_master_key(&self) -> Result<(), KeyringError> {
+        let stored = master_key_ids(&self.inner.pool).await?;
+        let configured = self.master_key_id();
+        if stored.is_empty() || stored.iter().any(|(id, _)| id == configured) {
+            if stored.len() > 1 {
+                tracing::warn!(
+                    "data keys are wrapped by {} master keys: an interrupted rotation? run \
+                     `clinic rotate-master-key` again",
+                    stored.len()
+                );
+            }
+            return Ok(());
+        }
+        Err(KeyringError::WrongMasterKey {
+            configured: configured.to_owned(),
+            stored: stored
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// The key that seals `member`'s new personal fields, created on first use; `None` once
+    /// the member is erased (their fields are then written as a placeholder, never in clear).
+    pub async fn writing_key(
+        &self,
+        clinic: &ClinicId,
+        member: Uuid,
+    ) -> Result<Option<Arc<DataKey>>, KeyringError> {
+        if let Some(cached) = self.cached(member) {
+            return Ok(cached);
+        }
+        let fresh = DataKey::generate();
+        let wrapped = self.inner.master.wrap(member, &fresh);
+        sqlx::query(include_str!("keyring/sql/insert_key.sql"))
+            .bind(member)
+            .bind(clinic.as_str())
+            .bind(&wrapped)
+            .bind(self.master_key_id())
+            .execute(&self.inner.pool)
+            .await?;
+        // Whoever inserted first, the stored row is the member's key.
+        let keys = self.reading_keys(&self.inner.pool, [member]).await?;
+        Ok(keys.keys.get(&member).cloned().flatten())
+    }
+
+    /// The keys of `members`, from the cache or in one query for those not cached, run on
+    /// `executor` (a projection passes its page's transaction, so it never waits for a second
+    /// connection while holding one).
+    pub async fn reading_keys<'e>(
+        &self,
+        executor: impl PgExecutor<'e>,
+        members: impl IntoIterator<Item = Uuid>,
+    ) -> Result<KeySet, KeyringError> {
+        let mut set = KeySet::default();
+        let mut missing = Vec::new();
+        for member in members.into_iter().collect::<HashSet<_>>() {
+            match self.cached(member) {
+                Some(key) => {
+                    set.keys.insert(member, key);
+                }
+                None => missing.push(member),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(set);
+        }
+        let rows = sqlx::query(include_str!("keyring/sql/select_keys.sql"))
+            .bind(&missing)
+            .fetch_all(executor)
+            .await?;
+        let now = Instant::now();
+        let mut cache = self.cache();
+        for row in rows {
+            let member: Uuid = row.try_get("member_id")?;
+            let wrapped: Option<Vec<u8>> = row.try_get("wrapped_key")?;
+            let entry = match wrapped {
+                None => Cached::Destroyed,
+                Some(wrapped) => {
+                    let master_key_id: Option<String> = row.try_get("master_key_id")?;
+                    if master_key_id.as_deref() != Some(self.master_key_id()) {
+                        return Err(KeyringError::WrongMasterKey {
+                            configured: self.master_key_id().to_owned(),
+                            stored: master_key_id.unwrap_or_default(),
+                        });
+                    }
+                    let key = self
+                        .inner
+                        .master
+                        .unwrap(member, &wrapped)
+                        .ok_or(KeyringError::Corrupt { member })?;
+                    Cached::Live {
+                        key: Arc::new(key),
+                        fetched: now,
+                    }
+                }
+            };
+            set.keys.insert(member, entry_key(&entry));
+            cache.insert(member, entry);
+        }
+        // Members without a row never had personal data sealed: nothing to read. Not cached, so
+        // a key created later is found.
+        for member in missing {
+            set.keys.entry(member).or_insert(None);
+        }
+        Ok(set)
+    }
+
+    /// Destroys `member`'s data key (leaving a tombstone) and forgets it here. Returns whether a
+    /// live key was destroyed now; destroying twice is harmless.
+    pub async fn destroy(&self, clinic: &ClinicId, member: Uuid) -> Result<bool, KeyringError> {
+        let destroyed = sqlx::query(include_str!("keyring/sql/destroy_key.sql"))
+            .bind(member)
+            .bind(clinic.as_str())
+            .fetch_optional(&self.inner.pool)
+            .await?
+            .is_some();
+        self.cache().insert(member, Cached::Destroyed);
+        // Best effort: let PostgreSQL drop the old row version holding the wrapped key now rather
+        // than at the next autovacuum (it is useless without the master key either way).
+        if let Err(error) = sqlx::query("VACUUM member_keys")
+            .execute(&self.inner.pool)
+            .await
+        {
+            tracing::debug!(error = %error, "VACUUM member_keys after an erasure failed");
+        }
+        Ok(destroyed)
+    }
+
+    fn cached(&self, member: Uuid) -> Option<Option<Arc<DataKey>>> {
+        match self.cache().get(&member)? {
+            Cached::Live { key, fetched } if fetched.elapsed() < CACHE_TTL => {
+                Some(Some(key.clone()))
+            }
+            Cached::Live { .. } => None,
+            Cached::Destroyed => Some(None),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Cached>> {
+        // The map stays consistent whatever panicked while holding it (single inserts).
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn entry_key(entry: &Cached) -> Option<Arc<DataKey>> {
+    match entry {
+        Cached::Live { key, .. } => Some(key.clone()),
+        Cached::Destroyed => None,
+    }
+}
+
+async fn master_key_ids(pool: &PgPool) -> Result<Vec<(String, i64)>, KeyringError> {
+    Ok(
+        sqlx::query_as(include_str!("keyring/sql/master_key_ids.sql"))
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// What a master key rotation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Data keys re-wrapped under the new master key.
+    pub rewrapped: usize,
+    /// Data keys that were already under the new key (a resumed rotation).
+    pub already_rotated: usize,
+}
+
+/// Re-wraps every live data key from `old` to `new` in one transaction; `events` is not
+/// touched (the ciphertexts there are under the data keys, which do not change). Safe to run
+/// again after an interruption: keys already under `new` are left alone.
+pub async fn rotate_master_key(
+    pool: &PgPool,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<Rotation, KeyringError> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(include_str!("keyring/sql/lock_keys_for_rotation.sql"))
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut members = Vec::with_capacity(rows.len());
+    let mut wrapped_keys = Vec::with_capacity(rows.len());
+    let mut already_rotated = 0;
+    for row in rows {
+        let member: Uuid = row.try_get("member_id")?;
+        let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
+        let master_key_id: String = row.try_get("master_key_id")?;
+        if master_key_id == new.id() {
+            already_rotated += 1;
+            continue;
+        }
+        if master_key_id != old.id() {
+            return Err(KeyringError::WrongMasterKey {
+                configured: old.id().to_owned(),
+                stored: master_key_id,
+            });
+        }
+        let key = old
+            .unwrap(member, &wrapped)
+            .ok_or(KeyringError::Corrupt { member })?;
+        members.push(member);
+        wrapped_keys.push(new.wrap(member, &key));
+    }
+    sqlx::query(include_str!("keyring/sql/rewrap_keys.sql"))
+        .bind(&members)
+        .bind(&wrapped_keys)
+        .bind(new.id())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Rotation {
+        rewrapped: members.len(),
+        already_rotated,
+    })
+}

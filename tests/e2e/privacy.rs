@@ -1,0 +1,607 @@
+//! Privacy of substance-use records: crypto-shredding, retention, 42 CFR 2.31 consents, the
+//! accounting of disclosures, break-glass reads.
+
+use clinic_domain::MemberId;
+use clinic_graphql::auth::Role;
+use clinic_infra::projections::{self, ProjectionName, ProjectionOptions, RebuildOptions};
+use clinic_tests::{spawn_app, spawn_app_with_retention, TestApp};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Distinctive enough that finding it anywhere means it leaked.
+const NAME: &str = "Zephyrine Quillfeather";
+const EMAIL: &str = "zephyrine.quillfeather@example.org";
+const PHONE: &str = "+1 555 013 7788";
+
+async fn refer(app: &TestApp, token: &str, name: &str, email: &str) -> String {
+    let data = app
+        .graphql(
+            token,
+            "mutation($n: String!, $e: String!, $p: String!) { referMember(name: $n, email: $e, phone: $p, source: SELF) { id } }",
+            json!({ "n": name, "e": email, "p": PHONE }),
+        )
+        .await;
+    data["referMember"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn run(app: &TestApp, token: &str, mutation: &str, id: &str) -> Value {
+    app.graphql(
+        token,
+        &format!("mutation($id: ID!) {{ {mutation} }}"),
+        json!({ "id": id }),
+    )
+    .await
+}
+
+/// Referred, consenting to email, admitted and discharged (completed): in aftercare, with a
+/// welcome email queued.
+async fn discharged(app: &TestApp, token: &str) -> String {
+    let id = refer(app, token, NAME, EMAIL).await;
+    run(
+        app,
+        token,
+        "giveConsent(memberId: $id, scope: EMAIL_OUTREACH) { id }",
+        &id,
+    )
+    .await;
+    run(
+        app,
+        token,
+        "completeIntake(memberId: $id, recommendedLevel: OUTPATIENT) { id }",
+        &id,
+    )
+    .await;
+    run(
+        app,
+        token,
+        "admitMember(memberId: $id, levelOfCare: OUTPATIENT) { id }",
+        &id,
+    )
+    .await;
+    run(
+        app,
+        token,
+        "dischargeMember(memberId: $id, reason: COMPLETED) { id }",
+        &id,
+    )
+    .await;
+    id
+}
+
+/// Every projection the service runs, the outbox included, applied up to the log's end.
+async fn project_everything(app: &TestApp) {
+    let last: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let all = [
+        ProjectionName::Members,
+        ProjectionName::Groups,
+        ProjectionName::Outbox,
+    ];
+    for _ in 0..500 {
+        for projection in all {
+            projections::catch_up(
+                &app.pool,
+                &app.keyring,
+                projection,
+                &ProjectionOptions::default(),
+            )
+            .await
+            .unwrap();
+        }
+        let fresh =
+            projections::wait_until_caught_up(&app.pool, &all, last, std::time::Duration::ZERO)
+                .await
+                .unwrap();
+        if fresh == projections::Freshness::CaughtUp {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the projections did not catch up");
+}
+
+/// The database as `pg_dump` writes it: everything a stolen backup would hold.
+async fn pg_dump(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let output = std::process::Command::new("pg_dump")
+        .arg(format!("{server}/{name}"))
+        .output()
+        .expect("pg_dump is installed (PostgreSQL client)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The readable forms a secret could take in a dump: as is, any case, base64 and hex.
+fn leaks(dump: &str, secret: &str) -> Vec<&'static str> {
+    use base64::Engine as _;
+    let lower = dump.to_lowercase();
+    let mut found = Vec::new();
+    if lower.contains(&secret.to_lowercase()) {
+        found.push("plain");
+    }
+    for engine in [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+    ] {
+        // Any 3-byte-aligned chunk of the secret's base64 would show; take the whole.
+        if dump.contains(engine.encode(secret).trim_end_matches('=')) {
+            found.push("base64");
+        }
+    }
+    if lower.contains(&hex_of(secret)) {
+        found.push("hex");
+    }
+    found
+}
+
+fn hex_of(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn personal_fields_are_sealed_in_the_log_and_opened_for_staff(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let intake = app.token("front-desk", Role::Intake, "north");
+    let id = refer(&app, &intake, NAME, EMAIL).await;
+
+    let stored: String =
+        sqlx::query_scalar("SELECT data::text FROM events WHERE type = 'MemberReferred'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        !stored.contains("Zephyrine") && !stored.contains("zephyrine"),
+        "{stored}"
+    );
+    assert!(stored.contains("\"name\": \"enc:v1:"), "{stored}");
+    assert!(
+        stored.contains("\"source\": \"self\""),
+        "non-personal fields stay queryable: {stored}"
+    );
+
+    let admin = app.token("admin-ada", Role::Admin, "north");
+    let read = app
+        .graphql(&admin, "query($id: ID!) { member(id: $id) { name erased history(first: 10) { edges { node { type data } } } } }", json!({ "id": id }))
+        .await;
+    assert_eq!(read["member"]["name"], NAME);
+    assert_eq!(read["member"]["erased"], false);
+    let referred = &read["member"]["history"]["edges"][0]["node"];
+    assert_eq!(referred["data"]["name"], NAME);
+    assert_eq!(referred["data"]["email"], EMAIL);
+    // The log-wide view shows the stored form.
+    let log = app
+        .graphql(
+            &admin,
+            "{ events(first: 10) { edges { node { data } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(log["events"]["edges"][0]["node"]["data"]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("enc:v1:"));
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn erasing_a_member_leaves_nothing_readable_and_the_log_intact(pool: PgPool) {
+    let app = spawn_app_with_retention(pool, 0).await;
+    let admin = app.token("admin-ada", Role::Admin, "north");
+    let id = discharged(&app, &admin).await;
+    project_everything(&app).await;
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE recipient = $1")
+        .bind(EMAIL)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        queued >= 1,
+        "the welcome email is queued to the member's address"
+    );
+    // Before the erasure the read models hold the name (the dashboards show it); the dump
+    // proves the test would see it.
+    assert_eq!(leaks(&pg_dump(&app.pool).await, NAME), ["plain"]);
+
+    let erased = app
+        .graphql(
+            &admin,
+            "mutation($id: ID!) { eraseMember(memberId: $id, reason: \"member request\") }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(erased["eraseMember"], true);
+    project_everything(&app).await;
+
+    let read = app
+        .graphql(&admin, "query($id: ID!) { member(id: $id) { name erased stage history(first: 50) { edges { node { type data } } } } }", json!({ "id": id }))
+        .await;
+    assert_eq!(read["member"]["erased"], true);
+    assert_eq!(read["member"]["name"], "(erased)");
+    assert_eq!(read["member"]["stage"], "AFTERCARE", "outcomes stay");
+    let history = read["member"]["history"]["edges"].as_array().unwrap();
+    let types: Vec<&str> = history
+        .iter()
+        .map(|e| e["node"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"MemberReferred"));
+    assert_eq!(types.last(), Some(&"MemberErased"));
+    assert_eq!(history[0]["node"]["data"]["name"], "(erased)");
+    assert_eq!(history[0]["node"]["data"]["email"], "(erased)");
+
+    let dump = pg_dump(&app.pool).await;
+    for secret in [NAME, EMAIL, PHONE] {
+        assert_eq!(
+            leaks(&dump, secret),
+            Vec::<&str>::new(),
+            "{secret} in the dump"
+        );
+    }
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE member_id = $1 AND (status = 'pending' OR recipient IS NOT NULL)",
+    )
+    .bind(Uuid::parse_str(&id).unwrap())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(pending, 0, "emails cancelled and the address forgotten");
+
+    let verified = app
+        .graphql(
+            &admin,
+            "{ verifyIntegrity { ok brokenStreams } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(verified["verifyIntegrity"]["ok"], true, "{verified}");
+
+    // Erasing again is harmless: no second event, still erased.
+    let again = app
+        .graphql(
+            &admin,
+            "mutation($id: ID!) { eraseMember(memberId: $id, reason: \"member request\") }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(again["eraseMember"], true);
+    let erasures: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'MemberErased'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(erasures, 1);
+
+    // A rebuild from the log shows the placeholder: the name cannot come back.
+    projections::rebuild(
+        &app.pool,
+        &app.keyring,
+        ProjectionName::ALL,
+        &RebuildOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let name: String = sqlx::query_scalar("SELECT name FROM member_summaries WHERE member_id = $1")
+        .bind(Uuid::parse_str(&id).unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "(erased)");
+    // Nor does a fresh keyring (another process) read it.
+    let fresh = clinic_infra::keyring::Keyring::new(
+        app.pool.clone(),
+        clinic_infra::keyring::MasterKey::generate().0,
+    );
+    assert!(fresh
+        .reading_keys(&app.pool, [Uuid::parse_str(&id).unwrap()])
+        .await
+        .unwrap()
+        .get(Uuid::parse_str(&id).unwrap())
+        .is_none());
+
+    // Nothing more is recorded for an erased member.
+    let (code, _) = app
+        .graphql_error(
+            Some(&admin),
+            "mutation($id: ID!) { giveConsent(memberId: $id, scope: EMAIL_OUTREACH) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT");
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn treatment_records_are_kept_for_the_retention_period(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.token("admin-ada", Role::Admin, "north");
+    let erase = "mutation($id: ID!) { eraseMember(memberId: $id, reason: \"member request\") }";
+
+    let treated = discharged(&app, &admin).await;
+    let (code, message) = app
+        .graphql_error(Some(&admin), erase, json!({ "id": treated }))
+        .await;
+    assert_eq!(code, "CONFLICT");
+    assert!(
+        message.contains("2190 days") && message.contains("can be erased from"),
+        "{message}"
+    );
+
+    let in_treatment = refer(&app, &admin, "Second Person", "second@example.org").await;
+    run(
+        &app,
+        &admin,
+        "completeIntake(memberId: $id, recommendedLevel: OUTPATIENT) { id }",
+        &in_treatment,
+    )
+    .await;
+    run(
+        &app,
+        &admin,
+        "admitMember(memberId: $id, levelOfCare: OUTPATIENT) { id }",
+        &in_treatment,
+    )
+    .await;
+    let (code, message) = app
+        .graphql_error(Some(&admin), erase, json!({ "id": in_treatment }))
+        .await;
+    assert_eq!(code, "CONFLICT");
+    assert!(message.contains("in treatment"), "{message}");
+
+    // A referral that never became treatment goes at once; only admins erase.
+    let referral = refer(&app, &admin, "Third Person", "third@example.org").await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let (code, _) = app
+        .graphql_error(Some(&clinician), erase, json!({ "id": referral }))
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    let done = app.graphql(&admin, erase, json!({ "id": referral })).await;
+    assert_eq!(done["eraseMember"], true);
+    // Another clinic's admin cannot even find the member.
+    let south = app.token("admin-south", Role::Admin, "south");
+    let (code, _) = app
+        .graphql_error(Some(&south), erase, json!({ "id": treated }))
+        .await;
+    assert_eq!(code, "NOT_FOUND");
+    // The refused erasures left the keys alone.
+    let keys: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM member_keys WHERE wrapped_key IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(keys, 2);
+}
+
+const CONSENT: &str = "mutation($id: ID!, $r: String!, $signed: DateTime!, $expires: DateTime) {
+    recordConsent(memberId: $id, scope: FAMILY_CONTACT, kind: STANDARD, recipient: $r,
+        purpose: \"continuity of care\", information: \"attendance and discharge summary\",
+        expiresAt: $expires, signedBy: \"the member\", signedAt: $signed, formVersion: \"2.31-v3\") {
+      id recipient kind inForce expiresAt signedBy formVersion revokedAt } }";
+
+const DISCLOSE: &str = "mutation($id: ID!, $c: ID!, $r: String!) {
+    recordDisclosure(memberId: $id, consentId: $c, recipient: $r, purpose: \"step-down care\",
+        description: \"discharge summary\", channel: \"secure fax\") {
+      id recipient notice disclosedBy disclosedAt consent { id inForce } member { id } } }";
+
+fn days_ago(days: i64) -> String {
+    (time::OffsetDateTime::now_utc() - time::Duration::days(days))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn disclosures_need_a_consent_in_force_naming_the_recipient_and_are_accounted(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let id = refer(&app, &clinician, NAME, EMAIL).await;
+
+    let consent = app
+        .graphql(&clinician, CONSENT, json!({ "id": id, "r": "Harbor Step-Down Clinic", "signed": days_ago(2), "expires": days_ago(-30) }))
+        .await["recordConsent"]
+        .clone();
+    assert_eq!(consent["inForce"], true);
+    assert_eq!(consent["kind"], "STANDARD");
+    let expired = app
+        .graphql(&clinician, CONSENT, json!({ "id": id, "r": "Family of the member", "signed": days_ago(20), "expires": days_ago(1) }))
+        .await["recordConsent"]
+        .clone();
+    assert_eq!(expired["inForce"], false);
+
+    let listed = app
+        .graphql(
+            &clinician,
+            "query($id: ID!) { member(id: $id) { consents { id recipient inForce } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let consents = listed["member"]["consents"].as_array().unwrap();
+    assert_eq!(consents.len(), 2);
+    assert_eq!(consents[0]["recipient"], "Harbor Step-Down Clinic");
+
+    let first = app
+        .graphql(
+            &clinician,
+            DISCLOSE,
+            json!({ "id": id, "c": consent["id"], "r": "harbor step-down clinic" }),
+        )
+        .await["recordDisclosure"]
+        .clone();
+    assert!(
+        first["notice"].as_str().unwrap().contains("42 CFR part 2"),
+        "{first}"
+    );
+    assert_eq!(first["disclosedBy"], "dr-lee");
+    assert_eq!(first["member"]["id"], id.as_str());
+    let second = app
+        .graphql(
+            &clinician,
+            DISCLOSE,
+            json!({ "id": id, "c": consent["id"], "r": "Harbor Step-Down Clinic" }),
+        )
+        .await["recordDisclosure"]
+        .clone();
+
+    for (consent_id, recipient) in [
+        (consent["id"].clone(), "Someone Else"),
+        (expired["id"].clone(), "Family of the member"),
+    ] {
+        let (code, _) = app
+            .graphql_error(
+                Some(&clinician),
+                DISCLOSE,
+                json!({ "id": id, "c": consent_id, "r": recipient }),
+            )
+            .await;
+        assert_eq!(code, "CONFLICT", "{recipient}");
+    }
+    let intake = app.token("front-desk", Role::Intake, "north");
+    let (code, _) = app
+        .graphql_error(
+            Some(&intake),
+            DISCLOSE,
+            json!({ "id": id, "c": consent["id"], "r": "Harbor Step-Down Clinic" }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+
+    let auditor = app.token("auditor-ann", Role::Auditor, "north");
+    let accounting = app
+        .graphql(&auditor, "query($id: ID!) { disclosures(memberId: $id) { id recipient channel consent { id } } }", json!({ "id": id }))
+        .await;
+    let ids: Vec<&Value> = accounting["disclosures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["id"])
+        .collect();
+    assert_eq!(ids, [&second["id"], &first["id"]], "newest first");
+    let (code, _) = app
+        .graphql_error(
+            Some(&auditor),
+            "query($id: ID!) { disclosures(memberId: $id, sinceDays: 0) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+
+    // The same accounting as CSV (what `clinic disclosures --member` prints), logged as an export.
+    let mut csv = Vec::new();
+    let rows = clinic_graphql::operator::disclosures_csv(
+        &app.pool,
+        &app.keyring,
+        MemberId::new(Uuid::parse_str(&id).unwrap()),
+        2190,
+        &mut csv,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows, 2);
+    let csv = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("disclosed_at,recipient,purpose"),
+        "{csv}"
+    );
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[1].contains("Harbor Step-Down Clinic") && lines[1].contains("secure fax"),
+        "{csv}"
+    );
+
+    let log = app
+        .graphql(&auditor, "query($id: ID!) { accessLog(memberId: $id, first: 100) { edges { node { action category role allowed } } } }", json!({ "id": id }))
+        .await;
+    let entries = log["accessLog"]["edges"].as_array().unwrap();
+    assert!(entries
+        .iter()
+        .any(|e| e["node"]["category"] == "DISCLOSURES"
+            && e["node"]["action"] == "read"
+            && e["node"]["role"] == "AUDITOR"));
+    assert!(entries
+        .iter()
+        .any(|e| e["node"]["category"] == "DISCLOSURES" && e["node"]["action"] == "export"));
+    assert!(entries.iter().any(|e| e["node"]["category"] == "CONSENTS"));
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_facilitator_reads_outside_their_rosters_only_by_breaking_the_glass(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let id = refer(&app, &clinician, NAME, EMAIL).await;
+    let facilitator = app.token("facilitator-sam", Role::Facilitator, "north");
+
+    let (code, _) = app
+        .graphql_error(
+            Some(&facilitator),
+            "query($id: ID!) { member(id: $id) { name } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    let (code, _) = app
+        .graphql_error(
+            Some(&facilitator),
+            "query($id: ID!) { memberBreakGlass(id: $id, reason: \"  \") { name } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT", "a reason is required");
+    let read = app
+        .graphql(&facilitator, "query($id: ID!) { memberBreakGlass(id: $id, reason: \"member in crisis at the front desk\") { name } }", json!({ "id": id }))
+        .await;
+    assert_eq!(read["memberBreakGlass"]["name"], NAME);
+    // Consents stay outside a facilitator's scope even then.
+    let (code, _) = app
+        .graphql_error(
+            Some(&facilitator),
+            "query($id: ID!) { memberBreakGlass(id: $id, reason: \"crisis\") { consents { id } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+
+    let auditor = app.token("auditor-ann", Role::Auditor, "north");
+    let reads = app
+        .graphql(&auditor, "{ breakGlassReads(first: 10) { edges { node { actor role allowed breakGlassReason memberId category } } } }", json!({}))
+        .await;
+    let edges = reads["breakGlassReads"]["edges"].as_array().unwrap();
+    assert!(!edges.is_empty());
+    let node = &edges[edges.len() - 1]["node"];
+    assert_eq!(node["actor"], "facilitator-sam");
+    assert_eq!(node["role"], "FACILITATOR");
+    assert_eq!(node["allowed"], true);
+    assert_eq!(node["memberId"], id.as_str());
+    assert_eq!(node["category"], "PROFILE");
+    assert!(edges
+        .iter()
+        .any(|e| e["node"]["breakGlassReason"] == "member in crisis at the front desk"));
+    // The refused plain read is in the access log, as refused.
+    let log = app
+        .graphql(&auditor, "query($id: ID!) { accessLog(memberId: $id, first: 100) { edges { node { actor allowed breakGlassReason } } } }", json!({ "id": id }))
+        .await;
+    assert!(log["accessLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["node"]["actor"] == "facilitator-sam"
+            && e["node"]["allowed"] == false
+            && e["node"]["breakGlassReason"].is_null()));
+    // The access log is append-only in the database.
+    let changed = sqlx::query("UPDATE access_log SET allowed = true")
+        .execute(&app.pool)
+        .await;
+    assert!(changed.is_err());
+    let removed = sqlx::query("DELETE FROM access_log")
+        .execute(&app.pool)
+        .await;
+    assert!(removed.is_err());
+}
