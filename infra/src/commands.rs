@@ -27,6 +27,21 @@ pub struct CommandContext {
     pub idempotency_key: Option<String>,
 }
 
+impl CommandContext {
+    /// The id of something new the command creates (a consent, a disclosure): derived from the
+    /// idempotency key when there is one, so a retried request names the same thing and finds
+    /// it recorded; random otherwise.
+    pub fn new_id(&self, what: &str) -> Uuid {
+        match &self.idempotency_key {
+            None => Uuid::new_v4(),
+            Some(key) => {
+                let name = format!("{}/{what}/{key}", self.clinic);
+                Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, name.as_bytes())
+            }
+        }
+    }
+}
+
 /// What a command did.
 #[derive(Debug, Clone)]
 pub struct Executed<S> {

@@ -605,3 +605,41 @@ async fn a_facilitator_reads_outside_their_rosters_only_by_breaking_the_glass(po
         .await;
     assert!(removed.is_err());
 }
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_retried_consent_or_disclosure_is_recorded_once(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let id = refer(&app, &clinician, NAME, EMAIL).await;
+    let send = |query: &'static str, variables: Value, key: &'static str| {
+        let request = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(&clinician)
+            .header("idempotency-key", key)
+            .json(&json!({ "query": query, "variables": variables }));
+        async move {
+            let response: Value = request.send().await.unwrap().json().await.unwrap();
+            assert!(response.get("errors").is_none(), "{response}");
+            response["data"].clone()
+        }
+    };
+    let variables = json!({ "id": id, "r": "Harbor Step-Down Clinic", "signed": days_ago(1), "expires": null });
+    let first = send(CONSENT, variables.clone(), "consent-retry-1").await;
+    let retry = send(CONSENT, variables, "consent-retry-1").await;
+    assert_eq!(first["recordConsent"]["id"], retry["recordConsent"]["id"]);
+    let consent = first["recordConsent"]["id"].clone();
+
+    let variables = json!({ "id": id, "c": consent, "r": "Harbor Step-Down Clinic" });
+    let first = send(DISCLOSE, variables.clone(), "disclosure-retry-1").await;
+    let retry = send(DISCLOSE, variables, "disclosure-retry-1").await;
+    assert_eq!(first["recordDisclosure"]["id"], retry["recordDisclosure"]["id"]);
+
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT type, count(*) FROM events WHERE type IN ('ConsentGiven', 'DisclosureMade') GROUP BY type ORDER BY type",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(counts, [("ConsentGiven".to_owned(), 1), ("DisclosureMade".to_owned(), 1)]);
+}

@@ -242,7 +242,7 @@ impl PrivacyMutation {
         form_version: String,
     ) -> ApiResult<Consent> {
         let member = self::member_id(&member_id)?;
-        let consent = ConsentId::new(uuid::Uuid::new_v4());
+        let consent = ConsentId::new(command_context(request(ctx)?).new_id("consent"));
         let signed_at = not_in_future(Some(signed_at))?;
         if expires_at.is_some_and(|expires| expires <= signed_at) {
             return Err(ApiError::BadInput(
@@ -269,9 +269,7 @@ impl PrivacyMutation {
         let recorded = state
             .consents()
             .iter()
-            .rev()
             .find(|c| c.id == consent)
-            .or_else(|| state.consents().last())
             .ok_or_else(|| ApiError::internal(std::io::Error::other("consent not recorded")))?;
         Ok(Consent::of(recorded, OffsetDateTime::now_utc()))
     }
@@ -294,7 +292,7 @@ impl PrivacyMutation {
     ) -> ApiResult<Disclosure> {
         let member = self::member_id(&member_id)?;
         let request = request(ctx)?;
-        let disclosure = DisclosureId::new(uuid::Uuid::new_v4());
+        let disclosure = DisclosureId::new(command_context(request).new_id("disclosure"));
         let command = RecordDisclosure {
             disclosure,
             consent: ConsentId::new(super::audit::parse_uuid(&consent_id)?),
