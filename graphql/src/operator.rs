@@ -27,12 +27,19 @@ pub const DEV_MASTER_KEY_FILE: &str = ".clinic-dev/master-key";
 /// which would show in the process list and shell history).
 pub const NEW_MASTER_KEY_VARIABLE: &str = "CLINIC_NEW_MASTER_KEY";
 
-/// The master key: `CLINIC_MASTER_KEY`, else the development key file. With `generate` (for
-/// `serve --dev`), a missing development key is generated and written, and the operator told.
-pub fn master_key(config: &Config, generate: bool) -> anyhow::Result<MasterKey> {
+/// The master key: `CLINIC_MASTER_KEY`; with `dev` (`serve --dev` only), the development key
+/// file, generated and written (and the operator told) when missing. Never the file without
+/// `--dev`: a production start must not fall back to a key lying in the working directory.
+pub fn master_key(config: &Config, dev: bool) -> anyhow::Result<MasterKey> {
     if let Some(key) = &config.master_key {
         return Ok(key.clone());
     }
+    anyhow::ensure!(
+        dev,
+        "CLINIC_MASTER_KEY is not set: set it to base64 of 32 random bytes \
+         (`openssl rand -base64 32`), or run `clinic serve --dev` for a throwaway local key \
+         (other commands then take it from `CLINIC_MASTER_KEY=$(cat {DEV_MASTER_KEY_FILE})`)"
+    );
     let path = Path::new(DEV_MASTER_KEY_FILE);
     if path.exists() {
         let text = std::fs::read_to_string(path)
@@ -41,15 +48,10 @@ pub fn master_key(config: &Config, generate: bool) -> anyhow::Result<MasterKey> 
             .with_context(|| format!("{} is not a master key", path.display()))?;
         tracing::warn!(
             file = %path.display(),
-            "CLINIC_MASTER_KEY is not set: using the development master key (never in production)"
+            "--dev: using the development master key (never in production)"
         );
         return Ok(key);
     }
-    anyhow::ensure!(
-        generate,
-        "CLINIC_MASTER_KEY is not set: set it to base64 of 32 random bytes \
-         (`openssl rand -base64 32`), or run `clinic serve --dev` for a throwaway local key"
-    );
     let (key, text) = MasterKey::generate();
     write_private(path, text.as_bytes())?;
     tracing::warn!(

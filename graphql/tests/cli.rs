@@ -200,12 +200,8 @@ fn keyring(pool: &PgPool, key: &str) -> Keyring {
     Keyring::new(pool.clone(), MasterKey::from_base64(key).unwrap())
 }
 
-/// A member referred (never admitted) in clinic `north`, sealed under `key`.
-async fn referred(pool: &PgPool, key: &str, name: &str) -> MemberId {
-    let member = MemberId::new(Uuid::new_v4());
-    let handler: CommandHandler<MemberDecider> =
-        CommandHandler::new(EventStore::new(pool.clone()), keyring(pool, key));
-    let command = ReferMember {
+fn referral(member: MemberId, name: &str) -> ReferMember {
+    ReferMember {
         member,
         name: PersonName::parse(name).unwrap(),
         email: Some(Email::parse("someone@example.org").unwrap()),
@@ -213,7 +209,15 @@ async fn referred(pool: &PgPool, key: &str, name: &str) -> MemberId {
         source: ReferralSource::SelfReferral,
         primary_substance: None,
         at: time::OffsetDateTime::now_utc(),
-    };
+    }
+}
+
+/// A member referred (never admitted) in clinic `north`, sealed under `key`.
+async fn referred(pool: &PgPool, key: &str, name: &str) -> MemberId {
+    let member = MemberId::new(Uuid::new_v4());
+    let handler: CommandHandler<MemberDecider> =
+        CommandHandler::new(EventStore::new(pool.clone()), keyring(pool, key));
+    let command = referral(member, name);
     handler
         .execute(
             &CommandContext {
@@ -278,6 +282,23 @@ async fn rotate_master_key_rewraps_every_data_key_without_touching_the_log(pool:
     assert_eq!(name_of(&pool, NEW_MASTER_KEY, ann).await, "Ann Archer");
     let stale = keyring(&pool, MASTER_KEY).check_master_key().await;
     assert!(stale.is_err(), "the old key no longer opens the database");
+    // A process still running with the old key cannot add a key wrapped by it.
+    let handler: CommandHandler<MemberDecider> =
+        CommandHandler::new(EventStore::new(pool.clone()), keyring(&pool, MASTER_KEY));
+    let refused = handler
+        .execute(
+            &CommandContext {
+                clinic: ClinicId::parse("north").unwrap(),
+                actor: "cli-test".into(),
+                correlation_id: Uuid::new_v4(),
+                idempotency_key: None,
+            },
+            &StreamId::of("member", Uuid::new_v4()),
+            None,
+            referral(MemberId::new(Uuid::new_v4()), "Stale Writer").into(),
+        )
+        .await;
+    assert!(refused.is_err(), "no key under a retired master key");
 
     // Run again (e.g. after an interruption): nothing left to do.
     let output = clinic_with_key(
@@ -358,4 +379,22 @@ async fn erase_shreds_a_member_from_the_cli_and_refuses_a_wrong_master_key(pool:
     let csv = clinic_with_key(&["disclosures", "--member", &id], &url, &[]);
     assert!(csv.status.success(), "{csv:?}");
     assert!(stdout(&csv).starts_with("disclosed_at,recipient,purpose"));
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn only_serve_dev_falls_back_to_the_development_key_file(pool: PgPool) {
+    let url = url_of(&pool).await;
+    let dir = std::env::temp_dir().join(format!("clinic-dev-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join(".clinic-dev")).unwrap();
+    std::fs::write(dir.join(".clinic-dev/master-key"), MASTER_KEY).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_clinic"))
+        .args(["disclosures", "--member", &Uuid::new_v4().to_string()])
+        .current_dir(&dir)
+        .env("DATABASE_URL", &url)
+        .env_remove("CLINIC_MASTER_KEY")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("CLINIC_MASTER_KEY is not set"));
 }

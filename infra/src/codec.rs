@@ -125,21 +125,63 @@ pub fn reveal(keys: &KeySet, recorded: &RecordedEvent) -> Value {
     if let Value::Object(fields) = &mut data {
         for (name, value) in fields.iter_mut() {
             let Value::String(text) = value else { continue };
-            let Some((subject, sealed)) = parse_envelope(text) else {
-                continue;
-            };
-            let opened = keys
-                .get(subject)
-                .and_then(|key| key.open(&sealed, &aad(recorded.event_id, name)))
-                .and_then(|plain| String::from_utf8(plain).ok());
-            if opened.is_none() && keys.get(subject).is_some() {
-                tracing::warn!(event_id = %recorded.event_id, field = %name,
-                    "a sealed field does not open with its member's key (altered?)");
+            if let Some(opened) = open_envelope(keys, text, &aad(recorded.event_id, name)) {
+                *value = Value::String(opened);
             }
-            *value = Value::String(opened.unwrap_or_else(|| ERASED.to_owned()));
         }
     }
     data
+}
+
+/// A free-text value kept outside the log that may identify the member (the access log's
+/// break-glass reason), sealed under `member`'s key with `purpose` as associated data; erasing
+/// the member makes it unreadable like their events. [`ERASED`] if the member is erased.
+pub async fn seal_text(
+    keyring: &Keyring,
+    clinic: &ClinicId,
+    member: Uuid,
+    purpose: &str,
+    text: &str,
+) -> Result<String, KeyringError> {
+    let key = keyring.writing_key(clinic, member).await?;
+    Ok(match key {
+        Some(key) => envelope(member, &key, text, purpose.as_bytes()),
+        None => ERASED.to_owned(),
+    })
+}
+
+/// [`seal_text`]'s value opened ([`ERASED`] where the key is gone); text that was never
+/// sealed is returned as it is.
+pub fn open_text(keys: &KeySet, purpose: &str, text: &str) -> String {
+    open_envelope(keys, text, purpose.as_bytes()).unwrap_or_else(|| text.to_owned())
+}
+
+/// The member whose key sealed `text`, if it is sealed.
+pub fn sealed_subject(text: &str) -> Option<Uuid> {
+    let (subject, _) = text.strip_prefix(ENVELOPE)?.split_once(':')?;
+    Uuid::try_parse(subject).ok()
+}
+
+fn envelope(subject: Uuid, key: &DataKey, plain: &str, aad: &[u8]) -> String {
+    format!(
+        "{ENVELOPE}{}:{}",
+        subject.simple(),
+        BASE64.encode(key.seal(plain.as_bytes(), aad))
+    )
+}
+
+/// `None` when `text` is not sealed; else its plaintext, or [`ERASED`] where the key is gone
+/// (or the ciphertext was altered, which is also logged).
+fn open_envelope(keys: &KeySet, text: &str, aad: &[u8]) -> Option<String> {
+    let (subject, sealed) = parse_envelope(text)?;
+    let key = keys.get(subject);
+    let opened = key
+        .and_then(|key| key.open(&sealed, aad))
+        .and_then(|plain| String::from_utf8(plain).ok());
+    if opened.is_none() && key.is_some() {
+        tracing::warn!(member = %subject, "a sealed value does not open with its member's key (altered?)");
+    }
+    Some(opened.unwrap_or_else(|| ERASED.to_owned()))
 }
 
 /// The members whose keys sealed fields of `data`.
@@ -148,9 +190,7 @@ fn sealed_subjects(data: &Value) -> impl Iterator<Item = Uuid> + '_ {
         .into_iter()
         .flat_map(|fields| fields.values())
         .filter_map(|value| value.as_str())
-        .filter_map(|text| text.strip_prefix(ENVELOPE))
-        .filter_map(|rest| rest.split_once(':'))
-        .filter_map(|(subject, _)| Uuid::try_parse(subject).ok())
+        .filter_map(sealed_subject)
 }
 
 fn seal_fields(
@@ -166,11 +206,7 @@ fn seal_fields(
             continue;
         };
         let sealed = match key {
-            Some(key) => format!(
-                "{ENVELOPE}{}:{}",
-                subject.simple(),
-                BASE64.encode(key.seal(plain.as_bytes(), &aad(event_id, field)))
-            ),
+            Some(key) => envelope(subject, key, plain, &aad(event_id, field)),
             None => ERASED.to_owned(),
         };
         object.insert((*field).to_owned(), Value::String(sealed));

@@ -32,7 +32,9 @@ pub enum KeyringError {
     /// writing would mix keys, so the service refuses to go on.
     #[error(
         "CLINIC_MASTER_KEY (id {configured}) is not the master key of this database: its data \
-         keys are wrapped by {stored}; set the right key, or rotate with `clinic rotate-master-key`"
+         keys are wrapped by {stored}; set the right key, or (keys under two master keys: a \
+         process kept writing with the old key during a rotation) run `clinic rotate-master-key` \
+         again with CLINIC_MASTER_KEY=old and CLINIC_NEW_MASTER_KEY=new"
     )]
     WrongMasterKey {
         /// The id of the configured key.
@@ -75,6 +77,8 @@ enum Cached {
 #[derive(Debug, Default, Clone)]
 pub struct KeySet {
     keys: HashMap<Uuid, Option<Arc<DataKey>>>,
+    /// Members whose key row exists (live or destroyed).
+    found: HashSet<Uuid>,
 }
 
 impl KeySet {
@@ -119,14 +123,7 @@ impl Keyring {
     pub async fn check_master_key(&self) -> Result<(), KeyringError> {
         let stored = master_key_ids(&self.inner.pool).await?;
         let configured = self.master_key_id();
-        if stored.is_empty() || stored.iter().any(|(id, _)| id == configured) {
-            if stored.len() > 1 {
-                tracing::warn!(
-                    "data keys are wrapped by {} master keys: an interrupted rotation? run \
-                     `clinic rotate-master-key` again",
-                    stored.len()
-                );
-            }
+        if stored.is_empty() || (stored.len() == 1 && stored[0].0 == configured) {
             return Ok(());
         }
         Err(KeyringError::WrongMasterKey {
@@ -158,9 +155,22 @@ impl Keyring {
             .bind(self.master_key_id())
             .execute(&self.inner.pool)
             .await?;
-        // Whoever inserted first, the stored row is the member's key.
+        // Whoever inserted first, the stored row is the member's key. No row at all means the
+        // insert was refused because another master key wraps this database's keys (a rotation
+        // this process has not followed): refuse to write rather than write a placeholder.
         let keys = self.reading_keys(&self.inner.pool, [member]).await?;
-        Ok(keys.keys.get(&member).cloned().flatten())
+        match keys.found.contains(&member) {
+            true => Ok(keys.keys.get(&member).cloned().flatten()),
+            false => Err(KeyringError::WrongMasterKey {
+                configured: self.master_key_id().to_owned(),
+                stored: master_key_ids(&self.inner.pool)
+                    .await?
+                    .iter()
+                    .map(|(id, _)| id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
     }
 
     /// The keys of `members`, from the cache or in one query for those not cached, run on
@@ -177,6 +187,7 @@ impl Keyring {
             match self.cached(member) {
                 Some(key) => {
                     set.keys.insert(member, key);
+                    set.found.insert(member);
                 }
                 None => missing.push(member),
             }
@@ -214,8 +225,8 @@ impl Keyring {
                     }
                 }
             };
-            set.keys.insert(member, entry_key(&entry));
-            cache.insert(member, entry);
+            set.found.insert(member);
+            set.keys.insert(member, remember(&mut cache, member, entry));
         }
         // Members without a row never had personal data sealed: nothing to read. Not cached, so
         // a key created later is found.
@@ -228,13 +239,9 @@ impl Keyring {
     /// Destroys `member`'s data key (leaving a tombstone) and forgets it here. Returns whether a
     /// live key was destroyed now; destroying twice is harmless.
     pub async fn destroy(&self, clinic: &ClinicId, member: Uuid) -> Result<bool, KeyringError> {
-        let destroyed = sqlx::query(include_str!("keyring/sql/destroy_key.sql"))
-            .bind(member)
-            .bind(clinic.as_str())
-            .fetch_optional(&self.inner.pool)
-            .await?
-            .is_some();
-        self.cache().insert(member, Cached::Destroyed);
+        let destroyed = self
+            .destroy_on(&self.inner.pool, clinic.as_str(), member)
+            .await?;
         // Best effort: let PostgreSQL drop the old row version holding the wrapped key now rather
         // than at the next autovacuum (it is useless without the master key either way).
         if let Err(error) = sqlx::query("VACUUM member_keys")
@@ -243,6 +250,25 @@ impl Keyring {
         {
             tracing::debug!(error = %error, "VACUUM member_keys after an erasure failed");
         }
+        Ok(destroyed)
+    }
+
+    /// [`Keyring::destroy`] on `executor` (the members projection destroys the key of every
+    /// `MemberErased` it applies, in its page's transaction, so an erasure interrupted between
+    /// its event and its key is completed by the projection), without the VACUUM.
+    pub(crate) async fn destroy_on<'e>(
+        &self,
+        executor: impl PgExecutor<'e>,
+        clinic: &str,
+        member: Uuid,
+    ) -> Result<bool, KeyringError> {
+        let destroyed = sqlx::query(include_str!("keyring/sql/destroy_key.sql"))
+            .bind(member)
+            .bind(clinic)
+            .fetch_optional(executor)
+            .await?
+            .is_some();
+        self.cache().insert(member, Cached::Destroyed);
         Ok(destroyed)
     }
 
@@ -262,6 +288,25 @@ impl Keyring {
             .cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Caches what the database said of `member`'s key and returns the key to use. A destroyed key
+/// is never replaced: a read that started before an erasure committed may come back with the
+/// live row after [`Keyring::destroy`] marked it destroyed, and must not resurrect it.
+fn remember(
+    cache: &mut HashMap<Uuid, Cached>,
+    member: Uuid,
+    entry: Cached,
+) -> Option<Arc<DataKey>> {
+    match cache.entry(member) {
+        std::collections::hash_map::Entry::Occupied(mut occupied) => {
+            if !matches!(occupied.get(), Cached::Destroyed) {
+                occupied.insert(entry);
+            }
+            entry_key(occupied.get())
+        }
+        std::collections::hash_map::Entry::Vacant(vacant) => entry_key(vacant.insert(entry)),
     }
 }
 
@@ -298,6 +343,11 @@ pub async fn rotate_master_key(
     new: &MasterKey,
 ) -> Result<Rotation, KeyringError> {
     let mut tx = pool.begin().await?;
+    // New keys wait until the rotation commits, then (insert_key.sql) refuse to be wrapped by
+    // any but the one master key of the table.
+    sqlx::query("LOCK TABLE member_keys IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
     let rows = sqlx::query(include_str!("keyring/sql/lock_keys_for_rotation.sql"))
         .fetch_all(&mut *tx)
         .await?;
@@ -335,4 +385,24 @@ pub async fn rotate_master_key(
         rewrapped: members.len(),
         already_rotated,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destroyed_key_is_never_brought_back_by_a_late_read() {
+        let mut cache = HashMap::new();
+        let member = Uuid::new_v4();
+        let live = || Cached::Live {
+            key: Arc::new(DataKey::generate()),
+            fetched: Instant::now(),
+        };
+        assert!(remember(&mut cache, member, live()).is_some());
+        assert!(remember(&mut cache, member, Cached::Destroyed).is_none());
+        // A read that began before the erasure committed comes back with the live row.
+        assert!(remember(&mut cache, member, live()).is_none());
+        assert!(matches!(cache.get(&member), Some(Cached::Destroyed)));
+    }
 }

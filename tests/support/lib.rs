@@ -26,6 +26,8 @@ pub struct TestApp {
     pub keys: TokenKeys,
     /// Its member data keys (a random master key per app).
     pub keyring: Keyring,
+    /// The master key behind `keyring` (a second process of the same deployment has it too).
+    pub master_key: MasterKey,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     background: Option<clinic_infra::background::BackgroundTasks>,
@@ -127,7 +129,8 @@ pub async fn spawn_app_with_retention(pool: PgPool, retention_days: u32) -> Test
         (name == "CLINIC_SCHEDULER_TICK_MS").then(|| "100".to_owned())
     })
     .unwrap();
-    let keyring = Keyring::new(pool.clone(), MasterKey::generate().0);
+    let master_key = MasterKey::generate().0;
+    let keyring = Keyring::new(pool.clone(), master_key.clone());
     let background = clinic_infra::background::BackgroundTasks::start(&pool, &keyring, &config);
     let keys = TokenKeys::new(&SecretString::from(TEST_SECRET.to_owned()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -148,6 +151,7 @@ pub async fn spawn_app_with_retention(pool: PgPool, retention_days: u32) -> Test
         pool,
         keys,
         keyring,
+        master_key,
         shutdown: Some(tx),
         server: Some(server),
         background: Some(background),

@@ -25,7 +25,9 @@ use time::{Duration, PrimitiveDateTime};
 use crate::aftercare::plan_follow_ups;
 use crate::consent::DISCLOSURE_NOTICE;
 use crate::ids::{CheckInId, FollowUpId};
-use crate::values::{CheckInStatus, DischargeReason, FollowUpStatus, Stage, Text, ValueError};
+use crate::values::{
+    CheckInStatus, ConsentScope, DischargeReason, FollowUpStatus, Stage, Text, ValueError,
+};
 
 use super::command::{
     AchieveGoal, AdmitMember, ChangeLevelOfCare, CompleteCheckIn, CompleteIntake, DischargeMember,
@@ -421,6 +423,9 @@ fn record_disclosure(state: &MemberState, c: RecordDisclosure) -> Decision {
     let consent = state
         .consent(c.consent)
         .ok_or(MemberError::UnknownConsent { consent: c.consent })?;
+    if consent.scope == ConsentScope::EmailOutreach {
+        return Err(MemberError::ConsentNotForDisclosure { consent: c.consent });
+    }
     if !consent.in_force_at(c.at) {
         return Err(MemberError::ConsentNotInForce { consent: c.consent });
     }

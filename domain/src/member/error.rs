@@ -107,6 +107,13 @@ pub enum MemberError {
         /// The consent.
         consent: ConsentId,
     },
+    /// The consent named for a disclosure allows the clinic's own emails to the member
+    /// (`email_outreach`), not disclosures to anyone.
+    #[error("consent {consent} covers email outreach, not disclosures")]
+    ConsentNotForDisclosure {
+        /// The consent.
+        consent: ConsentId,
+    },
     /// The consent named for a disclosure does not name that recipient or its class.
     #[error("consent {consent} does not cover this recipient")]
     RecipientNotCovered {

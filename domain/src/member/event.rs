@@ -375,7 +375,13 @@ impl MemberEvent {
         match event_type {
             "MemberReferred" => &["name", "email", "phone", "primary_substance"],
             "LevelOfCareChanged" => &["reason"],
-            "ConsentGiven" => &["recipient", "purpose", "information", "signed_by"],
+            "ConsentGiven" => &[
+                "recipient",
+                "purpose",
+                "information",
+                "expires_on",
+                "signed_by",
+            ],
             "ConsentRevoked" => &["how_received"],
             "GoalSet" => &["text"],
             "DisclosureMade" => &["recipient", "purpose", "description"],

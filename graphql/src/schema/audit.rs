@@ -252,7 +252,9 @@ impl AuditQuery {
     }
 
     /// The member as the events recorded up to `at` describe them (time travel).
-    #[graphql(guard = "RoleGuard::new(\"read a member's past\", roles::HISTORY)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"read a member's past\", roles::HISTORY).reading(id.clone(), DataCategory::History)"
+    )]
     async fn member_as_of(
         &self,
         ctx: &Context<'_>,
@@ -348,6 +350,16 @@ async fn access_page(
     .await?;
     let has_next_page = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
+    // Break-glass reasons are sealed under their member's key (`views::log_break_glass`).
+    let keys = services
+        .keyring
+        .reading_keys(
+            &services.pool,
+            rows.iter()
+                .filter_map(|row| row.break_glass_reason.as_deref())
+                .filter_map(clinic_infra::codec::sealed_subject),
+        )
+        .await?;
     let edges = rows
         .into_iter()
         .map(|row| {
@@ -366,7 +378,13 @@ async fn access_page(
                     action: row.action,
                     category: row.category.as_deref().and_then(DataCategory::parse),
                     allowed: row.allowed,
-                    break_glass_reason: row.break_glass_reason,
+                    break_glass_reason: row.break_glass_reason.as_deref().map(|reason| {
+                        clinic_infra::codec::open_text(
+                            &keys,
+                            super::views::BREAK_GLASS_REASON,
+                            reason,
+                        )
+                    }),
                 },
             })
         })

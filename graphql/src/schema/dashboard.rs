@@ -223,7 +223,9 @@ impl DashboardQuery {
     }
 
     /// One member of the caller's clinic.
-    #[graphql(guard = "RoleGuard::new(\"read member records\", roles::READ_MEMBERS)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"read member records\", roles::READ_MEMBERS).reading(id.clone(), DataCategory::Profile)"
+    )]
     async fn member(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Member>> {
         let id = member_id(&id)?;
         views::ensure_in_scope(ctx, id).await?;

@@ -1,22 +1,37 @@
 //! Role checks, attached to every field and mutation (`#[graphql(guard = ...)]`).
 
-use async_graphql::{Context, Guard, Result};
+use async_graphql::{Context, Guard, Result, ID};
+use clinic_domain::MemberId;
 
+use super::enums::DataCategory;
+use super::views::{log_reads, Read};
 use super::RequestContext;
 use crate::auth::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 /// Allows the listed roles; refuses others with `FORBIDDEN` and anonymous callers with
-/// `UNAUTHENTICATED`.
+/// `UNAUTHENTICATED`. On a field that reads one member's record ([`RoleGuard::reading`]), a
+/// refusal is written to the access log, like every other refused read.
 pub struct RoleGuard {
     roles: &'static [Role],
     what: &'static str,
+    reading: Option<(ID, DataCategory)>,
 }
 
 impl RoleGuard {
     /// A guard for `what` (used in the refusal message), open to `roles`.
     pub const fn new(what: &'static str, roles: &'static [Role]) -> Self {
-        Self { roles, what }
+        Self {
+            roles,
+            what,
+            reading: None,
+        }
+    }
+
+    /// The field reads `member`'s record (`category`): a refusal is access-logged.
+    pub fn reading(mut self, member: ID, category: DataCategory) -> Self {
+        self.reading = Some((member, category));
+        self
     }
 }
 
@@ -26,11 +41,38 @@ impl Guard for RoleGuard {
             .data_opt::<RequestContext>()
             .ok_or(ApiError::Unauthenticated)?;
         if self.roles.contains(&request.staff.role) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(self.what).into())
+            return Ok(());
         }
+        if let Some((member, category)) = &self.reading {
+            if let Ok(member) = uuid::Uuid::parse_str(member.as_str()) {
+                log_reads(
+                    ctx,
+                    &[MemberId::new(member)],
+                    Read::Record(*category),
+                    false,
+                )
+                .await?;
+            }
+        }
+        Err(ApiError::Forbidden(self.what).into())
     }
+}
+
+/// The role check of a field nested in a member (whose id is no argument a guard could see):
+/// allows `roles`, refuses others with `FORBIDDEN` and logs the refused read.
+pub async fn require_reading(
+    ctx: &Context<'_>,
+    what: &'static str,
+    roles: &'static [Role],
+    member: MemberId,
+    category: DataCategory,
+) -> ApiResult<()> {
+    let request = super::request(ctx)?;
+    if roles.contains(&request.staff.role) {
+        return Ok(());
+    }
+    log_reads(ctx, &[member], Read::Record(category), false).await?;
+    Err(ApiError::Forbidden(what))
 }
 
 /// Role sets, named by what they allow (DOMAIN.md "Who may do what").

@@ -14,8 +14,8 @@ use clinic_infra::keyring::KeySet;
 use time::OffsetDateTime;
 
 use super::audit::{parse_uuid, EventConnection};
-use super::enums::{CheckInStatus, FollowUpOutcome, LevelOfCare, Stage};
-use super::guard::{roles, RoleGuard};
+use super::enums::{CheckInStatus, DataCategory, FollowUpOutcome, LevelOfCare, Stage};
+use super::guard::roles;
 use super::{request, scalars, services};
 use crate::error::{ApiError, ApiResult};
 
@@ -160,7 +160,6 @@ impl Member {
     }
 
     /// Their written consents (42 CFR 2.31), oldest first, each saying whether it is in force.
-    #[graphql(guard = "RoleGuard::new(\"read consents\", roles::CONSENTS)")]
     async fn consents(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::privacy::Consent>> {
         super::privacy::consents_of(ctx, self.0.id).await
     }
@@ -191,13 +190,20 @@ impl Member {
     }
 
     /// Every event of their stream, oldest first (auditors, admins and clinicians).
-    #[graphql(guard = "RoleGuard::new(\"read a member's history\", roles::HISTORY)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<EventConnection> {
+        super::guard::require_reading(
+            ctx,
+            "read a member's history",
+            roles::HISTORY,
+            self.0.id,
+            DataCategory::History,
+        )
+        .await?;
         let (services, request) = (services(ctx)?, request(ctx)?);
         let limit = scalars::page_size(first, 100, 1000)?;
         let from_version = match after.as_deref() {
@@ -212,6 +218,13 @@ impl Member {
         events.truncate(limit as usize + 1);
         let keys =
             clinic_infra::codec::keys_for(&services.keyring, &services.pool, &events).await?;
+        super::views::log_reads(
+            ctx,
+            &[self.0.id],
+            super::views::Read::Record(DataCategory::History),
+            true,
+        )
+        .await?;
         Ok(EventConnection::from_fetched(
             events,
             Some(&keys),

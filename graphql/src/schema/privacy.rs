@@ -12,10 +12,10 @@ use clinic_infra::erasure;
 use time::{Duration, OffsetDateTime};
 
 use super::enums::{ConsentKind, ConsentScope, DataCategory};
-use super::guard::{roles, RoleGuard};
+use super::guard::{require_reading, roles, RoleGuard};
 use super::member::{member_id, Member};
 use super::mutation::{command_context, member_stream, not_in_future};
-use super::views::{self, log_reads, log_reads_with_reason, Read};
+use super::views::{self, log_reads, Read};
 use super::{request, services};
 use crate::error::{ApiError, ApiResult};
 
@@ -103,9 +103,17 @@ pub struct Disclosure {
 impl Disclosure {
     /// Whose records.
     async fn member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
-        views::member_by_id(ctx, self.member_id)
+        let member = views::member_by_id(ctx, self.member_id)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("member {} not found", self.member_id)))
+            .ok_or_else(|| ApiError::NotFound(format!("member {} not found", self.member_id)))?;
+        log_reads(
+            ctx,
+            &[self.member_id],
+            Read::Record(DataCategory::Profile),
+            true,
+        )
+        .await?;
+        Ok(member)
     }
 }
 
@@ -128,6 +136,14 @@ impl Disclosure {
 
 /// The member's consents, newest last, from their stream.
 pub async fn consents_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<Consent>> {
+    require_reading(
+        ctx,
+        "read consents",
+        roles::CONSENTS,
+        member,
+        DataCategory::Consents,
+    )
+    .await?;
     let (services, request) = (services(ctx)?, request(ctx)?);
     let (state, _, _) = services
         .members
@@ -150,7 +166,9 @@ pub struct PrivacyQuery;
 impl PrivacyQuery {
     /// The accounting of disclosures: every disclosure of the member's records in the last
     /// `sinceDays` days (default 2190, six years), newest first.
-    #[graphql(guard = "RoleGuard::new(\"read the accounting of disclosures\", roles::DISCLOSURES)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"read the accounting of disclosures\", roles::DISCLOSURES).reading(member_id.clone(), DataCategory::Disclosures)"
+    )]
     async fn disclosures(
         &self,
         ctx: &Context<'_>,
@@ -192,7 +210,9 @@ impl PrivacyQuery {
     /// A read of a member outside the reader's minimum-necessary scope (a facilitator reading
     /// someone not on their rosters), with a stated reason; logged with the reason and listed
     /// in `breakGlassReads` for review.
-    #[graphql(guard = "RoleGuard::new(\"read member records\", roles::READ_MEMBERS)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"read member records\", roles::READ_MEMBERS).reading(id.clone(), DataCategory::Profile)"
+    )]
     async fn member_break_glass(
         &self,
         ctx: &Context<'_>,
@@ -203,14 +223,7 @@ impl PrivacyQuery {
         let reason = Text::parse("reason", &reason)?;
         let found = views::member_by_id(ctx, member).await?;
         if found.is_some() {
-            log_reads_with_reason(
-                ctx,
-                &[member],
-                Read::Record(DataCategory::Profile),
-                true,
-                Some(reason.as_str()),
-            )
-            .await?;
+            views::log_break_glass(ctx, member, reason.as_str()).await?;
         }
         Ok(found)
     }

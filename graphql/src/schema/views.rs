@@ -311,16 +311,41 @@ pub async fn log_reads(
     read: Read,
     allowed: bool,
 ) -> ApiResult<()> {
-    log_reads_with_reason(ctx, members, read, allowed, None).await
+    record_reads(ctx, members, read, allowed, None).await
 }
 
-/// [`log_reads`] with a break-glass reason.
-pub async fn log_reads_with_reason(
+/// The associated data a break-glass reason is sealed with (see [`log_break_glass`]).
+pub const BREAK_GLASS_REASON: &str = "access_log/break_glass_reason";
+
+/// Logs a break-glass read of `member`'s profile with the reader's stated reason. The reason is
+/// free text that may identify the member, so it is sealed under the member's key: erasing the
+/// member makes it unreadable like their events (the access log itself is append-only).
+pub async fn log_break_glass(ctx: &Context<'_>, member: MemberId, reason: &str) -> ApiResult<()> {
+    let (services, request) = (services(ctx)?, request(ctx)?);
+    let sealed = clinic_infra::codec::seal_text(
+        &services.keyring,
+        &request.staff.clinic,
+        member.as_uuid(),
+        BREAK_GLASS_REASON,
+        reason,
+    )
+    .await?;
+    record_reads(
+        ctx,
+        &[member],
+        Read::Record(DataCategory::Profile),
+        true,
+        Some(sealed),
+    )
+    .await
+}
+
+async fn record_reads(
     ctx: &Context<'_>,
     members: &[MemberId],
     read: Read,
     allowed: bool,
-    reason: Option<&str>,
+    reason: Option<String>,
 ) -> ApiResult<()> {
     let (services, request) = (services(ctx)?, request(ctx)?);
     let (action, category) = match read {
@@ -338,7 +363,7 @@ pub async fn log_reads_with_reason(
             allowed,
             operation: request.operation.clone(),
             correlation_id: request.correlation_id,
-            break_glass_reason: reason.map(str::to_owned),
+            break_glass_reason: reason.clone(),
         })
         .collect();
     access_log::record(&services.pool, &request.staff.clinic, &entries).await?;

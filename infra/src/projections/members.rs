@@ -39,5 +39,18 @@ pub(crate) async fn apply(
     for event in &decoded {
         rows.apply(event)?;
     }
-    store::write(conn, &rows).await
+    store::write(conn, &rows).await?;
+    // An erased member's key goes with the page, whatever became of the erasure that appended
+    // the event (the key is destroyed there first; this makes it certain).
+    for event in &decoded {
+        if matches!(event.event, MemberEvent::MemberErased(_)) {
+            let destroyed = keyring
+                .destroy_on(&mut *conn, &event.clinic, event.id.as_uuid())
+                .await?;
+            if destroyed {
+                tracing::warn!(member = %event.id, "completed an interrupted erasure: key destroyed");
+            }
+        }
+    }
+    Ok(())
 }

@@ -1006,6 +1006,20 @@ fn a_disclosure_to_a_recipient_the_consent_does_not_name_is_refused() {
 }
 
 #[test]
+fn a_disclosure_cannot_rely_on_an_email_outreach_consent() {
+    // The short form names "the clinic" as recipient: a class claim of "the clinic" must not
+    // turn the member's consent to our emails into a consent to disclose.
+    given(with(
+        in_treatment(),
+        [consent_given(1, ConsentScope::EmailOutreach, "the clinic")],
+    ))
+    .when(disclose(1, "Anyone", Some("the clinic"), day(5)))
+    .then_err(MemberError::ConsentNotForDisclosure {
+        consent: consent_id(1),
+    });
+}
+
+#[test]
 fn a_disclosure_under_a_revoked_consent_is_refused() {
     let revoked = ConsentRevoked {
         consent_id: consent_id(1),
