@@ -1,6 +1,8 @@
 //! The GraphQL endpoints: `POST /graphql` (token checked before anything runs), `GET /graphql`
 //! (GraphiQL), `GET /graphql/ws` (subscriptions; token in `connection_init`) and `/metrics`.
 
+mod documents;
+
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -19,6 +21,8 @@ use crate::error::ApiError;
 use crate::schema::views::Loaders;
 use crate::schema::RequestContext;
 use crate::server::AppState;
+
+pub use documents::DocumentCache;
 
 /// The process-wide Prometheus recorder (installed once; every router shares it).
 pub fn metrics_handle() -> PrometheusHandle {
@@ -84,7 +88,7 @@ pub async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
-    let request = request.into_inner();
+    let mut request = request.into_inner();
     let staff = match state
         .keys
         .verify_header(headers.get("authorization").and_then(|v| v.to_str().ok()))
@@ -102,6 +106,7 @@ pub async fn graphql(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    DocumentCache::global().prepare(&mut request);
     let loaders = Loaders::new(state.pool.clone(), staff.clinic.clone());
     let context = request_context(staff, &operation, idempotency_key);
     tracing::Span::current().record("operation", operation.as_str());

@@ -1,8 +1,10 @@
 //! Reaching the database: create it if missing, connect, migrate, and say whether it is ready.
 
+use std::time::Duration;
+
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::Postgres;
+use sqlx::{Connection, Postgres};
 
 use crate::MIGRATOR;
 
@@ -41,11 +43,29 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> Result<PgPo
     Ok(pool)
 }
 
+/// A pooled connection idle for less than this is handed out without a ping first.
+///
+/// sqlx pings every connection when it goes back to the pool, and by default again when it
+/// is taken out: two extra round trips around every query, a third of a cheap query's cost.
+/// A connection returned moments ago was checked then; one idle for longer is pinged before
+/// use, so one dropped while idle (a restarted server, a closed idle session) is still
+/// replaced instead of failing a request.
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Connects without migrating (the CLI's read-only commands, tests with a prepared database).
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect(url)
         .await
         .map_err(DbError::Connect)
