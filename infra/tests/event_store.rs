@@ -6,7 +6,7 @@ use std::time::Duration;
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::event_store::{
     EventStore, EventStoreError, ExpectedVersion, LogCursor, Metadata, NewEvent, Notifications,
-    Scope, StreamId,
+    Scope, StreamId, NOTIFY_CHANNEL,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -547,4 +547,38 @@ async fn appends_notify_listeners(pool: PgPool) {
         .expect("a notification within 10 s");
     assert_eq!(notification.clinic, "north");
     assert_eq!(notification.position, result.last_position());
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn other_processes_are_notified_through_postgres(pool: PgPool) {
+    // A plain LISTEN, as another process would have: it sees the NOTIFY, not the in-memory wake.
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .unwrap();
+    listener.listen(NOTIFY_CHANNEL).await.unwrap();
+    let store = EventStore::new(pool.clone());
+    let mut last = 0;
+    for _ in 0..5 {
+        last = store
+            .append(
+                &clinic("north"),
+                &member_stream(),
+                ExpectedVersion::Any,
+                &[event("A", json!({}))],
+            )
+            .await
+            .unwrap()
+            .last_position();
+    }
+    let mut seen = 0;
+    while seen < last {
+        let notification = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+            .await
+            .expect("a NOTIFY within 10 s")
+            .unwrap();
+        let (clinic, position) = notification.payload().rsplit_once(':').unwrap();
+        assert_eq!(clinic, "north");
+        seen = position.parse().unwrap();
+    }
+    assert_eq!(seen, last, "the last NOTIFY names the last append");
 }

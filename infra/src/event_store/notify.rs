@@ -3,35 +3,67 @@
 //! lost (a connection down, a process killed between commit and notify), so every subscriber
 //! also polls on a timer.
 //!
-//! The NOTIFY is sent just after the append commits, by one task per process that coalesces
-//! whatever appended meanwhile, not inside the append's transaction: PostgreSQL serialises the
-//! commits of notifying transactions on one lock, which cost 40% of the throughput of 8
-//! concurrent writers when measured (pgbench, 2211 vs 3733 appends/s).
+//! Subscribers in the appending process are woken at once, in memory (the projection runners
+//! of `clinic serve`, so a mutation's read-your-writes wait is not delayed). For other
+//! processes, the NOTIFY is sent just after the append commits, by one task per store that
+//! gathers the appends of [`NOTIFY_COALESCE`] into one NOTIFY per clinic, not inside the
+//! append's transaction: PostgreSQL serialises the commits of notifying transactions on one
+//! lock, which cost 40% of the throughput of 8 concurrent writers when measured (pgbench, 2211
+//! vs 3733 appends/s), and a NOTIFY per append halved single-event append throughput again
+//! (README "Benchmarks").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
+use tokio::sync::broadcast;
 
 use super::EventStoreError;
 
 /// The channel appends notify.
 pub const NOTIFY_CHANNEL: &str = "clinic_events";
 
-/// Sends the NOTIFYs of one process's appends, coalesced per clinic.
+/// How long the database NOTIFY waits to gather the appends that follow the first: the extra
+/// delay other processes' subscribers see (this process's are woken at once).
+pub const NOTIFY_COALESCE: Duration = Duration::from_millis(20);
+
+/// Sends the notifications of one store's appends: in memory at once, NOTIFY coalesced.
 #[derive(Debug)]
 pub(crate) struct Notifier {
     pool: PgPool,
+    local: broadcast::Sender<EventNotification>,
     pending: Mutex<BTreeMap<String, i64>>,
     wake: tokio::sync::Notify,
     task: OnceLock<()>,
 }
 
+/// The in-process wake-up channel of each database this process appends to (keyed by server
+/// and database, so tests with a database each do not wake one another).
+fn local_bus(pool: &PgPool) -> broadcast::Sender<EventNotification> {
+    static BUSES: OnceLock<Mutex<HashMap<String, broadcast::Sender<EventNotification>>>> =
+        OnceLock::new();
+    let options = pool.connect_options();
+    let key = format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    );
+    BUSES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key)
+        .or_insert_with(|| broadcast::channel(1024).0)
+        .clone()
+}
+
 impl Notifier {
     pub(crate) fn new(pool: PgPool) -> Arc<Self> {
         Arc::new(Self {
+            local: local_bus(&pool),
             pool,
             pending: Mutex::new(BTreeMap::new()),
             wake: tokio::sync::Notify::new(),
@@ -39,8 +71,14 @@ impl Notifier {
         })
     }
 
-    /// Records that `clinic` gained events up to `position`; the NOTIFY follows shortly.
+    /// Records that `clinic` gained events up to `position`: local subscribers wake now, the
+    /// NOTIFY follows within [`NOTIFY_COALESCE`].
     pub(crate) fn appended(self: &Arc<Self>, clinic: &crate::clinic::ClinicId, position: i64) {
+        // No receiver is fine: nobody in this process follows the log.
+        let _ = self.local.send(EventNotification {
+            clinic: clinic.to_string(),
+            position,
+        });
         {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             let last = pending.entry(clinic.to_string()).or_insert(position);
@@ -59,6 +97,11 @@ impl Notifier {
                 return;
             };
             let woken = tokio::time::timeout(Duration::from_secs(5), this.wake.notified()).await;
+            if woken.is_ok() {
+                // Gather the appends that follow into the same NOTIFY (holding the notifier, so
+                // a store dropped meanwhile still sends what it owes).
+                tokio::time::sleep(NOTIFY_COALESCE).await;
+            }
             let batch =
                 std::mem::take(&mut *this.pending.lock().unwrap_or_else(|e| e.into_inner()));
             for (clinic, position) in batch {
@@ -90,14 +133,16 @@ pub struct EventNotification {
     pub position: i64,
 }
 
-/// A listening connection.
+/// A listening connection, and this process's own appends.
 pub struct Notifications {
     listener: PgListener,
+    local: broadcast::Receiver<EventNotification>,
 }
 
 impl Notifications {
     /// Starts listening on a connection of its own.
     pub async fn listen(pool: &PgPool) -> Result<Self, EventStoreError> {
+        let local = local_bus(pool).subscribe();
         let mut listener = PgListener::connect_with(pool)
             .await
             .map_err(EventStoreError::Database)?;
@@ -105,20 +150,29 @@ impl Notifications {
             .listen(NOTIFY_CHANNEL)
             .await
             .map_err(EventStoreError::Database)?;
-        Ok(Self { listener })
+        Ok(Self { listener, local })
     }
 
-    /// The next notification, or `None` when `timeout` passes first (the caller polls then).
-    /// A lost connection is re-established on the next call.
+    /// The next notification (from this process or another), or `None` when `timeout` passes
+    /// first or some were missed (the caller reads the log then). A lost connection is
+    /// re-established on the next call.
     pub async fn next(
         &mut self,
         timeout: Duration,
     ) -> Result<Option<EventNotification>, EventStoreError> {
-        match tokio::time::timeout(timeout, self.listener.recv()).await {
-            Err(_elapsed) => Ok(None),
-            Ok(Err(error)) => Err(EventStoreError::Database(error)),
-            Ok(Ok(notification)) => Ok(parse(notification.payload())),
-        }
+        let Self { listener, local } = self;
+        let next = async {
+            tokio::select! {
+                mine = local.recv() => Ok(mine.ok()),
+                theirs = listener.recv() => match theirs {
+                    Err(error) => Err(EventStoreError::Database(error)),
+                    Ok(notification) => Ok(parse(notification.payload())),
+                },
+            }
+        };
+        tokio::time::timeout(timeout, next)
+            .await
+            .unwrap_or(Ok(None))
     }
 }
 
