@@ -242,15 +242,29 @@ impl Keyring {
         let destroyed = self
             .destroy_on(&self.inner.pool, clinic.as_str(), member)
             .await?;
-        // Best effort: let PostgreSQL drop the old row version holding the wrapped key now rather
-        // than at the next autovacuum (it is useless without the master key either way).
+        self.vacuum().await;
+        Ok(destroyed)
+    }
+
+    /// Best effort: lets PostgreSQL drop the old row versions holding destroyed wrapped keys now
+    /// rather than at the next autovacuum (useless without the master key either way).
+    async fn vacuum(&self) {
         if let Err(error) = sqlx::query("VACUUM member_keys")
             .execute(&self.inner.pool)
             .await
         {
             tracing::debug!(error = %error, "VACUUM member_keys after an erasure failed");
         }
-        Ok(destroyed)
+    }
+
+    /// [`Keyring::vacuum`] a few seconds from now, after the caller's transaction (which
+    /// destroyed a key and holds its row) has committed.
+    pub(crate) fn vacuum_soon(&self) {
+        let keyring = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            keyring.vacuum().await;
+        });
     }
 
     /// [`Keyring::destroy`] on `executor` (the members projection destroys the key of every

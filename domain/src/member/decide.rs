@@ -23,11 +23,9 @@
 use time::{Duration, PrimitiveDateTime};
 
 use crate::aftercare::plan_follow_ups;
-use crate::consent::DISCLOSURE_NOTICE;
+use crate::consent::{DISCLOSURE_NOTICE, SHORT_FORM_VERSION};
 use crate::ids::{CheckInId, FollowUpId};
-use crate::values::{
-    CheckInStatus, ConsentScope, DischargeReason, FollowUpStatus, Stage, Text, ValueError,
-};
+use crate::values::{CheckInStatus, DischargeReason, FollowUpStatus, Stage, Text, ValueError};
 
 use super::command::{
     AchieveGoal, AdmitMember, ChangeLevelOfCare, CompleteCheckIn, CompleteIntake, DischargeMember,
@@ -423,7 +421,7 @@ fn record_disclosure(state: &MemberState, c: RecordDisclosure) -> Decision {
     let consent = state
         .consent(c.consent)
         .ok_or(MemberError::UnknownConsent { consent: c.consent })?;
-    if consent.scope == ConsentScope::EmailOutreach {
+    if consent.form_version == SHORT_FORM_VERSION {
         return Err(MemberError::ConsentNotForDisclosure { consent: c.consent });
     }
     if !consent.in_force_at(c.at) {

@@ -107,9 +107,11 @@ pub enum MemberError {
         /// The consent.
         consent: ConsentId,
     },
-    /// The consent named for a disclosure allows the clinic's own emails to the member
-    /// (`email_outreach`), not disclosures to anyone.
-    #[error("consent {consent} covers email outreach, not disclosures")]
+    /// The consent named for a disclosure is a short form (`giveConsent`): the member's consent
+    /// to the clinic's own contact, naming "the clinic", never a consent to disclose.
+    #[error(
+        "consent {consent} is a short-form consent to the clinic's own contact, not to disclosures"
+    )]
     ConsentNotForDisclosure {
         /// The consent.
         consent: ConsentId,

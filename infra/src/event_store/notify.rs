@@ -6,7 +6,8 @@
 //! Subscribers in the appending process are woken at once, in memory (the projection runners
 //! of `clinic serve`, so a mutation's read-your-writes wait is not delayed). For other
 //! processes, the NOTIFY is sent just after the append commits, by one task per store that
-//! gathers the appends of [`NOTIFY_COALESCE`] into one NOTIFY per clinic, not inside the
+//! sends at most one NOTIFY per clinic every [`NOTIFY_COALESCE`] (a lone append at once, a burst
+//! gathered), not inside the
 //! append's transaction: PostgreSQL serialises the commits of notifying transactions on one
 //! lock, which cost 40% of the throughput of 8 concurrent writers when measured (pgbench, 2211
 //! vs 3733 appends/s), and a NOTIFY per append halved single-event append throughput again
@@ -25,8 +26,9 @@ use super::EventStoreError;
 /// The channel appends notify.
 pub const NOTIFY_CHANNEL: &str = "clinic_events";
 
-/// How long the database NOTIFY waits to gather the appends that follow the first: the extra
-/// delay other processes' subscribers see (this process's are woken at once).
+/// After a NOTIFY, how long the next one waits to gather the appends that follow: the most
+/// another process's subscribers wait during a burst (a lone append is announced at once; this
+/// process's subscribers are always woken at once).
 pub const NOTIFY_COALESCE: Duration = Duration::from_millis(20);
 
 /// Sends the notifications of one store's appends: in memory at once, NOTIFY coalesced.
@@ -92,16 +94,11 @@ impl Notifier {
     }
 
     async fn run(notifier: std::sync::Weak<Self>) {
+        let Some(mut this) = notifier.upgrade() else {
+            return;
+        };
         loop {
-            let Some(this) = notifier.upgrade() else {
-                return;
-            };
             let woken = tokio::time::timeout(Duration::from_secs(5), this.wake.notified()).await;
-            if woken.is_ok() {
-                // Gather the appends that follow into the same NOTIFY (holding the notifier, so
-                // a store dropped meanwhile still sends what it owes).
-                tokio::time::sleep(NOTIFY_COALESCE).await;
-            }
             let batch =
                 std::mem::take(&mut *this.pending.lock().unwrap_or_else(|e| e.into_inner()));
             for (clinic, position) in batch {
@@ -116,9 +113,24 @@ impl Notifier {
                     tracing::warn!(error = %error, "could not notify subscribers");
                 }
             }
-            drop(this);
-            if woken.is_err() {
-                continue;
+            if woken.is_ok() {
+                // The first append of a quiet spell is announced at once; those of the next
+                // NOTIFY_COALESCE gather into the following NOTIFY.
+                tokio::time::sleep(NOTIFY_COALESCE).await;
+            }
+            // Hold the notifier while it owes a NOTIFY (a store dropped meanwhile still sends
+            // it); otherwise let it go, and end with the store.
+            let owes = !this
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty();
+            if !owes {
+                drop(this);
+                let Some(again) = notifier.upgrade() else {
+                    return;
+                };
+                this = again;
             }
         }
     }
@@ -163,7 +175,7 @@ impl Notifications {
         let Self { listener, local } = self;
         let next = async {
             tokio::select! {
-                mine = local.recv() => Ok(mine.ok()),
+                mine = local.recv() => Ok(mine.ok().map(|first| latest(local, first))),
                 theirs = listener.recv() => match theirs {
                     Err(error) => Err(EventStoreError::Database(error)),
                     Ok(notification) => Ok(parse(notification.payload())),
@@ -173,6 +185,26 @@ impl Notifications {
         tokio::time::timeout(timeout, next)
             .await
             .unwrap_or(Ok(None))
+    }
+}
+
+/// The newest of `first` and whatever else is queued already: one wake-up for a burst of
+/// appends, as the coalesced NOTIFY gives other processes.
+fn latest(
+    local: &mut broadcast::Receiver<EventNotification>,
+    first: EventNotification,
+) -> EventNotification {
+    let mut newest = first;
+    loop {
+        match local.try_recv() {
+            Ok(next) => {
+                if next.position > newest.position {
+                    newest = next;
+                }
+            }
+            Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => return newest,
+        }
     }
 }
 

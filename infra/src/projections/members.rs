@@ -41,7 +41,8 @@ pub(crate) async fn apply(
     }
     store::write(conn, &rows).await?;
     // An erased member's key goes with the page, whatever became of the erasure that appended
-    // the event (the key is destroyed there first; this makes it certain).
+    // the event (it destroys the key just after appending; a crash in between is repaired
+    // here).
     for event in &decoded {
         if matches!(event.event, MemberEvent::MemberErased(_)) {
             let destroyed = keyring
@@ -49,6 +50,7 @@ pub(crate) async fn apply(
                 .await?;
             if destroyed {
                 tracing::warn!(member = %event.id, "completed an interrupted erasure: key destroyed");
+                keyring.vacuum_soon();
             }
         }
     }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::aftercare::follow_up_id;
 use crate::consent::DISCLOSURE_NOTICE;
-use crate::decider::ErrorKind;
+use crate::decider::{Decider, ErrorKind};
 use crate::ids::{CheckInId, ConsentId, DisclosureId, FollowUpId, GoalId, MemberId};
 use crate::member::*;
 use crate::testing::{self, Given};
@@ -1006,17 +1006,34 @@ fn a_disclosure_to_a_recipient_the_consent_does_not_name_is_refused() {
 }
 
 #[test]
-fn a_disclosure_cannot_rely_on_an_email_outreach_consent() {
+fn a_disclosure_cannot_rely_on_a_short_form_consent_of_any_scope() {
     // The short form names "the clinic" as recipient: a class claim of "the clinic" must not
-    // turn the member's consent to our emails into a consent to disclose.
+    // turn the member's consent to our own contact into a consent to disclose.
+    for scope in [ConsentScope::EmailOutreach, ConsentScope::FamilyContact] {
+        let short = GiveConsent::short_form(consent_id(1), scope, day(3));
+        let events =
+            MemberDecider::decide(&MemberState::from_events(&in_treatment()), short.into())
+                .unwrap();
+        given(with(in_treatment(), events))
+            .when(disclose(1, "Anyone", Some("the clinic"), day(5)))
+            .then_err(MemberError::ConsentNotForDisclosure {
+                consent: consent_id(1),
+            });
+    }
+}
+
+#[test]
+fn a_full_consent_of_the_email_outreach_scope_may_support_a_disclosure() {
     given(with(
         in_treatment(),
-        [consent_given(1, ConsentScope::EmailOutreach, "the clinic")],
+        [consent_given(
+            1,
+            ConsentScope::EmailOutreach,
+            "Harbor Step-Down Clinic",
+        )],
     ))
-    .when(disclose(1, "Anyone", Some("the clinic"), day(5)))
-    .then_err(MemberError::ConsentNotForDisclosure {
-        consent: consent_id(1),
-    });
+    .when(disclose(1, "Harbor Step-Down Clinic", None, day(5)))
+    .then_ok();
 }
 
 #[test]
