@@ -14,7 +14,7 @@ use clinic_domain::values::{
 use clinic_domain::{aftercare, MemberId};
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::demo::{self, DemoOptions};
-use clinic_infra::event_store::EventStore;
+use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
 use clinic_infra::projections::{
     self, catch_up, catch_up_pages, wait_until_caught_up, Freshness, ProjectionName, RebuildOptions,
 };
@@ -28,6 +28,7 @@ use support::{
 };
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
+use uuid::Uuid;
 
 /// "Now" in the scripted clinic: ten weeks after it opened.
 const NOW: OffsetDateTime = T0.saturating_add(Duration::days(70));
@@ -886,4 +887,66 @@ async fn readmission_removes_the_follow_ups_not_yet_due_from_the_list(pool: PgPo
     );
     let report = read_models::outcomes(&pool, &north()).await.unwrap();
     assert_eq!(report.rows[0].recorded, 1, "recorded outcomes stay");
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_session_stored_by_schema_v1_records_the_unlisted_roster_absent(pool: PgPool) {
+    let mut c = Clinic::new(&pool, "north");
+    c.form_group(group(1), "Evening skills", "fac-lee").await;
+    for n in 1..=3 {
+        c.admitted(
+            member(n),
+            &format!("Member {n}"),
+            LevelOfCare::Outpatient,
+            T0,
+        )
+        .await;
+        c.join(group(1), member(n)).await;
+    }
+    // Let the roster reach the read models first, so the v1 session is folded in a page of its
+    // own and its absences come from the stored roster.
+    catch_up_all(&pool).await;
+    let held_at = T0 + Duration::days(3);
+    let v1 = NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: "SessionHeld".into(),
+        schema_version: 1,
+        data: serde_json::json!({
+            "session_id": session(1),
+            "held_at": held_at.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "topic": "Coping with cravings",
+            "duration_minutes": 90,
+            "attendance": [member(1)],
+        }),
+        metadata: Metadata {
+            actor: "legacy-import".into(),
+            correlation_id: Uuid::new_v4(),
+            causation_id: None,
+        },
+    };
+    c.store
+        .append(
+            &c.id,
+            &StreamId::of("group", group(1).as_uuid()),
+            ExpectedVersion::Any,
+            &[v1],
+        )
+        .await
+        .unwrap();
+    catch_up_all(&pool).await;
+    let statuses: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT member_id, status FROM session_attendance WHERE session_id = $1 ORDER BY member_id",
+    )
+    .bind(session(1).as_uuid())
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        statuses,
+        [
+            (member(1).as_uuid(), "present".to_owned()),
+            (member(2).as_uuid(), "absent".to_owned()),
+            (member(3).as_uuid(), "absent".to_owned()),
+        ]
+    );
 }

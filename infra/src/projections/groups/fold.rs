@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
+use clinic_domain::group::Attendance;
 use clinic_domain::values::{AttendanceStatus, GroupModel, SessionStatus};
 use clinic_domain::{GroupEvent, GroupId, MemberId, SessionId};
 use time::OffsetDateTime;
@@ -117,6 +118,9 @@ pub struct GroupKeys {
     pub sessions: BTreeSet<SessionKey>,
     /// Attendance records corrected.
     pub attendance: BTreeSet<AttendanceKey>,
+    /// Groups whose whole roster a page needs: a session recorded by schema v1, which listed
+    /// only who was present (the rest of the roster was absent).
+    pub whole_rosters: BTreeSet<GroupKey>,
 }
 
 impl GroupKeys {
@@ -158,7 +162,12 @@ impl GroupKeys {
                     keys.roster.insert((clinic(), e.id, l.member_id));
                 }
                 GroupEvent::SessionScheduled(s) => session(s.session_id, true),
-                GroupEvent::SessionHeld(s) => session(s.session_id, true),
+                GroupEvent::SessionHeld(s) => {
+                    session(s.session_id, true);
+                    if s.recorded_presence_only {
+                        keys.whole_rosters.insert((clinic(), e.id));
+                    }
+                }
                 GroupEvent::SessionCancelled(s) => session(s.session_id, false),
                 GroupEvent::AttendanceCorrected(c) => {
                     if !recorded.contains(&(clinic(), c.session_id)) {
@@ -171,6 +180,14 @@ impl GroupKeys {
         }
         keys
     }
+}
+
+/// Every roster key of one group, for a range over the table.
+fn roster_range(clinic: &str, group: GroupId) -> (Bound<RosterKey>, Bound<RosterKey>) {
+    (
+        Bound::Included((clinic.to_owned(), group, MemberId::new(Uuid::nil()))),
+        Bound::Included((clinic.to_owned(), group, MemberId::new(Uuid::max()))),
+    )
 }
 
 /// Every attendance key of one session, for a range over the table.
@@ -290,7 +307,25 @@ impl GroupRows {
                     tally(group, status, -1);
                     self.attendance.delete(&attendance_key);
                 }
-                for entry in &s.attendance {
+                // Schema v1 listed who was present: the rest of that day's roster was absent,
+                // as the domain's fold counts it.
+                let mut attendance = s.attendance.clone();
+                if s.recorded_presence_only {
+                    let absent: Vec<Attendance> = self
+                        .roster
+                        .range(roster_range(clinic, e.id))
+                        .filter(|((_, _, member), row)| {
+                            row.joined_at <= s.held_at
+                                && !s.attendance.iter().any(|a| a.member_id == *member)
+                        })
+                        .map(|((_, _, member), _)| Attendance {
+                            member_id: *member,
+                            status: AttendanceStatus::Absent,
+                        })
+                        .collect();
+                    attendance.extend(absent);
+                }
+                for entry in &attendance {
                     tally(group, entry.status, 1);
                     self.attendance.put(
                         (clinic.clone(), s.session_id, entry.member_id),

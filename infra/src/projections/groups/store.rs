@@ -75,6 +75,31 @@ pub(super) async fn load(
         }
     }
 
+    if !keys.whole_rosters.is_empty() {
+        let (clinics, groups): (Vec<&str>, Vec<Uuid>) = keys
+            .whole_rosters
+            .iter()
+            .map(|(c, g)| (c.as_str(), g.as_uuid()))
+            .unzip();
+        for row in &sqlx::query(include_str!("sql/load_whole_rosters.sql"))
+            .bind(&clinics)
+            .bind(&groups)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let key = (
+                row.try_get("clinic")?,
+                GroupId::new(row.try_get("group_id")?),
+                MemberId::new(row.try_get("member_id")?),
+            );
+            let entry = RosterRow {
+                joined_at: row.try_get("joined_at")?,
+                joined_position: row.try_get("joined_position")?,
+            };
+            rows.roster.loaded(key, Some(entry));
+        }
+    }
+
     let mut held_before: BTreeSet<SessionKey> = BTreeSet::new();
     if !keys.sessions.is_empty() {
         for key in &keys.sessions {

@@ -265,3 +265,31 @@ fn an_event_of_a_group_never_formed_is_an_error_for_the_runner() {
         })
     ));
 }
+
+#[test]
+fn a_session_recorded_by_schema_v1_counts_the_rest_of_the_roster_absent() {
+    // v1 listed who was present; the upcaster marks the event, and the fold fills in the
+    // absences the way the domain's state does.
+    let mut v1 = held(1, &[(1, Present)]);
+    if let GroupEvent::SessionHeld(s) = &mut v1 {
+        s.recorded_presence_only = true;
+    }
+    let events = [formed(), joined(1), joined(2), joined(3), v1];
+    let rows = given(&events);
+    for m in [2, 3] {
+        let record = rows
+            .attendance
+            .get(&(CLINIC.into(), session(1), member(m)))
+            .unwrap();
+        assert_eq!(record.status, Absent, "member {m}");
+    }
+    let g = rows.groups.get(&(CLINIC.into(), group())).unwrap();
+    assert_eq!((g.attended_count, g.recorded_count), (1, 3));
+    let domain = GroupState::from_events(&events);
+    let session = domain
+        .sessions()
+        .iter()
+        .find(|s| s.id == session(1))
+        .unwrap();
+    assert_eq!(session.attendance.len(), 3, "the domain agrees");
+}
