@@ -24,7 +24,7 @@ pub mod worker;
 
 use std::time::Duration;
 
-use clinic_domain::MemberId;
+use clinic_domain::{ConsentId, MemberId};
 use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -112,6 +112,54 @@ pub async fn dead_letters(
                 message_id: row.try_get("message_id")?,
                 created_at: row.try_get("created_at")?,
                 dead_since: row.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}
+
+/// One email about a member, as the member's record shows it: 42 CFR Part 2 asks that each sent
+/// email name the consent that allowed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberEmail {
+    /// The outbox row.
+    pub id: Uuid,
+    /// Which email.
+    pub kind: EmailKind,
+    /// `pending`, `sent`, `cancelled` or `dead`.
+    pub status: String,
+    /// The consent that allowed it (none for a notice to staff).
+    pub consent_id: Option<ConsentId>,
+    /// Why it will not be sent, if cancelled.
+    pub cancel_reason: Option<String>,
+    /// When it was queued.
+    pub queued_at: OffsetDateTime,
+    /// When the SMTP server accepted it.
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+/// Every email about `member` in `clinic`, oldest first.
+pub async fn emails_of(
+    pool: &PgPool,
+    clinic: &ClinicId,
+    member: MemberId,
+) -> Result<Vec<MemberEmail>, OutboxError> {
+    let rows = sqlx::query(include_str!("outbox/sql/member_emails.sql"))
+        .bind(clinic.as_str())
+        .bind(member.as_uuid())
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get("kind")?;
+            let consent: Option<Uuid> = row.try_get("consent_id")?;
+            Ok(MemberEmail {
+                id: row.try_get("id")?,
+                kind: kind.parse().map_err(|()| OutboxError::Corrupt("kind"))?,
+                status: row.try_get("status")?,
+                consent_id: consent.map(ConsentId::new),
+                cancel_reason: row.try_get("cancel_reason")?,
+                queued_at: row.try_get("created_at")?,
+                sent_at: row.try_get("sent_at")?,
             })
         })
         .collect()

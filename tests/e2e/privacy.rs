@@ -211,6 +211,15 @@ async fn erasing_a_member_leaves_nothing_readable_and_the_log_intact(pool: PgPoo
         queued >= 1,
         "the welcome email is queued to the member's address"
     );
+    let emails_query = "query($id: ID!) { member(id: $id) { consents { id } emails { kind status consentId cancelReason } } }";
+    let before = app.graphql(&admin, emails_query, json!({ "id": id })).await;
+    let email = &before["member"]["emails"][0];
+    assert_eq!(email["kind"], "aftercare_welcome");
+    assert_eq!(email["status"], "pending");
+    assert_eq!(
+        email["consentId"], before["member"]["consents"][0]["id"],
+        "each email names the consent that allowed it"
+    );
     // Before the erasure the read models hold the name (the dashboards show it); the dump
     // proves the test would see it.
     assert_eq!(leaks(&pg_dump(&app.pool).await, NAME), ["plain"]);
@@ -257,6 +266,12 @@ async fn erasing_a_member_leaves_nothing_readable_and_the_log_intact(pool: PgPoo
     .await
     .unwrap();
     assert_eq!(pending, 0, "emails cancelled and the address forgotten");
+    let after = app.graphql(&admin, emails_query, json!({ "id": id })).await;
+    assert_eq!(after["member"]["emails"][0]["status"], "cancelled");
+    assert_eq!(
+        after["member"]["emails"][0]["cancelReason"],
+        "member_erased"
+    );
 
     let verified = app
         .graphql(

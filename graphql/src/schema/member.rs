@@ -164,6 +164,12 @@ impl Member {
         super::privacy::consents_of(ctx, self.0.id).await
     }
 
+    /// The emails about them, oldest first, each with the consent that allowed it (no
+    /// addresses).
+    async fn emails(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::privacy::MemberEmail>> {
+        super::privacy::emails_of(ctx, self.0.id).await
+    }
+
     /// Their check-ins.
     async fn check_ins(&self, ctx: &Context<'_>) -> ApiResult<Vec<CheckIn>> {
         match &self.0.past {

@@ -134,6 +134,56 @@ impl Disclosure {
     }
 }
 
+/// An email about a member and the consent that allowed it (42 CFR Part 2: each sent email
+/// records its consent). No address: it is personal data.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct MemberEmail {
+    /// The outbox row.
+    pub id: ID,
+    /// `aftercare_welcome`, `follow_up_due` or `outreach_notice` (to staff).
+    pub kind: String,
+    /// `pending`, `sent`, `cancelled` or `dead`.
+    pub status: String,
+    /// The consent that allowed it (none for a notice to staff).
+    pub consent_id: Option<ID>,
+    /// Why it will not be sent, if cancelled (`consent_revoked`, `consent_expired`,
+    /// `member_erased`, `stale`).
+    pub cancel_reason: Option<String>,
+    /// When it was queued.
+    pub queued_at: OffsetDateTime,
+    /// When the SMTP server accepted it.
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+/// The emails about a member, oldest first, each with the consent that allowed it.
+pub async fn emails_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<MemberEmail>> {
+    require_reading(
+        ctx,
+        "read a member's emails",
+        roles::CONSENTS,
+        member,
+        DataCategory::Consents,
+    )
+    .await?;
+    let (services, request) = (services(ctx)?, request(ctx)?);
+    let emails = clinic_infra::outbox::emails_of(&services.pool, &request.staff.clinic, member)
+        .await
+        .map_err(ApiError::internal)?;
+    log_reads(ctx, &[member], Read::Record(DataCategory::Consents), true).await?;
+    Ok(emails
+        .into_iter()
+        .map(|email| MemberEmail {
+            id: ID(email.id.to_string()),
+            kind: email.kind.as_str().to_owned(),
+            status: email.status,
+            consent_id: email.consent_id.map(|c| ID(c.to_string())),
+            cancel_reason: email.cancel_reason,
+            queued_at: email.queued_at,
+            sent_at: email.sent_at,
+        })
+        .collect())
+}
+
 /// The member's consents, newest last, from their stream.
 pub async fn consents_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<Consent>> {
     require_reading(
