@@ -267,6 +267,15 @@ async fn erasing_a_member_leaves_nothing_readable_and_the_log_intact(pool: PgPoo
     .unwrap();
     assert_eq!(pending, 0, "emails cancelled and the address forgotten");
     let after = app.graphql(&admin, emails_query, json!({ "id": id })).await;
+    let consents = app
+        .graphql(
+            &admin,
+            "query($id: ID!) { member(id: $id) { consents { recipient signedBy } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(consents["member"]["consents"][0]["recipient"], "(erased)");
+    assert_eq!(consents["member"]["consents"][0]["signedBy"], "(erased)");
     assert_eq!(after["member"]["emails"][0]["status"], "cancelled");
     assert_eq!(
         after["member"]["emails"][0]["cancelReason"],

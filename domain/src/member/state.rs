@@ -201,6 +201,7 @@ impl MemberState {
                     c.purpose.clear();
                     c.information.clear();
                     c.signed_by.clear();
+                    c.expires_on = None;
                 }
                 for g in &mut self.goals {
                     g.text.clear();

@@ -204,7 +204,21 @@ pub async fn consents_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<C
     Ok(state
         .consents()
         .iter()
-        .map(|consent| Consent::of(consent, now))
+        .map(|consent| {
+            let mut shown = Consent::of(consent, now);
+            if state.erased() {
+                // The erasure emptied the consent's personal texts; say so, as everywhere else.
+                for text in [
+                    &mut shown.recipient,
+                    &mut shown.purpose,
+                    &mut shown.information,
+                    &mut shown.signed_by,
+                ] {
+                    clinic_infra::codec::ERASED.clone_into(text);
+                }
+            }
+            shown
+        })
         .collect())
 }
 
