@@ -54,8 +54,8 @@ pub async fn encode<E: StoredEvent>(
     event_id: Uuid,
     metadata: Metadata,
 ) -> Result<NewEvent, CodecError> {
+    let mut row = encode_unsealed(event, event_id, metadata);
     let event_type = event.event_type();
-    let mut data = event.to_data();
     let fields = E::personal_fields(event_type);
     if !fields.is_empty() {
         let subject = event
@@ -63,20 +63,14 @@ pub async fn encode<E: StoredEvent>(
             .or_else(|| stream_member(stream, E::CATEGORY))
             .ok_or(CodecError::NoDataSubject { event_type })?;
         let key = keyring.writing_key(clinic, subject).await?;
-        seal_fields(&mut data, fields, subject, key.as_deref(), event_id);
+        seal_fields(&mut row.data, fields, subject, key.as_deref(), event_id);
     }
-    Ok(NewEvent {
-        event_id,
-        event_type: event_type.to_owned(),
-        schema_version: event.schema_version(),
-        data,
-        metadata,
-    })
+    Ok(row)
 }
 
-/// A domain event as a row WITHOUT sealing its personal fields: only for measuring what sealing
-/// costs against the same log without it (`DemoOptions::seal` in benchmarks). The service never
-/// writes through it.
+/// A domain event as a row WITHOUT sealing its personal fields: what [`encode`] seals, and on its
+/// own only for measuring what sealing costs against the same log without it
+/// (`DemoOptions::seal` in benchmarks). The service never appends its output unsealed.
 pub fn encode_unsealed<E: StoredEvent>(event: &E, event_id: Uuid, metadata: Metadata) -> NewEvent {
     NewEvent {
         event_id,
@@ -158,8 +152,13 @@ pub fn open_text(keys: &KeySet, purpose: &str, text: &str) -> String {
 
 /// The member whose key sealed `text`, if it is sealed.
 pub fn sealed_subject(text: &str) -> Option<Uuid> {
-    let (subject, _) = text.strip_prefix(ENVELOPE)?.split_once(':')?;
-    Uuid::try_parse(subject).ok()
+    split_envelope(text).map(|(subject, _)| subject)
+}
+
+/// `enc:v1:<member>:<base64>` as the member and the base64 text.
+fn split_envelope(text: &str) -> Option<(Uuid, &str)> {
+    let (subject, sealed) = text.strip_prefix(ENVELOPE)?.split_once(':')?;
+    Some((Uuid::try_parse(subject).ok()?, sealed))
 }
 
 fn envelope(subject: Uuid, key: &DataKey, plain: &str, aad: &[u8]) -> String {
@@ -214,8 +213,8 @@ fn seal_fields(
 }
 
 fn parse_envelope(text: &str) -> Option<(Uuid, Vec<u8>)> {
-    let (subject, sealed) = text.strip_prefix(ENVELOPE)?.split_once(':')?;
-    Some((Uuid::try_parse(subject).ok()?, BASE64.decode(sealed).ok()?))
+    let (subject, sealed) = split_envelope(text)?;
+    Some((subject, BASE64.decode(sealed).ok()?))
 }
 
 fn aad(event_id: Uuid, field: &str) -> Vec<u8> {

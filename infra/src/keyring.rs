@@ -122,18 +122,18 @@ impl Keyring {
     /// mistyped key fails loudly instead of making every member unreadable).
     pub async fn check_master_key(&self) -> Result<(), KeyringError> {
         let stored = master_key_ids(&self.inner.pool).await?;
-        let configured = self.master_key_id();
-        if stored.is_empty() || (stored.len() == 1 && stored[0].0 == configured) {
+        if stored.is_empty() || (stored.len() == 1 && stored[0] == self.master_key_id()) {
             return Ok(());
         }
-        Err(KeyringError::WrongMasterKey {
-            configured: configured.to_owned(),
-            stored: stored
-                .iter()
-                .map(|(id, _)| id.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+        Err(self.wrong_master_key(&stored))
+    }
+
+    /// The refusal of this keyring's master key where `stored` ones wrap the data keys.
+    fn wrong_master_key(&self, stored: &[String]) -> KeyringError {
+        KeyringError::WrongMasterKey {
+            configured: self.master_key_id().to_owned(),
+            stored: stored.join(", "),
+        }
     }
 
     /// The key that seals `member`'s new personal fields, created on first use; `None` once
@@ -161,15 +161,7 @@ impl Keyring {
         let keys = self.reading_keys(&self.inner.pool, [member]).await?;
         match keys.found.contains(&member) {
             true => Ok(keys.keys.get(&member).cloned().flatten()),
-            false => Err(KeyringError::WrongMasterKey {
-                configured: self.master_key_id().to_owned(),
-                stored: master_key_ids(&self.inner.pool)
-                    .await?
-                    .iter()
-                    .map(|(id, _)| id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
+            false => Err(self.wrong_master_key(&master_key_ids(&self.inner.pool).await?)),
         }
     }
 
@@ -209,10 +201,7 @@ impl Keyring {
                 Some(wrapped) => {
                     let master_key_id: Option<String> = row.try_get("master_key_id")?;
                     if master_key_id.as_deref() != Some(self.master_key_id()) {
-                        return Err(KeyringError::WrongMasterKey {
-                            configured: self.master_key_id().to_owned(),
-                            stored: master_key_id.unwrap_or_default(),
-                        });
+                        return Err(self.wrong_master_key(&Vec::from_iter(master_key_id)));
                     }
                     let key = self
                         .inner
@@ -331,9 +320,10 @@ fn entry_key(entry: &Cached) -> Option<Arc<DataKey>> {
     }
 }
 
-async fn master_key_ids(pool: &PgPool) -> Result<Vec<(String, i64)>, KeyringError> {
+/// The ids of the master keys that wrap live data keys.
+async fn master_key_ids(pool: &PgPool) -> Result<Vec<String>, KeyringError> {
     Ok(
-        sqlx::query_as(include_str!("keyring/sql/master_key_ids.sql"))
+        sqlx::query_scalar(include_str!("keyring/sql/master_key_ids.sql"))
             .fetch_all(pool)
             .await?,
     )

@@ -37,29 +37,27 @@ impl RoleGuard {
 
 impl Guard for RoleGuard {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        let reading = self.reading.as_ref().and_then(|(member, category)| {
+            let member = uuid::Uuid::parse_str(member.as_str()).ok()?;
+            Some((MemberId::new(member), *category))
+        });
+        if let Some((member, category)) = reading {
+            return Ok(require_reading(ctx, self.what, self.roles, member, category).await?);
+        }
         let request = ctx
             .data_opt::<RequestContext>()
             .ok_or(ApiError::Unauthenticated)?;
         if self.roles.contains(&request.staff.role) {
-            return Ok(());
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(self.what).into())
         }
-        if let Some((member, category)) = &self.reading {
-            if let Ok(member) = uuid::Uuid::parse_str(member.as_str()) {
-                log_reads(
-                    ctx,
-                    &[MemberId::new(member)],
-                    Read::Record(*category),
-                    false,
-                )
-                .await?;
-            }
-        }
-        Err(ApiError::Forbidden(self.what).into())
     }
 }
 
-/// The role check of a field nested in a member (whose id is no argument a guard could see):
-/// allows `roles`, refuses others with `FORBIDDEN` and logs the refused read.
+/// The role check of a read of `member`'s record: allows `roles`, refuses others with
+/// `FORBIDDEN` and logs the refused read. Fields nested in a member (whose id is no argument a
+/// guard could see) call it themselves; [`RoleGuard::reading`] calls it for the rest.
 pub async fn require_reading(
     ctx: &Context<'_>,
     what: &'static str,

@@ -10,10 +10,24 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::fold::{
-    AttendanceRow, GroupKeys, GroupRow, GroupRows, RosterRow, SessionKey, SessionRow,
+    AttendanceRow, GroupKeys, GroupRow, GroupRows, RosterKey, RosterRow, SessionKey, SessionRow,
 };
 use super::GroupEnvelope;
 use crate::projections::{parse_stored, ProjectionError};
+
+/// A `group_rosters` row as the fold's key and row.
+fn roster_row(row: &PgRow) -> Result<(RosterKey, RosterRow), ProjectionError> {
+    let key = (
+        row.try_get("clinic")?,
+        GroupId::new(row.try_get("group_id")?),
+        MemberId::new(row.try_get("member_id")?),
+    );
+    let entry = RosterRow {
+        joined_at: row.try_get("joined_at")?,
+        joined_position: row.try_get("joined_position")?,
+    };
+    Ok((key, entry))
+}
 
 /// Loads every row `keys` names (keys without a row are recorded as absent), then the earlier
 /// attendance of any session the page holds that was already held.
@@ -62,15 +76,7 @@ pub(super) async fn load(
             .fetch_all(&mut *conn)
             .await?
         {
-            let key = (
-                row.try_get("clinic")?,
-                GroupId::new(row.try_get("group_id")?),
-                MemberId::new(row.try_get("member_id")?),
-            );
-            let entry = RosterRow {
-                joined_at: row.try_get("joined_at")?,
-                joined_position: row.try_get("joined_position")?,
-            };
+            let (key, entry) = roster_row(row)?;
             rows.roster.loaded(key, Some(entry));
         }
     }
@@ -87,15 +93,7 @@ pub(super) async fn load(
             .fetch_all(&mut *conn)
             .await?
         {
-            let key = (
-                row.try_get("clinic")?,
-                GroupId::new(row.try_get("group_id")?),
-                MemberId::new(row.try_get("member_id")?),
-            );
-            let entry = RosterRow {
-                joined_at: row.try_get("joined_at")?,
-                joined_position: row.try_get("joined_position")?,
-            };
+            let (key, entry) = roster_row(row)?;
             rows.roster.loaded(key, Some(entry));
         }
     }
