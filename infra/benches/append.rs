@@ -113,14 +113,17 @@ async fn measure(
     batch: usize,
     seconds: f64,
 ) -> f64 {
+    // One store shared by every writer, as in `clinic serve` (a store per writer would also
+    // send a NOTIFY stream per writer).
+    let store = EventStore::new(pool.clone());
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|_| {
             let pool = pool.clone();
             let keyring = keyring.clone();
+            let store = store.clone();
             tokio::spawn(async move {
-                let store = EventStore::new(pool.clone());
                 let clinic = ClinicId::parse("bench").unwrap();
                 let stream = StreamId::of("member", Uuid::new_v4());
                 let mut written = 0usize;
@@ -177,23 +180,21 @@ async fn main() {
     .execute(&pool)
     .await
     .unwrap();
-    // Start empty: the append-only trigger refuses TRUNCATE, so the bench database is rebuilt.
     sqlx::query("TRUNCATE bench_plain_events")
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("ALTER TABLE events DISABLE TRIGGER events_no_truncate")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("TRUNCATE events, streams")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("ALTER TABLE events ENABLE TRIGGER events_no_truncate")
-        .execute(&pool)
-        .await
-        .unwrap();
+    // The append-only triggers refuse TRUNCATE; the benchmark's own database is emptied behind
+    // them. (member_keys too: each run seals under a fresh master key.)
+    for statement in [
+        "ALTER TABLE events DISABLE TRIGGER events_no_truncate",
+        "ALTER TABLE member_keys DISABLE TRIGGER member_keys_no_truncate",
+        "TRUNCATE events, streams, member_keys",
+        "ALTER TABLE events ENABLE TRIGGER events_no_truncate",
+        "ALTER TABLE member_keys ENABLE TRIGGER member_keys_no_truncate",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
 
     println!("append benchmark, {seconds} s per measurement, database clinic_bench");
     println!(

@@ -224,6 +224,36 @@ async fn concurrent_writers_to_one_stream_each_win_exactly_one_version(pool: PgP
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn concurrent_appends_at_any_version_to_a_new_stream_all_land_in_order(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let (c, s) = (clinic("north"), member_stream());
+
+    // Every writer but the first waits for the stream's lock while the first creates the
+    // stream: each must then extend the newest stream row, not fail on the one its statement
+    // could not see when it began.
+    let writers: Vec<_> = (0..12)
+        .map(|i| {
+            let (store, c, s) = (store.clone(), c.clone(), s.clone());
+            tokio::spawn(async move {
+                let batch = [
+                    event("GoalSet", json!({"i": i})),
+                    event("GoalSet", json!({})),
+                ];
+                store.append(&c, &s, ExpectedVersion::Any, &batch).await
+            })
+        })
+        .collect();
+    let mut last_versions = Vec::new();
+    for writer in writers {
+        last_versions.push(writer.await.unwrap().unwrap().stream_version);
+    }
+    last_versions.sort_unstable();
+    assert_eq!(last_versions, (1..=12).map(|i| i * 2).collect::<Vec<u64>>());
+    assert_eq!(store.stream_version(&c, &s).await.unwrap(), 24);
+    assert!(store.verify(&Scope::All).await.unwrap().ok());
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn a_retried_append_returns_the_original_result_and_stores_nothing_twice(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let (c, s) = (clinic("north"), member_stream());
@@ -245,6 +275,14 @@ async fn a_retried_append_returns_the_original_result_and_stores_nothing_twice(p
     assert!(retry.duplicate);
     assert_eq!(retry.positions, original.positions);
     assert_eq!(retry.stream_version, 2);
+    assert_eq!(count_events(&pool).await, 2);
+    // Whatever the retry expects: any version (the stored ids refuse the insert), or a version
+    // the stream has since passed.
+    for expected in [ExpectedVersion::Any, ExpectedVersion::Exactly(1)] {
+        let retry = store.append(&c, &s, expected, &batch).await.unwrap();
+        assert!(retry.duplicate, "{expected:?}");
+        assert_eq!(retry.positions, original.positions, "{expected:?}");
+    }
     assert_eq!(count_events(&pool).await, 2);
 
     // The same event id in another stream, or mixed with new ids, is a caller bug.
@@ -483,20 +521,23 @@ async fn a_subscriber_never_skips_an_event_that_commits_late_with_a_lower_positi
     // The slow writer takes its position first and holds its transaction open.
     let mut slow_tx = pool.begin().await.unwrap();
     let slow_event = event("Slow", json!({}));
-    let (slow_position,): (Vec<i64>,) = sqlx::query_as(
-        "SELECT positions FROM append_to_stream($1, $2, 'member', NULL, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(c.as_str())
-    .bind(slow.as_str())
-    .bind(vec![slow_event.event_id])
-    .bind(vec!["Slow"])
-    .bind(vec![1i32])
-    .bind(vec![sqlx::types::Json(json!({}))])
-    .bind(vec![sqlx::types::Json(json!({"actor": "tester"}))])
-    .bind(vec![vec![0u8; 32]])
-    .fetch_one(&mut *slow_tx)
-    .await
-    .unwrap();
+    // The store's own append statement, run inside a transaction the test keeps open.
+    let (_, slow_position): (Option<i64>, Option<Vec<i64>>) =
+        sqlx::query_as(include_str!("../src/event_store/sql/append.sql"))
+            .bind(c.as_str())
+            .bind(slow.as_str())
+            .bind("member")
+            .bind(None::<i64>)
+            .bind(vec![slow_event.event_id])
+            .bind(vec!["Slow"])
+            .bind(vec![1i32])
+            .bind(vec![sqlx::types::Json(json!({}))])
+            .bind(vec![sqlx::types::Json(json!({"actor": "tester"}))])
+            .bind(vec![vec![0u8; 32]])
+            .fetch_one(&mut *slow_tx)
+            .await
+            .unwrap();
+    let slow_position = slow_position.expect("appended");
 
     // The fast writer takes a higher position and commits.
     let fast_result = store

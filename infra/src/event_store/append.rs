@@ -1,5 +1,7 @@
-//! Appending: one round trip to the `append_to_stream` SQL function, which takes a per-stream
-//! lock, checks the expected version and idempotency, chains the hashes and notifies.
+//! Appending: one prepared statement (`sql/append.sql`, or `sql/append_one.sql` for a single
+//! event) takes the stream's lock, checks the expected version, chains the hashes and stores the
+//! events; the store then notifies subscribers. A refused append costs a second query, which tells a retried request (answered
+//! as the original was) from a genuine conflict.
 
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -25,7 +27,20 @@ impl AppendResult {
     }
 }
 
-type AppendRow = (String, Option<i64>, Option<Vec<i64>>);
+/// What `sql/append.sql` and `sql/append_one.sql` return: the new stream version and the positions, or NULLs when the
+/// stream was not at the expected version.
+type AppendRow = (Option<i64>, Option<Vec<i64>>);
+
+/// What `sql/stored_append.sql` finds of a refused append's event ids.
+type StoredRow = (Option<Vec<i64>>, bool, Option<i64>);
+
+/// Why an append was refused before the store looked its event ids up.
+enum Refusal {
+    /// The stream was not at the expected version.
+    Version,
+    /// An event id is already stored.
+    EventId,
+}
 
 impl EventStore {
     /// Appends `events` to `stream` of `clinic` atomically, if the stream is at `expected`.
@@ -46,10 +61,6 @@ impl EventStore {
             });
         }
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-        let schema_versions: Vec<i32> =
-            events.iter().map(|e| i32::from(e.schema_version)).collect();
-        let data: Vec<Json<&serde_json::Value>> = events.iter().map(|e| Json(&e.data)).collect();
         let metadata: Vec<serde_json::Value> = events
             .iter()
             .map(|e| serde_json::to_value(&e.metadata))
@@ -71,49 +82,98 @@ impl EventStore {
                 .to_vec()
             })
             .collect();
-        let metadata: Vec<Json<&serde_json::Value>> = metadata.iter().map(Json).collect();
 
-        let row: AppendRow = sqlx::query_as(include_str!("sql/append.sql"))
-            .bind(clinic.as_str())
-            .bind(stream.as_str())
-            .bind(stream.category())
-            .bind(expected.as_sql())
-            .bind(&ids)
-            .bind(&types)
-            .bind(&schema_versions)
-            .bind(&data)
-            .bind(&metadata)
-            .bind(&digests)
-            .fetch_one(&self.pool)
+        let statement = match events {
+            [event] => sqlx::query_as(include_str!("sql/append_one.sql"))
+                .bind(clinic.as_str())
+                .bind(stream.as_str())
+                .bind(stream.category())
+                .bind(expected.as_sql())
+                .bind(event.event_id)
+                .bind(event.event_type.as_str())
+                .bind(i32::from(event.schema_version))
+                .bind(Json(&event.data))
+                .bind(Json(&metadata[0]))
+                .bind(&digests[0]),
+            _ => sqlx::query_as(include_str!("sql/append.sql"))
+                .bind(clinic.as_str())
+                .bind(stream.as_str())
+                .bind(stream.category())
+                .bind(expected.as_sql())
+                .bind(&ids)
+                .bind(
+                    events
+                        .iter()
+                        .map(|e| e.event_type.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    events
+                        .iter()
+                        .map(|e| i32::from(e.schema_version))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(events.iter().map(|e| Json(&e.data)).collect::<Vec<_>>())
+                .bind(metadata.iter().map(Json).collect::<Vec<_>>())
+                .bind(&digests),
+        };
+        let appended: Result<AppendRow, sqlx::Error> = statement.fetch_one(&self.pool).await;
+        let refusal = match appended {
+            Ok((Some(stream_version), Some(positions))) => {
+                self.notifier
+                    .appended(clinic, positions.last().copied().unwrap_or(0));
+                metrics::counter!("clinic_events_appended_total").increment(positions.len() as u64);
+                return Ok(AppendResult {
+                    stream_version: stream_version as u64,
+                    positions,
+                    duplicate: false,
+                });
+            }
+            Ok(_) => Refusal::Version,
+            Err(sqlx::Error::Database(db)) if db.constraint() == Some("events_event_id_key") => {
+                Refusal::EventId
+            }
+            Err(error) => return Err(EventStoreError::Database(error)),
+        };
+        self.settle_refused(clinic, stream, expected, &ids, refusal)
             .await
-            .map_err(|error| match &error {
-                sqlx::Error::Database(db) if db.constraint() == Some("events_event_id_key") => {
-                    EventStoreError::Duplicate { event_id: ids[0] }
-                }
-                _ => EventStoreError::Database(error),
-            })?;
+    }
 
-        let (outcome, stream_version, positions) = row;
+    /// Answers a refused append: a retry of a stored append (every id stored by one append to
+    /// this stream) gets the original result; otherwise the conflict or the reused id.
+    async fn settle_refused(
+        &self,
+        clinic: &ClinicId,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        ids: &[Uuid],
+        refusal: Refusal,
+    ) -> Result<AppendResult, EventStoreError> {
+        let (positions, same_stream, stream_version): StoredRow =
+            sqlx::query_as(include_str!("sql/stored_append.sql"))
+                .bind(clinic.as_str())
+                .bind(stream.as_str())
+                .bind(ids)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(EventStoreError::Database)?;
         let stream_version = stream_version.unwrap_or(0) as u64;
-        match outcome.as_str() {
-            "conflict" => Err(EventStoreError::Conflict {
+        match (positions, refusal) {
+            (Some(positions), _) if same_stream && positions.len() == ids.len() => {
+                Ok(AppendResult {
+                    stream_version,
+                    positions,
+                    duplicate: true,
+                })
+            }
+            (Some(_), _) | (None, Refusal::EventId) => {
+                Err(EventStoreError::Duplicate { event_id: ids[0] })
+            }
+            (None, Refusal::Version) => Err(EventStoreError::Conflict {
                 stream: stream.clone(),
                 expected,
                 actual: stream_version,
             }),
-            duplicate_or_appended => {
-                let result = AppendResult {
-                    stream_version,
-                    positions: positions.unwrap_or_default(),
-                    duplicate: duplicate_or_appended == "duplicate",
-                };
-                if !result.duplicate {
-                    self.notifier.appended(clinic, result.last_position());
-                    metrics::counter!("clinic_events_appended_total")
-                        .increment(result.positions.len() as u64);
-                }
-                Ok(result)
-            }
         }
     }
 }
