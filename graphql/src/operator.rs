@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use clinic_domain::MemberId;
-use clinic_infra::access_log::{self, AccessEntry};
+use clinic_infra::access_log::{self, AccessEntry, Accessed};
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::commands::{CommandContext, CommandError, CommandHandler};
 use clinic_infra::config::Config;
@@ -182,7 +182,7 @@ pub async fn disclosures_csv(
         &[AccessEntry {
             actor: operator_actor(),
             role: "admin".to_owned(),
-            member_id: member.as_uuid(),
+            accessed: Accessed::Member(member.as_uuid()),
             action: "export",
             category: Some("disclosures"),
             allowed: true,

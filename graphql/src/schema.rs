@@ -14,6 +14,7 @@ pub mod views;
 
 use async_graphql::{MergedObject, Schema};
 use clinic_domain::{GroupDecider, MemberDecider};
+use clinic_infra::access_log::AccessLogWriter;
 use clinic_infra::commands::CommandHandler;
 use clinic_infra::event_store::EventStore;
 use clinic_infra::keyring::Keyring;
@@ -59,16 +60,20 @@ pub struct Services {
     pub keyring: Keyring,
     /// Days of treatment records kept before erasure is allowed.
     pub retention_days: u32,
+    /// Where reads are logged (group commit: one INSERT for the requests waiting at once).
+    pub access_log: AccessLogWriter,
 }
 
 impl Services {
-    /// Services over a migrated database.
+    /// Services over a migrated database (inside a tokio runtime: the access-log writer starts
+    /// its tasks).
     pub fn new(pool: PgPool, keyring: Keyring, retention_days: u32) -> Self {
         let store = EventStore::new(pool.clone());
         Self {
             members: CommandHandler::new(store.clone(), keyring.clone()),
             groups: CommandHandler::new(store.clone(), keyring.clone()),
             store,
+            access_log: AccessLogWriter::spawn(pool.clone()),
             pool,
             keyring,
             retention_days,

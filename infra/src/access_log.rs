@@ -1,21 +1,34 @@
 //! The read access log: every read of a member's record by a person, allowed or refused,
 //! appended to `access_log` (append-only in the database, like `events`).
 
+mod writer;
+
+pub use writer::AccessLogWriter;
+
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::clinic::ClinicId;
 
-/// One read (or refused attempt) of one member's record.
+/// Whose records an entry logs reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accessed {
+    /// One member's record (a record read, an export, a refusal).
+    Member(Uuid),
+    /// The members a list query returned, in the order shown: one row for the whole list.
+    List(Vec<Uuid>),
+}
+
+/// One read (or refused attempt) of a member's record, or of a list of members.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessEntry {
     /// The reader's `sub`.
     pub actor: String,
     /// The reader's role.
     pub role: String,
-    /// Whose record.
-    pub member_id: Uuid,
+    /// Whose records.
+    pub accessed: Accessed,
     /// `read`, `query` or `export`.
     pub action: &'static str,
     /// Which part of the record (profile, attendance, check_ins, …), when one.
@@ -30,11 +43,13 @@ pub struct AccessEntry {
     pub break_glass_reason: Option<String>,
 }
 
-/// An entry as stored.
+/// One member's entry as stored (a list row gives one per member).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AccessRecord {
-    /// Its place in the log (the cursor).
+    /// Its row's place in the log.
     pub id: i64,
+    /// The member's place in the row's list (1 for a single-member row); with `id`, the cursor.
+    pub ordinal: i32,
     /// When.
     pub at: OffsetDateTime,
     /// Who.
@@ -58,28 +73,63 @@ pub struct AccessRecord {
 }
 
 /// Appends entries (one round trip whatever their number: a list query logs every member it
-/// returned).
+/// returned). The API logs through [`AccessLogWriter`], which gathers concurrent requests.
 pub async fn record(
     pool: &PgPool,
     clinic: &ClinicId,
     entries: &[AccessEntry],
 ) -> Result<(), sqlx::Error> {
-    if entries.is_empty() {
+    insert(pool, &[(clinic, entries)]).await
+}
+
+/// One INSERT (one commit) for the entries of several requests, of any clinics.
+async fn insert(
+    pool: &PgPool,
+    requests: &[(&ClinicId, &[AccessEntry])],
+) -> Result<(), sqlx::Error> {
+    let rows = || {
+        requests
+            .iter()
+            .flat_map(|(c, e)| e.iter().map(move |e| (*c, e)))
+    };
+    if rows().next().is_none() {
         return Ok(());
     }
     // Columns borrow from the entries: a list query logs every member it returned, and
     // copying each entry's strings again cost an allocation per field and row.
-    let text = |f: fn(&AccessEntry) -> &str| entries.iter().map(f).collect::<Vec<&str>>();
-    let members: Vec<Uuid> = entries.iter().map(|e| e.member_id).collect();
-    let allowed: Vec<bool> = entries.iter().map(|e| e.allowed).collect();
-    let correlation: Vec<Uuid> = entries.iter().map(|e| e.correlation_id).collect();
-    let categories: Vec<Option<&str>> = entries.iter().map(|e| e.category).collect();
-    let reasons: Vec<Option<&str>> = entries
-        .iter()
-        .map(|e| e.break_glass_reason.as_deref())
+    let text = |f: fn(&AccessEntry) -> &str| rows().map(|(_, e)| f(e)).collect::<Vec<&str>>();
+    let clinics: Vec<&str> = rows().map(|(c, _)| c.as_str()).collect();
+    let members: Vec<Option<Uuid>> = rows()
+        .map(|(_, e)| match e.accessed {
+            Accessed::Member(member) => Some(member),
+            Accessed::List(_) => None,
+        })
+        .collect();
+    // Lists go flat, each row naming its slice (1-based start, length).
+    let mut listed: Vec<Uuid> = Vec::new();
+    let mut list_starts: Vec<Option<i32>> = Vec::new();
+    let mut list_lengths: Vec<Option<i32>> = Vec::new();
+    for (_, entry) in rows() {
+        match &entry.accessed {
+            Accessed::List(list) => {
+                list_starts.push(Some(listed.len() as i32 + 1));
+                list_lengths.push(Some(list.len() as i32));
+                listed.extend(list);
+            }
+            Accessed::Member(_) => {
+                list_starts.push(None);
+                list_lengths.push(None);
+            }
+        }
+    }
+    let allowed: Vec<bool> = rows().map(|(_, e)| e.allowed).collect();
+    let correlation: Vec<Uuid> = rows().map(|(_, e)| e.correlation_id).collect();
+    let categories: Vec<Option<&str>> = rows().map(|(_, e)| e.category).collect();
+    let reasons: Vec<Option<&str>> = rows()
+        .map(|(_, e)| e.break_glass_reason.as_deref())
         .collect();
     sqlx::query(include_str!("access_log/record.sql"))
-        .bind(clinic.as_str())
+        .bind(clinics)
         .bind(text(|e| &e.actor))
         .bind(text(|e| &e.role))
         .bind(members)
@@ -89,6 +139,9 @@ pub async fn record(
         .bind(text(|e| &e.operation))
         .bind(correlation)
         .bind(reasons)
+        .bind(listed)
+        .bind(list_starts)
+        .bind(list_lengths)
         .execute(pool)
         .await?;
     Ok(())
@@ -101,8 +154,8 @@ pub struct AccessQuery {
     pub member_id: Option<Uuid>,
     /// Only break-glass reads.
     pub break_glass_only: bool,
-    /// Entries older than this id (the cursor; newest first).
-    pub before_id: Option<i64>,
+    /// Entries before this one (the cursor: `id` and `ordinal`; newest first).
+    pub before: Option<(i64, i32)>,
     /// Page size.
     pub limit: i64,
 }
@@ -117,7 +170,8 @@ pub async fn list(
         .bind(clinic.as_str())
         .bind(query.member_id)
         .bind(query.break_glass_only)
-        .bind(query.before_id)
+        .bind(query.before.map(|(id, _)| id))
+        .bind(query.before.map(|(_, ordinal)| i64::from(ordinal)))
         .bind(query.limit)
         .fetch_all(pool)
         .await

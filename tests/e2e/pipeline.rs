@@ -574,3 +574,53 @@ async fn member_lists_page_with_a_total_count(pool: PgPool) {
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
 }
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_member_page_is_logged_as_one_row_and_audited_per_member(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let auditor = app.token("auditor-ana", Role::Auditor, "north");
+    let mut ids = Vec::new();
+    for name in ["Casey Example", "Robin Example", "Jordan Example"] {
+        ids.push(
+            admitted(&app, &clinician, name).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let logged_before: i64 = sqlx::query_scalar("SELECT count(*) FROM access_log")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    app.graphql(
+        &clinician,
+        "{ members(first: 50) { edges { node { id name } } } }",
+        json!({}),
+    )
+    .await;
+    let rows: Vec<(Option<Vec<uuid::Uuid>>, String)> =
+        sqlx::query_as("SELECT member_ids, action FROM access_log ORDER BY id OFFSET $1")
+            .bind(logged_before)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 1, "one row for the page: {rows:?}");
+    assert_eq!(rows[0].1, "query");
+    assert_eq!(rows[0].0.as_ref().map(Vec::len), Some(3));
+
+    for id in &ids {
+        let log = app
+            .graphql(&auditor, "query($id: ID!) { accessLog(memberId: $id, first: 100) { edges { node { memberId actor action } } } }", json!({ "id": id }))
+            .await;
+        let queries: Vec<&Value> = log["accessLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["node"]["action"] == "query")
+            .collect();
+        assert_eq!(queries.len(), 1, "{id}: {log}");
+        assert_eq!(queries[0]["node"]["memberId"], json!(id));
+        assert_eq!(queries[0]["node"]["actor"], "dr-lee");
+    }
+}

@@ -326,6 +326,14 @@ async fn events(
     }))
 }
 
+/// An access-log cursor: `<row id>.<ordinal>` (a list row gives an entry per member).
+fn decode_access_cursor(cursor: &str) -> ApiResult<(i64, i32)> {
+    cursor
+        .split_once('.')
+        .and_then(|(id, ordinal)| Some((id.parse().ok()?, ordinal.parse().ok()?)))
+        .ok_or_else(|| ApiError::BadInput("the `after` cursor is not one this API issued".into()))
+}
+
 async fn access_page(
     ctx: &Context<'_>,
     member_id: Option<uuid::Uuid>,
@@ -336,14 +344,14 @@ async fn access_page(
     let services = super::services(ctx)?;
     let request = super::request(ctx)?;
     let limit = scalars::page_size(first, 50, 500)?;
-    let before_id = after.as_deref().map(scalars::decode).transpose()?;
+    let before = after.as_deref().map(decode_access_cursor).transpose()?;
     let mut rows = access_log::list(
         &services.pool,
         &request.staff.clinic,
         &AccessQuery {
             member_id,
             break_glass_only,
-            before_id,
+            before,
             limit: limit + 1,
         },
     )
@@ -368,7 +376,7 @@ async fn access_page(
                 .parse::<crate::auth::Role>()
                 .map_err(ApiError::internal)?;
             Ok(AccessEdge {
-                cursor: scalars::encode(row.id),
+                cursor: format!("{}.{}", row.id, row.ordinal),
                 node: AccessRecord {
                     actor: row.actor,
                     member_id: ID(row.member_id.to_string()),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, SimpleObject, ID};
 use clinic_domain::{FollowUpId, GroupId, MemberId, SessionId};
-use clinic_infra::access_log::{self, AccessEntry};
+use clinic_infra::access_log::{AccessEntry, Accessed};
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::projections::{self, Freshness, ProjectionName};
 use clinic_infra::read_models::{self, Engagement, GroupSummary, MemberSummary};
@@ -352,21 +352,33 @@ async fn record_reads(
         Read::Record(category) => ("read", category),
         Read::List(category) => ("query", category),
     };
-    let entries: Vec<AccessEntry> = members
-        .iter()
-        .map(|member| AccessEntry {
-            actor: request.staff.sub.clone(),
-            role: request.staff.role.to_string(),
-            member_id: member.as_uuid(),
-            action,
-            category: Some(category.as_str()),
-            allowed,
-            operation: request.operation.clone(),
-            correlation_id: request.correlation_id,
-            break_glass_reason: reason.clone(),
-        })
-        .collect();
-    access_log::record(&services.pool, &request.staff.clinic, &entries).await?;
+    let entry = |accessed| AccessEntry {
+        actor: request.staff.sub.clone(),
+        role: request.staff.role.to_string(),
+        accessed,
+        action,
+        category: Some(category.as_str()),
+        allowed,
+        operation: request.operation.clone(),
+        correlation_id: request.correlation_id,
+        break_glass_reason: reason.clone(),
+    };
+    // A list is one row naming every member it showed (DOMAIN.md: "a list for dashboard
+    // queries"); auditors still see an entry per member.
+    let entries: Vec<AccessEntry> = match read {
+        Read::List(_) if members.is_empty() => Vec::new(),
+        Read::List(_) => vec![entry(Accessed::List(
+            members.iter().map(MemberId::as_uuid).collect(),
+        ))],
+        Read::Record(_) => members
+            .iter()
+            .map(|member| entry(Accessed::Member(member.as_uuid())))
+            .collect(),
+    };
+    services
+        .access_log
+        .record(&request.staff.clinic, entries)
+        .await?;
     Ok(())
 }
 

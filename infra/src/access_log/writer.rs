@@ -1,0 +1,129 @@
+//! Group commit for the access log.
+//!
+//! Under load many requests log their reads at the same moment, and each paid an INSERT and a
+//! commit (a WAL flush) of its own. The writer gathers the entries of every request waiting at
+//! that moment into one INSERT and answers each request only once that INSERT has committed, so
+//! a read is still never answered before it is logged; a lone request is written at once, with
+//! no added wait.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::{insert, record, AccessEntry};
+use crate::clinic::ClinicId;
+
+/// Requests waiting to be logged before a new one waits for room.
+const QUEUE: usize = 1024;
+
+/// The most rows one INSERT gathers (a bound on one statement's parameters and lock time).
+const MAX_ROWS: usize = 5_000;
+
+/// INSERTs in flight at once: while one commits, the next batch gathers.
+const WRITERS: usize = 2;
+
+/// Logs reads for the API: one INSERT for all the requests waiting at a moment.
+#[derive(Debug, Clone)]
+pub struct AccessLogWriter {
+    requests: mpsc::Sender<Request>,
+    pool: PgPool,
+}
+
+#[derive(Debug)]
+struct Request {
+    clinic: ClinicId,
+    entries: Vec<AccessEntry>,
+    logged: oneshot::Sender<Result<(), sqlx::Error>>,
+}
+
+impl AccessLogWriter {
+    /// Starts the writer's tasks on the current tokio runtime; they end with the last clone.
+    pub fn spawn(pool: PgPool) -> Self {
+        let (requests, queue) = mpsc::channel(QUEUE);
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..WRITERS {
+            tokio::spawn(write_batches(pool.clone(), Arc::clone(&queue)));
+        }
+        Self { requests, pool }
+    }
+
+    /// Appends `entries` and returns once they are committed (or with the error that kept them
+    /// out: the caller must then not answer the read).
+    pub async fn record(
+        &self,
+        clinic: &ClinicId,
+        entries: Vec<AccessEntry>,
+    ) -> Result<(), sqlx::Error> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let (logged, answer) = oneshot::channel();
+        let request = Request {
+            clinic: clinic.clone(),
+            entries,
+            logged,
+        };
+        match self.requests.send(request).await {
+            Ok(()) => answer.await.unwrap_or(Err(sqlx::Error::WorkerCrashed)),
+            // The writer's tasks are gone (the runtime is shutting down): write it here.
+            Err(mpsc::error::SendError(request)) => {
+                record(&self.pool, &request.clinic, &request.entries).await
+            }
+        }
+    }
+}
+
+/// One writer: takes every request waiting (up to [`MAX_ROWS`]), writes them in one INSERT,
+/// answers each; until no sender is left.
+async fn write_batches(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Request>>>) {
+    loop {
+        let batch = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            let mut rows = first.entries.len();
+            let mut batch = vec![first];
+            while rows < MAX_ROWS {
+                match queue.try_recv() {
+                    Ok(request) => {
+                        rows += request.entries.len();
+                        batch.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        write(&pool, batch).await;
+    }
+}
+
+async fn write(pool: &PgPool, batch: Vec<Request>) {
+    let requests: Vec<(&ClinicId, &[AccessEntry])> = batch
+        .iter()
+        .map(|r| (&r.clinic, r.entries.as_slice()))
+        .collect();
+    let result = insert(pool, &requests).await;
+    drop(requests);
+    match result {
+        Ok(()) => {
+            for request in batch {
+                // A request that gave up waiting (its client went away) needs no answer.
+                let _ = request.logged.send(Ok(()));
+            }
+        }
+        Err(error) if batch.len() == 1 => {
+            let _ = batch.into_iter().next().map(|r| r.logged.send(Err(error)));
+        }
+        Err(_) => {
+            // One request's entries may be what failed (or the database is down): write each
+            // alone, so each request gets its own answer.
+            for request in batch {
+                let result = record(pool, &request.clinic, &request.entries).await;
+                let _ = request.logged.send(result);
+            }
+        }
+    }
+}
