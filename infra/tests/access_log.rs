@@ -149,10 +149,21 @@ async fn a_database_that_is_gone_fails_the_request(pool: PgPool) {
         .await
         .unwrap();
     pool.close().await;
-    let refused = writer
-        .record(&clinic, entries(&[Uuid::new_v4()], "read", Uuid::new_v4()))
-        .await;
-    assert!(refused.is_err(), "{refused:?}");
+    // Every request waiting at that moment fails, each with an error (none is left waiting).
+    let requests: Vec<_> = (0..20)
+        .map(|_| {
+            let (writer, clinic) = (writer.clone(), clinic.clone());
+            tokio::spawn(async move {
+                writer
+                    .record(&clinic, entries(&[Uuid::new_v4()], "read", Uuid::new_v4()))
+                    .await
+            })
+        })
+        .collect();
+    for request in requests {
+        let refused = request.await.unwrap();
+        assert!(refused.is_err(), "{refused:?}");
+    }
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

@@ -326,12 +326,14 @@ async fn events(
     }))
 }
 
-/// An access-log cursor: `<row id>.<ordinal>` (a list row gives an entry per member).
+/// An access-log cursor: `<row id>.<ordinal>` (a list row gives an entry per member). A bare
+/// `<row id>`, as issued before lists were one row, still means "before that row".
 fn decode_access_cursor(cursor: &str) -> ApiResult<(i64, i32)> {
-    cursor
-        .split_once('.')
-        .and_then(|(id, ordinal)| Some((id.parse().ok()?, ordinal.parse().ok()?)))
-        .ok_or_else(|| ApiError::BadInput("the `after` cursor is not one this API issued".into()))
+    match cursor.split_once('.') {
+        Some((id, ordinal)) => id.parse().ok().zip(ordinal.parse().ok()),
+        None => cursor.parse().ok().map(|id| (id, 0)),
+    }
+    .ok_or_else(|| ApiError::BadInput("the `after` cursor is not one this API issued".into()))
 }
 
 async fn access_page(
@@ -410,4 +412,18 @@ async fn access_page(
 pub fn parse_uuid(id: &ID) -> ApiResult<uuid::Uuid> {
     uuid::Uuid::parse_str(id.as_str())
         .map_err(|_| ApiError::BadInput(format!("`{}` is not an id", id.as_str())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_access_cursor;
+
+    #[test]
+    fn access_cursors_name_a_row_and_a_place_and_old_cursors_still_page() {
+        assert_eq!(decode_access_cursor("41.3").unwrap(), (41, 3));
+        // Issued before lists were one row: "before row 41".
+        assert_eq!(decode_access_cursor("41").unwrap(), (41, 0));
+        assert!(decode_access_cursor("41.x").is_err());
+        assert!(decode_access_cursor("").is_err());
+    }
 }

@@ -11,6 +11,8 @@ SELECT l.id, u.ordinal::integer AS ordinal, l.at, l.actor, l.role, u.member_id, 
    AND ($2::uuid IS NULL OR l.member_id = $2 OR l.member_ids @> ARRAY[$2::uuid])
    AND ($2::uuid IS NULL OR u.member_id = $2)
    AND (NOT $3 OR l.break_glass_reason IS NOT NULL)
+   -- The row bound lets the index stop at the cursor; the pair orders within a list row.
+   AND ($4::bigint IS NULL OR l.id <= $4)
    AND ($4::bigint IS NULL OR (l.id, u.ordinal) < ($4, $5::bigint))
  ORDER BY l.id DESC, u.ordinal DESC
  LIMIT $6

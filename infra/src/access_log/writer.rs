@@ -11,13 +11,13 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::{insert, record, AccessEntry};
+use super::{insert, record, AccessEntry, Accessed};
 use crate::clinic::ClinicId;
 
 /// Requests waiting to be logged before a new one waits for room.
 const QUEUE: usize = 1024;
 
-/// The most rows one INSERT gathers (a bound on one statement's parameters and lock time).
+/// The most members one INSERT names (a bound on one statement's parameters and lock time).
 const MAX_ROWS: usize = 5_000;
 
 /// INSERTs in flight at once: while one commits, the next batch gathers.
@@ -83,12 +83,12 @@ async fn write_batches(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Request>>>)
             let Some(first) = queue.recv().await else {
                 return;
             };
-            let mut rows = first.entries.len();
+            let mut rows = members_named(&first);
             let mut batch = vec![first];
             while rows < MAX_ROWS {
                 match queue.try_recv() {
                     Ok(request) => {
-                        rows += request.entries.len();
+                        rows += members_named(&request);
                         batch.push(request);
                     }
                     Err(_) => break,
@@ -98,6 +98,25 @@ async fn write_batches(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Request>>>)
         };
         write(&pool, batch).await;
     }
+}
+
+/// What a request adds to an INSERT's parameters: a member per single entry, a list's members.
+fn members_named(request: &Request) -> usize {
+    request
+        .entries
+        .iter()
+        .map(|entry| match &entry.accessed {
+            Accessed::Member(_) => 1,
+            Accessed::List(members) => members.len().max(1),
+        })
+        .sum()
+}
+
+/// Whether the database refused the rows themselves (a data exception or a violated
+/// constraint, SQLSTATE classes 22 and 23): then one request's entries may be the cause.
+fn refused_the_data(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if db.code().is_some_and(|code| code.starts_with("22") || code.starts_with("23")))
 }
 
 async fn write(pool: &PgPool, batch: Vec<Request>) {
@@ -114,15 +133,28 @@ async fn write(pool: &PgPool, batch: Vec<Request>) {
                 let _ = request.logged.send(Ok(()));
             }
         }
-        Err(error) if batch.len() == 1 => {
-            let _ = batch.into_iter().next().map(|r| r.logged.send(Err(error)));
-        }
-        Err(_) => {
-            // One request's entries may be what failed (or the database is down): write each
-            // alone, so each request gets its own answer.
+        Err(error) if batch.len() > 1 && refused_the_data(&error) => {
+            // One request's entries may be what failed: write each alone, so each request
+            // gets its own answer.
             for request in batch {
                 let result = record(pool, &request.clinic, &request.entries).await;
                 let _ = request.logged.send(result);
+            }
+        }
+        Err(error) => {
+            // The database is down or failing: every request fails now (retrying one by one
+            // would hold each for a connection timeout in turn).
+            let message = error.to_string();
+            let mut batch = batch.into_iter();
+            if let Some(first) = batch.next() {
+                let _ = first.logged.send(Err(error));
+            }
+            for request in batch {
+                let _ = request
+                    .logged
+                    .send(Err(sqlx::Error::Io(std::io::Error::other(format!(
+                        "the access log could not be written: {message}"
+                    )))));
             }
         }
     }

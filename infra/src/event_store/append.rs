@@ -151,6 +151,9 @@ impl EventStore {
     ) -> Result<AppendResult, EventStoreError> {
         let (positions, same_stream, stream_version): StoredRow =
             sqlx::query_as(include_str!("sql/stored_append.sql"))
+                // Rare (refusals only), so planned per call: a plan cached while `events` was
+                // small would keep scanning it whole as it grows (see migration 5).
+                .persistent(false)
                 .bind(clinic.as_str())
                 .bind(stream.as_str())
                 .bind(ids)
