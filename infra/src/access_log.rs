@@ -72,8 +72,8 @@ pub struct AccessRecord {
     pub break_glass_reason: Option<String>,
 }
 
-/// Appends entries (one round trip whatever their number: a list query logs every member it
-/// returned). The API logs through [`AccessLogWriter`], which gathers concurrent requests.
+/// Appends entries in one round trip, whatever their number. The API logs through
+/// [`AccessLogWriter`], which gathers concurrent requests.
 pub async fn record(
     pool: &PgPool,
     clinic: &ClinicId,
@@ -99,28 +99,24 @@ async fn insert(
     // copying each entry's strings again cost an allocation per field and row.
     let text = |f: fn(&AccessEntry) -> &str| rows().map(|(_, e)| f(e)).collect::<Vec<&str>>();
     let clinics: Vec<&str> = rows().map(|(c, _)| c.as_str()).collect();
-    let members: Vec<Option<Uuid>> = rows()
-        .map(|(_, e)| match e.accessed {
-            Accessed::Member(member) => Some(member),
-            Accessed::List(_) => None,
-        })
-        .collect();
-    // Lists go flat, each row naming its slice (1-based start, length).
+    // A single member goes in `member_id`; lists go flat, each row naming its slice (1-based
+    // start, length).
+    let mut members: Vec<Option<Uuid>> = Vec::new();
     let mut listed: Vec<Uuid> = Vec::new();
     let mut list_starts: Vec<Option<i32>> = Vec::new();
     let mut list_lengths: Vec<Option<i32>> = Vec::new();
     for (_, entry) in rows() {
-        match &entry.accessed {
+        let (member, start, length) = match &entry.accessed {
+            Accessed::Member(member) => (Some(*member), None, None),
             Accessed::List(list) => {
-                list_starts.push(Some(listed.len() as i32 + 1));
-                list_lengths.push(Some(list.len() as i32));
+                let start = listed.len() as i32 + 1;
                 listed.extend(list);
+                (None, Some(start), Some(list.len() as i32))
             }
-            Accessed::Member(_) => {
-                list_starts.push(None);
-                list_lengths.push(None);
-            }
-        }
+        };
+        members.push(member);
+        list_starts.push(start);
+        list_lengths.push(length);
     }
     let allowed: Vec<bool> = rows().map(|(_, e)| e.allowed).collect();
     let correlation: Vec<Uuid> = rows().map(|(_, e)| e.correlation_id).collect();

@@ -1,7 +1,7 @@
 //! Appending: one prepared statement (`sql/append.sql`, or `sql/append_one.sql` for a single
 //! event) takes the stream's lock, checks the expected version, chains the hashes and stores the
-//! events; the store then notifies subscribers. A refused append costs a second query, which tells a retried request (answered
-//! as the original was) from a genuine conflict.
+//! events; the store then notifies subscribers. A refused append costs a second query, which
+//! tells a retried request (answered as the original was) from a genuine conflict.
 
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -27,8 +27,8 @@ impl AppendResult {
     }
 }
 
-/// What `sql/append.sql` and `sql/append_one.sql` return: the new stream version and the positions, or NULLs when the
-/// stream was not at the expected version.
+/// What `sql/append.sql` and `sql/append_one.sql` return: the new stream version and the
+/// positions, or NULLs when the stream was not at the expected version.
 type AppendRow = (Option<i64>, Option<Vec<i64>>);
 
 /// What `sql/stored_append.sql` finds of a refused append's event ids.
@@ -120,14 +120,15 @@ impl EventStore {
         let appended: Result<AppendRow, sqlx::Error> = statement.fetch_one(&self.pool).await;
         let refusal = match appended {
             Ok((Some(stream_version), Some(positions))) => {
-                self.notifier
-                    .appended(clinic, positions.last().copied().unwrap_or(0));
-                metrics::counter!("clinic_events_appended_total").increment(positions.len() as u64);
-                return Ok(AppendResult {
+                let result = AppendResult {
                     stream_version: stream_version as u64,
                     positions,
                     duplicate: false,
-                });
+                };
+                self.notifier.appended(clinic, result.last_position());
+                metrics::counter!("clinic_events_appended_total")
+                    .increment(result.positions.len() as u64);
+                return Ok(result);
             }
             Ok(_) => Refusal::Version,
             Err(sqlx::Error::Database(db)) if db.constraint() == Some("events_event_id_key") => {
