@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use clinic_infra::clinic::ClinicId;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -106,9 +107,12 @@ pub enum AuthError {
     Invalid,
 }
 
-/// Signs and checks tokens with one HS256 secret.
+/// Signs and checks tokens with one HS256 secret. Cheap to clone (shared): every request's
+/// handler state holds it.
 #[derive(Clone)]
-pub struct TokenKeys {
+pub struct TokenKeys(Arc<Keys>);
+
+struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -128,11 +132,11 @@ impl TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Self {
+        Self(Arc::new(Keys {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
             validation,
-        }
+        }))
     }
 
     /// A token for `sub` valid for `ttl` from `now`.
@@ -151,13 +155,13 @@ impl TokenKeys {
             iat: now.unix_timestamp(),
             exp: (now + ttl).unix_timestamp(),
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
             .expect("HS256 signing of plain claims cannot fail")
     }
 
     /// Checks a token and returns who it speaks for.
     pub fn verify(&self, token: &str) -> Result<Staff, AuthError> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation)
+        let data = decode::<Claims>(token, &self.0.decoding, &self.0.validation)
             .map_err(|_| AuthError::Invalid)?;
         let claims = data.claims;
         let clinic = ClinicId::parse(&claims.clinic).map_err(|_| AuthError::Invalid)?;
