@@ -22,6 +22,10 @@ use clinic_infra::read_models::{self, Engagement, MemberFilter, PageRequest};
 use secrecy::SecretString;
 use sqlx::PgPool;
 
+/// The allocator `clinic serve` runs with, so the direct queries pay what the server pays.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SECRET: &str = "api-load-benchmark-secret-0123456789";
 const MEMBERS: u32 = 10_000;
 const CONNECTIONS: usize = 50;
