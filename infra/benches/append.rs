@@ -203,6 +203,9 @@ async fn main() {
     );
     let keyring = Keyring::new(pool.clone(), MasterKey::generate().0);
     for (name, writers, batch) in CASES {
+        if !selected(name) {
+            continue;
+        }
         let (plain, store) = interleaved(
             &pool,
             &keyring,
@@ -226,6 +229,9 @@ async fn main() {
         "case", "clear ev/s", "sealed ev/s", "ratio"
     );
     for (name, writers, batch) in CASES {
+        if !selected(name) {
+            continue;
+        }
         let (clear, sealed) = interleaved(
             &pool,
             &keyring,
@@ -241,6 +247,11 @@ async fn main() {
             sealed / clear
         );
     }
+}
+
+/// `BENCH_CASE=<text>` measures only the cases whose name contains it (both sections).
+fn selected(case: &str) -> bool {
+    std::env::var("BENCH_CASE").map_or(true, |only| case.contains(&only))
 }
 
 const CASES: [(&str, usize, usize); 4] = [

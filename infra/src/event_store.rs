@@ -11,6 +11,7 @@
 //! - every read and append is scoped to one clinic unless the caller asks for [`Scope::All`].
 
 mod append;
+mod group_commit;
 mod hash;
 mod notify;
 mod read;
@@ -223,6 +224,7 @@ pub enum EventStoreError {
 pub struct EventStore {
     pool: PgPool,
     notifier: std::sync::Arc<notify::Notifier>,
+    group_commit: std::sync::Arc<group_commit::GroupCommit>,
 }
 
 impl EventStore {
@@ -233,6 +235,7 @@ impl EventStore {
     pub fn new(pool: PgPool) -> Self {
         Self {
             notifier: notify::Notifier::new(pool.clone()),
+            group_commit: std::sync::Arc::default(),
             pool,
         }
     }

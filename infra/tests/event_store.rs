@@ -623,3 +623,222 @@ async fn other_processes_are_notified_through_postgres(pool: PgPool) {
     }
     assert_eq!(seen, last, "the last NOTIFY names the last append");
 }
+
+/// What one racer of the group-commit test asked for, and so what it must be answered.
+#[derive(Clone, Copy, Debug)]
+enum Ask {
+    NewStream,
+    RightVersion,
+    StaleVersion,
+    AnyVersion,
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn concurrent_single_event_appends_share_commits_and_each_gets_its_own_answer(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let clinics = [clinic("north"), clinic("south")];
+    // 48 streams, each already at version 1, in two clinics.
+    let streams: Vec<(ClinicId, StreamId)> = (0..48)
+        .map(|i| (clinics[i % 2].clone(), member_stream()))
+        .collect();
+    for (c, s) in &streams {
+        store
+            .append(
+                c,
+                s,
+                ExpectedVersion::NoStream,
+                &[event("MemberReferred", json!({}))],
+            )
+            .await
+            .unwrap();
+    }
+
+    // Three rounds of 64 racers at once: one per existing stream (the right version, a stale
+    // one, or any version) and 16 creating new streams.
+    let asks = [Ask::RightVersion, Ask::StaleVersion, Ask::AnyVersion];
+    let mut next_version = vec![1u64; streams.len()];
+    for round in 0..3 {
+        let racers: Vec<_> = (0..64)
+            .map(|i| {
+                let store = store.clone();
+                let (ask, c, s, expected) = if i >= streams.len() {
+                    let c = clinics[i % 2].clone();
+                    (
+                        Ask::NewStream,
+                        c,
+                        member_stream(),
+                        ExpectedVersion::NoStream,
+                    )
+                } else {
+                    let ask = asks[(i + round) % asks.len()];
+                    let (c, s) = streams[i].clone();
+                    let expected = match ask {
+                        Ask::RightVersion => ExpectedVersion::Exactly(next_version[i]),
+                        Ask::StaleVersion => ExpectedVersion::Exactly(next_version[i] - 1),
+                        _ => ExpectedVersion::Any,
+                    };
+                    (ask, c, s, expected)
+                };
+                tokio::spawn(async move {
+                    let result = store
+                        .append(
+                            &c,
+                            &s,
+                            expected,
+                            &[event("GoalSet", json!({"round": round}))],
+                        )
+                        .await;
+                    (i, ask, result)
+                })
+            })
+            .collect();
+        for racer in racers {
+            let (i, ask, result) = racer.await.unwrap();
+            match (ask, result) {
+                (Ask::NewStream, Ok(r)) => assert_eq!(r.stream_version, 1),
+                (Ask::RightVersion | Ask::AnyVersion, Ok(r)) => {
+                    assert!(!r.duplicate);
+                    assert_eq!(r.stream_version, next_version[i] + 1);
+                    next_version[i] = r.stream_version;
+                }
+                (Ask::StaleVersion, Err(EventStoreError::Conflict { .. })) => {}
+                (ask, other) => panic!("{ask:?} for racer {i}: {other:?}"),
+            }
+        }
+    }
+
+    // Every stream is gapless, every chain holds, and each event's version is the one its
+    // append was answered with.
+    let gaps: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT clinic, stream_id, max(version) - count(*) AS gap
+                                 FROM events GROUP BY clinic, stream_id) g WHERE gap <> 0",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(gaps, 0);
+    for (i, (c, s)) in streams.iter().enumerate() {
+        assert_eq!(store.stream_version(c, s).await.unwrap(), next_version[i]);
+    }
+    assert!(store.verify(&Scope::All).await.unwrap().ok());
+    // And the racers shared commits: fewer transactions than events.
+    let (events, transactions): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT transaction_id) FROM events WHERE type = 'GoalSet'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        transactions < events,
+        "{events} events in {transactions} transactions"
+    );
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_retried_single_event_append_among_others_is_answered_as_the_original(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let c = clinic("north");
+    let retried_stream = member_stream();
+    let retried = event("MemberReferred", json!({}));
+    let original = store
+        .append(
+            &c,
+            &retried_stream,
+            ExpectedVersion::NoStream,
+            std::slice::from_ref(&retried),
+        )
+        .await
+        .unwrap();
+
+    // The retry (at any version, so that its stream takes it and only the stored id refuses
+    // it) races 31 fresh appends: whichever group it lands in fails on that id, and every
+    // append of the group must still get its own answer.
+    let mut racers = Vec::new();
+    for i in 0..32 {
+        let store = store.clone();
+        let (c, retried_stream, retried) = (c.clone(), retried_stream.clone(), retried.clone());
+        racers.push(tokio::spawn(async move {
+            if i == 16 {
+                store
+                    .append(&c, &retried_stream, ExpectedVersion::Any, &[retried])
+                    .await
+            } else {
+                store
+                    .append(
+                        &c,
+                        &member_stream(),
+                        ExpectedVersion::NoStream,
+                        &[event("MemberReferred", json!({}))],
+                    )
+                    .await
+            }
+        }));
+    }
+    for (i, racer) in racers.into_iter().enumerate() {
+        let result = racer.await.unwrap().unwrap();
+        if i == 16 {
+            assert!(result.duplicate);
+            assert_eq!(result.positions, original.positions);
+        } else {
+            assert!(!result.duplicate);
+            assert_eq!(result.stream_version, 1);
+        }
+    }
+    assert_eq!(count_events(&pool).await, 32);
+    assert!(store.verify(&Scope::All).await.unwrap().ok());
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_append_given_up_while_it_waits_is_never_stored(pool: PgPool) {
+    // One connection, held by the test: the first append waits for it holding the store's
+    // statement slot, and the others wait in the store's queue.
+    let narrow = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(pool.connect_options().as_ref().clone())
+        .await
+        .unwrap();
+    let store = EventStore::new(narrow.clone());
+    let c = clinic("north");
+    let held = narrow.acquire().await.unwrap();
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let (store, c) = (store.clone(), c.clone());
+        running.push(tokio::spawn(async move {
+            append_to_a_new_stream(&store, &c, "GoalSet").await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let given_up = tokio::time::timeout(
+        Duration::from_millis(200),
+        append_to_a_new_stream(&store, &c, "GivenUp"),
+    )
+    .await;
+    assert!(given_up.is_err(), "it waited for a statement slot");
+    drop(held);
+    for append in running {
+        append.await.unwrap().unwrap();
+    }
+    // A later append must not carry the abandoned one with it.
+    append_to_a_new_stream(&store, &c, "GoalSet").await.unwrap();
+    let abandoned: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'GivenUp'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(abandoned, 0);
+    assert_eq!(count_events(&pool).await, 3);
+}
+
+async fn append_to_a_new_stream(
+    store: &EventStore,
+    c: &ClinicId,
+    event_type: &str,
+) -> Result<clinic_infra::event_store::AppendResult, EventStoreError> {
+    store
+        .append(
+            c,
+            &member_stream(),
+            ExpectedVersion::Any,
+            &[event(event_type, json!({}))],
+        )
+        .await
+}

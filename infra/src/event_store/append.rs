@@ -1,11 +1,12 @@
-//! Appending: one prepared statement (`sql/append.sql`, or `sql/append_one.sql` for a single
-//! event) takes the stream's lock, checks the expected version, chains the hashes and stores the
-//! events; the store then notifies subscribers. A refused append costs a second query, which
+//! Appending: one prepared statement (`sql/append.sql`, or for a single event `sql/append_one.sql`
+//! or its group commit, group_commit.rs) takes the stream's lock, checks the expected version,
+//! chains the hashes and stores the events; the store then notifies subscribers. A refused append costs a second query, which
 //! tells a retried request (answered as the original was) from a genuine conflict.
 
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::group_commit::SingleAppend;
 use super::{hash, EventStore, EventStoreError, ExpectedVersion, NewEvent, StreamId};
 use crate::clinic::ClinicId;
 
@@ -26,10 +27,6 @@ impl AppendResult {
         self.positions.last().copied().unwrap_or(0)
     }
 }
-
-/// What `sql/append.sql` and `sql/append_one.sql` return: the new stream version and the
-/// positions, or NULLs when the stream was not at the expected version.
-type AppendRow = (Option<i64>, Option<Vec<i64>>);
 
 /// What `sql/stored_append.sql` finds of a refused append's event ids.
 type StoredRow = (Option<Vec<i64>>, bool, Option<i64>);
@@ -83,41 +80,48 @@ impl EventStore {
             })
             .collect();
 
-        let statement = match events {
-            [event] => sqlx::query_as(include_str!("sql/append_one.sql"))
-                .bind(clinic.as_str())
-                .bind(stream.as_str())
-                .bind(stream.category())
-                .bind(expected.as_sql())
-                .bind(event.event_id)
-                .bind(event.event_type.as_str())
-                .bind(i32::from(event.schema_version))
-                .bind(Json(&event.data))
-                .bind(Json(&metadata[0]))
-                .bind(&digests[0]),
-            _ => sqlx::query_as(include_str!("sql/append.sql"))
-                .bind(clinic.as_str())
-                .bind(stream.as_str())
-                .bind(stream.category())
-                .bind(expected.as_sql())
-                .bind(&ids)
-                .bind(
-                    events
-                        .iter()
-                        .map(|e| e.event_type.as_str())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(
-                    events
-                        .iter()
-                        .map(|e| i32::from(e.schema_version))
-                        .collect::<Vec<_>>(),
-                )
-                .bind(events.iter().map(|e| Json(&e.data)).collect::<Vec<_>>())
-                .bind(metadata.iter().map(Json).collect::<Vec<_>>())
-                .bind(&digests),
+        let appended = match events {
+            [event] => {
+                let single = SingleAppend {
+                    clinic: clinic.as_str().to_owned(),
+                    stream: stream.as_str().to_owned(),
+                    category: stream.category().to_owned(),
+                    expected: expected.as_sql(),
+                    event_id: event.event_id,
+                    event_type: event.event_type.clone(),
+                    schema_version: i32::from(event.schema_version),
+                    data: event.data.clone(),
+                    metadata: metadata.into_iter().next().expect("one event"),
+                    digest: digests.into_iter().next().expect("one event"),
+                };
+                self.group_commit.append(&self.pool, single).await
+            }
+            _ => {
+                sqlx::query_as(include_str!("sql/append.sql"))
+                    .bind(clinic.as_str())
+                    .bind(stream.as_str())
+                    .bind(stream.category())
+                    .bind(expected.as_sql())
+                    .bind(&ids)
+                    .bind(
+                        events
+                            .iter()
+                            .map(|e| e.event_type.as_str())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(
+                        events
+                            .iter()
+                            .map(|e| i32::from(e.schema_version))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(events.iter().map(|e| Json(&e.data)).collect::<Vec<_>>())
+                    .bind(metadata.iter().map(Json).collect::<Vec<_>>())
+                    .bind(&digests)
+                    .fetch_one(&self.pool)
+                    .await
+            }
         };
-        let appended: Result<AppendRow, sqlx::Error> = statement.fetch_one(&self.pool).await;
         let refusal = match appended {
             Ok((Some(stream_version), Some(positions))) => {
                 let result = AppendResult {

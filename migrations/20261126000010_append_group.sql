@@ -1,0 +1,96 @@
+-- The group commit of concurrent single-event appends (infra/src/event_store/group_commit.rs):
+-- one event to each of several streams, in one statement and one transaction. Each append is
+-- append_one.sql for its own stream with its own expected version: a stream that is not at
+-- its expected version gets nothing, and the others still land.
+--
+-- Why a function: the statement joins its input to `streams`, and a plan made while `streams`
+-- was small hashes the whole table; kept on a connection, that plan would scan every stream
+-- on every append as the table grows. As with members_page (migration 9), the plan is made
+-- once per session with sequential scans off, so it always walks streams_pkey.
+--
+-- Parameters are parallel arrays, one element per append, the streams distinct (the caller
+-- makes sure): $1 clinics, $2 stream ids, $3 categories, $4 expected versions (NULL = any,
+-- 0 = no stream, N = exactly N), $5 event ids, $6 types, $7 schema versions, $8 data,
+-- $9 metadata, $10 content digests (hash.rs). Returns one row per append: its place in the
+-- arrays (1..), the stream's new version and the event's position, or NULLs when that stream
+-- was not at its expected version; rows in no promised order. An event id already stored
+-- raises unique_violation, and nothing is stored for any of them.
+CREATE FUNCTION append_group(text[], text[], text[], bigint[], uuid[], text[], integer[],
+                             jsonb[], jsonb[], bytea[])
+RETURNS TABLE (place bigint, stream_version bigint, event_position bigint)
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH input AS MATERIALIZED (
+        SELECT *
+          FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                   WITH ORDINALITY AS i(clinic, stream_id, category, expected, event_id, type,
+                                        schema_version, data, metadata, digest, n)
+    ),
+    locked AS MATERIALIZED (
+        -- Every stream's lock before the transaction writes anything (so its id follows each
+        -- stream's lock order, as in append.sql), in one global order so that two groups
+        -- never wait on each other. An aggregate: all are held before the first write below.
+        SELECT count(k.locked) AS streams,
+               int8send((extract(epoch FROM now()) * 1000000)::bigint) AS micros
+          FROM (SELECT pg_advisory_xact_lock(o.key)::text AS locked
+                  FROM (SELECT hashtextextended(input.clinic || '/' || input.stream_id, 0)
+                                   AS key
+                          FROM input
+                         ORDER BY 1
+                        OFFSET 0) o) k
+    ),
+    created_or_bumped AS (
+        -- Any version, or no stream yet, as in append_one.sql. The update looks its own
+        -- append's expected version and digest up: EXCLUDED has only the streams columns.
+        INSERT INTO streams AS s (clinic, stream_id, category, version, last_hash,
+                                  last_append_prev_hash)
+        SELECT i.clinic, i.stream_id, i.category, 1,
+               sha256(int8send(1) || l.micros || i.digest), ''::bytea
+          FROM input i, locked l
+         WHERE i.expected IS NULL OR i.expected = 0
+        ON CONFLICT (clinic, stream_id) DO UPDATE
+           SET version = s.version + 1,
+               last_hash = sha256(s.last_hash || int8send(s.version + 1)
+                                  || int8send((extract(epoch FROM now()) * 1000000)::bigint)
+                                  || (SELECT i.digest FROM input i
+                                       WHERE i.clinic = s.clinic
+                                         AND i.stream_id = s.stream_id)),
+               last_append_prev_hash = s.last_hash,
+               updated_at = now()
+         WHERE (SELECT i.expected FROM input i
+                 WHERE i.clinic = s.clinic AND i.stream_id = s.stream_id) IS NULL
+        RETURNING s.clinic, s.stream_id, s.version, s.last_append_prev_hash, s.last_hash
+    ),
+    bumped_at_expected AS (
+        -- Exactly version N: UPDATE re-checks the newest row version against it.
+        UPDATE streams AS s
+           SET version = s.version + 1,
+               last_hash = sha256(s.last_hash || int8send(s.version + 1) || l.micros
+                                  || i.digest),
+               last_append_prev_hash = s.last_hash,
+               updated_at = now()
+          FROM input i, locked l
+         WHERE i.expected >= 1 AND s.clinic = i.clinic AND s.stream_id = i.stream_id
+           AND s.version = i.expected
+        RETURNING s.clinic, s.stream_id, s.version, s.last_append_prev_hash, s.last_hash
+    ),
+    inserted AS (
+        INSERT INTO events (clinic, stream_id, version, event_id, type, schema_version, data,
+                            metadata, recorded_at, prev_hash, hash)
+        SELECT i.clinic, i.stream_id, h.version, i.event_id, i.type, i.schema_version, i.data,
+               i.metadata, now(), h.last_append_prev_hash, h.last_hash
+          FROM (SELECT * FROM created_or_bumped UNION ALL SELECT * FROM bumped_at_expected) h
+          JOIN input i ON i.clinic = h.clinic AND i.stream_id = h.stream_id
+         ORDER BY i.n
+        RETURNING events.clinic, events.stream_id, events.position, events.version
+    )
+    SELECT i.n, x.version, x.position
+      FROM input i
+      LEFT JOIN inserted x ON x.clinic = i.clinic AND x.stream_id = i.stream_id;
+END
+$$;
