@@ -43,9 +43,11 @@ struct Figures {
 const BENCH_MASTER_KEY: &str = "YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=";
 
 async fn seeded(url: &str) -> PgPool {
-    let pool = clinic_infra::db::connect_and_migrate(url, 16)
-        .await
-        .unwrap();
+    // The pool `clinic serve` has by default, so both paths reach PostgreSQL alike.
+    let pool =
+        clinic_infra::db::connect_and_migrate(url, clinic_infra::config::DEFAULT_DB_POOL_SIZE)
+            .await
+            .unwrap();
     let keyring = Keyring::new(
         pool.clone(),
         MasterKey::from_base64(BENCH_MASTER_KEY).unwrap(),

@@ -316,9 +316,12 @@ async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
         ),
     };
     let master_key = operator::master_key(&config, dev)?;
-    let pool = clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 16)
-        .await
-        .context("database")?;
+    let pool = clinic_infra::db::connect_and_migrate(
+        config.database_url.expose_secret(),
+        config.db_pool_size,
+    )
+    .await
+    .context("database")?;
     let keyring = operator::keyring(&pool, master_key)
         .await
         .context("CLINIC_MASTER_KEY")?;

@@ -47,6 +47,9 @@ pub struct Config {
     pub outbox_max_backoff: Duration,
     /// `CLINIC_OUTBOX_CONCURRENCY`: emails one process sends at once (default 4).
     pub outbox_concurrency: usize,
+    /// `CLINIC_DB_POOL_SIZE`: connections `serve` keeps to PostgreSQL (default
+    /// [`DEFAULT_DB_POOL_SIZE`]). Size it to the database server's cores, not to the load.
+    pub db_pool_size: u32,
 }
 
 /// A variable that is set but unusable. The message names it and says what is expected, never
@@ -62,6 +65,12 @@ pub struct ConfigError {
 
 /// The default `CLINIC_NAME`: neutral, like everything an email shows.
 pub const DEFAULT_CLINIC_NAME: &str = "Your care team";
+
+/// The default `CLINIC_DB_POOL_SIZE`. More connections than a database server has cores for
+/// only make queries wait on each other inside it: on two cores, 16 connections served the
+/// member page 20% less often than 8, with a p99 half as long again (README "The API under
+/// load").
+pub const DEFAULT_DB_POOL_SIZE: u32 = 8;
 
 /// The default `DATABASE_URL`: the local PostgreSQL with trust auth.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/clinic";
@@ -175,6 +184,13 @@ impl Config {
                 expected: "a whole number from 1 to 64",
             });
         }
+        let db_pool_size: u32 = parse_number(&get, "CLINIC_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE)?;
+        if !(2..=500).contains(&db_pool_size) {
+            return Err(ConfigError {
+                variable: "CLINIC_DB_POOL_SIZE",
+                expected: "a whole number from 2 to 500",
+            });
+        }
         Ok(Self {
             database_url: database_url.into(),
             http_addr,
@@ -190,6 +206,7 @@ impl Config {
             outbox_max_attempts,
             outbox_max_backoff: Duration::from_millis(max_backoff_ms),
             outbox_concurrency,
+            db_pool_size,
         })
     }
 }
@@ -312,6 +329,10 @@ mod tests {
         );
         let error = config(&[("CLINIC_MASTER_KEY", "%%%")]).unwrap_err();
         assert_eq!(error.variable, "CLINIC_MASTER_KEY");
+        for value in ["1", "501", "many"] {
+            let error = config(&[("CLINIC_DB_POOL_SIZE", value)]).unwrap_err();
+            assert_eq!(error.variable, "CLINIC_DB_POOL_SIZE", "{value}");
+        }
     }
 
     #[test]
@@ -321,6 +342,7 @@ mod tests {
             ("CLINIC_JWT_SECRET", "a-long-enough-secret"),
             ("CLINIC_SCHEDULER_TICK_MS", "250"),
             ("CLINIC_SMTP_URL", "smtp://127.0.0.1:1025"),
+            ("CLINIC_DB_POOL_SIZE", "24"),
             (
                 "CLINIC_MASTER_KEY",
                 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
@@ -332,5 +354,6 @@ mod tests {
         assert_eq!(config.scheduler_tick, Duration::from_millis(250));
         assert!(config.smtp_url.is_some());
         assert!(config.jwt_secret.is_some());
+        assert_eq!(config.db_pool_size, 24);
     }
 }
