@@ -6,7 +6,9 @@
 -- Why a function: the statement joins its input to `streams`, and a plan made while `streams`
 -- was small hashes the whole table; kept on a connection, that plan would scan every stream
 -- on every append as the table grows. As with members_page (migration 9), the plan is made
--- once per session with sequential scans off, so it always walks streams_pkey.
+-- once per session with sequential scans off, so it always walks streams_pkey. A group waits
+-- at most a second for any stream's lock (lock_timeout): one stream held by a long batch must
+-- not keep the group's other streams locked; the caller then runs each append alone.
 --
 -- Parameters are parallel arrays, one element per append, the streams distinct (the caller
 -- makes sure): $1 clinics, $2 stream ids, $3 categories, $4 expected versions (NULL = any,
@@ -21,6 +23,7 @@ RETURNS TABLE (place bigint, stream_version bigint, event_position bigint)
 LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
+SET lock_timeout = '1s'
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -33,8 +36,8 @@ BEGIN
     ),
     locked AS MATERIALIZED (
         -- Every stream's lock before the transaction writes anything (so its id follows each
-        -- stream's lock order, as in append.sql), in one global order so that two groups
-        -- never wait on each other. An aggregate: all are held before the first write below.
+        -- stream's lock order, as in append.sql), in one global order so that two groups can
+        -- never deadlock. An aggregate: all are held before the first write below.
         SELECT count(k.locked) AS streams,
                int8send((extract(epoch FROM now()) * 1000000)::bigint) AS micros
           FROM (SELECT pg_advisory_xact_lock(o.key)::text AS locked

@@ -45,9 +45,11 @@ pub struct AppState {
 impl AppState {
     /// State over a migrated database.
     pub fn new(pool: PgPool, keyring: Keyring, keys: TokenKeys, retention_days: u32) -> Self {
-        let store = EventStore::new(pool.clone());
+        // One store for the whole server, so that its appends share group commits.
+        let services = Services::new(pool.clone(), keyring, retention_days);
+        let store = services.store.clone();
         Self {
-            schema: schema::build(Services::new(pool.clone(), keyring, retention_days)),
+            schema: schema::build(services),
             metrics: http_api::metrics_handle(),
             store,
             pool,

@@ -627,10 +627,13 @@ async fn other_processes_are_notified_through_postgres(pool: PgPool) {
 /// What one racer of the group-commit test asked for, and so what it must be answered.
 #[derive(Clone, Copy, Debug)]
 enum Ask {
-    NewStream,
     RightVersion,
     StaleVersion,
     AnyVersion,
+    NoStreamButItExists,
+    NewStream,
+    AnyVersionOfANewStream,
+    AVersionOfAMissingStream,
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
@@ -654,30 +657,39 @@ async fn concurrent_single_event_appends_share_commits_and_each_gets_its_own_ans
     }
 
     // Three rounds of 64 racers at once: one per existing stream (the right version, a stale
-    // one, or any version) and 16 creating new streams.
-    let asks = [Ask::RightVersion, Ask::StaleVersion, Ask::AnyVersion];
+    // one, any version, or "no stream" though it exists) and 16 on streams that do not exist
+    // yet (no stream, any version, or a version it cannot have).
+    let on_existing = [
+        Ask::RightVersion,
+        Ask::StaleVersion,
+        Ask::AnyVersion,
+        Ask::NoStreamButItExists,
+    ];
+    let on_new = [
+        Ask::NewStream,
+        Ask::AnyVersionOfANewStream,
+        Ask::AVersionOfAMissingStream,
+    ];
     let mut next_version = vec![1u64; streams.len()];
+    let mut stored: Vec<(i64, StreamId, usize)> = Vec::new();
     for round in 0..3 {
         let racers: Vec<_> = (0..64)
             .map(|i| {
                 let store = store.clone();
-                let (ask, c, s, expected) = if i >= streams.len() {
-                    let c = clinics[i % 2].clone();
-                    (
-                        Ask::NewStream,
-                        c,
+                let (ask, c, s) = match streams.get(i) {
+                    Some((c, s)) => (on_existing[(i + round) % 4], c.clone(), s.clone()),
+                    None => (
+                        on_new[(i + round) % 3],
+                        clinics[i % 2].clone(),
                         member_stream(),
-                        ExpectedVersion::NoStream,
-                    )
-                } else {
-                    let ask = asks[(i + round) % asks.len()];
-                    let (c, s) = streams[i].clone();
-                    let expected = match ask {
-                        Ask::RightVersion => ExpectedVersion::Exactly(next_version[i]),
-                        Ask::StaleVersion => ExpectedVersion::Exactly(next_version[i] - 1),
-                        _ => ExpectedVersion::Any,
-                    };
-                    (ask, c, s, expected)
+                    ),
+                };
+                let expected = match ask {
+                    Ask::RightVersion => ExpectedVersion::Exactly(next_version[i]),
+                    Ask::StaleVersion => ExpectedVersion::Exactly(next_version[i] - 1),
+                    Ask::AnyVersion | Ask::AnyVersionOfANewStream => ExpectedVersion::Any,
+                    Ask::NoStreamButItExists | Ask::NewStream => ExpectedVersion::NoStream,
+                    Ask::AVersionOfAMissingStream => ExpectedVersion::Exactly(1),
                 };
                 tokio::spawn(async move {
                     let result = store
@@ -688,25 +700,56 @@ async fn concurrent_single_event_appends_share_commits_and_each_gets_its_own_ans
                             &[event("GoalSet", json!({"round": round}))],
                         )
                         .await;
-                    (i, ask, result)
+                    (i, ask, s, result)
                 })
             })
             .collect();
         for racer in racers {
-            let (i, ask, result) = racer.await.unwrap();
+            let (i, ask, stream, result) = racer.await.unwrap();
             match (ask, result) {
-                (Ask::NewStream, Ok(r)) => assert_eq!(r.stream_version, 1),
+                (Ask::NewStream | Ask::AnyVersionOfANewStream, Ok(r)) => {
+                    assert_eq!(r.stream_version, 1, "{ask:?}");
+                    stored.push((r.positions[0], stream, round));
+                }
                 (Ask::RightVersion | Ask::AnyVersion, Ok(r)) => {
                     assert!(!r.duplicate);
                     assert_eq!(r.stream_version, next_version[i] + 1);
                     next_version[i] = r.stream_version;
+                    stored.push((r.positions[0], stream, round));
                 }
-                (Ask::StaleVersion, Err(EventStoreError::Conflict { .. })) => {}
+                (Ask::StaleVersion, Err(EventStoreError::Conflict { actual, .. })) => {
+                    assert_eq!(actual, next_version[i]);
+                }
+                (Ask::NoStreamButItExists, Err(EventStoreError::Conflict { actual, .. })) => {
+                    assert_eq!(actual, next_version[i]);
+                }
+                (Ask::AVersionOfAMissingStream, Err(EventStoreError::Conflict { actual, .. })) => {
+                    assert_eq!(actual, 0);
+                }
                 (ask, other) => panic!("{ask:?} for racer {i}: {other:?}"),
             }
         }
     }
 
+    // Each answer's position holds that caller's own event.
+    for (position, stream, round) in &stored {
+        let (stored_stream, stored_round): (String, i64) = sqlx::query_as(
+            "SELECT stream_id, (data->>'round')::bigint FROM events WHERE position = $1",
+        )
+        .bind(position)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (stored_stream.as_str(), stored_round),
+            (stream.as_str(), *round as i64)
+        );
+    }
+    // Nothing was stored for a refused append.
+    assert_eq!(
+        count_events(&pool).await,
+        (streams.len() + stored.len()) as i64
+    );
     // Every stream is gapless, every chain holds, and each event's version is the one its
     // append was answered with.
     let gaps: i64 = sqlx::query_scalar(
@@ -841,4 +884,53 @@ async fn append_to_a_new_stream(
             &[event(event_type, json!({}))],
         )
         .await
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn appends_go_on_while_others_wait_for_their_streams_lock(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let c = clinic("north");
+    // Another transaction holds two streams' locks, as long batch appends would.
+    let (x, y) = (member_stream(), member_stream());
+    let mut holder = pool.begin().await.unwrap();
+    for stream in [&x, &y] {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
+            .bind(c.as_str())
+            .bind(stream.as_str())
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+    }
+    let spawn_append = |stream: StreamId| {
+        let (store, c) = (store.clone(), c.clone());
+        tokio::spawn(async move {
+            store
+                .append(
+                    &c,
+                    &stream,
+                    ExpectedVersion::Any,
+                    &[event("GoalSet", json!({}))],
+                )
+                .await
+        })
+    };
+    // X runs alone and waits for its lock; then Y and four others arrive and go as a group,
+    // which cannot have Y's lock either.
+    let stuck_x = spawn_append(x.clone());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stuck_y = spawn_append(y.clone());
+    let others: Vec<_> = (0..4).map(|_| spawn_append(member_stream())).collect();
+    let others = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(others))
+        .await
+        .expect("appends to other streams did not wait for X's and Y's locks");
+    for other in others {
+        assert_eq!(other.unwrap().unwrap().stream_version, 1);
+    }
+    assert!(!stuck_x.is_finished() && !stuck_y.is_finished());
+
+    holder.rollback().await.unwrap();
+    assert_eq!(stuck_x.await.unwrap().unwrap().stream_version, 1);
+    assert_eq!(stuck_y.await.unwrap().unwrap().stream_version, 1);
+    assert_eq!(count_events(&pool).await, 6);
+    assert!(store.verify(&Scope::All).await.unwrap().ok());
 }
