@@ -150,6 +150,24 @@ async fn a_member_goes_from_referral_to_alumni(pool: PgPool) {
         .collect();
     assert_eq!(offsets, [7, 30, 90, 180, 365]);
 
+    // The staff follow-up list names the alumnus of each follow-up due (loaded for the whole
+    // list at once), and leaves members out when the query does not ask for them.
+    let due = app
+        .graphql(
+            &clinician,
+            "{ followUpsDue(withinDays: 8) { dayOffset member { id name stage } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        due["followUpsDue"],
+        json!([{ "dayOffset": 7, "member": { "id": id, "name": "Robin Example", "stage": "AFTERCARE" } }])
+    );
+    let due = app
+        .graphql(&clinician, "{ followUpsDue { dayOffset } }", json!({}))
+        .await;
+    assert_eq!(due["followUpsDue"], json!([{ "dayOffset": 7 }]));
+
     let board = app
         .graphql(
             &clinician,
