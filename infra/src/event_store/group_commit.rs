@@ -272,7 +272,7 @@ fn copy_of(error: &sqlx::Error) -> sqlx::Error {
 }
 
 /// Runs `statement`, giving the statement slot up if it takes longer than [`SLOT_PATIENCE`]:
-/// an append stuck behind a stream's lock does not hold every other append of the process.
+/// an append stuck behind a stream's lock does not hold every other append of the store.
 async fn within_patience<T>(
     slot: &mut Option<OwnedSemaphorePermit>,
     statement: impl std::future::Future<Output = T>,
