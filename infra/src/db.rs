@@ -79,3 +79,43 @@ pub async fn is_ready(pool: &PgPool) -> bool {
             .await;
     matches!(applied, Ok(n) if n as usize >= MIGRATOR.iter().count())
 }
+
+/// One failure for each of `waiters` callers whose work shared a statement (group commits):
+/// the first gets the error itself, the others a copy (sqlx's errors are not `Clone`) that
+/// keeps its kind where sqlx has one to keep, and its message otherwise.
+pub(crate) fn failure_for_each(error: sqlx::Error, waiters: usize) -> Vec<sqlx::Error> {
+    let copies: Vec<sqlx::Error> = (1..waiters).map(|_| copy_of(&error)).collect();
+    std::iter::once(error).chain(copies).take(waiters).collect()
+}
+
+fn copy_of(error: &sqlx::Error) -> sqlx::Error {
+    match error {
+        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        sqlx::Error::WorkerCrashed => sqlx::Error::WorkerCrashed,
+        sqlx::Error::Io(io) => sqlx::Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        other => sqlx::Error::Io(std::io::Error::other(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_waiter_gets_the_failure() {
+        let failures = failure_for_each(sqlx::Error::PoolTimedOut, 3);
+        assert_eq!(failures.len(), 3);
+        assert!(failures
+            .iter()
+            .all(|f| matches!(f, sqlx::Error::PoolTimedOut)));
+        let io = sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset",
+        ));
+        let failures = failure_for_each(io, 2);
+        assert!(failures.iter().all(|f| matches!(f, sqlx::Error::Io(e)
+            if e.kind() == std::io::ErrorKind::ConnectionReset && e.to_string() == "reset")));
+        assert!(failure_for_each(sqlx::Error::RowNotFound, 0).is_empty());
+    }
+}

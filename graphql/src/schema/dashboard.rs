@@ -1,8 +1,6 @@
 //! The staff dashboards' queries: pipeline board, member and group lists and pages, follow-ups
 //! due, outcomes, and the lists that need someone's attention. All read the read models.
 
-use std::collections::HashMap;
-
 use async_graphql::{Context, Object, SimpleObject, ID};
 use clinic_domain::{GroupId, MemberId};
 use clinic_infra::read_models::{self, Engagement, MemberFilter, PageRequest};
@@ -309,10 +307,9 @@ impl DashboardQuery {
         if ctx.look_ahead().field("member").exists() {
             // One batch for the whole list: left to each follow-up's `member`, hundreds of
             // loads spread over many small batches under load (26 queries a request measured).
-            let members = views::members_by_ids(ctx, &ids).await?;
-            let by_id: HashMap<MemberId, _> = members.into_iter().map(|m| (m.0.id, m.0)).collect();
+            let members = views::members_by_id(ctx, &ids).await?;
             for follow_up in &mut follow_ups {
-                follow_up.member = by_id.get(&follow_up.member_id).cloned();
+                follow_up.member = members.get(&follow_up.member_id).map(|m| m.0.clone());
             }
         }
         log_reads(ctx, &ids, Read::List(DataCategory::Outcomes), true).await?;
@@ -373,13 +370,13 @@ impl DashboardQuery {
         .await?;
         let member_ids: Vec<MemberId> = flags.iter().map(|f| f.member_id).collect();
         let group_ids: Vec<GroupId> = flags.iter().map(|f| f.group_id).collect();
-        let members = views::members_by_ids(ctx, &member_ids).await?;
+        let members = views::members_by_id(ctx, &member_ids).await?;
         let groups = views::groups_by_ids(ctx, &group_ids).await?;
         log_reads(ctx, &member_ids, Read::List(DataCategory::Attendance), true).await?;
         Ok(flags
             .into_iter()
             .filter_map(|flag| {
-                let member = members.iter().find(|m| m.0.id == flag.member_id)?.clone();
+                let member = members.get(&flag.member_id)?.clone();
                 let group = groups.iter().find(|g| g.0.id == flag.group_id)?.clone();
                 Some(StoppedAttending {
                     group,

@@ -419,14 +419,24 @@ pub async fn member_by_id(ctx: &Context<'_>, id: MemberId) -> ApiResult<Option<M
 
 /// Members of the caller's clinic, in the order asked (unknown ids skipped).
 pub async fn members_by_ids(ctx: &Context<'_>, ids: &[MemberId]) -> ApiResult<Vec<Member>> {
+    let found = members_by_id(ctx, ids).await?;
+    Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+}
+
+/// Members of the caller's clinic by id, in one batch (unknown ids absent): for lists that
+/// attach each row's member.
+pub async fn members_by_id(
+    ctx: &Context<'_>,
+    ids: &[MemberId],
+) -> ApiResult<HashMap<MemberId, Member>> {
     let found = loaders(ctx)?
         .members
         .load_many(ids.iter().copied())
         .await
         .map_err(|e| (*e).clone())?;
-    Ok(ids
-        .iter()
-        .filter_map(|id| found.get(id).cloned().map(Member))
+    Ok(found
+        .into_iter()
+        .map(|(id, view)| (id, Member(view)))
         .collect())
 }
 

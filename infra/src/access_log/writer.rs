@@ -144,17 +144,9 @@ async fn write(pool: &PgPool, batch: Vec<Request>) {
         Err(error) => {
             // The database is down or failing: every request fails now (retrying one by one
             // would hold each for a connection timeout in turn).
-            let message = error.to_string();
-            let mut batch = batch.into_iter();
-            if let Some(first) = batch.next() {
-                let _ = first.logged.send(Err(error));
-            }
-            for request in batch {
-                let _ = request
-                    .logged
-                    .send(Err(sqlx::Error::Io(std::io::Error::other(format!(
-                        "the access log could not be written: {message}"
-                    )))));
+            let failures = crate::db::failure_for_each(error, batch.len());
+            for (request, failure) in batch.into_iter().zip(failures) {
+                let _ = request.logged.send(Err(failure));
             }
         }
     }

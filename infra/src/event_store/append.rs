@@ -1,7 +1,8 @@
-//! Appending: one prepared statement (`sql/append.sql`, or for a single event `sql/append_one.sql`
-//! or its group commit, group_commit.rs) takes the stream's lock, checks the expected version,
-//! chains the hashes and stores the events; the store then notifies subscribers. A refused append costs a second query, which
-//! tells a retried request (answered as the original was) from a genuine conflict.
+//! Appending: one prepared statement (`sql/append.sql`, or for a single event
+//! `sql/append_one.sql` or its group commit, group_commit.rs) takes the stream's lock, checks
+//! the expected version, chains the hashes and stores the events; the store then notifies
+//! subscribers. A refused append costs a second query, which tells a retried request (answered
+//! as the original was) from a genuine conflict.
 
 use sqlx::types::Json;
 use uuid::Uuid;

@@ -239,8 +239,9 @@ async fn run_group(pool: &PgPool, group: Vec<Waiting>, permit: OwnedSemaphorePer
         }
         Err(error) => {
             tracing::warn!(error = %error, appends = group.len(), "a group of appends failed");
-            for waiting in group {
-                let _ = waiting.reply.send(Err(copy_of(&error)));
+            let failures = crate::db::failure_for_each(error, group.len());
+            for (waiting, failure) in group.into_iter().zip(failures) {
+                let _ = waiting.reply.send(Err(failure));
             }
         }
     }
@@ -258,17 +259,6 @@ fn one_append_may_cause(error: &sqlx::Error) -> bool {
         .iter()
         .any(|class| code.starts_with(class))
         || code == "55P03"
-}
-
-/// The same failure for another member of a failed group (sqlx's errors are not `Clone`).
-fn copy_of(error: &sqlx::Error) -> sqlx::Error {
-    match error {
-        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
-        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
-        sqlx::Error::WorkerCrashed => sqlx::Error::WorkerCrashed,
-        sqlx::Error::Io(io) => sqlx::Error::Io(std::io::Error::new(io.kind(), io.to_string())),
-        other => sqlx::Error::Io(std::io::Error::other(other.to_string())),
-    }
 }
 
 /// Runs `statement`, giving the statement slot up if it takes longer than [`SLOT_PATIENCE`]:
