@@ -15,13 +15,16 @@
 mod aftercare;
 mod groups;
 mod members;
+mod page;
 
 use std::str::FromStr;
 
 use clinic_domain::engagement::{DEFAULT_AT_RISK_THRESHOLD, ENGAGEMENT_WINDOW};
 use time::OffsetDateTime;
 
-pub use aftercare::{follow_ups_due, outcomes, OutcomeCount, OutcomeReport, OutcomeRow};
+pub use aftercare::{
+    follow_ups_due, follow_ups_due_page, outcomes, OutcomeCount, OutcomeReport, OutcomeRow,
+};
 pub use groups::{
     groups_by_ids, groups_of_members, groups_page, is_on_roster_of_facilitator, rosters,
     sessions_of_groups, stopped_attending, AttendanceEntry, GroupSummary, RosterEntry, Session,
@@ -33,12 +36,10 @@ pub use members::{
     CheckIn, FollowUp, LevelCount, MemberFilter, MemberSummary, OutreachItem, PipelineBoard,
     StageCount,
 };
+pub use page::{Edge, Page, PageRequest, MAX_PAGE_SIZE};
 
 #[cfg(doc)]
 use crate::clinic::ClinicId;
-
-/// The most rows one page returns, whatever `first` asks for.
-pub const MAX_PAGE_SIZE: u32 = 500;
 
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,87 +58,6 @@ pub enum ReadModelError {
         /// The column.
         column: &'static str,
     },
-}
-
-/// Which page of a list: at most `first` rows after the cursor `after` (from the start
-/// without one).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PageRequest {
-    /// How many rows (clamped to 1..=[`MAX_PAGE_SIZE`]).
-    pub first: u32,
-    /// The `end_cursor` (or an edge's cursor) of the previous page.
-    pub after: Option<String>,
-}
-
-impl PageRequest {
-    /// The first `first` rows.
-    pub fn first(first: u32) -> Self {
-        Self { first, after: None }
-    }
-
-    fn limit(&self) -> i64 {
-        i64::from(self.first.clamp(1, MAX_PAGE_SIZE))
-    }
-}
-
-/// One row of a page and the cursor just after it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Edge<T> {
-    /// Pass as `after` to continue after this row.
-    pub cursor: String,
-    /// The row.
-    pub node: T,
-}
-
-/// A page of a list in a stable order, Relay-style.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    /// The rows.
-    pub edges: Vec<Edge<T>>,
-    /// Whether rows follow this page.
-    pub has_next_page: bool,
-    /// The last row's cursor.
-    pub end_cursor: Option<String>,
-    /// How many rows the whole list holds (with the same filters).
-    pub total_count: i64,
-}
-
-impl<T> Page<T> {
-    /// Builds a page from up to `limit + 1` rows (the extra one says a next page exists).
-    fn from_rows(mut rows: Vec<(i64, T)>, limit: i64, prefix: char, total_count: i64) -> Self {
-        let has_next_page = rows.len() as i64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let edges: Vec<Edge<T>> = rows
-            .into_iter()
-            .map(|(position, node)| Edge {
-                cursor: cursor(prefix, position),
-                node,
-            })
-            .collect();
-        Self {
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
-            has_next_page,
-            edges,
-            total_count,
-        }
-    }
-}
-
-/// Cursors are a list's letter and the row's log position (its stable sort key): opaque to
-/// clients, refused by other lists.
-fn cursor(prefix: char, position: i64) -> String {
-    format!("{prefix}{position}")
-}
-
-fn parse_cursor(prefix: char, after: Option<&str>) -> Result<i64, ReadModelError> {
-    match after {
-        None => Ok(0),
-        Some(raw) => raw
-            .strip_prefix(prefix)
-            .and_then(|n| n.parse::<i64>().ok())
-            .filter(|n| *n >= 0)
-            .ok_or(ReadModelError::InvalidCursor),
-    }
 }
 
 /// The instant engagement is measured at, and the clinic's at-risk threshold.

@@ -342,28 +342,27 @@ async fn the_dashboard_after_a_scripted_pipeline_is_the_expected_one(pool: PgPoo
     );
 
     // Flags: stopped attending (per facilitator) and outreach.
-    let flagged = read_models::stopped_attending(&pool, &clinic, Some("fac-lee"))
+    let whole = PageRequest::first(50);
+    let flagged = read_models::stopped_attending(&pool, &clinic, Some("fac-lee"), &whole)
         .await
         .unwrap();
-    assert_eq!(flagged.len(), 1);
-    assert_eq!(flagged[0].member_id, bob());
+    assert_eq!((flagged.edges.len(), flagged.total_count), (1, 1));
+    assert_eq!(flagged.edges[0].node.member_id, bob());
     assert_eq!(
-        flagged[0].consecutive_absences, 2,
+        flagged.edges[0].node.consecutive_absences, 2,
         "the excused session breaks nothing"
     );
-    assert!(
-        read_models::stopped_attending(&pool, &clinic, Some("fac-sam"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let outreach = read_models::outreach_items(&pool, &clinic, None)
+    let none = read_models::stopped_attending(&pool, &clinic, Some("fac-sam"), &whole)
         .await
         .unwrap();
-    assert_eq!(outreach.len(), 1);
-    assert_eq!(outreach[0].member_id, bob());
+    assert_eq!((none.edges.len(), none.total_count), (0, 0));
+    let outreach = read_models::outreach_items(&pool, &clinic, None, &whole)
+        .await
+        .unwrap();
+    assert_eq!((outreach.edges.len(), outreach.total_count), (1, 1));
+    assert_eq!(outreach.edges[0].node.member_id, bob());
     assert_eq!(
-        outreach[0].primary_counselor.as_deref(),
+        outreach.edges[0].node.primary_counselor.as_deref(),
         Some("counselor-kim")
     );
     let at_risk = read_models::at_risk_members(&pool, &clinic, at)
@@ -392,6 +391,39 @@ async fn the_dashboard_after_a_scripted_pipeline_is_the_expected_one(pool: PgPoo
         .map(|f| (f.member_id, f.day_offset))
         .collect();
     assert_eq!(got, vec![(cy(), 7), (cy(), 30)]);
+    // The same list a page at a time: each follow-up once, in order, with the total.
+    let mut paged = Vec::new();
+    let mut request = PageRequest::first(1);
+    loop {
+        let page = read_models::follow_ups_due_page(&pool, &clinic, 30, NOW, &request)
+            .await
+            .unwrap();
+        assert_eq!(page.total_count, 2);
+        paged.extend(
+            page.edges
+                .iter()
+                .map(|e| (e.node.member_id, e.node.day_offset)),
+        );
+        if !page.has_next_page {
+            break;
+        }
+        request.after = page.end_cursor;
+    }
+    assert_eq!(paged, got);
+    assert!(matches!(
+        read_models::follow_ups_due_page(
+            &pool,
+            &clinic,
+            30,
+            NOW,
+            &PageRequest {
+                first: 1,
+                after: Some("m12".into()),
+            }
+        )
+        .await,
+        Err(ReadModelError::InvalidCursor)
+    ));
     let report = read_models::outcomes(&pool, &clinic).await.unwrap();
     let rows: Vec<(i32, i64)> = report
         .rows

@@ -122,12 +122,16 @@ async fn overdue_check_ins_and_due_follow_ups_are_marked_exactly_once_across_res
             CheckInStatus::Scheduled
         ]
     );
-    let outreach = read_models::outreach_items(&pool, &north(), Some("counselor-kim"))
-        .await
-        .unwrap();
+    let outreach = read_models::outreach_items(
+        &pool,
+        &north(),
+        Some("counselor-kim"),
+        &read_models::PageRequest::first(50),
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        outreach.len(),
-        1,
+        outreach.total_count, 1,
         "two missed in a row open an outreach item"
     );
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod audit_api;
+mod dashboards;
 mod logs;
 mod pipeline;
 mod privacy;

@@ -1,7 +1,7 @@
 //! The staff dashboards' queries: pipeline board, member and group lists and pages, follow-ups
 //! due, outcomes, and the lists that need someone's attention. All read the read models.
 
-use async_graphql::{Context, Object, SimpleObject, ID};
+use async_graphql::{Context, Object, OutputType, SimpleObject, ID};
 use clinic_domain::{GroupId, MemberId};
 use clinic_infra::read_models::{self, Engagement, MemberFilter, PageRequest};
 
@@ -64,44 +64,66 @@ impl From<read_models::PipelineBoard> for PipelineBoard {
     }
 }
 
-/// A member and its cursor.
+/// One row of a page and its cursor (Relay).
 #[derive(SimpleObject, Clone, Debug)]
-pub struct MemberEdge {
-    /// Pass as `after` to continue after this member.
+#[graphql(concrete(name = "MemberEdge", params(Member)))]
+#[graphql(concrete(name = "GroupEdge", params(Group)))]
+#[graphql(concrete(name = "FollowUpEdge", params(FollowUp)))]
+#[graphql(concrete(name = "StoppedAttendingEdge", params(StoppedAttending)))]
+#[graphql(concrete(name = "OutreachItemEdge", params(OutreachItem)))]
+pub struct Edge<T: OutputType> {
+    /// Pass as `after` to continue after this row.
     pub cursor: String,
-    /// The member.
-    pub node: Member,
+    /// The row.
+    pub node: T,
 }
 
-/// A page of members.
+/// A page of a list that grows, with the list's total (Relay).
 #[derive(SimpleObject, Clone, Debug)]
-pub struct MemberConnection {
-    /// The members.
-    pub edges: Vec<MemberEdge>,
+#[graphql(concrete(name = "MemberConnection", params(Member)))]
+#[graphql(concrete(name = "GroupConnection", params(Group)))]
+#[graphql(concrete(name = "FollowUpConnection", params(FollowUp)))]
+#[graphql(concrete(name = "StoppedAttendingConnection", params(StoppedAttending)))]
+#[graphql(concrete(name = "OutreachItemConnection", params(OutreachItem)))]
+pub struct Connection<T>
+where
+    T: OutputType,
+    Edge<T>: OutputType,
+{
+    /// The rows.
+    pub edges: Vec<Edge<T>>,
     /// Where the page ends.
     pub page_info: PageInfo,
-    /// How many members match, over all pages.
+    /// How many rows match, over all pages.
     pub total_count: i64,
 }
 
-/// A group and its cursor.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct GroupEdge {
-    /// Pass as `after` to continue.
-    pub cursor: String,
-    /// The group.
-    pub node: Group,
-}
-
-/// A page of groups.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct GroupConnection {
-    /// The groups.
-    pub edges: Vec<GroupEdge>,
-    /// Where the page ends.
-    pub page_info: PageInfo,
-    /// How many groups, over all pages.
-    pub total_count: i64,
+impl<T> Connection<T>
+where
+    T: OutputType,
+    Edge<T>: OutputType,
+{
+    /// A read model's page, each row turned into its node by `node` (a row whose node is
+    /// gone, say a member erased meanwhile, is left out with its cursor).
+    fn of<R>(page: read_models::Page<R>, mut node: impl FnMut(R) -> Option<T>) -> Self {
+        Self {
+            edges: page
+                .edges
+                .into_iter()
+                .filter_map(|edge| {
+                    Some(Edge {
+                        cursor: edge.cursor,
+                        node: node(edge.node)?,
+                    })
+                })
+                .collect(),
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor: page.end_cursor,
+            },
+            total_count: page.total_count,
+        }
+    }
 }
 
 /// Recorded outcomes of one outcome kind.
@@ -190,7 +212,7 @@ impl DashboardQuery {
         at_risk: Option<bool>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> ApiResult<MemberConnection> {
+    ) -> ApiResult<Connection<Member>> {
         let (services, request) = (services(ctx)?, request(ctx)?);
         let page = read_models::members_page(
             &services.pool,
@@ -203,23 +225,10 @@ impl DashboardQuery {
             Engagement::at(now()),
         )
         .await?;
-        let cursors: Vec<String> = page.edges.iter().map(|e| e.cursor.clone()).collect();
-        let summaries = page.edges.into_iter().map(|e| e.node).collect();
-        let members = views::members_from_summaries(summaries);
-        let ids: Vec<MemberId> = members.iter().map(|m| m.0.id).collect();
+        let members = Connection::of(page, |summary| Some(views::member_from_summary(summary)));
+        let ids: Vec<MemberId> = members.edges.iter().map(|e| e.node.0.id).collect();
         log_reads(ctx, &ids, Read::List(DataCategory::Profile), true).await?;
-        Ok(MemberConnection {
-            edges: cursors
-                .into_iter()
-                .zip(members)
-                .map(|(cursor, node)| MemberEdge { cursor, node })
-                .collect(),
-            page_info: PageInfo {
-                has_next_page: page.has_next_page,
-                end_cursor: page.end_cursor,
-            },
-            total_count: page.total_count,
-        })
+        Ok(members)
     }
 
     /// One member of the caller's clinic.
@@ -243,7 +252,7 @@ impl DashboardQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> ApiResult<GroupConnection> {
+    ) -> ApiResult<Connection<Group>> {
         let (services, request) = (services(ctx)?, request(ctx)?);
         let facilitator = facilitator_scope(ctx)?;
         let page = read_models::groups_page(
@@ -253,21 +262,7 @@ impl DashboardQuery {
             &page_request(first, after)?,
         )
         .await?;
-        Ok(GroupConnection {
-            edges: page
-                .edges
-                .into_iter()
-                .map(|e| GroupEdge {
-                    cursor: e.cursor,
-                    node: Group(e.node),
-                })
-                .collect(),
-            page_info: PageInfo {
-                has_next_page: page.has_next_page,
-                end_cursor: page.end_cursor,
-            },
-            total_count: page.total_count,
-        })
+        Ok(Connection::of(page, |group| Some(Group(group))))
     }
 
     /// One group of the caller's clinic (a facilitator: one they run).
@@ -283,7 +278,8 @@ impl DashboardQuery {
         Ok(group)
     }
 
-    /// Open follow-ups due within `withinDays` (default 7; overdue ones included), by due time.
+    /// Open follow-ups due within `withinDays` (default 7; overdue ones included), by due time:
+    /// the whole list (`dueFollowUps` pages it).
     #[graphql(guard = "RoleGuard::new(\"see follow-ups\", roles::CLINICAL_READ)")]
     async fn follow_ups_due(
         &self,
@@ -291,29 +287,47 @@ impl DashboardQuery {
         within_days: Option<i32>,
     ) -> ApiResult<Vec<FollowUp>> {
         let (services, request) = (services(ctx)?, request(ctx)?);
-        let within = match within_days {
-            None => 7,
-            Some(n) if (0..=3660).contains(&n) => n as u32,
-            Some(_) => {
-                return Err(ApiError::BadInput(
-                    "`withinDays` must be between 0 and 3660".into(),
-                ))
-            }
-        };
-        let due = read_models::follow_ups_due(&services.pool, &request.staff.clinic, within, now())
-            .await?;
-        let ids: Vec<MemberId> = due.iter().map(|f| f.member_id).collect();
+        let due = read_models::follow_ups_due(
+            &services.pool,
+            &request.staff.clinic,
+            within(within_days)?,
+            now(),
+        )
+        .await?;
         let mut follow_ups: Vec<FollowUp> = due.into_iter().map(views::follow_up_of).collect();
-        if ctx.look_ahead().field("member").exists() {
-            // One batch for the whole list: left to each follow-up's `member`, hundreds of
-            // loads spread over many small batches under load (26 queries a request measured).
-            let members = views::members_by_id(ctx, &ids).await?;
-            for follow_up in &mut follow_ups {
-                follow_up.member = members.get(&follow_up.member_id).map(|m| m.0.clone());
-            }
-        }
-        log_reads(ctx, &ids, Read::List(DataCategory::Outcomes), true).await?;
+        let wants_member = ctx.look_ahead().field("member").exists();
+        with_members(ctx, follow_ups.iter_mut(), wants_member).await?;
         Ok(follow_ups)
+    }
+
+    /// Open follow-ups due within `withinDays` (default 7; overdue ones included), by due time,
+    /// a page at a time: the work list as it grows.
+    #[graphql(guard = "RoleGuard::new(\"see follow-ups\", roles::CLINICAL_READ)")]
+    async fn due_follow_ups(
+        &self,
+        ctx: &Context<'_>,
+        within_days: Option<i32>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<FollowUp>> {
+        let (services, request) = (services(ctx)?, request(ctx)?);
+        let page = read_models::follow_ups_due_page(
+            &services.pool,
+            &request.staff.clinic,
+            within(within_days)?,
+            now(),
+            &page_request(first, after)?,
+        )
+        .await?;
+        let mut due = Connection::of(page, |f| Some(views::follow_up_of(f)));
+        let wants_member = ctx
+            .look_ahead()
+            .field("edges")
+            .field("node")
+            .field("member")
+            .exists();
+        with_members(ctx, due.edges.iter_mut().map(|e| &mut e.node), wants_member).await?;
+        Ok(due)
     }
 
     /// Outcomes recorded per follow-up day (counts only; no one is named).
@@ -341,8 +355,11 @@ impl DashboardQuery {
         })
     }
 
-    /// Members in treatment attending fewer than 3 sessions in the last 7 days.
-    #[graphql(guard = "RoleGuard::new(\"see members at risk\", roles::CLINICAL_READ)")]
+    /// Members in treatment attending fewer than 3 sessions in the last 7 days, all at once.
+    #[graphql(
+        guard = "RoleGuard::new(\"see members at risk\", roles::CLINICAL_READ)",
+        deprecation = "the whole list at once; `members(atRisk: true)` pages it"
+    )]
     async fn at_risk_members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
         let (services, request) = (services(ctx)?, request(ctx)?);
         let summaries = read_models::at_risk_members(
@@ -357,63 +374,96 @@ impl DashboardQuery {
         Ok(members)
     }
 
-    /// Members absent from a group's last 2 sessions in a row (a facilitator: their groups).
+    /// Members absent from a group's last 2 sessions in a row (a facilitator: their groups), by
+    /// group then join.
     #[graphql(guard = "RoleGuard::new(\"see attendance flags\", roles::SESSION_READ)")]
-    async fn stopped_attending(&self, ctx: &Context<'_>) -> ApiResult<Vec<StoppedAttending>> {
+    async fn stopped_attending(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<StoppedAttending>> {
         let (services, request) = (services(ctx)?, request(ctx)?);
         let facilitator = facilitator_scope(ctx)?;
-        let flags = read_models::stopped_attending(
+        let page = read_models::stopped_attending(
             &services.pool,
             &request.staff.clinic,
             facilitator.as_deref(),
+            &page_request(first, after)?,
         )
         .await?;
-        let member_ids: Vec<MemberId> = flags.iter().map(|f| f.member_id).collect();
-        let group_ids: Vec<GroupId> = flags.iter().map(|f| f.group_id).collect();
+        let member_ids: Vec<MemberId> = page.edges.iter().map(|e| e.node.member_id).collect();
+        let group_ids: Vec<GroupId> = page.edges.iter().map(|e| e.node.group_id).collect();
         let members = views::members_by_id(ctx, &member_ids).await?;
         let groups = views::groups_by_ids(ctx, &group_ids).await?;
         log_reads(ctx, &member_ids, Read::List(DataCategory::Attendance), true).await?;
-        Ok(flags
-            .into_iter()
-            .filter_map(|flag| {
-                let member = members.get(&flag.member_id)?.clone();
-                let group = groups.iter().find(|g| g.0.id == flag.group_id)?.clone();
-                Some(StoppedAttending {
-                    group,
-                    member,
-                    consecutive_absences: flag.consecutive_absences,
-                })
+        Ok(Connection::of(page, |flag| {
+            Some(StoppedAttending {
+                group: groups.iter().find(|g| g.0.id == flag.group_id)?.clone(),
+                member: members.get(&flag.member_id)?.clone(),
+                consecutive_absences: flag.consecutive_absences,
             })
-            .collect())
+        }))
     }
 
-    /// Members who missed 2 or more check-ins in a row, for their primary counselor.
+    /// Members who missed 2 or more check-ins in a row, for their primary counselor, in
+    /// referral order.
     #[graphql(guard = "RoleGuard::new(\"see outreach items\", roles::CLINICAL_READ)")]
     async fn outreach_items(
         &self,
         ctx: &Context<'_>,
         counselor: Option<String>,
-    ) -> ApiResult<Vec<OutreachItem>> {
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<OutreachItem>> {
         let (services, request) = (services(ctx)?, request(ctx)?);
-        let items = read_models::outreach_items(
+        let page = read_models::outreach_items(
             &services.pool,
             &request.staff.clinic,
             counselor.as_deref(),
+            &page_request(first, after)?,
         )
         .await?;
-        let ids: Vec<MemberId> = items.iter().map(|i| i.member_id).collect();
-        let members = views::members_by_ids(ctx, &ids).await?;
+        let ids: Vec<MemberId> = page.edges.iter().map(|e| e.node.member_id).collect();
+        let members = views::members_by_id(ctx, &ids).await?;
         log_reads(ctx, &ids, Read::List(DataCategory::CheckIns), true).await?;
-        Ok(items
-            .into_iter()
-            .filter_map(|item| {
-                let member = members.iter().find(|m| m.0.id == item.member_id)?.clone();
-                Some(OutreachItem {
-                    member,
-                    primary_counselor: item.primary_counselor,
-                    consecutive_missed_check_ins: item.consecutive_missed_check_ins,
-                })
+        Ok(Connection::of(page, |item| {
+            Some(OutreachItem {
+                member: members.get(&item.member_id)?.clone(),
+                primary_counselor: item.primary_counselor,
+                consecutive_missed_check_ins: item.consecutive_missed_check_ins,
             })
-            .collect())
+        }))
     }
+}
+
+/// `withinDays` of the follow-up lists: 7 unless given, at most ten years.
+fn within(within_days: Option<i32>) -> ApiResult<u32> {
+    match within_days {
+        None => Ok(7),
+        Some(n) if (0..=3660).contains(&n) => Ok(n as u32),
+        Some(_) => Err(ApiError::BadInput(
+            "`withinDays` must be between 0 and 3660".into(),
+        )),
+    }
+}
+
+/// Logs the read of the listed follow-ups' members and, when the query asks for them, attaches
+/// each follow-up's member: one batch for the whole list (left to each follow-up's `member`,
+/// hundreds of loads spread over many small batches under load, 26 queries a request
+/// measured).
+async fn with_members<'a>(
+    ctx: &Context<'_>,
+    follow_ups: impl Iterator<Item = &'a mut FollowUp>,
+    wants_member: bool,
+) -> ApiResult<()> {
+    let mut follow_ups: Vec<&mut FollowUp> = follow_ups.collect();
+    let ids: Vec<MemberId> = follow_ups.iter().map(|f| f.member_id).collect();
+    if wants_member {
+        let members = views::members_by_id(ctx, &ids).await?;
+        for follow_up in &mut follow_ups {
+            follow_up.member = members.get(&follow_up.member_id).map(|m| m.0.clone());
+        }
+    }
+    log_reads(ctx, &ids, Read::List(DataCategory::Outcomes), true).await
 }

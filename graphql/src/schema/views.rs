@@ -442,10 +442,12 @@ pub async fn members_by_id(
 
 /// Members from the summaries a list query returned.
 pub fn members_from_summaries(summaries: Vec<MemberSummary>) -> Vec<Member> {
-    summaries
-        .into_iter()
-        .map(|s| Member(Arc::new(view_of(s))))
-        .collect()
+    summaries.into_iter().map(member_from_summary).collect()
+}
+
+/// The member a list query's summary describes.
+pub fn member_from_summary(summary: MemberSummary) -> Member {
+    Member(Arc::new(view_of(summary)))
 }
 
 /// Waits (bounded) until the projections have applied `position`.

@@ -3,9 +3,11 @@
 use clinic_domain::values::FollowUpOutcome;
 use sqlx::{PgPool, Row};
 use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
 
 use super::members::{follow_up, FollowUp};
-use super::{stored_opt, ReadModelError};
+use super::page::{parse_after, total_count};
+use super::{stored_opt, Page, PageRequest, ReadModelError};
 use crate::clinic::ClinicId;
 
 /// How many follow-ups at one day offset found one outcome.
@@ -50,6 +52,36 @@ pub async fn follow_ups_due(
         .fetch_all(pool)
         .await?;
     rows.iter().map(follow_up).collect()
+}
+
+/// A page of the staff follow-up list ([`follow_ups_due`]), by due time then id, with the
+/// total that match. One round trip.
+pub async fn follow_ups_due_page(
+    pool: &PgPool,
+    clinic: &ClinicId,
+    within_days: u32,
+    now: OffsetDateTime,
+    page: &PageRequest,
+) -> Result<Page<FollowUp>, ReadModelError> {
+    let until = now + Duration::days(i64::from(within_days));
+    let after: Option<(OffsetDateTime, Uuid)> = parse_after('f', page.after.as_deref())?;
+    let limit = page.limit();
+    let rows = sqlx::query(include_str!("sql/follow_ups_due_page.sql"))
+        .bind(clinic.as_str())
+        .bind(until)
+        .bind(after.map(|(due_at, _)| due_at))
+        .bind(after.map(|(_, id)| id))
+        .bind(limit + 1)
+        .fetch_all(pool)
+        .await?;
+    let mut due = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<Uuid>, _>("follow_up_id")?.is_some() {
+            let follow_up = follow_up(row)?;
+            due.push(((follow_up.due_at, follow_up.id.as_uuid()), follow_up));
+        }
+    }
+    Ok(Page::from_rows(due, limit, 'f', total_count(&rows)?))
 }
 
 /// The outcomes report of `clinic`: per day offset, how many follow-ups were recorded and

@@ -9,7 +9,8 @@ use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{parse_cursor, stored, Page, PageRequest, ReadModelError};
+use super::page::{parse_after, total_count};
+use super::{stored, Page, PageRequest, ReadModelError};
 use crate::clinic::ClinicId;
 
 /// A group as the list and the group page show it.
@@ -107,7 +108,7 @@ pub async fn groups_page(
     facilitator: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<GroupSummary>, ReadModelError> {
-    let after = parse_cursor('g', page.after.as_deref())?;
+    let after = parse_after('g', page.after.as_deref())?.unwrap_or(0_i64);
     let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/groups_page.sql"))
         .bind(clinic.as_str())
@@ -116,17 +117,13 @@ pub async fn groups_page(
         .bind(limit + 1)
         .fetch_all(pool)
         .await?;
-    let total_count = match rows.first() {
-        Some(row) => row.try_get("total_count")?,
-        None => 0,
-    };
     let mut groups = Vec::with_capacity(rows.len());
     for row in &rows {
         if row.try_get::<Option<Uuid>, _>("group_id")?.is_some() {
-            groups.push((row.try_get("formed_position")?, group(row)?));
+            groups.push((row.try_get::<i64, _>("formed_position")?, group(row)?));
         }
     }
-    Ok(Page::from_rows(groups, limit, 'g', total_count))
+    Ok(Page::from_rows(groups, limit, 'g', total_count(&rows)?))
 }
 
 /// The groups with these ids in `clinic` (batch loading). One round trip.
@@ -248,31 +245,46 @@ pub async fn sessions_of_groups(
         .collect()
 }
 
-/// Members on the roster of an open group absent from its last 2 or more sessions (excused
-/// ones neither count nor break the run), for one facilitator or all, computed from the
-/// corrected attendance at query time.
+/// A page of the members on the roster of an open group absent from its last 2 or more
+/// sessions (excused ones neither count nor break the run), for one facilitator or all, by
+/// group formation then join, with the total that match; computed from the corrected
+/// attendance at query time. One round trip.
 pub async fn stopped_attending(
     pool: &PgPool,
     clinic: &ClinicId,
     facilitator: Option<&str>,
-) -> Result<Vec<StoppedAttending>, ReadModelError> {
+    page: &PageRequest,
+) -> Result<Page<StoppedAttending>, ReadModelError> {
+    let after: Option<(i64, i64)> = parse_after('s', page.after.as_deref())?;
+    let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/stopped_attending.sql"))
         .bind(clinic.as_str())
         .bind(facilitator)
         .bind(i64::from(STOPPED_ATTENDING_AFTER))
+        .bind(after.map(|(formed, _)| formed))
+        .bind(after.map(|(_, joined)| joined))
+        .bind(limit + 1)
         .fetch_all(pool)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(StoppedAttending {
-                group_id: GroupId::new(row.try_get("group_id")?),
-                group_name: row.try_get("group_name")?,
-                facilitator: row.try_get("facilitator")?,
-                member_id: MemberId::new(row.try_get("member_id")?),
-                consecutive_absences: row.try_get("absences")?,
-            })
-        })
-        .collect()
+    let mut flags = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(member_id) = row.try_get::<Option<Uuid>, _>("member_id")? else {
+            continue;
+        };
+        let flag = StoppedAttending {
+            group_id: GroupId::new(row.try_get("group_id")?),
+            group_name: row.try_get("group_name")?,
+            facilitator: row.try_get("facilitator")?,
+            member_id: MemberId::new(member_id),
+            consecutive_absences: row.try_get("absences")?,
+        };
+        let key: (i64, i64) = (
+            row.try_get("formed_position")?,
+            row.try_get("joined_position")?,
+        );
+        flags.push((key, flag));
+    }
+    Ok(Page::from_rows(flags, limit, 's', total_count(&rows)?))
 }
 
 /// Whether `member` is on the roster of a group `facilitator` runs (minimum necessary: a

@@ -11,7 +11,8 @@ use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{parse_cursor, stored, stored_opt, Engagement, Page, PageRequest, ReadModelError};
+use super::page::{parse_after, total_count};
+use super::{stored, stored_opt, Engagement, Page, PageRequest, ReadModelError};
 use crate::clinic::ClinicId;
 
 /// How many members are at one stage.
@@ -185,7 +186,7 @@ pub async fn members_page(
     page: &PageRequest,
     engagement: Engagement,
 ) -> Result<Page<MemberSummary>, ReadModelError> {
-    let after = parse_cursor('m', page.after.as_deref())?;
+    let after = parse_after('m', page.after.as_deref())?.unwrap_or(0_i64);
     let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/members_page.sql"))
         .bind(clinic.as_str())
@@ -198,17 +199,16 @@ pub async fn members_page(
         .bind(i64::from(engagement.threshold))
         .fetch_all(pool)
         .await?;
-    let total_count = match rows.first() {
-        Some(row) => row.try_get("total_count")?,
-        None => 0,
-    };
     let mut members = Vec::with_capacity(rows.len());
     for row in &rows {
         if row.try_get::<Option<Uuid>, _>("member_id")?.is_some() {
-            members.push((row.try_get("referred_position")?, summary(row, engagement)?));
+            members.push((
+                row.try_get::<i64, _>("referred_position")?,
+                summary(row, engagement)?,
+            ));
         }
     }
-    Ok(Page::from_rows(members, limit, 'm', total_count))
+    Ok(Page::from_rows(members, limit, 'm', total_count(&rows)?))
 }
 
 /// The members with these ids in `clinic` (ids of other clinics are simply not found), for
@@ -325,30 +325,39 @@ pub(super) fn follow_up(row: &PgRow) -> Result<FollowUp, ReadModelError> {
     })
 }
 
-/// Open outreach items (2 or more missed check-ins in a row, member not erased), for one
-/// primary counselor or all, in referral order.
+/// A page of open outreach items (2 or more missed check-ins in a row, member not erased), for
+/// one primary counselor or all, in referral order, with the total that match. One round trip.
 pub async fn outreach_items(
     pool: &PgPool,
     clinic: &ClinicId,
     counselor: Option<&str>,
-) -> Result<Vec<OutreachItem>, ReadModelError> {
+    page: &PageRequest,
+) -> Result<Page<OutreachItem>, ReadModelError> {
+    let after = parse_after('o', page.after.as_deref())?.unwrap_or(0_i64);
+    let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/outreach_items.sql"))
         .bind(clinic.as_str())
         .bind(i32::try_from(OUTREACH_AFTER_MISSED_CHECK_INS).unwrap_or(i32::MAX))
         .bind(counselor)
+        .bind(after)
+        .bind(limit + 1)
         .fetch_all(pool)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(OutreachItem {
-                member_id: MemberId::new(row.try_get("member_id")?),
-                name: row.try_get("name")?,
-                primary_counselor: row.try_get("primary_counselor")?,
-                consecutive_missed_check_ins: row.try_get("consecutive_missed_check_ins")?,
-                last_missed_due_at: row.try_get("last_missed_due_at")?,
-            })
-        })
-        .collect()
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(member_id) = row.try_get::<Option<Uuid>, _>("member_id")? else {
+            continue;
+        };
+        let item = OutreachItem {
+            member_id: MemberId::new(member_id),
+            name: row.try_get("name")?,
+            primary_counselor: row.try_get("primary_counselor")?,
+            consecutive_missed_check_ins: row.try_get("consecutive_missed_check_ins")?,
+            last_missed_due_at: row.try_get("last_missed_due_at")?,
+        };
+        items.push((row.try_get::<i64, _>("referred_position")?, item));
+    }
+    Ok(Page::from_rows(items, limit, 'o', total_count(&rows)?))
 }
 
 /// The member an alumni follow-up belongs to (follow-up ids are derived, not reversible).

@@ -1,28 +1,42 @@
--- Members on the roster of an open group whose last $3 or more attendance records there are
--- absences (excused ones neither count nor break the run), for one facilitator ($2) or all
--- (NULL). $1 clinic. The run is counted now, from the attendance after corrections: two
--- index probes per roster member.
-SELECT g.group_id, g.name AS group_name, g.facilitator, r.member_id, run.absences
-  FROM group_rosters r
-  JOIN group_summaries g ON g.clinic = r.clinic AND g.group_id = r.group_id
+-- A page of the members on the roster of an open group whose last $3 or more attendance
+-- records there are absences (excused ones neither count nor break the run), for one
+-- facilitator ($2) or all (NULL), by group formation then join, with the total that match.
+-- $1 clinic; $4, $5 after this (formed, joined) position pair (NULL: from the start); $6 rows to
+-- return. The run is counted now, from the attendance after corrections: two index probes per
+-- roster member. Always one row at least: an empty page is one row with a NULL member_id and
+-- the total.
+WITH flagged AS (
+    SELECT g.group_id, g.name AS group_name, g.facilitator, r.member_id, run.absences,
+           g.formed_position, r.joined_position
+      FROM group_rosters r
+      JOIN group_summaries g ON g.clinic = r.clinic AND g.group_id = r.group_id
+      LEFT JOIN LATERAL (
+          SELECT a.held_at, a.session_id
+            FROM session_attendance a
+           WHERE a.clinic = r.clinic AND a.group_id = r.group_id AND a.member_id = r.member_id
+             AND a.status IN ('present', 'late')
+           ORDER BY a.held_at DESC, a.session_id DESC
+           LIMIT 1
+      ) last_attended ON true
+      CROSS JOIN LATERAL (
+          SELECT count(*) AS absences
+            FROM session_attendance a
+           WHERE a.clinic = r.clinic AND a.group_id = r.group_id AND a.member_id = r.member_id
+             AND a.status = 'absent'
+             AND (last_attended.held_at IS NULL
+                  OR (a.held_at, a.session_id) > (last_attended.held_at, last_attended.session_id))
+      ) run
+     WHERE r.clinic = $1
+       AND NOT g.closed
+       AND ($2::text IS NULL OR g.facilitator = $2)
+       AND run.absences >= $3
+)
+SELECT t.total_count, p.*
+  FROM (SELECT count(*) AS total_count FROM flagged) t
   LEFT JOIN LATERAL (
-      SELECT a.held_at, a.session_id
-        FROM session_attendance a
-       WHERE a.clinic = r.clinic AND a.group_id = r.group_id AND a.member_id = r.member_id
-         AND a.status IN ('present', 'late')
-       ORDER BY a.held_at DESC, a.session_id DESC
-       LIMIT 1
-  ) last_attended ON true
-  CROSS JOIN LATERAL (
-      SELECT count(*) AS absences
-        FROM session_attendance a
-       WHERE a.clinic = r.clinic AND a.group_id = r.group_id AND a.member_id = r.member_id
-         AND a.status = 'absent'
-         AND (last_attended.held_at IS NULL
-              OR (a.held_at, a.session_id) > (last_attended.held_at, last_attended.session_id))
-  ) run
- WHERE r.clinic = $1
-   AND NOT g.closed
-   AND ($2::text IS NULL OR g.facilitator = $2)
-   AND run.absences >= $3
- ORDER BY g.formed_position, r.joined_position
+      SELECT *
+        FROM flagged f
+       WHERE $4::bigint IS NULL OR (f.formed_position, f.joined_position) > ($4, $5::bigint)
+       ORDER BY f.formed_position, f.joined_position
+       LIMIT $6
+  ) p ON true

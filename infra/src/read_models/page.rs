@@ -1,0 +1,211 @@
+//! Relay-style pages of the lists that grow: keyset cursors over each list's stable order.
+//!
+//! A cursor is the list's letter and the last row's sort key, so a page costs an index walk
+//! from the key on (never an OFFSET that rereads the rows before it) and rows appended
+//! meanwhile neither repeat nor shift later pages. Cursors are opaque to clients; a list
+//! refuses another list's cursor.
+
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::ReadModelError;
+
+/// The most rows one page returns, whatever `first` asks for.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// Which page of a list: at most `first` rows after the cursor `after` (from the start
+/// without one).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PageRequest {
+    /// How many rows (clamped to 1..=[`MAX_PAGE_SIZE`]).
+    pub first: u32,
+    /// The `end_cursor` (or an edge's cursor) of the previous page.
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    /// The first `first` rows.
+    pub fn first(first: u32) -> Self {
+        Self { first, after: None }
+    }
+
+    /// Rows to return; the statement is asked for one more, which says a next page exists.
+    pub(super) fn limit(&self) -> i64 {
+        i64::from(self.first.clamp(1, MAX_PAGE_SIZE))
+    }
+}
+
+/// One row of a page and the cursor just after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge<T> {
+    /// Pass as `after` to continue after this row.
+    pub cursor: String,
+    /// The row.
+    pub node: T,
+}
+
+/// A page of a list in a stable order, Relay-style.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The rows.
+    pub edges: Vec<Edge<T>>,
+    /// Whether rows follow this page.
+    pub has_next_page: bool,
+    /// The last row's cursor.
+    pub end_cursor: Option<String>,
+    /// How many rows the whole list holds (with the same filters).
+    pub total_count: i64,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows, each with its sort key (the extra row says a
+    /// next page exists).
+    pub(super) fn from_rows<K: SortKey>(
+        mut rows: Vec<(K, T)>,
+        limit: i64,
+        prefix: char,
+        total_count: i64,
+    ) -> Self {
+        let has_next_page = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let edges: Vec<Edge<T>> = rows
+            .into_iter()
+            .map(|(key, node)| Edge {
+                cursor: format!("{prefix}{}", key.encode()),
+                node,
+            })
+            .collect();
+        Self {
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+            has_next_page,
+            edges,
+            total_count,
+        }
+    }
+}
+
+/// The list's total, which a page statement repeats on every row (and returns alone in one
+/// row when the page is empty).
+pub(super) fn total_count(rows: &[PgRow]) -> Result<i64, ReadModelError> {
+    match rows.first() {
+        Some(row) => Ok(row.try_get("total_count")?),
+        None => Ok(0),
+    }
+}
+
+/// The key of `prefix`'s list that `after` carries (None: from the start), or
+/// [`ReadModelError::InvalidCursor`] for a cursor this list did not hand out.
+pub(super) fn parse_after<K: SortKey>(
+    prefix: char,
+    after: Option<&str>,
+) -> Result<Option<K>, ReadModelError> {
+    after
+        .map(|raw| {
+            raw.strip_prefix(prefix)
+                .and_then(K::decode)
+                .ok_or(ReadModelError::InvalidCursor)
+        })
+        .transpose()
+}
+
+/// A list's sort key as its cursors carry it.
+pub(super) trait SortKey: Sized {
+    fn encode(&self) -> String;
+    fn decode(raw: &str) -> Option<Self>;
+}
+
+/// A log position (referral, formation): members, groups, outreach items.
+impl SortKey for i64 {
+    fn encode(&self) -> String {
+        self.to_string()
+    }
+
+    fn decode(raw: &str) -> Option<Self> {
+        raw.parse().ok().filter(|n| *n >= 0)
+    }
+}
+
+/// Two log positions (a group's formation, then a roster entry's join): attendance flags.
+impl SortKey for (i64, i64) {
+    fn encode(&self) -> String {
+        format!("{}.{}", self.0.encode(), self.1.encode())
+    }
+
+    fn decode(raw: &str) -> Option<Self> {
+        let (a, b) = raw.split_once('.')?;
+        Some((i64::decode(a)?, i64::decode(b)?))
+    }
+}
+
+/// A due time (to the microsecond, as stored) and an id: follow-ups.
+impl SortKey for (OffsetDateTime, Uuid) {
+    fn encode(&self) -> String {
+        let micros = self.0.unix_timestamp_nanos() / 1_000;
+        format!("{micros}.{}", self.1.simple())
+    }
+
+    fn decode(raw: &str) -> Option<Self> {
+        let (micros, id) = raw.split_once('.')?;
+        let nanos = micros.parse::<i128>().ok()?.checked_mul(1_000)?;
+        let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
+        Some((at, Uuid::try_parse(id).ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_gives_back_the_key_it_was_made_from() {
+        let page = Page::from_rows(vec![((3_i64, 17_i64), "a")], 1, 's', 1);
+        let cursor = page.end_cursor.expect("one row");
+        assert_eq!(
+            parse_after('s', Some(&cursor)).unwrap(),
+            Some((3_i64, 17_i64))
+        );
+
+        let due = OffsetDateTime::from_unix_timestamp_nanos(1_764_000_000_123_456_000).unwrap();
+        let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let page = Page::from_rows(vec![((due, id), ())], 5, 'f', 1);
+        assert_eq!(
+            parse_after::<(OffsetDateTime, Uuid)>('f', page.end_cursor.as_deref()).unwrap(),
+            Some((due, id))
+        );
+    }
+
+    #[test]
+    fn a_page_says_whether_rows_follow_from_the_extra_row() {
+        let page = Page::from_rows(vec![(1_i64, 'a'), (2, 'b'), (3, 'c')], 2, 'm', 9);
+        assert!(page.has_next_page);
+        assert_eq!(page.edges.len(), 2);
+        assert_eq!(page.end_cursor.as_deref(), Some("m2"));
+        let last = Page::from_rows(vec![(1_i64, 'a')], 2, 'm', 1);
+        assert!(!last.has_next_page);
+    }
+
+    #[test]
+    fn a_list_refuses_cursors_it_did_not_hand_out() {
+        for bad in ["g12", "m", "m-1", "mx", "m1.2"] {
+            assert!(
+                matches!(
+                    parse_after::<i64>('m', Some(bad)),
+                    Err(ReadModelError::InvalidCursor)
+                ),
+                "{bad}"
+            );
+        }
+        for bad in ["s1", "s1.", "s.2", "s1.-2", "f12.not-a-uuid", "f.0123"] {
+            let prefix = bad.chars().next().unwrap();
+            let refused = if prefix == 's' {
+                parse_after::<(i64, i64)>(prefix, Some(bad)).is_err()
+            } else {
+                parse_after::<(OffsetDateTime, Uuid)>(prefix, Some(bad)).is_err()
+            };
+            assert!(refused, "{bad}");
+        }
+        assert_eq!(parse_after::<i64>('m', None).unwrap(), None);
+    }
+}

@@ -1,0 +1,17 @@
+-- A page of the staff follow-up list (follow_ups_due.sql): open follow-ups due by $2, by due
+-- time then id, with the total that match. $1 clinic; $3, $4 after this (due time, id) pair
+-- (NULL: from the start); $5 rows to return. Always one row at least: an empty page is one row
+-- with a NULL follow_up_id and the total.
+SELECT t.total_count, p.*
+  FROM (SELECT count(*) AS total_count
+          FROM member_follow_ups f
+         WHERE f.clinic = $1 AND f.status <> 'completed' AND f.due_at <= $2) t
+  LEFT JOIN LATERAL (
+      SELECT f.member_id, f.follow_up_id, f.day_offset, f.due_at, f.status, f.outcome,
+             f.completed_at
+        FROM member_follow_ups f
+       WHERE f.clinic = $1 AND f.status <> 'completed' AND f.due_at <= $2
+         AND ($3::timestamptz IS NULL OR (f.due_at, f.follow_up_id) > ($3, $4::uuid))
+       ORDER BY f.due_at, f.follow_up_id
+       LIMIT $5
+  ) p ON true
