@@ -125,18 +125,21 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 /// [`spawn_app`] with a retention period of `retention_days` (0: treatment records may be
 /// erased as soon as the member is discharged).
 pub async fn spawn_app_with_retention(pool: PgPool, retention_days: u32) -> TestApp {
-    spawn_app_with_key(pool, MasterKey::generate().0, retention_days).await
+    spawn_app_with_key(pool, MasterKey::generate().0, retention_days, 100).await
 }
 
-/// [`spawn_app_with_retention`] under `master_key`: for a log written before the app starts
-/// (its scheduler would otherwise append to the streams a seeding is still writing).
+/// [`spawn_app_with_retention`] under `master_key`, its scheduler ticking every
+/// `scheduler_tick_ms`: for a log written before the app starts (its scheduler would
+/// otherwise append to the streams a seeding is still writing), and for tests that run the
+/// scheduler themselves.
 pub async fn spawn_app_with_key(
     pool: PgPool,
     master_key: MasterKey,
     retention_days: u32,
+    scheduler_tick_ms: u64,
 ) -> TestApp {
     let config = clinic_infra::config::Config::from_lookup(|name| {
-        (name == "CLINIC_SCHEDULER_TICK_MS").then(|| "100".to_owned())
+        (name == "CLINIC_SCHEDULER_TICK_MS").then(|| scheduler_tick_ms.to_string())
     })
     .unwrap();
     let keyring = Keyring::new(pool.clone(), master_key.clone());

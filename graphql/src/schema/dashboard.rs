@@ -227,7 +227,12 @@ impl DashboardQuery {
         .await?;
         let members = Connection::of(page, |summary| Some(views::member_from_summary(summary)));
         let ids: Vec<MemberId> = members.edges.iter().map(|e| e.node.0.id).collect();
-        log_reads(ctx, &ids, Read::List(DataCategory::Profile), true).await?;
+        // Filtered by at risk, the list says who attends too little: an attendance read.
+        let category = match at_risk {
+            Some(_) => DataCategory::Attendance,
+            None => DataCategory::Profile,
+        };
+        log_reads(ctx, &ids, Read::List(category), true).await?;
         Ok(members)
     }
 
@@ -396,14 +401,16 @@ impl DashboardQuery {
         let group_ids: Vec<GroupId> = page.edges.iter().map(|e| e.node.group_id).collect();
         let members = views::members_by_id(ctx, &member_ids).await?;
         let groups = views::groups_by_ids(ctx, &group_ids).await?;
-        log_reads(ctx, &member_ids, Read::List(DataCategory::Attendance), true).await?;
-        Ok(Connection::of(page, |flag| {
+        let flags = Connection::of(page, |flag| {
             Some(StoppedAttending {
                 group: groups.iter().find(|g| g.0.id == flag.group_id)?.clone(),
                 member: members.get(&flag.member_id)?.clone(),
                 consecutive_absences: flag.consecutive_absences,
             })
-        }))
+        });
+        let shown: Vec<MemberId> = flags.edges.iter().map(|e| e.node.member.0.id).collect();
+        log_reads(ctx, &shown, Read::List(DataCategory::Attendance), true).await?;
+        Ok(flags)
     }
 
     /// Members who missed 2 or more check-ins in a row, for their primary counselor, in
@@ -426,14 +433,16 @@ impl DashboardQuery {
         .await?;
         let ids: Vec<MemberId> = page.edges.iter().map(|e| e.node.member_id).collect();
         let members = views::members_by_id(ctx, &ids).await?;
-        log_reads(ctx, &ids, Read::List(DataCategory::CheckIns), true).await?;
-        Ok(Connection::of(page, |item| {
+        let items = Connection::of(page, |item| {
             Some(OutreachItem {
                 member: members.get(&item.member_id)?.clone(),
                 primary_counselor: item.primary_counselor,
                 consecutive_missed_check_ins: item.consecutive_missed_check_ins,
             })
-        }))
+        });
+        let shown: Vec<MemberId> = items.edges.iter().map(|e| e.node.member.0.id).collect();
+        log_reads(ctx, &shown, Read::List(DataCategory::CheckIns), true).await?;
+        Ok(items)
     }
 }
 

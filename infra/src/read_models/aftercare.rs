@@ -64,13 +64,16 @@ pub async fn follow_ups_due_page(
     page: &PageRequest,
 ) -> Result<Page<FollowUp>, ReadModelError> {
     let until = now + Duration::days(i64::from(within_days));
-    let after: Option<(OffsetDateTime, Uuid)> = parse_after('f', page.after.as_deref())?;
+    let (after_due, after_id) = parse_after('f', page.after.as_deref())?.unwrap_or((
+        OffsetDateTime::UNIX_EPOCH.replace_year(1).expect("year 1"),
+        Uuid::nil(),
+    ));
     let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/follow_ups_due_page.sql"))
         .bind(clinic.as_str())
         .bind(until)
-        .bind(after.map(|(due_at, _)| due_at))
-        .bind(after.map(|(_, id)| id))
+        .bind(after_due)
+        .bind(after_id)
         .bind(limit + 1)
         .fetch_all(pool)
         .await?;

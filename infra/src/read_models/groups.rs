@@ -255,14 +255,15 @@ pub async fn stopped_attending(
     facilitator: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<StoppedAttending>, ReadModelError> {
-    let after: Option<(i64, i64)> = parse_after('s', page.after.as_deref())?;
+    let (after_formed, after_joined) =
+        parse_after('s', page.after.as_deref())?.unwrap_or((0_i64, 0_i64));
     let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/stopped_attending.sql"))
         .bind(clinic.as_str())
         .bind(facilitator)
         .bind(i64::from(STOPPED_ATTENDING_AFTER))
-        .bind(after.map(|(formed, _)| formed))
-        .bind(after.map(|(_, joined)| joined))
+        .bind(after_formed)
+        .bind(after_joined)
         .bind(limit + 1)
         .fetch_all(pool)
         .await?;

@@ -333,6 +333,9 @@ pub async fn outreach_items(
     counselor: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<OutreachItem>, ReadModelError> {
+    // outreach_items.sql repeats its partial index's `>= 2`, which holds only while the
+    // threshold is at least 2.
+    const _: () = assert!(OUTREACH_AFTER_MISSED_CHECK_INS >= 2);
     let after = parse_after('o', page.after.as_deref())?.unwrap_or(0_i64);
     let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/outreach_items.sql"))

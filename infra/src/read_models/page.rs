@@ -19,7 +19,8 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 /// without one).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PageRequest {
-    /// How many rows (clamped to 1..=[`MAX_PAGE_SIZE`]).
+    /// How many rows (at most [`MAX_PAGE_SIZE`]; 0 asks only for the total and whether rows
+    /// follow).
     pub first: u32,
     /// The `end_cursor` (or an edge's cursor) of the previous page.
     pub after: Option<String>,
@@ -33,7 +34,7 @@ impl PageRequest {
 
     /// Rows to return; the statement is asked for one more, which says a next page exists.
     pub(super) fn limit(&self) -> i64 {
-        i64::from(self.first.clamp(1, MAX_PAGE_SIZE))
+        i64::from(self.first.min(MAX_PAGE_SIZE))
     }
 }
 
@@ -139,7 +140,8 @@ impl SortKey for (i64, i64) {
     }
 }
 
-/// A due time (to the microsecond, as stored) and an id: follow-ups.
+/// A due time (to the microsecond, as stored) and an id: follow-ups. Years outside 1..=9999
+/// are refused: PostgreSQL cannot hold some of them, and no stored follow-up falls there.
 impl SortKey for (OffsetDateTime, Uuid) {
     fn encode(&self) -> String {
         let micros = self.0.unix_timestamp_nanos() / 1_000;
@@ -149,7 +151,9 @@ impl SortKey for (OffsetDateTime, Uuid) {
     fn decode(raw: &str) -> Option<Self> {
         let (micros, id) = raw.split_once('.')?;
         let nanos = micros.parse::<i128>().ok()?.checked_mul(1_000)?;
-        let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
+        let at = OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()
+            .filter(|at| (1..=9999).contains(&at.year()))?;
         Some((at, Uuid::try_parse(id).ok()?))
     }
 }
@@ -184,6 +188,9 @@ mod tests {
         assert_eq!(page.end_cursor.as_deref(), Some("m2"));
         let last = Page::from_rows(vec![(1_i64, 'a')], 2, 'm', 1);
         assert!(!last.has_next_page);
+        let total_only = Page::from_rows(vec![(1_i64, 'a')], 0, 'm', 4);
+        assert!(total_only.edges.is_empty() && total_only.has_next_page);
+        assert_eq!(total_only.end_cursor, None);
     }
 
     #[test]
@@ -197,7 +204,16 @@ mod tests {
                 "{bad}"
             );
         }
-        for bad in ["s1", "s1.", "s.2", "s1.-2", "f12.not-a-uuid", "f.0123"] {
+        let before_year_one = "f-62135596800000001.0123456789abcdef0123456789abcdef";
+        for bad in [
+            "s1",
+            "s1.",
+            "s.2",
+            "s1.-2",
+            "f12.not-a-uuid",
+            "f.0123",
+            before_year_one,
+        ] {
             let prefix = bad.chars().next().unwrap();
             let refused = if prefix == 's' {
                 parse_after::<(i64, i64)>(prefix, Some(bad)).is_err()
@@ -207,5 +223,7 @@ mod tests {
             assert!(refused, "{bad}");
         }
         assert_eq!(parse_after::<i64>('m', None).unwrap(), None);
+        let year_one = "f-62135596800000000.0123456789abcdef0123456789abcdef";
+        assert!(parse_after::<(OffsetDateTime, Uuid)>('f', Some(year_one)).is_ok());
     }
 }

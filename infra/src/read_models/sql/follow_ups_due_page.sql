@@ -1,7 +1,9 @@
 -- A page of the staff follow-up list (follow_ups_due.sql): open follow-ups due by $2, by due
--- time then id, with the total that match. $1 clinic; $3, $4 after this (due time, id) pair
--- (NULL: from the start); $5 rows to return. Always one row at least: an empty page is one row
--- with a NULL follow_up_id and the total.
+-- time then id, with the total that match. $1 clinic; $3, $4 after this (due time, id) pair (the
+-- first page passes a pair before every row: a plain row comparison stays an index condition
+-- in a generic plan, where `$3 IS NULL OR ...` would become a filter over the rows before the
+-- cursor); $5 rows to return. Always one row at least: an empty page is one row with a NULL
+-- follow_up_id and the total.
 SELECT t.total_count, p.*
   FROM (SELECT count(*) AS total_count
           FROM member_follow_ups f
@@ -11,7 +13,8 @@ SELECT t.total_count, p.*
              f.completed_at
         FROM member_follow_ups f
        WHERE f.clinic = $1 AND f.status <> 'completed' AND f.due_at <= $2
-         AND ($3::timestamptz IS NULL OR (f.due_at, f.follow_up_id) > ($3, $4::uuid))
+         AND (f.due_at, f.follow_up_id) > ($3::timestamptz, $4::uuid)
        ORDER BY f.due_at, f.follow_up_id
        LIMIT $5
   ) p ON true
+ ORDER BY p.due_at, p.follow_up_id

@@ -18,3 +18,4 @@ SELECT t.total_count, p.*
        ORDER BY g.formed_position
        LIMIT $4
   ) p ON true
+ ORDER BY p.formed_position

@@ -1,8 +1,9 @@
 -- A page of the members on the roster of an open group whose last $3 or more attendance
 -- records there are absences (excused ones neither count nor break the run), for one
 -- facilitator ($2) or all (NULL), by group formation then join, with the total that match.
--- $1 clinic; $4, $5 after this (formed, joined) position pair (NULL: from the start); $6 rows to
--- return. The run is counted now, from the attendance after corrections: two index probes per
+-- $1 clinic; $4, $5 after this (formed, joined) position pair (0, 0 for the first page); $6
+-- rows to return. The whole flagged set is computed for its total, then the page is taken
+-- from it. The run is counted now, from the attendance after corrections: two index probes per
 -- roster member. Always one row at least: an empty page is one row with a NULL member_id and
 -- the total.
 WITH flagged AS (
@@ -36,7 +37,8 @@ SELECT t.total_count, p.*
   LEFT JOIN LATERAL (
       SELECT *
         FROM flagged f
-       WHERE $4::bigint IS NULL OR (f.formed_position, f.joined_position) > ($4, $5::bigint)
+       WHERE (f.formed_position, f.joined_position) > ($4::bigint, $5::bigint)
        ORDER BY f.formed_position, f.joined_position
        LIMIT $6
   ) p ON true
+ ORDER BY p.formed_position, p.joined_position
