@@ -660,6 +660,39 @@ async fn the_member_list_total_is_the_number_of_members_it_lists(pool: PgPool) {
             .unwrap();
             assert!(!page.has_next_page, "{filter:?}");
             assert_eq!(page.total_count, page.edges.len() as i64, "{filter:?}");
+            for member in page.edges.iter().map(|e| &e.node) {
+                assert!(stage.is_none_or(|s| member.stage == s), "{filter:?}");
+                assert!(at_risk.is_none_or(|r| member.at_risk == r), "{filter:?}");
+            }
+            let positions: Vec<i64> = page
+                .edges
+                .iter()
+                .map(|e| e.cursor.clone())
+                .map(|c| c.trim_start_matches('m').parse().unwrap())
+                .collect();
+            assert!(positions.is_sorted(), "{filter:?}: referral order");
+            // Small pages give the same members.
+            let mut paged = Vec::new();
+            let mut request = PageRequest::first(7);
+            loop {
+                let small = read_models::members_page(
+                    &pool,
+                    &clinic,
+                    filter,
+                    &request,
+                    Engagement::at(NOW),
+                )
+                .await
+                .unwrap();
+                assert_eq!(small.total_count, page.total_count, "{filter:?}");
+                paged.extend(small.edges.iter().map(|e| e.node.id));
+                if !small.has_next_page {
+                    break;
+                }
+                request.after = small.end_cursor;
+            }
+            let whole: Vec<MemberId> = page.edges.iter().map(|e| e.node.id).collect();
+            assert_eq!(paged, whole, "{filter:?}");
             if stage.is_none() && at_risk.is_none() {
                 listed = page.edges.len();
             }
