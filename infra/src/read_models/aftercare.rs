@@ -6,7 +6,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::members::{follow_up, FollowUp};
-use super::page::{parse_after, total_count};
+use super::page::parse_after;
 use super::{stored_opt, Page, PageRequest, ReadModelError};
 use crate::clinic::ClinicId;
 
@@ -64,10 +64,7 @@ pub async fn follow_ups_due_page(
     page: &PageRequest,
 ) -> Result<Page<FollowUp>, ReadModelError> {
     let until = now + Duration::days(i64::from(within_days));
-    let (after_due, after_id) = parse_after('f', page.after.as_deref())?.unwrap_or((
-        OffsetDateTime::UNIX_EPOCH.replace_year(1).expect("year 1"),
-        Uuid::nil(),
-    ));
+    let (after_due, after_id): (OffsetDateTime, Uuid) = parse_after('f', page.after.as_deref())?;
     let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/follow_ups_due_page.sql"))
         .bind(clinic.as_str())
@@ -77,14 +74,10 @@ pub async fn follow_ups_due_page(
         .bind(limit + 1)
         .fetch_all(pool)
         .await?;
-    let mut due = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if row.try_get::<Option<Uuid>, _>("follow_up_id")?.is_some() {
-            let follow_up = follow_up(row)?;
-            due.push(((follow_up.due_at, follow_up.id.as_uuid()), follow_up));
-        }
-    }
-    Ok(Page::from_rows(due, limit, 'f', total_count(&rows)?))
+    Page::from_statement(&rows, limit, 'f', "follow_up_id", |row| {
+        let follow_up = follow_up(row)?;
+        Ok(((follow_up.due_at, follow_up.id.as_uuid()), follow_up))
+    })
 }
 
 /// The outcomes report of `clinic`: per day offset, how many follow-ups were recorded and

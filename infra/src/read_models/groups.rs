@@ -9,7 +9,7 @@ use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::page::{parse_after, total_count};
+use super::page::parse_after;
 use super::{stored, Page, PageRequest, ReadModelError};
 use crate::clinic::ClinicId;
 
@@ -108,7 +108,7 @@ pub async fn groups_page(
     facilitator: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<GroupSummary>, ReadModelError> {
-    let after = parse_after('g', page.after.as_deref())?.unwrap_or(0_i64);
+    let after: i64 = parse_after('g', page.after.as_deref())?;
     let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/groups_page.sql"))
         .bind(clinic.as_str())
@@ -117,13 +117,9 @@ pub async fn groups_page(
         .bind(limit + 1)
         .fetch_all(pool)
         .await?;
-    let mut groups = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if row.try_get::<Option<Uuid>, _>("group_id")?.is_some() {
-            groups.push((row.try_get::<i64, _>("formed_position")?, group(row)?));
-        }
-    }
-    Ok(Page::from_rows(groups, limit, 'g', total_count(&rows)?))
+    Page::from_statement(&rows, limit, 'g', "group_id", |row| {
+        Ok((row.try_get::<i64, _>("formed_position")?, group(row)?))
+    })
 }
 
 /// The groups with these ids in `clinic` (batch loading). One round trip.
@@ -255,8 +251,7 @@ pub async fn stopped_attending(
     facilitator: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<StoppedAttending>, ReadModelError> {
-    let (after_formed, after_joined) =
-        parse_after('s', page.after.as_deref())?.unwrap_or((0_i64, 0_i64));
+    let (after_formed, after_joined): (i64, i64) = parse_after('s', page.after.as_deref())?;
     let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/stopped_attending.sql"))
         .bind(clinic.as_str())
@@ -267,25 +262,20 @@ pub async fn stopped_attending(
         .bind(limit + 1)
         .fetch_all(pool)
         .await?;
-    let mut flags = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let Some(member_id) = row.try_get::<Option<Uuid>, _>("member_id")? else {
-            continue;
-        };
+    Page::from_statement(&rows, limit, 's', "member_id", |row| {
         let flag = StoppedAttending {
             group_id: GroupId::new(row.try_get("group_id")?),
             group_name: row.try_get("group_name")?,
             facilitator: row.try_get("facilitator")?,
-            member_id: MemberId::new(member_id),
+            member_id: MemberId::new(row.try_get("member_id")?),
             consecutive_absences: row.try_get("absences")?,
         };
         let key: (i64, i64) = (
             row.try_get("formed_position")?,
             row.try_get("joined_position")?,
         );
-        flags.push((key, flag));
-    }
-    Ok(Page::from_rows(flags, limit, 's', total_count(&rows)?))
+        Ok((key, flag))
+    })
 }
 
 /// Whether `member` is on the roster of a group `facilitator` runs (minimum necessary: a

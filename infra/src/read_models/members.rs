@@ -11,7 +11,7 @@ use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::page::{parse_after, total_count};
+use super::page::parse_after;
 use super::{stored, stored_opt, Engagement, Page, PageRequest, ReadModelError};
 use crate::clinic::ClinicId;
 
@@ -186,7 +186,7 @@ pub async fn members_page(
     page: &PageRequest,
     engagement: Engagement,
 ) -> Result<Page<MemberSummary>, ReadModelError> {
-    let after = parse_after('m', page.after.as_deref())?.unwrap_or(0_i64);
+    let after: i64 = parse_after('m', page.after.as_deref())?;
     let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/members_page.sql"))
         .bind(clinic.as_str())
@@ -199,16 +199,12 @@ pub async fn members_page(
         .bind(i64::from(engagement.threshold))
         .fetch_all(pool)
         .await?;
-    let mut members = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if row.try_get::<Option<Uuid>, _>("member_id")?.is_some() {
-            members.push((
-                row.try_get::<i64, _>("referred_position")?,
-                summary(row, engagement)?,
-            ));
-        }
-    }
-    Ok(Page::from_rows(members, limit, 'm', total_count(&rows)?))
+    Page::from_statement(&rows, limit, 'm', "member_id", |row| {
+        Ok((
+            row.try_get::<i64, _>("referred_position")?,
+            summary(row, engagement)?,
+        ))
+    })
 }
 
 /// The members with these ids in `clinic` (ids of other clinics are simply not found), for
@@ -336,7 +332,7 @@ pub async fn outreach_items(
     // outreach_items.sql repeats its partial index's `>= 2`, which holds only while the
     // threshold is at least 2.
     const _: () = assert!(OUTREACH_AFTER_MISSED_CHECK_INS >= 2);
-    let after = parse_after('o', page.after.as_deref())?.unwrap_or(0_i64);
+    let after: i64 = parse_after('o', page.after.as_deref())?;
     let limit = page.limit();
     let rows = sqlx::query(include_str!("sql/outreach_items.sql"))
         .bind(clinic.as_str())
@@ -346,21 +342,16 @@ pub async fn outreach_items(
         .bind(limit + 1)
         .fetch_all(pool)
         .await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let Some(member_id) = row.try_get::<Option<Uuid>, _>("member_id")? else {
-            continue;
-        };
+    Page::from_statement(&rows, limit, 'o', "member_id", |row| {
         let item = OutreachItem {
-            member_id: MemberId::new(member_id),
+            member_id: MemberId::new(row.try_get("member_id")?),
             name: row.try_get("name")?,
             primary_counselor: row.try_get("primary_counselor")?,
             consecutive_missed_check_ins: row.try_get("consecutive_missed_check_ins")?,
             last_missed_due_at: row.try_get("last_missed_due_at")?,
         };
-        items.push((row.try_get::<i64, _>("referred_position")?, item));
-    }
-    Ok(Page::from_rows(items, limit, 'o', total_count(&rows)?))
+        Ok((row.try_get::<i64, _>("referred_position")?, item))
+    })
 }
 
 /// The member an alumni follow-up belongs to (follow-up ids are derived, not reversible).

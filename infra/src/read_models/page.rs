@@ -6,7 +6,7 @@
 //! refuses another list's cursor.
 
 use sqlx::postgres::PgRow;
-use sqlx::Row;
+use sqlx::{Row, ValueRef};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -87,38 +87,64 @@ impl<T> Page<T> {
     }
 }
 
-/// The list's total, which a page statement repeats on every row (and returns alone in one
-/// row when the page is empty).
-pub(super) fn total_count(rows: &[PgRow]) -> Result<i64, ReadModelError> {
-    match rows.first() {
-        Some(row) => Ok(row.try_get("total_count")?),
-        None => Ok(0),
+impl<T> Page<T> {
+    /// The page a page statement returned: up to `limit + 1` rows, each repeating the list's
+    /// `total_count`, or, for an empty page, one row with the total and NULL in the `marker`
+    /// column. `row` reads a row's sort key and node.
+    pub(super) fn from_statement<K: SortKey>(
+        rows: &[PgRow],
+        limit: i64,
+        prefix: char,
+        marker: &str,
+        mut row: impl FnMut(&PgRow) -> Result<(K, T), ReadModelError>,
+    ) -> Result<Self, ReadModelError> {
+        let total_count = match rows.first() {
+            Some(first) => first.try_get("total_count")?,
+            None => 0,
+        };
+        let mut keyed = Vec::with_capacity(rows.len());
+        for r in rows {
+            if r.try_get_raw(marker)?.is_null() {
+                continue;
+            }
+            keyed.push(row(r)?);
+        }
+        Ok(Self::from_rows(keyed, limit, prefix, total_count))
     }
 }
 
-/// The key of `prefix`'s list that `after` carries (None: from the start), or
-/// [`ReadModelError::InvalidCursor`] for a cursor this list did not hand out.
+/// The key of `prefix`'s list that `after` carries ([`SortKey::before_first`] without one),
+/// or [`ReadModelError::InvalidCursor`] for a cursor this list did not hand out.
 pub(super) fn parse_after<K: SortKey>(
     prefix: char,
     after: Option<&str>,
-) -> Result<Option<K>, ReadModelError> {
-    after
-        .map(|raw| {
-            raw.strip_prefix(prefix)
-                .and_then(K::decode)
-                .ok_or(ReadModelError::InvalidCursor)
-        })
-        .transpose()
+) -> Result<K, ReadModelError> {
+    match after {
+        None => Ok(K::before_first()),
+        Some(raw) => raw
+            .strip_prefix(prefix)
+            .and_then(K::decode)
+            .ok_or(ReadModelError::InvalidCursor),
+    }
 }
 
 /// A list's sort key as its cursors carry it.
 pub(super) trait SortKey: Sized {
     fn encode(&self) -> String;
     fn decode(raw: &str) -> Option<Self>;
+    /// A key below every row's, for the first page: the statements compare keys plainly
+    /// (`key > $n`), which a kept generic plan keeps as an index condition, where
+    /// `$n IS NULL OR key > $n` would become a filter.
+    fn before_first() -> Self;
 }
 
-/// A log position (referral, formation): members, groups, outreach items.
+/// A log position (referral, formation): members, groups, outreach items. Positions start
+/// at 1.
 impl SortKey for i64 {
+    fn before_first() -> Self {
+        0
+    }
+
     fn encode(&self) -> String {
         self.to_string()
     }
@@ -130,6 +156,10 @@ impl SortKey for i64 {
 
 /// Two log positions (a group's formation, then a roster entry's join): attendance flags.
 impl SortKey for (i64, i64) {
+    fn before_first() -> Self {
+        (0, 0)
+    }
+
     fn encode(&self) -> String {
         format!("{}.{}", self.0.encode(), self.1.encode())
     }
@@ -143,6 +173,14 @@ impl SortKey for (i64, i64) {
 /// A due time (to the microsecond, as stored) and an id: follow-ups. Years outside 1..=9999
 /// are refused: PostgreSQL cannot hold some of them, and no stored follow-up falls there.
 impl SortKey for (OffsetDateTime, Uuid) {
+    /// The first instant of year 1, the earliest a cursor may carry, and the nil id.
+    fn before_first() -> Self {
+        let year_one = OffsetDateTime::UNIX_EPOCH
+            .replace_year(1)
+            .expect("year 1 is in range");
+        (year_one, Uuid::nil())
+    }
+
     fn encode(&self) -> String {
         let micros = self.0.unix_timestamp_nanos() / 1_000;
         format!("{micros}.{}", self.1.simple())
@@ -167,8 +205,8 @@ mod tests {
         let page = Page::from_rows(vec![((3_i64, 17_i64), "a")], 1, 's', 1);
         let cursor = page.end_cursor.expect("one row");
         assert_eq!(
-            parse_after('s', Some(&cursor)).unwrap(),
-            Some((3_i64, 17_i64))
+            parse_after::<(i64, i64)>('s', Some(&cursor)).unwrap(),
+            (3_i64, 17_i64)
         );
 
         let due = OffsetDateTime::from_unix_timestamp_nanos(1_764_000_000_123_456_000).unwrap();
@@ -176,7 +214,7 @@ mod tests {
         let page = Page::from_rows(vec![((due, id), ())], 5, 'f', 1);
         assert_eq!(
             parse_after::<(OffsetDateTime, Uuid)>('f', page.end_cursor.as_deref()).unwrap(),
-            Some((due, id))
+            (due, id)
         );
     }
 
@@ -222,8 +260,12 @@ mod tests {
             };
             assert!(refused, "{bad}");
         }
-        assert_eq!(parse_after::<i64>('m', None).unwrap(), None);
+        // Without a cursor a list starts below every key it can hold.
+        assert_eq!(parse_after::<i64>('m', None).unwrap(), 0);
+        assert_eq!(parse_after::<(i64, i64)>('s', None).unwrap(), (0, 0));
         let year_one = "f-62135596800000000.0123456789abcdef0123456789abcdef";
-        assert!(parse_after::<(OffsetDateTime, Uuid)>('f', Some(year_one)).is_ok());
+        let earliest = parse_after::<(OffsetDateTime, Uuid)>('f', Some(year_one)).unwrap();
+        let start = parse_after::<(OffsetDateTime, Uuid)>('f', None).unwrap();
+        assert_eq!(start, (earliest.0, Uuid::nil()));
     }
 }
