@@ -7,12 +7,14 @@ mod support;
 
 use std::time::Duration as StdDuration;
 
+use clinic_domain::group::JoinGroup;
 use clinic_domain::values::{
     AttendanceStatus::{Absent, Excused, Late, Present},
     CheckInStatus, DischargeReason, FollowUpOutcome, FollowUpStatus, LevelOfCare, Stage,
 };
-use clinic_domain::{aftercare, MemberId};
+use clinic_domain::{aftercare, GroupEvent, GroupId, GroupState, MemberId};
 use clinic_infra::clinic::ClinicId;
+use clinic_infra::codec;
 use clinic_infra::demo::{self, DemoOptions};
 use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
 use clinic_infra::projections::{
@@ -1013,5 +1015,190 @@ async fn a_session_stored_by_schema_v1_records_the_unlisted_roster_absent(pool: 
             (member(2).as_uuid(), "absent".to_owned()),
             (member(3).as_uuid(), "absent".to_owned()),
         ]
+    );
+}
+
+/// What the domain's fold of each open group's stream flags as stopped attending, in
+/// `clinic`: (group, member, run of absences), sorted.
+async fn stopped_attending_by_the_domain(
+    pool: &PgPool,
+    clinic: &ClinicId,
+) -> Vec<(GroupId, MemberId, i64)> {
+    let store = EventStore::new(pool.clone());
+    let streams: Vec<String> = sqlx::query_scalar(
+        "SELECT stream_id FROM streams WHERE clinic = $1 AND category = 'group' ORDER BY stream_id",
+    )
+    .bind(clinic.as_str())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut flagged = Vec::new();
+    for stream in streams {
+        let stream = StreamId::parse(&stream).unwrap();
+        let rows = store.read_stream(clinic, &stream, 1).await.unwrap();
+        let events: Vec<GroupEvent> = codec::decode_all(&keyring(pool), &rows).await.unwrap();
+        let state = GroupState::from_events(&events);
+        if state.closed() {
+            continue;
+        }
+        let group = GroupId::new(stream.as_str()["group-".len()..].parse().unwrap());
+        for (member, run) in state.members_who_stopped_attending() {
+            flagged.push((group, member, i64::from(run)));
+        }
+    }
+    flagged.sort();
+    flagged
+}
+
+/// The read model's stopped-attending list, whole, as (group, member, run), sorted.
+async fn stopped_attending_by_the_read_model(
+    pool: &PgPool,
+    clinic: &ClinicId,
+) -> Vec<(GroupId, MemberId, i64)> {
+    let page = read_models::stopped_attending(pool, clinic, None, &PageRequest::first(1000))
+        .await
+        .unwrap();
+    assert!(!page.has_next_page);
+    let mut flagged: Vec<_> = page
+        .edges
+        .iter()
+        .map(|e| {
+            (
+                e.node.group_id,
+                e.node.member_id,
+                e.node.consecutive_absences,
+            )
+        })
+        .collect();
+    flagged.sort();
+    flagged
+}
+
+/// A member who left a group and rejoined starts a new stretch: the absences before they left
+/// no longer flag them (as the domain's fold counts), and an excused session neither counts
+/// nor breaks a run.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn stopped_attending_counts_only_the_latest_stretch_on_the_roster(pool: PgPool) {
+    let mut c = Clinic::new(&pool, "north");
+    c.form_group(group(1), "Relapse prevention", "fac-lee")
+        .await;
+    c.admitted(ann(), "Ann Archer", LevelOfCare::Outpatient, T0)
+        .await;
+    c.admitted(bob(), "Bob Baker", LevelOfCare::Outpatient, T0)
+        .await;
+    c.join(group(1), ann()).await;
+    c.join(group(1), bob()).await;
+    let day = |d: i64| T0 + Duration::days(d);
+    c.session(
+        group(1),
+        session(1),
+        day(5),
+        &[(ann(), Absent), (bob(), Absent)],
+    )
+    .await;
+    c.session(
+        group(1),
+        session(2),
+        day(6),
+        &[(ann(), Absent), (bob(), Absent)],
+    )
+    .await;
+    catch_up_all(&pool).await;
+    let clinic = north();
+    let g = group(1);
+    let both = vec![(g, ann(), 2), (g, bob(), 2)];
+    assert_eq!(
+        stopped_attending_by_the_read_model(&pool, &clinic).await,
+        both
+    );
+
+    c.leave(group(1), ann()).await;
+    c.group(
+        group(1),
+        JoinGroup {
+            member: ann(),
+            member_stage: Some(Stage::InTreatment),
+            at: day(40),
+        },
+    )
+    .await;
+    catch_up_all(&pool).await;
+    let rejoined = vec![(g, bob(), 2)];
+    assert_eq!(
+        stopped_attending_by_the_domain(&pool, &clinic).await,
+        rejoined
+    );
+    assert_eq!(
+        stopped_attending_by_the_read_model(&pool, &clinic).await,
+        rejoined,
+        "Ann's absences before she left do not count after she rejoined"
+    );
+
+    c.session(
+        group(1),
+        session(3),
+        day(41),
+        &[(ann(), Absent), (bob(), Excused)],
+    )
+    .await;
+    catch_up_all(&pool).await;
+    assert_eq!(
+        stopped_attending_by_the_read_model(&pool, &clinic).await,
+        rejoined
+    );
+
+    c.session(
+        group(1),
+        session(4),
+        day(42),
+        &[(ann(), Absent), (bob(), Absent)],
+    )
+    .await;
+    c.session(
+        group(1),
+        session(5),
+        day(43),
+        &[(ann(), Late), (bob(), Absent)],
+    )
+    .await;
+    catch_up_all(&pool).await;
+    let expected = vec![(g, bob(), 4)];
+    assert_eq!(
+        stopped_attending_by_the_domain(&pool, &clinic).await,
+        expected
+    );
+    assert_eq!(
+        stopped_attending_by_the_read_model(&pool, &clinic).await,
+        expected
+    );
+
+    // A correction after the fact ends Bob's run at the session it corrects.
+    c.correct(group(1), session(4), bob(), Present).await;
+    catch_up_all(&pool).await;
+    assert_eq!(
+        stopped_attending_by_the_read_model(&pool, &clinic).await,
+        []
+    );
+}
+
+/// On a simulated clinic (joins, leaves, excused and corrected attendance, closed groups), the
+/// stopped-attending list is exactly what the domain's fold of each group's stream flags.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn stopped_attending_agrees_with_the_domain_on_a_simulated_clinic(pool: PgPool) {
+    demo_log(&pool, "north", 400, 120).await;
+    catch_up_all(&pool).await;
+    let clinic = north();
+    let expected = stopped_attending_by_the_domain(&pool, &clinic).await;
+    assert!(
+        expected.len() >= 3,
+        "the simulated clinic flags members: {expected:?}"
+    );
+    assert!(
+        expected.iter().any(|(_, _, run)| *run > 2),
+        "and some runs go past the threshold: {expected:?}"
+    );
+    assert_eq!(
+        stopped_attending_by_the_read_model(&pool, &clinic).await,
+        expected
     );
 }
