@@ -400,10 +400,10 @@ impl DashboardQuery {
         let member_ids: Vec<MemberId> = page.edges.iter().map(|e| e.node.member_id).collect();
         let group_ids: Vec<GroupId> = page.edges.iter().map(|e| e.node.group_id).collect();
         let members = views::members_by_id(ctx, &member_ids).await?;
-        let groups = views::groups_by_ids(ctx, &group_ids).await?;
+        let groups = views::groups_by_id(ctx, &group_ids).await?;
         let flags = Connection::of(page, |flag| {
             Some(StoppedAttending {
-                group: groups.iter().find(|g| g.0.id == flag.group_id)?.clone(),
+                group: groups.get(&flag.group_id)?.clone(),
                 member: members.get(&flag.member_id)?.clone(),
                 consecutive_absences: flag.consecutive_absences,
             })

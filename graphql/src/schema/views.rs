@@ -547,16 +547,26 @@ pub async fn member_of_follow_up(ctx: &Context<'_>, id: FollowUpId) -> ApiResult
     Ok(read_models::member_of_follow_up(&services.pool, &request.staff.clinic, id).await?)
 }
 
-/// Groups by id, in the order asked.
+/// Groups by id, in the order asked (unknown ids skipped).
 pub async fn groups_by_ids(ctx: &Context<'_>, ids: &[GroupId]) -> ApiResult<Vec<Group>> {
+    let found = groups_by_id(ctx, ids).await?;
+    Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+}
+
+/// Groups of the caller's clinic by id, in one batch (unknown ids absent): for lists that
+/// attach each row's group.
+pub async fn groups_by_id(
+    ctx: &Context<'_>,
+    ids: &[GroupId],
+) -> ApiResult<HashMap<GroupId, Group>> {
     let found = loaders(ctx)?
         .groups
         .load_many(ids.iter().copied())
         .await
         .map_err(|e| (*e).clone())?;
-    Ok(ids
-        .iter()
-        .filter_map(|id| found.get(id).cloned().map(Group))
+    Ok(found
+        .into_iter()
+        .map(|(id, summary)| (id, Group(summary)))
         .collect())
 }
 
