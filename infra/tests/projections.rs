@@ -5,6 +5,7 @@
 #[path = "support/clinic.rs"]
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 
 use clinic_domain::group::JoinGroup;
@@ -12,7 +13,9 @@ use clinic_domain::values::{
     AttendanceStatus::{Absent, Excused, Late, Present},
     CheckInStatus, DischargeReason, FollowUpOutcome, FollowUpStatus, LevelOfCare, Stage,
 };
-use clinic_domain::{aftercare, GroupEvent, GroupId, GroupState, MemberId};
+use clinic_domain::{
+    aftercare, GroupEvent, GroupId, GroupState, MemberEvent, MemberId, MemberState, StoredEvent,
+};
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::codec;
 use clinic_infra::demo::{self, DemoOptions};
@@ -1018,30 +1021,44 @@ async fn a_session_stored_by_schema_v1_records_the_unlisted_roster_absent(pool: 
     );
 }
 
+/// Every stream of `category` in `clinic`, as its entity's id and its decoded events.
+async fn streams_of<E: StoredEvent>(
+    pool: &PgPool,
+    clinic: &ClinicId,
+    category: &str,
+) -> Vec<(Uuid, Vec<E>)> {
+    let store = EventStore::new(pool.clone());
+    let streams: Vec<String> =
+        sqlx::query_scalar("SELECT stream_id FROM streams WHERE clinic = $1 AND category = $2")
+            .bind(clinic.as_str())
+            .bind(category)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let mut decoded = Vec::new();
+    for stream in streams {
+        let stream = StreamId::parse(&stream).unwrap();
+        let rows = store.read_stream(clinic, &stream, 1).await.unwrap();
+        let events = codec::decode_all(&keyring(pool), &rows).await.unwrap();
+        let id = stream.as_str()[category.len() + 1..].parse().unwrap();
+        decoded.push((id, events));
+    }
+    decoded
+}
+
 /// What the domain's fold of each open group's stream flags as stopped attending, in
 /// `clinic`: (group, member, run of absences), sorted.
 async fn stopped_attending_by_the_domain(
     pool: &PgPool,
     clinic: &ClinicId,
 ) -> Vec<(GroupId, MemberId, i64)> {
-    let store = EventStore::new(pool.clone());
-    let streams: Vec<String> = sqlx::query_scalar(
-        "SELECT stream_id FROM streams WHERE clinic = $1 AND category = 'group' ORDER BY stream_id",
-    )
-    .bind(clinic.as_str())
-    .fetch_all(pool)
-    .await
-    .unwrap();
     let mut flagged = Vec::new();
-    for stream in streams {
-        let stream = StreamId::parse(&stream).unwrap();
-        let rows = store.read_stream(clinic, &stream, 1).await.unwrap();
-        let events: Vec<GroupEvent> = codec::decode_all(&keyring(pool), &rows).await.unwrap();
+    for (id, events) in streams_of::<GroupEvent>(pool, clinic, "group").await {
         let state = GroupState::from_events(&events);
         if state.closed() {
             continue;
         }
-        let group = GroupId::new(stream.as_str()["group-".len()..].parse().unwrap());
+        let group = GroupId::new(id);
         for (member, run) in state.members_who_stopped_attending() {
             flagged.push((group, member, i64::from(run)));
         }
@@ -1181,10 +1198,73 @@ async fn stopped_attending_counts_only_the_latest_stretch_on_the_roster(pool: Pg
     );
 }
 
-/// On a simulated clinic (joins, leaves, excused and corrected attendance, closed groups), the
-/// stopped-attending list is exactly what the domain's fold of each group's stream flags.
+/// What each member's summary and check-ins say, by member: (stage, missed run, check-ins as
+/// (id, status, closed by discharge) in id order).
+type MemberFacts = BTreeMap<Uuid, (String, i64, Vec<(Uuid, String, bool)>)>;
+
+/// The domain's fold of every member stream of `clinic`.
+async fn members_by_the_domain(pool: &PgPool, clinic: &ClinicId) -> MemberFacts {
+    let mut facts = BTreeMap::new();
+    for (member, events) in streams_of::<MemberEvent>(pool, clinic, "member").await {
+        let state = MemberState::from_events(&events);
+        let mut check_ins: Vec<_> = state
+            .check_ins()
+            .iter()
+            .map(|c| {
+                (
+                    c.id.as_uuid(),
+                    c.status.as_str().to_owned(),
+                    c.closed_by_discharge,
+                )
+            })
+            .collect();
+        check_ins.sort();
+        facts.insert(
+            member,
+            (
+                state.stage().unwrap().as_str().to_owned(),
+                i64::from(state.consecutive_missed_check_ins()),
+                check_ins,
+            ),
+        );
+    }
+    facts
+}
+
+/// The same facts from the members read model.
+async fn members_by_the_read_model(pool: &PgPool, clinic: &ClinicId) -> MemberFacts {
+    let summaries: Vec<(Uuid, String, i32)> = sqlx::query_as(
+        "SELECT member_id, stage, consecutive_missed_check_ins FROM member_summaries
+          WHERE clinic = $1",
+    )
+    .bind(clinic.as_str())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let check_ins: Vec<(Uuid, Uuid, String, bool)> = sqlx::query_as(
+        "SELECT member_id, check_in_id, status, closed_by_discharge FROM member_check_ins
+          WHERE clinic = $1 ORDER BY check_in_id",
+    )
+    .bind(clinic.as_str())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut facts: MemberFacts = summaries
+        .into_iter()
+        .map(|(member, stage, run)| (member, (stage, i64::from(run), Vec::new())))
+        .collect();
+    for (member, id, status, closed) in check_ins {
+        facts.get_mut(&member).unwrap().2.push((id, status, closed));
+    }
+    facts
+}
+
+/// On a simulated clinic (joins, leaves, excused and corrected attendance, closed groups,
+/// missed check-ins, discharges with check-ins still open, readmissions), the read models say
+/// what the domain's fold of each stream says: the stopped-attending list, and each member's
+/// stage, run of missed check-ins and check-ins.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
-async fn stopped_attending_agrees_with_the_domain_on_a_simulated_clinic(pool: PgPool) {
+async fn the_read_models_agree_with_the_domain_on_a_simulated_clinic(pool: PgPool) {
     demo_log(&pool, "north", 400, 120).await;
     catch_up_all(&pool).await;
     let clinic = north();
@@ -1201,4 +1281,21 @@ async fn stopped_attending_agrees_with_the_domain_on_a_simulated_clinic(pool: Pg
         stopped_attending_by_the_read_model(&pool, &clinic).await,
         expected
     );
+
+    let expected = members_by_the_domain(&pool, &clinic).await;
+    let discharged_after_misses = expected
+        .values()
+        .filter(|(stage, run, check_ins)| {
+            stage != "in_treatment" && *run == 0 && check_ins.iter().any(|c| c.1 == "missed")
+        })
+        .count();
+    assert!(
+        discharged_after_misses >= 10,
+        "the simulated clinic discharges members who had missed check-ins: {discharged_after_misses}"
+    );
+    let folded = members_by_the_read_model(&pool, &clinic).await;
+    assert_eq!(folded.len(), expected.len());
+    for (member, facts) in &expected {
+        assert_eq!(folded.get(member), Some(facts), "member {member}");
+    }
 }

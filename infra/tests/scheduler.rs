@@ -6,7 +6,8 @@ mod support;
 
 use std::time::Duration as StdDuration;
 
-use clinic_domain::values::{CheckInStatus, DischargeReason, FollowUpStatus, LevelOfCare};
+use clinic_domain::member::EraseMember;
+use clinic_domain::values::{CheckInStatus, DischargeReason, FollowUpStatus, LevelOfCare, Text};
 use clinic_domain::{aftercare, MemberId};
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::event_store::EventStore;
@@ -250,4 +251,65 @@ async fn the_running_scheduler_and_projections_record_a_check_in_missed_in_the_p
             .await
             .unwrap();
     assert!(checkpoint > 0);
+}
+
+/// Items the domain refuses to mark are never picked: a check-in still scheduled when its
+/// member was discharged (closed with the episode), and the follow-ups of an erased member.
+/// Picked, they would be refused every tick and, with enough of them, fill the batch: here a
+/// batch of one still reaches the one check-in that is really overdue.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn items_the_domain_refuses_to_mark_never_take_a_ticks_place(pool: PgPool) {
+    let cy = member(3);
+    let mut c = Clinic::new(&pool, "north");
+    c.admitted(ann(), "Ann Archer", LevelOfCare::Outpatient, T0)
+        .await;
+    c.schedule_check_in(ann(), check_in(1), T0 + Duration::days(20))
+        .await;
+    c.discharge(
+        ann(),
+        DischargeReason::AgainstAdvice,
+        T0 + Duration::days(10),
+    )
+    .await;
+    c.admitted(cy, "Cy Castillo", LevelOfCare::Outpatient, T0)
+        .await;
+    c.discharge(cy, DischargeReason::Completed, T0 + Duration::days(2))
+        .await;
+    c.member(
+        cy,
+        EraseMember {
+            reason: Text::parse("reason", "member request").unwrap(),
+            at: T0 + Duration::days(3),
+            retention_days: 0,
+        },
+    )
+    .await;
+    c.admitted(bob(), "Bob Baker", LevelOfCare::Outpatient, T0)
+        .await;
+    c.schedule_check_in(bob(), check_in(2), NOW - Duration::days(1))
+        .await;
+    catch_up_all(&pool).await;
+
+    let report = Scheduler::new(EventStore::new(pool.clone()), keyring(&pool), 1)
+        .tick(NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        TickReport {
+            check_ins_missed: 1,
+            ..TickReport::default()
+        }
+    );
+    let missed: Vec<(uuid::Uuid,)> = sqlx::query_as(
+        "SELECT (data->>'check_in_id')::uuid FROM events WHERE type = 'CheckInMissed'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(missed, [(check_in(2).as_uuid(),)]);
+    // Another tick finds nothing: neither Ann's closed check-in nor Cy's follow-ups.
+    catch_up_all(&pool).await;
+    let report = scheduler(&pool).tick(NOW).await.unwrap();
+    assert_eq!(report, TickReport::default());
 }

@@ -36,6 +36,9 @@ pub struct CheckIn {
     pub due_at: OffsetDateTime,
     /// Scheduled, completed or missed.
     pub status: CheckInStatus,
+    /// Still scheduled when the member was discharged: closed with the episode, so it will
+    /// never be marked missed.
+    pub closed_by_discharge: bool,
 }
 
 /// An alumni follow-up.
@@ -284,6 +287,7 @@ pub fn snapshot(
                     id: ID(c.id.to_string()),
                     due_at: c.due_at,
                     status: c.status.into(),
+                    closed_by_discharge: c.closed_by_discharge,
                 })
                 .collect(),
             follow_ups: state

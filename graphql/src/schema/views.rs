@@ -126,6 +126,7 @@ impl Loader<MemberId> for CheckInLoader {
                         id: ID(c.id.to_string()),
                         due_at: c.due_at,
                         status: c.status.into(),
+                        closed_by_discharge: c.closed_by_discharge,
                     },
                 )
             }),

@@ -98,6 +98,8 @@ pub struct CheckIn {
     pub status: CheckInStatus,
     /// When the member checked in.
     pub completed_at: Option<OffsetDateTime>,
+    /// Still scheduled at a discharge: closed with the episode, never marked missed.
+    pub closed_by_discharge: bool,
 }
 
 /// An alumni follow-up of a member.
@@ -288,6 +290,7 @@ pub async fn check_ins_of_members(
                 channel: stored(row.try_get("channel")?, T, "channel")?,
                 status: stored(row.try_get("status")?, T, "status")?,
                 completed_at: row.try_get("completed_at")?,
+                closed_by_discharge: row.try_get("closed_by_discharge")?,
             })
         })
         .collect()

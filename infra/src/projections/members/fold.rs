@@ -57,6 +57,9 @@ pub struct CheckInRow {
     pub status: CheckInStatus,
     /// When the member checked in.
     pub completed_at: Option<OffsetDateTime>,
+    /// Still scheduled when the member was discharged: the episode it belonged to ended, so
+    /// nobody marks it missed (the domain's `CheckIn::closed_by_discharge`).
+    pub closed_by_discharge: bool,
 }
 
 /// A `member_follow_ups` row.
@@ -102,6 +105,8 @@ pub struct MemberKeys {
     pub members: BTreeSet<Key<MemberId>>,
     /// Check-ins completed or missed.
     pub check_ins: BTreeSet<Key<CheckInId>>,
+    /// Members discharged: every check-in of theirs is needed (those still scheduled close).
+    pub check_ins_of: BTreeSet<Key<MemberId>>,
     /// Follow-ups falling due or completed.
     pub follow_ups: BTreeSet<Key<FollowUpId>>,
     /// Members readmitted: every follow-up of theirs is needed.
@@ -153,6 +158,9 @@ impl MemberKeys {
                     if !planned.contains(&(clinic(), f.follow_up_id)) =>
                 {
                     keys.follow_ups.insert((clinic(), f.follow_up_id));
+                }
+                MemberEvent::MemberDischarged(_) => {
+                    keys.check_ins_of.insert((clinic(), e.id));
                 }
                 MemberEvent::MemberReadmitted(_) => {
                     keys.follow_ups_of.insert((clinic(), e.id));
@@ -227,6 +235,7 @@ impl MemberRows {
                         channel: s.channel,
                         status: CheckInStatus::Scheduled,
                         completed_at: None,
+                        closed_by_discharge: false,
                     },
                 );
             }
@@ -247,6 +256,25 @@ impl MemberRows {
             MemberEvent::MemberDischarged(_) => {
                 row.stage = Stage::Discharged;
                 row.level_of_care = None;
+                // As the domain does: discharge ends the episode's check-ins (those still
+                // scheduled close) and the run of missed ones starts again.
+                row.consecutive_missed_check_ins = 0;
+                let open: Vec<_> = self
+                    .check_ins
+                    .iter()
+                    .filter(|(k, c)| {
+                        k.0 == e.clinic
+                            && c.member_id == e.id
+                            && c.status == CheckInStatus::Scheduled
+                            && !c.closed_by_discharge
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in &open {
+                    if let Some(check_in) = self.check_ins.get_mut(key) {
+                        check_in.closed_by_discharge = true;
+                    }
+                }
             }
             MemberEvent::AftercareStarted(a) => {
                 row.stage = Stage::Aftercare;
@@ -285,6 +313,8 @@ impl MemberRows {
                 row.stage = Stage::InTreatment;
                 row.level_of_care = Some(r.level_of_care);
                 row.primary_counselor.clone_from(&r.primary_counselor);
+                // A new episode starts a new run of missed check-ins.
+                row.consecutive_missed_check_ins = 0;
                 // As the domain does: the previous episode's follow-ups not yet due are
                 // dropped (due ones stay listed until an outcome is recorded).
                 let dropped: Vec<_> = self

@@ -39,14 +39,17 @@ pub(super) async fn load(
         rows.members.loaded(key, Some(member_row(row)?));
     }
 
-    if !keys.check_ins.is_empty() {
+    if !keys.check_ins.is_empty() || !keys.check_ins_of.is_empty() {
         for key in &keys.check_ins {
             rows.check_ins.loaded(key.clone(), None);
         }
         let (clinics, ids) = split(keys.check_ins.iter().cloned());
+        let (member_clinics, members) = split(keys.check_ins_of.iter().cloned());
         let found = sqlx::query(include_str!("sql/load_check_ins.sql"))
             .bind(&clinics)
             .bind(&ids)
+            .bind(&member_clinics)
+            .bind(&members)
             .fetch_all(&mut *conn)
             .await?;
         for row in &found {
@@ -111,6 +114,7 @@ fn check_in_row(row: &PgRow) -> Result<CheckInRow, ProjectionError> {
         channel: parse_stored(row.try_get("channel")?, T, "channel")?,
         status: parse_stored(row.try_get("status")?, T, "status")?,
         completed_at: row.try_get("completed_at")?,
+        closed_by_discharge: row.try_get("closed_by_discharge")?,
     })
 }
 
@@ -204,8 +208,8 @@ async fn write_check_ins(
     rows: &MemberRows,
 ) -> Result<(), ProjectionError> {
     let (mut clinic, mut id, mut member) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut due_at, mut channel, mut status, mut completed_at) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut due_at, mut channel, mut status, mut completed_at, mut closed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ((c, check_in), row) in rows.check_ins.upserts() {
         clinic.push(c.as_str());
         id.push(check_in.as_uuid());
@@ -214,6 +218,7 @@ async fn write_check_ins(
         channel.push(row.channel.as_str());
         status.push(row.status.as_str());
         completed_at.push(row.completed_at);
+        closed.push(row.closed_by_discharge);
     }
     if clinic.is_empty() {
         return Ok(());
@@ -226,6 +231,7 @@ async fn write_check_ins(
         .bind(&channel)
         .bind(&status)
         .bind(&completed_at)
+        .bind(&closed)
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -131,6 +131,15 @@ fn discharged_completed(episode: u32, at: OffsetDateTime) -> Vec<MemberEvent> {
     ]
 }
 
+fn readmitted(at: OffsetDateTime) -> MemberEvent {
+    MemberReadmitted {
+        level_of_care: LevelOfCare::Residential,
+        primary_counselor: None,
+        readmitted_at: at,
+    }
+    .into()
+}
+
 #[track_caller]
 fn assert_board(rows: &MemberRows, expected: &[(Stage, Option<LevelOfCare>, i64)]) {
     let got: Vec<(Stage, Option<LevelOfCare>, i64)> = rows
@@ -287,14 +296,7 @@ fn readmission_drops_the_previous_episodes_follow_ups_not_yet_due() {
         }
         .into(),
     );
-    events.push(
-        MemberReadmitted {
-            level_of_care: LevelOfCare::Residential,
-            primary_counselor: None,
-            readmitted_at: at + Duration::days(20),
-        }
-        .into(),
-    );
+    events.push(readmitted(at + Duration::days(20)));
     let rows = given(events.clone());
 
     let kept: Vec<_> = rows.follow_ups.iter().map(|((_, id), _)| *id).collect();
@@ -305,6 +307,65 @@ fn readmission_drops_the_previous_episodes_follow_ups_not_yet_due() {
     let state = MemberState::from_events(&events);
     let domain: Vec<_> = state.follow_ups().iter().map(|f| f.id).collect();
     assert_eq!(domain, kept);
+}
+
+#[test]
+fn a_discharge_closes_the_open_check_ins_and_restarts_the_missed_run_as_the_domain_does() {
+    let due = T0 + Duration::days(3);
+    let at = T0 + Duration::days(10);
+    let mut events = vec![
+        referred(),
+        intake(),
+        admitted(LevelOfCare::Outpatient),
+        scheduled(1, due),
+        scheduled(2, due),
+        scheduled(3, at + Duration::days(5)),
+        missed(1, due),
+        missed(2, due),
+    ];
+    events.extend(discharged_completed(1, at));
+    let rows = given(events.clone());
+    let row = rows.members.get(&(CLINIC.into(), ann())).unwrap();
+    assert_eq!(
+        row.consecutive_missed_check_ins, 0,
+        "no outreach after discharge"
+    );
+    let closed = |rows: &MemberRows, n: u128| {
+        let key = (CLINIC.into(), CheckInId::new(Uuid::from_u128(n)));
+        let check_in = rows.check_ins.get(&key).unwrap();
+        (check_in.status, check_in.closed_by_discharge)
+    };
+    assert_eq!(closed(&rows, 2), (CheckInStatus::Missed, false));
+    assert_eq!(closed(&rows, 3), (CheckInStatus::Scheduled, true));
+
+    // Readmitted: one missed check-in of the new episode is a run of one, and a check-in
+    // scheduled now is open; the old one stays closed.
+    events.push(readmitted(at + Duration::days(20)));
+    events.push(scheduled(4, at + Duration::days(22)));
+    events.push(missed(4, at + Duration::days(22)));
+    events.push(scheduled(5, at + Duration::days(25)));
+    let rows = given(events.clone());
+    let row = rows.members.get(&(CLINIC.into(), ann())).unwrap();
+    let state = MemberState::from_events(&events);
+    assert_eq!(row.consecutive_missed_check_ins, 1);
+    assert_eq!(
+        u32::try_from(row.consecutive_missed_check_ins).unwrap(),
+        state.consecutive_missed_check_ins()
+    );
+    assert_eq!(closed(&rows, 3), (CheckInStatus::Scheduled, true));
+    assert_eq!(closed(&rows, 5), (CheckInStatus::Scheduled, false));
+    let domain: Vec<_> = state
+        .check_ins()
+        .iter()
+        .map(|c| (c.id, c.status, c.closed_by_discharge))
+        .collect();
+    let folded: Vec<_> = (1..=5)
+        .map(|n| {
+            let (status, closed) = closed(&rows, n);
+            (CheckInId::new(Uuid::from_u128(n)), status, closed)
+        })
+        .collect();
+    assert_eq!(folded, domain);
 }
 
 #[test]

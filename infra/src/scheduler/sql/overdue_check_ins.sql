@@ -1,6 +1,12 @@
--- Scheduled check-ins whose due time has passed by $1, every clinic, oldest first, at most $2.
-SELECT clinic, member_id, check_in_id
-  FROM member_check_ins
- WHERE status = 'scheduled' AND due_at <= $1
- ORDER BY due_at, clinic, check_in_id
+-- Check-ins whose due time has passed by $1 and that someone must still mark missed, every
+-- clinic, oldest first, at most $2. Left out, as the domain refuses to mark them: check-ins a
+-- discharge closed (MemberState::overdue_check_ins) and those of erased members (nothing more
+-- is recorded for them). Refused rows left in would come back every tick and, enough of them,
+-- fill the batch before the ones that count.
+SELECT c.clinic, c.member_id, c.check_in_id
+  FROM member_check_ins c
+ WHERE c.status = 'scheduled' AND NOT c.closed_by_discharge AND c.due_at <= $1
+   AND NOT EXISTS (SELECT FROM member_summaries m
+                    WHERE m.clinic = c.clinic AND m.member_id = c.member_id AND m.erased)
+ ORDER BY c.due_at, c.clinic, c.check_in_id
  LIMIT $2
