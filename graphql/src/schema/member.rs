@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, SimpleObject, ID};
-use clinic_domain::engagement::is_at_risk;
+use clinic_domain::engagement::{is_at_risk, DEFAULT_AT_RISK_THRESHOLD};
 use clinic_domain::member::MemberEvent;
 use clinic_domain::{MemberId, MemberState};
 use clinic_infra::event_store::{RecordedEvent, StreamId};
@@ -22,10 +22,6 @@ use crate::error::{ApiError, ApiResult};
 /// The name shown for a member whose personal data was erased: what the log's sealed fields
 /// read as once the key is gone, and what the read models hold.
 pub const ERASED_NAME: &str = clinic_infra::codec::ERASED;
-
-/// The clinic's default engagement threshold: fewer attended sessions than this in the
-/// trailing 7 days flags a member in treatment as at risk (DOMAIN.md).
-pub const AT_RISK_THRESHOLD: u32 = 3;
 
 /// A scheduled check-in.
 #[derive(SimpleObject, Clone, Debug)]
@@ -143,7 +139,7 @@ impl Member {
         is_at_risk(
             self.0.stage,
             self.0.sessions_attended_last_7_days,
-            AT_RISK_THRESHOLD,
+            DEFAULT_AT_RISK_THRESHOLD,
         )
     }
 
