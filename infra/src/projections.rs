@@ -213,6 +213,27 @@ pub(crate) async fn apply_page(
     }
 }
 
+/// Streams from their first event up to a version each (clinic, stream id, last version), in
+/// stream and version order, on the page's connection: for a fold that replays a stream to
+/// know its entity at one of the page's events.
+pub(crate) async fn load_streams<'a>(
+    conn: &mut sqlx::PgConnection,
+    streams: impl IntoIterator<Item = (&'a str, &'a str, i64)>,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let (mut clinics, mut ids, mut upto) = (Vec::new(), Vec::new(), Vec::new());
+    for (clinic, stream, version) in streams {
+        clinics.push(clinic);
+        ids.push(stream);
+        upto.push(version);
+    }
+    sqlx::query_as(include_str!("projections/sql/load_streams.sql"))
+        .bind(&clinics)
+        .bind(&ids)
+        .bind(&upto)
+        .fetch_all(conn)
+        .await
+}
+
 /// Parses a stored enum value, naming the column when it is not one this build knows.
 pub(crate) fn parse_stored<T>(
     raw: &str,

@@ -959,24 +959,9 @@ async fn readmission_removes_the_follow_ups_not_yet_due_from_the_list(pool: PgPo
     assert_eq!(report.rows[0].recorded, 1, "recorded outcomes stay");
 }
 
-#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
-async fn a_session_stored_by_schema_v1_records_the_unlisted_roster_absent(pool: PgPool) {
-    let mut c = Clinic::new(&pool, "north");
-    c.form_group(group(1), "Evening skills", "fac-lee").await;
-    for n in 1..=3 {
-        c.admitted(
-            member(n),
-            &format!("Member {n}"),
-            LevelOfCare::Outpatient,
-            T0,
-        )
-        .await;
-        c.join(group(1), member(n)).await;
-    }
-    // Let the roster reach the read models first, so the v1 session is folded in a page of its
-    // own and its absences come from the stored roster.
-    catch_up_all(&pool).await;
-    let held_at = T0 + Duration::days(3);
+/// Appends session 1 of group 1 as schema v1 stored it (a list of who was present), as a
+/// legacy import would.
+async fn append_v1_session(c: &Clinic, held_at: OffsetDateTime, present: &[MemberId]) {
     let v1 = NewEvent {
         event_id: Uuid::new_v4(),
         event_type: "SessionHeld".into(),
@@ -986,7 +971,7 @@ async fn a_session_stored_by_schema_v1_records_the_unlisted_roster_absent(pool: 
             "held_at": held_at.format(&time::format_description::well_known::Rfc3339).unwrap(),
             "topic": "Coping with cravings",
             "duration_minutes": 90,
-            "attendance": [member(1)],
+            "attendance": present,
         }),
         metadata: Metadata {
             actor: "legacy-import".into(),
@@ -1003,22 +988,107 @@ async fn a_session_stored_by_schema_v1_records_the_unlisted_roster_absent(pool: 
         )
         .await
         .unwrap();
-    catch_up_all(&pool).await;
-    let statuses: Vec<(Uuid, String)> = sqlx::query_as(
+}
+
+/// Session 1's attendance in the read model, by member.
+async fn session_1_statuses(pool: &PgPool) -> Vec<(Uuid, String)> {
+    sqlx::query_as(
         "SELECT member_id, status FROM session_attendance WHERE session_id = $1 ORDER BY member_id",
     )
     .bind(session(1).as_uuid())
-    .fetch_all(&pool)
+    .fetch_all(pool)
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// A clinic with group 1 and members 1 to 3 on its roster (joined at T0 + 3 days).
+async fn three_on_the_roster(pool: &PgPool) -> Clinic {
+    let mut c = Clinic::new(pool, "north");
+    c.form_group(group(1), "Evening skills", "fac-lee").await;
+    for n in 1..=3 {
+        c.admitted(
+            member(n),
+            &format!("Member {n}"),
+            LevelOfCare::Outpatient,
+            T0,
+        )
+        .await;
+        c.join(group(1), member(n)).await;
+    }
+    c
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_session_stored_by_schema_v1_records_the_unlisted_roster_absent(pool: PgPool) {
+    let c = three_on_the_roster(&pool).await;
+    // Let the roster reach the read models first, so the v1 session is folded in a page of its
+    // own.
+    catch_up_all(&pool).await;
+    append_v1_session(&c, T0 + Duration::days(3), &[member(1)]).await;
+    catch_up_all(&pool).await;
     assert_eq!(
-        statuses,
+        session_1_statuses(&pool).await,
         [
             (member(1).as_uuid(), "present".to_owned()),
             (member(2).as_uuid(), "absent".to_owned()),
             (member(3).as_uuid(), "absent".to_owned()),
         ]
     );
+}
+
+/// A v1 session imported after the roster changed counts the roster of the day it was held,
+/// as the domain does: a member who has left since, or left and rejoined, was on it then.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_v1_session_recorded_after_the_roster_changed_counts_that_days_roster(pool: PgPool) {
+    let mut c = three_on_the_roster(&pool).await;
+    c.leave(group(1), member(2)).await;
+    c.group(
+        group(1),
+        JoinGroup {
+            member: member(2),
+            member_stage: Some(Stage::InTreatment),
+            at: T0 + Duration::days(40),
+        },
+    )
+    .await;
+    c.leave(group(1), member(3)).await;
+    catch_up_all(&pool).await;
+    append_v1_session(&c, T0 + Duration::days(10), &[member(1)]).await;
+    catch_up_all(&pool).await;
+    let expected = [
+        (member(1).as_uuid(), "present".to_owned()),
+        (member(2).as_uuid(), "absent".to_owned()),
+        (member(3).as_uuid(), "absent".to_owned()),
+    ];
+    assert_eq!(session_1_statuses(&pool).await, expected);
+    let (_, events) = streams_of::<GroupEvent>(&pool, &north(), "group")
+        .await
+        .pop()
+        .unwrap();
+    let state = GroupState::from_events(&events);
+    let mut domain: Vec<_> = state.sessions()[0]
+        .attendance
+        .iter()
+        .map(|a| (a.member_id.as_uuid(), a.status.as_str().to_owned()))
+        .collect();
+    domain.sort();
+    assert_eq!(domain, expected, "the domain agrees");
+
+    // Rebuilt from the log in pages of one event, the same.
+    let before = dump(&pool).await;
+    projections::rebuild(
+        &pool,
+        &keyring(&pool),
+        &[ProjectionName::Groups],
+        &RebuildOptions {
+            batch_size: 1,
+            ..RebuildOptions::default()
+        },
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_same_tables(&dump(&pool).await, &before);
 }
 
 /// Every stream of `category` in `clinic`, as its entity's id and its decoded events.

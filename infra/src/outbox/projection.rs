@@ -47,18 +47,17 @@ pub(crate) async fn apply(
         StaffDirectory::default()
     };
 
-    let (mut clinics, mut streams, mut upto) = (Vec::new(), Vec::new(), Vec::new());
-    for ((clinic, stream), versions) in &emit {
-        clinics.push(clinic.as_str());
-        streams.push(stream.as_str());
-        upto.push(versions.last().copied().unwrap_or(0));
-    }
-    let rows: Vec<RecordedEvent> = sqlx::query_as(include_str!("sql/load_streams.sql"))
-        .bind(&clinics)
-        .bind(&streams)
-        .bind(&upto)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = crate::projections::load_streams(
+        &mut *conn,
+        emit.iter().map(|((clinic, stream), versions)| {
+            (
+                clinic.as_str(),
+                stream.as_str(),
+                versions.last().copied().unwrap_or(0),
+            )
+        }),
+    )
+    .await?;
 
     let keys = crate::codec::keys_for(keyring, &mut *conn, &rows).await?;
     let mut changes = Vec::new();

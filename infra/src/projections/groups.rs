@@ -35,7 +35,7 @@ pub(crate) async fn apply(
         return Ok(());
     }
     let keys = GroupKeys::of(&decoded);
-    let mut rows = store::load(conn, &keys, &decoded).await?;
+    let mut rows = store::load(conn, keyring, &keys, &decoded).await?;
     for event in &decoded {
         rows.apply(event)?;
     }

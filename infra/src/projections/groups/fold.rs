@@ -1,7 +1,7 @@
 //! What each group event changes in the group read models: a pure fold over the rows a page
 //! touches, mirroring [`clinic_domain::GroupState::evolve`] and the engagement rules.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use clinic_domain::group::Attendance;
@@ -105,6 +105,11 @@ pub struct GroupRows {
     pub sessions: Table<SessionKey, SessionRow>,
     /// `session_attendance`.
     pub attendance: Table<AttendanceKey, AttendanceRow>,
+    /// Who was on the roster when each schema-v1 session of the page was held (by group and
+    /// the session event's version), as the domain's fold of the group's stream before that
+    /// event says: v1 listed who was present, and the rest of that day's roster was absent.
+    /// The loader replays the streams (the read model keeps only today's roster).
+    pub rosters_at_v1_sessions: BTreeMap<(String, GroupId, i64), Vec<MemberId>>,
 }
 
 /// The keys a page's events read: what to load before folding.
@@ -118,9 +123,10 @@ pub struct GroupKeys {
     pub sessions: BTreeSet<SessionKey>,
     /// Attendance records corrected.
     pub attendance: BTreeSet<AttendanceKey>,
-    /// Groups whose whole roster a page needs: a session recorded by schema v1, which listed
-    /// only who was present (the rest of the roster was absent).
-    pub whole_rosters: BTreeSet<GroupKey>,
+    /// Groups with a session recorded by schema v1 (which listed only who was present), and
+    /// the version of the last such event in the page: the loader replays each stream up to
+    /// it for [`GroupRows::rosters_at_v1_sessions`].
+    pub v1_sessions: BTreeMap<GroupKey, i64>,
 }
 
 impl GroupKeys {
@@ -165,7 +171,8 @@ impl GroupKeys {
                 GroupEvent::SessionHeld(s) => {
                     session(s.session_id, true);
                     if s.recorded_presence_only {
-                        keys.whole_rosters.insert((clinic(), e.id));
+                        let last = keys.v1_sessions.entry((clinic(), e.id)).or_default();
+                        *last = (*last).max(e.version);
                     }
                 }
                 GroupEvent::SessionCancelled(s) => session(s.session_id, false),
@@ -180,14 +187,6 @@ impl GroupKeys {
         }
         keys
     }
-}
-
-/// Every roster key of one group, for a range over the table.
-fn roster_range(clinic: &str, group: GroupId) -> (Bound<RosterKey>, Bound<RosterKey>) {
-    (
-        Bound::Included((clinic.to_owned(), group, MemberId::new(Uuid::nil()))),
-        Bound::Included((clinic.to_owned(), group, MemberId::new(Uuid::max()))),
-    )
 }
 
 /// Every attendance key of one session, for a range over the table.
@@ -311,19 +310,22 @@ impl GroupRows {
                 // as the domain's fold counts it.
                 let mut attendance = s.attendance.clone();
                 if s.recorded_presence_only {
-                    let absent: Vec<Attendance> = self
-                        .roster
-                        .range(roster_range(clinic, e.id))
-                        .filter(|((_, _, member), row)| {
-                            row.joined_at <= s.held_at
-                                && !s.attendance.iter().any(|a| a.member_id == *member)
-                        })
-                        .map(|((_, _, member), _)| Attendance {
-                            member_id: *member,
-                            status: AttendanceStatus::Absent,
-                        })
-                        .collect();
-                    attendance.extend(absent);
+                    let roster = self
+                        .rosters_at_v1_sessions
+                        .get(&(clinic.clone(), e.id, e.version))
+                        .ok_or(ProjectionError::MissingRow {
+                            position: e.position,
+                            entity: "roster of a v1 session",
+                        })?;
+                    attendance.extend(
+                        roster
+                            .iter()
+                            .filter(|member| !s.attendance.iter().any(|a| a.member_id == **member))
+                            .map(|&member_id| Attendance {
+                                member_id,
+                                status: AttendanceStatus::Absent,
+                            }),
+                    );
                 }
                 for entry in &attendance {
                     tally(group, entry.status, 1);

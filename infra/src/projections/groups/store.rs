@@ -1,10 +1,10 @@
 //! Loading the group rows a page touches and writing back what the fold changed: one
 //! statement per table each way, whatever the page's size.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use clinic_domain::values::SessionStatus;
-use clinic_domain::{GroupEvent, GroupId, MemberId, SessionId};
+use clinic_domain::{GroupEvent, GroupId, GroupState, MemberId, SessionId};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -13,6 +13,7 @@ use super::fold::{
     AttendanceRow, GroupKeys, GroupRow, GroupRows, RosterKey, RosterRow, SessionKey, SessionRow,
 };
 use super::GroupEnvelope;
+use crate::keyring::Keyring;
 use crate::projections::{parse_stored, ProjectionError};
 
 /// A `group_rosters` row as the fold's key and row.
@@ -29,10 +30,56 @@ fn roster_row(row: &PgRow) -> Result<(RosterKey, RosterRow), ProjectionError> {
     Ok((key, entry))
 }
 
+/// Who was on each group's roster when its schema-v1 sessions in the page were held: the
+/// domain's `GroupState::roster_at`, folded from the group's stream up to each such event.
+/// Stretches that ended (a member who left, or left and rejoined) count as the domain counts
+/// them; the read model's roster holds only today's.
+async fn rosters_at_v1_sessions(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    keys: &GroupKeys,
+) -> Result<BTreeMap<(String, GroupId, i64), Vec<MemberId>>, ProjectionError> {
+    let streams: Vec<(&str, String, i64)> = keys
+        .v1_sessions
+        .iter()
+        .map(|((clinic, group), last)| (clinic.as_str(), group.stream_id(), *last))
+        .collect();
+    let recorded = crate::projections::load_streams(
+        &mut *conn,
+        streams
+            .iter()
+            .map(|(clinic, stream, last)| (*clinic, stream.as_str(), *last)),
+    )
+    .await?;
+    let sealed = crate::codec::keys_for(keyring, &mut *conn, &recorded).await?;
+    let events: Vec<GroupEnvelope> =
+        crate::projections::decode_category(&sealed, &recorded, |stream| {
+            GroupId::from_stream_id(stream).ok()
+        })?;
+    let mut rosters = BTreeMap::new();
+    let mut state = GroupState::default();
+    for (i, e) in events.iter().enumerate() {
+        if i == 0 || events[i - 1].clinic != e.clinic || events[i - 1].id != e.id {
+            state = GroupState::default();
+        }
+        if let GroupEvent::SessionHeld(held) = &e.event {
+            if held.recorded_presence_only {
+                rosters.insert(
+                    (e.clinic.clone(), e.id, e.version),
+                    state.roster_at(held.held_at),
+                );
+            }
+        }
+        state = state.evolve(&e.event);
+    }
+    Ok(rosters)
+}
+
 /// Loads every row `keys` names (keys without a row are recorded as absent), then the earlier
 /// attendance of any session the page holds that was already held.
 pub(super) async fn load(
     conn: &mut PgConnection,
+    keyring: &Keyring,
     keys: &GroupKeys,
     events: &[GroupEnvelope],
 ) -> Result<GroupRows, ProjectionError> {
@@ -81,21 +128,8 @@ pub(super) async fn load(
         }
     }
 
-    if !keys.whole_rosters.is_empty() {
-        let (clinics, groups): (Vec<&str>, Vec<Uuid>) = keys
-            .whole_rosters
-            .iter()
-            .map(|(c, g)| (c.as_str(), g.as_uuid()))
-            .unzip();
-        for row in &sqlx::query(include_str!("sql/load_whole_rosters.sql"))
-            .bind(&clinics)
-            .bind(&groups)
-            .fetch_all(&mut *conn)
-            .await?
-        {
-            let (key, entry) = roster_row(row)?;
-            rows.roster.loaded(key, Some(entry));
-        }
+    if !keys.v1_sessions.is_empty() {
+        rows.rosters_at_v1_sessions = rosters_at_v1_sessions(conn, keyring, keys).await?;
     }
 
     let mut held_before: BTreeSet<SessionKey> = BTreeSet::new();

@@ -275,7 +275,16 @@ fn a_session_recorded_by_schema_v1_counts_the_rest_of_the_roster_absent() {
         s.recorded_presence_only = true;
     }
     let events = [formed(), joined(1), joined(2), joined(3), v1];
-    let rows = given(&events);
+    // The loader replays the stream for the roster on the session's day (store.rs).
+    let mut rows = GroupRows::default();
+    let before = GroupState::from_events(&events[..4]);
+    rows.rosters_at_v1_sessions.insert(
+        (CLINIC.into(), group(), 5),
+        before.roster_at(T0 + Duration::days(1)),
+    );
+    for e in envelopes(&events) {
+        rows.apply(&e).unwrap();
+    }
     for m in [2, 3] {
         let record = rows
             .attendance

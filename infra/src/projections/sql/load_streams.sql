@@ -1,6 +1,7 @@
--- The member streams a page's outbox events belong to, each up to the page's last event of it
--- ($1 clinics, $2 stream ids, $3 last versions), in stream and version order: the fold replays
--- each from version 1 to know the member (consents, address, counselor) at every event.
+-- Streams from their first event up to a version each ($1 clinics, $2 stream ids, $3 last
+-- versions), in stream and version order: for a fold that replays a stream to know its entity
+-- at an event of the page (the outbox: the member at each email; the groups projection: the
+-- roster on the day a schema-v1 session was held).
 SELECT e.position, e.transaction_id::text::bigint AS transaction_id, e.clinic, e.stream_id,
        e.version, e.event_id, e.type, e.schema_version, e.data, e.metadata, e.recorded_at,
        e.prev_hash, e.hash
