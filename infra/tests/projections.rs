@@ -1329,10 +1329,11 @@ async fn members_by_the_read_model(pool: &PgPool, clinic: &ClinicId) -> MemberFa
     facts
 }
 
-/// On a simulated clinic (joins, leaves, excused and corrected attendance, closed groups,
-/// missed check-ins, discharges with check-ins still open, readmissions), the read models say
-/// what the domain's fold of each stream says: the stopped-attending list, and each member's
-/// stage, run of missed check-ins and check-ins.
+/// On a simulated clinic (joins, leaves, excused and corrected attendance, missed check-ins,
+/// discharges, readmissions), the read models say what the domain's fold of each stream says:
+/// the stopped-attending list, and each member's stage, run of missed check-ins and check-ins.
+/// (The simulation resolves every check-in before a discharge; closing open ones is checked by
+/// the fold's tests and the scheduler's.)
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn the_read_models_agree_with_the_domain_on_a_simulated_clinic(pool: PgPool) {
     demo_log(&pool, "north", 400, 120).await;

@@ -254,7 +254,8 @@ async fn the_running_scheduler_and_projections_record_a_check_in_missed_in_the_p
 }
 
 /// Items the domain refuses to mark are never picked: a check-in still scheduled when its
-/// member was discharged (closed with the episode), and the follow-ups of an erased member.
+/// member was discharged (closed with the episode), and the check-ins and follow-ups of an
+/// erased member.
 /// Picked, they would be refused every tick and, with enough of them, fill the batch: here a
 /// batch of one still reaches the one check-in that is really overdue.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
@@ -265,6 +266,9 @@ async fn items_the_domain_refuses_to_mark_never_take_a_ticks_place(pool: PgPool)
         .await;
     c.schedule_check_in(ann(), check_in(1), T0 + Duration::days(20))
         .await;
+    // The check-in reaches the read model in one page, the discharge that closes it in another
+    // (as in production, where they are days apart).
+    catch_up_all(&pool).await;
     c.discharge(
         ann(),
         DischargeReason::AgainstAdvice,
@@ -274,6 +278,9 @@ async fn items_the_domain_refuses_to_mark_never_take_a_ticks_place(pool: PgPool)
     c.admitted(cy, "Cy Castillo", LevelOfCare::Outpatient, T0)
         .await;
     c.discharge(cy, DischargeReason::Completed, T0 + Duration::days(2))
+        .await;
+    // In aftercare, Cy has a check-in coming, then asks to be erased.
+    c.schedule_check_in(cy, check_in(3), T0 + Duration::days(25))
         .await;
     c.member(
         cy,
@@ -289,6 +296,14 @@ async fn items_the_domain_refuses_to_mark_never_take_a_ticks_place(pool: PgPool)
     c.schedule_check_in(bob(), check_in(2), NOW - Duration::days(1))
         .await;
     catch_up_all(&pool).await;
+    let closed = read_models::check_ins_of_members(&pool, &north(), &[ann(), cy])
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| (c.id, c.closed_by_discharge))
+        .collect::<Vec<_>>();
+    assert!(closed.contains(&(check_in(1), true)), "{closed:?}");
+    assert!(closed.contains(&(check_in(3), false)), "{closed:?}");
 
     let report = Scheduler::new(EventStore::new(pool.clone()), keyring(&pool), 1)
         .tick(NOW)

@@ -105,7 +105,7 @@ pub struct MemberKeys {
     pub members: BTreeSet<Key<MemberId>>,
     /// Check-ins completed or missed.
     pub check_ins: BTreeSet<Key<CheckInId>>,
-    /// Members discharged: every check-in of theirs is needed (those still scheduled close).
+    /// Members discharged: their check-ins still scheduled are needed (a discharge closes them).
     pub check_ins_of: BTreeSet<Key<MemberId>>,
     /// Follow-ups falling due or completed.
     pub follow_ups: BTreeSet<Key<FollowUpId>>,

@@ -366,6 +366,27 @@ fn a_discharge_closes_the_open_check_ins_and_restarts_the_missed_run_as_the_doma
         })
         .collect();
     assert_eq!(folded, domain);
+
+    // Discharged again, then a check-in missed in aftercare: a readmission starts the run
+    // again.
+    events.extend(discharged_completed(2, at + Duration::days(30)));
+    events.push(scheduled(6, at + Duration::days(35)));
+    events.push(missed(6, at + Duration::days(35)));
+    let rows = given(events.clone());
+    let run = |rows: &MemberRows| {
+        rows.members
+            .get(&(CLINIC.into(), ann()))
+            .unwrap()
+            .consecutive_missed_check_ins
+    };
+    assert_eq!(run(&rows), 1, "missed in aftercare");
+    events.push(readmitted(at + Duration::days(40)));
+    let rows = given(events.clone());
+    assert_eq!(run(&rows), 0);
+    assert_eq!(
+        MemberState::from_events(&events).consecutive_missed_check_ins(),
+        0
+    );
 }
 
 #[test]

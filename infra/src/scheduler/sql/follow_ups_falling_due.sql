@@ -3,7 +3,7 @@
 SELECT f.clinic, f.member_id, f.follow_up_id
   FROM member_follow_ups f
  WHERE f.status = 'planned' AND f.due_at <= $1
-   AND NOT EXISTS (SELECT FROM member_summaries m
-                    WHERE m.clinic = f.clinic AND m.member_id = f.member_id AND m.erased)
+   AND NOT coalesce((SELECT m.erased FROM member_summaries m
+                      WHERE m.clinic = f.clinic AND m.member_id = f.member_id), false)
  ORDER BY f.due_at, f.clinic, f.follow_up_id
  LIMIT $2
