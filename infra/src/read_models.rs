@@ -31,10 +31,9 @@ pub use groups::{
     StoppedAttending,
 };
 pub use members::{
-    at_risk_members, check_ins_of_members, follow_ups_of_members, member_of_follow_up,
-    members_by_ids, members_page, outreach_items, pipeline_board, sessions_attended_between,
-    CheckIn, FollowUp, LevelCount, MemberFilter, MemberSummary, OutreachItem, PipelineBoard,
-    StageCount,
+    at_risk_members, check_ins_of_members, follow_ups_of_members, groups_attended_between,
+    member_of_follow_up, members_by_ids, members_page, outreach_items, pipeline_board, CheckIn,
+    FollowUp, LevelCount, MemberFilter, MemberSummary, OutreachItem, PipelineBoard, StageCount,
 };
 pub use page::{Edge, Page, PageRequest, MAX_PAGE_SIZE};
 

@@ -642,3 +642,98 @@ async fn a_member_page_is_logged_as_one_row_and_audited_per_member(pool: PgPool)
         assert_eq!(queries[0]["node"]["actor"], "dr-lee");
     }
 }
+
+/// Time travel counts engagement from what was recorded by then: a session recorded later
+/// (even one held earlier) and a later correction are not part of the member as they were.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn time_travel_counts_the_attendance_recorded_by_then(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let member = admitted(&app, &clinician, "Casey Example").await;
+    let id = member["id"].clone();
+    let group = form_group(&app, &clinician, 12, "dr-lee").await;
+    app.graphql(
+        &clinician,
+        "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
+        json!({ "g": group["id"], "m": id }),
+    )
+    .await;
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let record = |held_at: time::OffsetDateTime| {
+        let app = &app;
+        let clinician = &clinician;
+        let (group, id) = (group["id"].clone(), id.clone());
+        async move {
+            app.graphql(
+                clinician,
+                "mutation($g: ID!, $at: DateTime!, $m: ID!) { recordSession(groupId: $g, topic: \"Handling cravings\", heldAt: $at, attendance: [{ memberId: $m, status: PRESENT }]) { id } }",
+                json!({ "g": group, "at": rfc3339(held_at), "m": id }),
+            )
+            .await["recordSession"]["id"]
+                .clone()
+        }
+    };
+    let as_of = |at: time::OffsetDateTime| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            let auditor = app.token("auditor", Role::Auditor, "north");
+            app.graphql(
+                &auditor,
+                "query($id: ID!, $at: DateTime!) { memberAsOf(id: $id, at: $at) { sessionsAttendedLast7Days atRisk } }",
+                json!({ "id": id, "at": rfc3339(at) }),
+            )
+            .await["memberAsOf"]
+                .clone()
+        }
+    };
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(50));
+
+    // A session recorded as attended, then corrected to absent: before the correction the
+    // member had attended it.
+    pause().await;
+    let first = record(time::OffsetDateTime::now_utc()).await;
+    pause().await;
+    let before_correction = time::OffsetDateTime::now_utc();
+    pause().await;
+    app.graphql(
+        &clinician,
+        "mutation($g: ID!, $s: ID!, $m: ID!) { correctAttendance(groupId: $g, sessionId: $s, memberId: $m, status: ABSENT, reason: \"signed in by mistake\") { id } }",
+        json!({ "g": group["id"], "s": first, "m": id }),
+    )
+    .await;
+    assert_eq!(
+        as_of(before_correction).await,
+        json!({ "sessionsAttendedLast7Days": 1, "atRisk": true }),
+        "as recorded then: attended"
+    );
+
+    // A session held before `then` but recorded after it was not part of the record then.
+    pause().await;
+    let late_session_held = time::OffsetDateTime::now_utc();
+    pause().await;
+    let then = time::OffsetDateTime::now_utc();
+    pause().await;
+    record(late_session_held).await;
+    assert_eq!(
+        as_of(then).await["sessionsAttendedLast7Days"],
+        0,
+        "the late session was not recorded yet, the first was corrected"
+    );
+    assert_eq!(
+        as_of(time::OffsetDateTime::now_utc()).await["sessionsAttendedLast7Days"],
+        1,
+        "now both are in the record: the late session counts, the corrected one does not"
+    );
+    let today = app
+        .graphql(
+            &clinician,
+            "query($id: ID!) { member(id: $id) { sessionsAttendedLast7Days } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(today["member"]["sessionsAttendedLast7Days"], 1);
+}

@@ -2,6 +2,8 @@
 //! the log (or the access log) itself, never a projection.
 
 use async_graphql::{Context, Object, SimpleObject, ID};
+use clinic_domain::engagement::{self, ENGAGEMENT_WINDOW};
+use clinic_domain::GroupEvent;
 use clinic_infra::access_log::{self, AccessQuery};
 use clinic_infra::event_store::{RecordedEvent, Scope, StreamId};
 use clinic_infra::keyring::KeySet;
@@ -268,19 +270,36 @@ impl AuditQuery {
             .store
             .read_stream_as_of(&request.staff.clinic, &stream, at)
             .await?;
-        // Attendance as the read models hold it now (after corrections), counted in the 7 days
-        // before `at`; groups are today's rosters' (the log of each group holds the rest).
-        let attended = clinic_infra::read_models::sessions_attended_between(
+        // Engagement as it stood at `at`: the sessions of the 7 days before it, from the streams
+        // of the groups where the member has such a session, as recorded up to `at` (a session
+        // recorded later, or a later correction, is not counted), by the domain's rule.
+        let window = at.checked_sub(ENGAGEMENT_WINDOW).unwrap_or(at);
+        let groups = clinic_infra::read_models::groups_attended_between(
             &services.pool,
             &request.staff.clinic,
             member,
-            at - time::Duration::days(7),
+            window,
             at,
         )
         .await?;
+        let mut group_rows = Vec::new();
+        for group in groups {
+            let stream = StreamId::of("group", group.as_uuid());
+            group_rows.extend(
+                services
+                    .store
+                    .read_stream_as_of(&request.staff.clinic, &stream, at)
+                    .await?,
+            );
+        }
+        let group_events: Vec<GroupEvent> =
+            clinic_infra::codec::decode_all(&services.keyring, &group_rows)
+                .await
+                .map_err(ApiError::internal)?;
+        let attended = engagement::sessions_attended(member, &group_events, at);
         let keys =
             clinic_infra::codec::keys_for(&services.keyring, &services.pool, &events).await?;
-        let view = super::member::snapshot(member, &events, &keys, attended as u32, Vec::new())?;
+        let view = super::member::snapshot(member, &events, &keys, attended, Vec::new())?;
         if view.is_some() {
             super::views::log_reads(
                 ctx,

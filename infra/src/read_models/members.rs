@@ -5,7 +5,7 @@ use clinic_domain::engagement::{is_at_risk, OUTREACH_AFTER_MISSED_CHECK_INS};
 use clinic_domain::values::{
     CheckInChannel, CheckInStatus, FollowUpOutcome, FollowUpStatus, LevelOfCare, Stage,
 };
-use clinic_domain::{CheckInId, FollowUpId, MemberId};
+use clinic_domain::{CheckInId, FollowUpId, GroupId, MemberId};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
@@ -371,22 +371,21 @@ pub async fn member_of_follow_up(
     Ok(member.map(MemberId::new))
 }
 
-/// Sessions a member attended (present or late, after corrections) in `(since, until]`: time
-/// travel counts engagement as of a past instant with it.
-pub async fn sessions_attended_between(
+/// The groups where a member has a record of a session held in `(since, until]`: the streams
+/// time travel replays, as recorded up to a past instant, to count engagement then.
+pub async fn groups_attended_between(
     pool: &PgPool,
     clinic: &ClinicId,
     member: MemberId,
     since: OffsetDateTime,
     until: OffsetDateTime,
-) -> Result<i64, ReadModelError> {
-    Ok(
-        sqlx::query_scalar(include_str!("sql/sessions_attended_between.sql"))
-            .bind(clinic.as_str())
-            .bind(member.as_uuid())
-            .bind(since)
-            .bind(until)
-            .fetch_one(pool)
-            .await?,
-    )
+) -> Result<Vec<GroupId>, ReadModelError> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(include_str!("sql/groups_attended_between.sql"))
+        .bind(clinic.as_str())
+        .bind(member.as_uuid())
+        .bind(since)
+        .bind(until)
+        .fetch_all(pool)
+        .await?;
+    Ok(ids.into_iter().map(GroupId::new).collect())
 }
