@@ -1074,21 +1074,24 @@ async fn a_v1_session_recorded_after_the_roster_changed_counts_that_days_roster(
     domain.sort();
     assert_eq!(domain, expected, "the domain agrees");
 
-    // Rebuilt from the log in pages of one event, the same.
+    // Rebuilt from the log in pages of one event, and in one page with the group's earlier
+    // events: the same.
     let before = dump(&pool).await;
-    projections::rebuild(
-        &pool,
-        &keyring(&pool),
-        &[ProjectionName::Groups],
-        &RebuildOptions {
-            batch_size: 1,
-            ..RebuildOptions::default()
-        },
-        |_| {},
-    )
-    .await
-    .unwrap();
-    assert_same_tables(&dump(&pool).await, &before);
+    for batch_size in [1, 10_000] {
+        projections::rebuild(
+            &pool,
+            &keyring(&pool),
+            &[ProjectionName::Groups],
+            &RebuildOptions {
+                batch_size,
+                ..RebuildOptions::default()
+            },
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_same_tables(&dump(&pool).await, &before);
+    }
 }
 
 /// Every stream of `category` in `clinic`, as its entity's id and its decoded events.

@@ -272,8 +272,11 @@ impl AuditQuery {
             .await?;
         // Engagement as it stood at `at`: the sessions of the 7 days before it, from the streams
         // of the groups where the member has such a session, as recorded up to `at` (a session
-        // recorded later, or a later correction, is not counted), by the domain's rule.
-        let window = at.checked_sub(ENGAGEMENT_WINDOW).unwrap_or(at);
+        // recorded later, or a later correction, is not counted), by the domain's rule. Which
+        // groups comes from the groups read model, so a lagging one can miss a group.
+        let window = at
+            .checked_sub(ENGAGEMENT_WINDOW)
+            .unwrap_or(time::PrimitiveDateTime::MIN.assume_utc());
         let groups = clinic_infra::read_models::groups_attended_between(
             &services.pool,
             &request.staff.clinic,
@@ -292,10 +295,12 @@ impl AuditQuery {
                     .await?,
             );
         }
-        let group_events: Vec<GroupEvent> =
-            clinic_infra::codec::decode_all(&services.keyring, &group_rows)
-                .await
-                .map_err(ApiError::internal)?;
+        // No member keys: attendance has no personal field, and other members' are not opened.
+        let group_events: Vec<GroupEvent> = group_rows
+            .iter()
+            .map(|row| clinic_infra::codec::decode(&KeySet::default(), row))
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)?;
         let attended = engagement::sessions_attended(member, &group_events, at);
         let keys =
             clinic_infra::codec::keys_for(&services.keyring, &services.pool, &events).await?;

@@ -10,10 +10,11 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::fold::{
-    AttendanceRow, GroupKeys, GroupRow, GroupRows, RosterKey, RosterRow, SessionKey, SessionRow,
+    AttendanceRow, GroupKey, GroupKeys, GroupRow, GroupRows, RosterKey, RosterRow, SessionKey,
+    SessionRow,
 };
 use super::GroupEnvelope;
-use crate::keyring::Keyring;
+use crate::keyring::KeySet;
 use crate::projections::{parse_stored, ProjectionError};
 
 /// A `group_rosters` row as the fold's key and row.
@@ -31,29 +32,29 @@ fn roster_row(row: &PgRow) -> Result<(RosterKey, RosterRow), ProjectionError> {
 }
 
 /// Who was on each group's roster when its schema-v1 sessions in the page were held: the
-/// domain's `GroupState::roster_at`, folded from the group's stream up to each such event.
-/// Stretches that ended (a member who left, or left and rejoined) count as the domain counts
-/// them; the read model's roster holds only today's.
+/// domain's `GroupState::roster_at`, folded from the group's stream (`streams`: the stored
+/// stream ids) up to each such event. Stretches that ended (a member who left, or left and
+/// rejoined) count as the domain counts them; the read model's roster holds only today's.
+///
+/// Decoded without member keys: the roster needs no personal field, so none is opened.
+/// Each page with v1 sessions replays their groups from the start: a log imported with many of
+/// them refolds in time that grows with the pages times the streams' length.
 async fn rosters_at_v1_sessions(
     conn: &mut PgConnection,
-    keyring: &Keyring,
     keys: &GroupKeys,
+    streams: &BTreeMap<GroupKey, &str>,
 ) -> Result<BTreeMap<(String, GroupId, i64), Vec<MemberId>>, ProjectionError> {
-    let streams: Vec<(&str, String, i64)> = keys
-        .v1_sessions
-        .iter()
-        .map(|((clinic, group), last)| (clinic.as_str(), group.stream_id(), *last))
-        .collect();
     let recorded = crate::projections::load_streams(
         &mut *conn,
-        streams
-            .iter()
-            .map(|(clinic, stream, last)| (*clinic, stream.as_str(), *last)),
+        keys.v1_sessions.iter().filter_map(|(key, last)| {
+            streams
+                .get(key)
+                .map(|stream| (key.0.as_str(), *stream, *last))
+        }),
     )
     .await?;
-    let sealed = crate::codec::keys_for(keyring, &mut *conn, &recorded).await?;
     let events: Vec<GroupEnvelope> =
-        crate::projections::decode_category(&sealed, &recorded, |stream| {
+        crate::projections::decode_category(&KeySet::default(), &recorded, |stream| {
             GroupId::from_stream_id(stream).ok()
         })?;
     let mut rosters = BTreeMap::new();
@@ -79,8 +80,8 @@ async fn rosters_at_v1_sessions(
 /// attendance of any session the page holds that was already held.
 pub(super) async fn load(
     conn: &mut PgConnection,
-    keyring: &Keyring,
     keys: &GroupKeys,
+    v1_streams: &BTreeMap<GroupKey, &str>,
     events: &[GroupEnvelope],
 ) -> Result<GroupRows, ProjectionError> {
     let mut rows = GroupRows::default();
@@ -129,7 +130,7 @@ pub(super) async fn load(
     }
 
     if !keys.v1_sessions.is_empty() {
-        rows.rosters_at_v1_sessions = rosters_at_v1_sessions(conn, keyring, keys).await?;
+        rows.rosters_at_v1_sessions = rosters_at_v1_sessions(conn, keys, v1_streams).await?;
     }
 
     let mut held_before: BTreeSet<SessionKey> = BTreeSet::new();
