@@ -234,6 +234,11 @@ pub(crate) async fn load_streams<'a>(
         .await
 }
 
+/// The streams in rows [`load_streams`] returned, one slice each, in version order.
+pub(crate) fn each_stream(rows: &[RecordedEvent]) -> impl Iterator<Item = &[RecordedEvent]> {
+    rows.chunk_by(|a, b| a.clinic == b.clinic && a.stream_id == b.stream_id)
+}
+
 /// Parses a stored enum value, naming the column when it is not one this build knows.
 pub(crate) fn parse_stored<T>(
     raw: &str,

@@ -61,18 +61,14 @@ pub(crate) async fn apply(
 
     let keys = crate::codec::keys_for(keyring, &mut *conn, &rows).await?;
     let mut changes = Vec::new();
-    let mut stream: Vec<OutboxEnvelope> = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        stream.push(envelope(&keys, row)?);
-        let last_of_stream = rows
-            .get(i + 1)
-            .is_none_or(|next| next.clinic != row.clinic || next.stream_id != row.stream_id);
-        if last_of_stream {
-            let key = (row.clinic.clone(), row.stream_id.clone());
-            if let Some(versions) = emit.get(&key) {
-                changes.extend(fold::fold_stream(&stream, versions, &staff));
-            }
-            stream.clear();
+    for stream in crate::projections::each_stream(&rows) {
+        let key = (stream[0].clinic.clone(), stream[0].stream_id.clone());
+        if let Some(versions) = emit.get(&key) {
+            let stream: Vec<OutboxEnvelope> = stream
+                .iter()
+                .map(|row| envelope(&keys, row))
+                .collect::<Result<_, _>>()?;
+            changes.extend(fold::fold_stream(&stream, versions, &staff));
         }
     }
     write(conn, &changes).await

@@ -9,8 +9,6 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-
 use clinic_domain::{GroupEvent, GroupId};
 use sqlx::PgConnection;
 
@@ -18,7 +16,6 @@ use super::{decode_category, ProjectionError};
 use crate::event_store::RecordedEvent;
 use crate::keyring::Keyring;
 
-use fold::GroupKey;
 pub use fold::{AttendanceRow, GroupKeys, GroupRow, GroupRows, RosterRow, SessionRow};
 
 /// A group event with its envelope.
@@ -38,19 +35,7 @@ pub(crate) async fn apply(
         return Ok(());
     }
     let keys = GroupKeys::of(&decoded);
-    // The stored stream id of each group with a v1 session, to replay it: a legacy import may
-    // have spelled the uuid otherwise than `GroupId::stream_id` does.
-    let v1_streams: BTreeMap<GroupKey, &str> = events
-        .iter()
-        .filter_map(|recorded| {
-            let group = GroupId::from_stream_id(&recorded.stream_id).ok()?;
-            let key = (recorded.clinic.clone(), group);
-            keys.v1_sessions
-                .contains_key(&key)
-                .then_some((key, recorded.stream_id.as_str()))
-        })
-        .collect();
-    let mut rows = store::load(conn, &keys, &v1_streams, &decoded).await?;
+    let mut rows = store::load(conn, &keys, events, &decoded).await?;
     for event in &decoded {
         rows.apply(event)?;
     }

@@ -85,9 +85,7 @@ impl<T> Page<T> {
             total_count,
         }
     }
-}
 
-impl<T> Page<T> {
     /// The page a page statement returned: up to `limit + 1` rows, each repeating the list's
     /// `total_count`, or, for an empty page, one row with the total and NULL in the `marker`
     /// column. `row` reads a row's sort key and node.

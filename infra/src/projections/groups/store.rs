@@ -10,10 +10,10 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::fold::{
-    AttendanceRow, GroupKey, GroupKeys, GroupRow, GroupRows, RosterKey, RosterRow, SessionKey,
-    SessionRow,
+    AttendanceRow, GroupKeys, GroupRow, GroupRows, RosterKey, RosterRow, SessionKey, SessionRow,
 };
 use super::GroupEnvelope;
+use crate::event_store::RecordedEvent;
 use crate::keyring::KeySet;
 use crate::projections::{parse_stored, ProjectionError};
 
@@ -32,56 +32,67 @@ fn roster_row(row: &PgRow) -> Result<(RosterKey, RosterRow), ProjectionError> {
 }
 
 /// Who was on each group's roster when its schema-v1 sessions in the page were held: the
-/// domain's `GroupState::roster_at`, folded from the group's stream (`streams`: the stored
-/// stream ids) up to each such event. Stretches that ended (a member who left, or left and
-/// rejoined) count as the domain counts them; the read model's roster holds only today's.
+/// domain's `GroupState::roster_at`, folded from the group's stream up to each such event.
+/// Stretches that ended (a member who left, or left and rejoined) count as the domain counts
+/// them; the read model's roster holds only today's.
 ///
-/// Decoded without member keys: the roster needs no personal field, so none is opened.
-/// Each page with v1 sessions replays their groups from the start: a log imported with many of
-/// them refolds in time that grows with the pages times the streams' length.
+/// The streams are read by the ids stored on the page's events (a legacy import may have
+/// spelled a uuid otherwise than `GroupId::stream_id` does), and decoded without member keys:
+/// the roster needs no personal field, so none is opened. Each page with v1 sessions replays
+/// their groups from the start: a log imported with many of them refolds in time that grows
+/// with the pages times the streams' length.
 async fn rosters_at_v1_sessions(
     conn: &mut PgConnection,
     keys: &GroupKeys,
-    streams: &BTreeMap<GroupKey, &str>,
+    page: &[RecordedEvent],
 ) -> Result<BTreeMap<(String, GroupId, i64), Vec<MemberId>>, ProjectionError> {
+    let streams: BTreeMap<(&str, &str), i64> = page
+        .iter()
+        .filter_map(|recorded| {
+            let group = GroupId::from_stream_id(&recorded.stream_id).ok()?;
+            let last = keys.v1_sessions.get(&(recorded.clinic.clone(), group))?;
+            Some((
+                (recorded.clinic.as_str(), recorded.stream_id.as_str()),
+                *last,
+            ))
+        })
+        .collect();
     let recorded = crate::projections::load_streams(
         &mut *conn,
-        keys.v1_sessions.iter().filter_map(|(key, last)| {
-            streams
-                .get(key)
-                .map(|stream| (key.0.as_str(), *stream, *last))
-        }),
+        streams
+            .iter()
+            .map(|(&(clinic, stream), &last)| (clinic, stream, last)),
     )
     .await?;
-    let events: Vec<GroupEnvelope> =
-        crate::projections::decode_category(&KeySet::default(), &recorded, |stream| {
-            GroupId::from_stream_id(stream).ok()
-        })?;
     let mut rosters = BTreeMap::new();
-    let mut state = GroupState::default();
-    for (i, e) in events.iter().enumerate() {
-        if i == 0 || events[i - 1].clinic != e.clinic || events[i - 1].id != e.id {
-            state = GroupState::default();
-        }
-        if let GroupEvent::SessionHeld(held) = &e.event {
-            if held.recorded_presence_only {
-                rosters.insert(
-                    (e.clinic.clone(), e.id, e.version),
-                    state.roster_at(held.held_at),
-                );
+    for stream in crate::projections::each_stream(&recorded) {
+        let events: Vec<GroupEnvelope> =
+            crate::projections::decode_category(&KeySet::default(), stream, |id| {
+                GroupId::from_stream_id(id).ok()
+            })?;
+        let mut state = GroupState::default();
+        for e in &events {
+            if let GroupEvent::SessionHeld(held) = &e.event {
+                if held.recorded_presence_only {
+                    rosters.insert(
+                        (e.clinic.clone(), e.id, e.version),
+                        state.roster_at(held.held_at),
+                    );
+                }
             }
+            state = state.evolve(&e.event);
         }
-        state = state.evolve(&e.event);
     }
     Ok(rosters)
 }
 
 /// Loads every row `keys` names (keys without a row are recorded as absent), then the earlier
-/// attendance of any session the page holds that was already held.
+/// attendance of any session the page holds that was already held, and the roster of the day
+/// of each v1 session (from the page's stored events, `page`, and their streams).
 pub(super) async fn load(
     conn: &mut PgConnection,
     keys: &GroupKeys,
-    v1_streams: &BTreeMap<GroupKey, &str>,
+    page: &[RecordedEvent],
     events: &[GroupEnvelope],
 ) -> Result<GroupRows, ProjectionError> {
     let mut rows = GroupRows::default();
@@ -130,7 +141,7 @@ pub(super) async fn load(
     }
 
     if !keys.v1_sessions.is_empty() {
-        rows.rosters_at_v1_sessions = rosters_at_v1_sessions(conn, keys, v1_streams).await?;
+        rows.rosters_at_v1_sessions = rosters_at_v1_sessions(conn, keys, page).await?;
     }
 
     let mut held_before: BTreeSet<SessionKey> = BTreeSet::new();
