@@ -34,6 +34,7 @@ use uuid::Uuid;
 use crate::clinic::ClinicId;
 use crate::config::Config;
 use crate::keyring::Keyring;
+use crate::leadership::sleep_or_stop;
 use crate::mailer::{EmailKind, Mailer, MailerError};
 use crate::projections::{ProjectionName, ProjectionOptions};
 
@@ -245,13 +246,4 @@ async fn run_gauges(pool: PgPool, mut stop: watch::Receiver<bool>) {
             return;
         }
     }
-}
-
-/// Sleeps for `duration`; true when `stop` turned true meanwhile (or its sender is gone).
-async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, duration: Duration) -> bool {
-    let stopped = tokio::select! {
-        _ = stop.wait_for(|stop| *stop) => true,
-        () = tokio::time::sleep(duration) => false,
-    };
-    stopped || *stop.borrow()
 }

@@ -456,7 +456,7 @@ pub async fn run_worker(
                 options.error_pause
             }
         };
-        if super::sleep_or_stop(&mut stop, pause).await {
+        if crate::leadership::sleep_or_stop(&mut stop, pause).await {
             return;
         }
     }
