@@ -1,4 +1,5 @@
-//! Reaching the database: create it if missing, connect, migrate, and say whether it is ready.
+//! Reaching the database: create it if missing, connect, migrate, say whether it is ready, and
+//! notice when a newer release has migrated it past this build.
 
 use std::time::Duration;
 
@@ -71,6 +72,49 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
         .map_err(DbError::Connect)
 }
 
+/// The newest migration this build embeds: the schema its folds and rules were written for.
+pub fn build_schema_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// The database holds a migration newer than this build's: a newer release has migrated it
+/// while this process ran (a process of an older release cannot start on it: sqlx refuses a
+/// database with an applied migration it does not know). Such a migration may refold a read
+/// model with corrected rules, so this process must stop writing derived state (read models,
+/// scheduled events) and leave it to the newer release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the database is at migration {database}, newer than this build's {build}: \
+     a newer release runs it now"
+)]
+pub struct Superseded {
+    /// The newest migration applied to the database.
+    pub database: i64,
+    /// The newest migration this build embeds.
+    pub build: i64,
+}
+
+impl Superseded {
+    /// Fails when `database` (the newest applied migration, as [`newest_migration`] reads it) is
+    /// newer than this build's.
+    pub(crate) fn check(database: Option<i64>) -> Result<(), Self> {
+        let build = build_schema_version();
+        match database {
+            Some(database) if database > build => Err(Self { database, build }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The newest migration applied to the database (`None` before the first).
+pub(crate) async fn newest_migration(
+    conn: &mut sqlx::PgConnection,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(include_str!("db/schema_version.sql"))
+        .fetch_one(conn)
+        .await
+}
+
 /// Whether the database answers and every migration this binary knows is applied (`/readyz`).
 pub async fn is_ready(pool: &PgPool) -> bool {
     let applied: Result<i64, _> =
@@ -101,6 +145,25 @@ fn copy_of(error: &sqlx::Error) -> sqlx::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_migration_newer_than_the_build_supersedes_it() {
+        let build = build_schema_version();
+        assert!(
+            build >= 20_261_126_000_013,
+            "the build embeds every migration"
+        );
+        assert_eq!(Superseded::check(None), Ok(()));
+        assert_eq!(Superseded::check(Some(build - 1)), Ok(()));
+        assert_eq!(Superseded::check(Some(build)), Ok(()));
+        assert_eq!(
+            Superseded::check(Some(build + 1)),
+            Err(Superseded {
+                database: build + 1,
+                build
+            })
+        );
+    }
 
     #[test]
     fn every_waiter_gets_the_failure() {

@@ -9,6 +9,8 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::watch;
 
+use crate::db::Superseded;
+
 /// The advisory-lock key space of this service (the first of the two-int keys), so its locks
 /// never collide with the event store's per-stream `pg_advisory_xact_lock(bigint)` locks.
 const LOCK_SPACE: i32 = 0x636c_696e; // "clin"
@@ -53,10 +55,27 @@ impl Candidate {
     }
 }
 
+/// Why a leader must stop leading.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Deposed {
+    /// The lock's connection is gone, and with it the lock: another process may lead now.
+    #[error("the lock's connection is gone")]
+    LockLost(#[source] sqlx::Error),
+    /// A newer release migrated the database: its processes lead from now on.
+    #[error(transparent)]
+    Superseded(#[from] Superseded),
+}
+
 impl Leader {
-    /// Fails when the lock's connection is gone (and with it the lock): stop leading.
-    pub(crate) async fn check(&mut self) -> Result<(), sqlx::Error> {
-        self.conn.ping().await
+    /// Fails when this process may no longer lead: the lock's connection is gone, or a newer
+    /// release has migrated the database (one query on the lock's connection, which also
+    /// proves it alive).
+    pub(crate) async fn check(&mut self) -> Result<(), Deposed> {
+        let newest = crate::db::newest_migration(&mut self.conn)
+            .await
+            .map_err(Deposed::LockLost)?;
+        Superseded::check(newest)?;
+        Ok(())
     }
 
     /// Gives the lock up now (closing its connection releases it).

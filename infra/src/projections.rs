@@ -153,6 +153,10 @@ pub enum ProjectionError {
         /// The column.
         column: &'static str,
     },
+    /// A newer release migrated the database: this build's folds may be out of date, so it
+    /// applies nothing more (the runner stops for good).
+    #[error(transparent)]
+    Superseded(#[from] crate::db::Superseded),
     /// Another rebuild of the same projection is running.
     #[error("a rebuild of {0} is already running")]
     RebuildRunning(ProjectionName),

@@ -26,7 +26,7 @@ use crate::clinic::ClinicId;
 use crate::commands::{CommandContext, CommandError, CommandHandler};
 use crate::event_store::{EventStore, StreamId};
 use crate::keyring::Keyring;
-use crate::leadership::{sleep_or_stop, Candidate};
+use crate::leadership::{sleep_or_stop, Candidate, Deposed};
 
 /// The actor recorded on the scheduler's events.
 pub const ACTOR: &str = "system:scheduler";
@@ -187,8 +187,9 @@ impl TickReport {
 const CORRELATION_NAMESPACE: Uuid = Uuid::from_u128(0x7a3c_51e2_0b4d_4f6a_9e81_c2d5_36f7_a4b8);
 
 /// Runs the scheduler until `stop` turns true: on standby while another process leads, then
-/// ticking every `options.tick` at the wall clock's time. Errors are logged; it returns only
-/// when stopped.
+/// ticking every `options.tick` at the wall clock's time. Errors are logged; it returns when
+/// stopped, or for good when a newer release has migrated the database (its rules decide what
+/// falls due from then on).
 pub async fn run(
     pool: PgPool,
     keyring: Keyring,
@@ -205,9 +206,21 @@ pub async fn run(
             Ok(Some(mut leader)) => {
                 tracing::info!("running the scheduler");
                 loop {
-                    if let Err(error) = leader.check().await {
-                        tracing::warn!(error = %crate::error_chain(&error), "lost the scheduler's lock");
-                        break;
+                    match leader.check().await {
+                        Ok(()) => {}
+                        Err(Deposed::Superseded(superseded)) => {
+                            // For good: this build's rules are older than the database's schema.
+                            tracing::error!(
+                                %superseded,
+                                "stopped the scheduler for good; restart this process on the new release"
+                            );
+                            leader.release().await;
+                            return;
+                        }
+                        Err(error @ Deposed::LockLost(_)) => {
+                            tracing::warn!(error = %crate::error_chain(&error), "lost the scheduler's lock");
+                            break;
+                        }
                     }
                     match scheduler.tick(OffsetDateTime::now_utc()).await {
                         Ok(report) if report != TickReport::default() => {

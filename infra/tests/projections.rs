@@ -28,8 +28,8 @@ use clinic_infra::read_models::{
 };
 use sqlx::PgPool;
 use support::{
-    assert_same_tables, catch_up_all, check_in, dump, group, keyring, member, options, reset,
-    session, Clinic, T0,
+    assert_same_tables, catch_up_all, check_in, dump, group, keyring, member,
+    newer_release_migrates, options, reset, session, Clinic, T0,
 };
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
@@ -928,6 +928,75 @@ async fn a_standby_runner_takes_over_when_the_leader_stops(pool: PgPool) {
     assert_eq!(found.len(), 1);
     stop_second.send(true).unwrap();
     second.await.unwrap();
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_runner_of_an_older_release_stops_when_a_newer_release_migrates(pool: PgPool) {
+    let mut c = scripted_clinic(&pool).await;
+    let projection = ProjectionName::Members;
+    let (_stop, stopped) = watch::channel(false);
+    let runner = tokio::spawn(projections::run(
+        pool.clone(),
+        keyring(&pool),
+        projection,
+        options(100),
+        stopped,
+    ));
+    let caught_up = wait_until_caught_up(
+        &pool,
+        &[projection],
+        c.last_position,
+        StdDuration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(caught_up, Freshness::CaughtUp);
+
+    // A newer release migrates while this runner follows the log, refolding this projection
+    // (its tables emptied, its checkpoint back to the start), and events keep coming.
+    let database = newer_release_migrates(&pool, Some(projection)).await;
+    c.refer(member(60), "Ida Ibarra", NOW).await;
+
+    // The runner stops by itself, for good, without folding a single event by its own rules:
+    // the newer release's runner refolds from the start.
+    tokio::time::timeout(StdDuration::from_secs(30), runner)
+        .await
+        .expect("the runner stops by itself")
+        .unwrap();
+    assert_eq!(checkpoint(&pool, projection).await, 0);
+    let summaries: i64 = sqlx::query_scalar("SELECT count(*) FROM member_summaries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(summaries, 0);
+
+    // Nothing else of this build writes the projection either: neither a catch-up nor a rebuild
+    // (whose swap would put this build's fold back in place), nor this build restarted
+    // (sqlx refuses a database holding a migration the build does not know).
+    let build = clinic_infra::db::build_schema_version();
+    let superseded = |error| {
+        matches!(error, projections::ProjectionError::Superseded(s)
+            if s.database == database && s.build == build)
+    };
+    let error = catch_up(&pool, &keyring(&pool), projection, &options(100))
+        .await
+        .unwrap_err();
+    assert!(superseded(error));
+    let error = projections::rebuild(
+        &pool,
+        &keyring(&pool),
+        &[projection],
+        &RebuildOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(superseded(error));
+    assert_eq!(checkpoint(&pool, projection).await, 0);
+    assert!(matches!(
+        clinic_infra::MIGRATOR.run(&pool).await,
+        Err(sqlx::migrate::MigrateError::VersionMissing(v)) if v == database
+    ));
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

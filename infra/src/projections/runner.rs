@@ -11,8 +11,9 @@ use tokio::time::Instant;
 use crate::keyring::Keyring;
 
 use super::{apply_page, checkpoint, ProjectionError, ProjectionName};
+use crate::db::Superseded;
 use crate::event_store::{EventStore, Notifications, Scope};
-use crate::leadership::{sleep_or_stop, stopped, Candidate, Leader};
+use crate::leadership::{sleep_or_stop, stopped, Candidate, Deposed, Leader};
 
 /// How a runner reads the log and waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,11 +72,11 @@ pub async fn catch_up_pages(
             break;
         }
         let mut tx = pool.begin().await?;
-        // The checkpoint commits with the writes: losing the last commits in a crash only
-        // means applying those pages again, so waiting for the WAL flush buys nothing.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
+        let (_, newest_migration): (String, Option<i64>) =
+            sqlx::query_as(include_str!("sql/begin_page.sql"))
+                .fetch_one(&mut *tx)
+                .await?;
+        Superseded::check(newest_migration)?;
         let current = checkpoint::lock(&mut tx, projection).await?;
         if current != cursor {
             // Another writer (a second runner, a rebuild's swap) moved it: start from there.
@@ -95,7 +96,8 @@ pub async fn catch_up_pages(
 
 /// Runs `projection` until `stop` turns true: on standby while another process leads, then
 /// catching up and following the log (NOTIFY, polling as a fallback). Errors are logged and
-/// retried; the function returns only when stopped.
+/// retried; the function returns when stopped, or for good when a newer release has migrated
+/// the database ([`ProjectionError::Superseded`]: its folds own the tables now).
 pub async fn run(
     pool: PgPool,
     keyring: Keyring,
@@ -113,6 +115,15 @@ pub async fn run(
                 tracing::info!(%projection, "running the projection");
                 match lead(&pool, &keyring, projection, &options, leader, &mut stop).await {
                     Ok(()) => return,
+                    Err(ProjectionError::Superseded(superseded)) => {
+                        // For good: this build's folds are older than the database's schema.
+                        tracing::error!(
+                            %projection,
+                            %superseded,
+                            "stopped the projection for good; restart this process on the new release"
+                        );
+                        return;
+                    }
                     Err(error) => tracing::warn!(
                         %projection,
                         error = %crate::error_chain(&error),
@@ -155,7 +166,10 @@ async fn lead(
                 }
             }
             // Still leading? (The lock lives and dies with this connection.)
-            leader.check().await?;
+            leader.check().await.map_err(|deposed| match deposed {
+                Deposed::LockLost(error) => ProjectionError::Database(error),
+                Deposed::Superseded(superseded) => ProjectionError::Superseded(superseded),
+            })?;
             tokio::select! {
                 biased;
                 () = stopped(stop) => return Ok(()),
