@@ -29,7 +29,7 @@ use clinic_infra::read_models::{
 use sqlx::PgPool;
 use support::{
     assert_same_tables, catch_up_all, check_in, dump, group, keyring, member,
-    newer_release_migrates, options, reset, session, Clinic, T0,
+    newer_release_migrates, options, record_newer_migration, reset, session, Clinic, T0,
 };
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
@@ -997,6 +997,71 @@ async fn a_runner_of_an_older_release_stops_when_a_newer_release_migrates(pool: 
         clinic_infra::MIGRATOR.run(&pool).await,
         Err(sqlx::migrate::MigrateError::VersionMissing(v)) if v == database
     ));
+}
+
+/// The race the checkpoint store closes: a refolding migration commits while a runner that has
+/// already opened its page waits for the checkpoint lock, and the page starts where the
+/// migration set the checkpoint (the start of the log), so the moved checkpoint does not give
+/// the migration away.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_page_opened_before_a_newer_release_migrated_commits_nothing(pool: PgPool) {
+    scripted_clinic(&pool).await;
+    let projection = ProjectionName::Members;
+    catch_up_pages(&pool, &keyring(&pool), projection, &options(100), 0)
+        .await
+        .unwrap();
+
+    // The migration's transaction holds the checkpoint's lock...
+    let mut migration = pool.begin().await.unwrap();
+    sqlx::query("SELECT position FROM projection_checkpoints WHERE projection = $1 FOR UPDATE")
+        .bind(projection.as_str())
+        .execute(&mut *migration)
+        .await
+        .unwrap();
+    // ...while the runner opens its page (seeing no newer migration yet) and waits for it.
+    let runner = {
+        let pool = pool.clone();
+        tokio::spawn(
+            async move { catch_up(&pool, &keyring(&pool), projection, &options(100)).await },
+        )
+    };
+    let mut waiting = 0_i64;
+    for _ in 0..500 {
+        waiting = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    assert_eq!(waiting, 1, "the runner waits for the checkpoint lock");
+    sqlx::query("UPDATE projection_checkpoints SET position = 0 WHERE projection = $1")
+        .bind(projection.as_str())
+        .execute(&mut *migration)
+        .await
+        .unwrap();
+    let database = record_newer_migration(&mut migration).await;
+    migration.commit().await.unwrap();
+
+    let error = runner.await.unwrap().unwrap_err();
+    assert!(
+        matches!(error, projections::ProjectionError::Superseded(s) if s.database == database),
+        "{error}"
+    );
+    assert_eq!(checkpoint(&pool, projection).await, 0);
+    let summaries: i64 = sqlx::query_scalar("SELECT count(*) FROM member_summaries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        summaries, 0,
+        "the page folded by out-of-date rules was rolled back"
+    );
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

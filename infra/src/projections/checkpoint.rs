@@ -4,6 +4,7 @@
 use sqlx::{PgConnection, PgPool};
 
 use super::{ProjectionError, ProjectionName};
+use crate::db::Superseded;
 use crate::event_store::LogCursor;
 
 /// Creates the checkpoint row at the start of the log if it is missing.
@@ -51,16 +52,21 @@ pub(crate) async fn lock(
 }
 
 /// Moves the checkpoint (inside the transaction that applied the events up to `cursor`).
+///
+/// Fails with [`ProjectionError::Superseded`] when a newer release has migrated the database:
+/// the caller's transaction must not commit, since this build's folds wrote it.
 pub(crate) async fn store(
     conn: &mut PgConnection,
     projection: ProjectionName,
     cursor: LogCursor,
 ) -> Result<(), ProjectionError> {
-    sqlx::query(include_str!("sql/store_checkpoint.sql"))
-        .bind(projection.as_str())
-        .bind(cursor.transaction_id)
-        .bind(cursor.position)
-        .execute(conn)
-        .await?;
+    let newest_migration: Option<i64> =
+        sqlx::query_scalar(include_str!("sql/store_checkpoint.sql"))
+            .bind(projection.as_str())
+            .bind(cursor.transaction_id)
+            .bind(cursor.position)
+            .fetch_one(conn)
+            .await?;
+    Superseded::check(newest_migration)?;
     Ok(())
 }

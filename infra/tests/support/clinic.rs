@@ -434,26 +434,13 @@ pub fn assert_same_tables(
 }
 
 /// What a newer release's migration does to the database while this build runs on it: records
-/// a migration newer than every one this build embeds and, like migration 12, empties
-/// `refold`'s tables and sets its checkpoint back to the start of the log, in one transaction.
+/// a migration newer than every one this build embeds and, like migration 12, sets `refold`'s
+/// checkpoint back to the start of the log and empties its tables, in one transaction.
 pub async fn newer_release_migrates(pool: &PgPool, refold: Option<ProjectionName>) -> i64 {
-    let version = clinic_infra::db::build_schema_version() + 1;
     let mut tx = pool.begin().await.unwrap();
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-         VALUES ($1, 'a newer release', true, '\\x00', 0)",
-    )
-    .bind(version)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
+    let version = record_newer_migration(&mut tx).await;
     if let Some(projection) = refold {
-        for &table in projection.tables() {
-            sqlx::query(&format!("TRUNCATE {table}"))
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-        }
+        // The checkpoint first, then the tables: the runner's lock order.
         sqlx::query(
             "UPDATE projection_checkpoints SET transaction_id = 0, position = 0
               WHERE projection = $1",
@@ -462,7 +449,27 @@ pub async fn newer_release_migrates(pool: &PgPool, refold: Option<ProjectionName
         .execute(&mut *tx)
         .await
         .unwrap();
+        for &table in projection.tables() {
+            sqlx::query(&format!("TRUNCATE {table}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
     }
     tx.commit().await.unwrap();
+    version
+}
+
+/// Records, on `conn`, a migration newer than every one this build embeds; returns its version.
+pub async fn record_newer_migration(conn: &mut sqlx::PgConnection) -> i64 {
+    let version = clinic_infra::db::build_schema_version() + 1;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES ($1, 'a newer release', true, '\\x00', 0)",
+    )
+    .bind(version)
+    .execute(conn)
+    .await
+    .unwrap();
     version
 }
