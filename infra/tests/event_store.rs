@@ -430,6 +430,52 @@ async fn streams_read_from_a_version_and_as_of_a_moment(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(now.len(), 3);
+
+    // Several streams at once: each cut at the moment, each in version order, one after the
+    // other in stream id order; another clinic's stream of the same id is not among them.
+    let other = member_stream();
+    for (clinic, types) in [
+        (&c, ["MemberReferred", "IntakeCompleted"]),
+        (&clinic("south"), ["MemberReferred", "MemberReferred"]),
+    ] {
+        store
+            .append(
+                clinic,
+                &other,
+                ExpectedVersion::NoStream,
+                &types.map(|t| event(t, json!({}))),
+            )
+            .await
+            .unwrap();
+    }
+    let streams = [s.clone(), other.clone(), member_stream()];
+    let then = store
+        .read_streams_as_of(&c, &streams, between)
+        .await
+        .unwrap();
+    assert_eq!(
+        then.len(),
+        1,
+        "the other stream was appended after the moment"
+    );
+    assert_eq!(then[0].stream_id, s.as_str());
+    let now = store
+        .read_streams_as_of(&c, &streams, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let read: Vec<(&str, i64, &str)> = now
+        .iter()
+        .map(|e| (e.stream_id.as_str(), e.version, e.event_type.as_str()))
+        .collect();
+    let mut expected = vec![
+        (s.as_str(), 1, "MemberReferred"),
+        (s.as_str(), 2, "IntakeCompleted"),
+        (s.as_str(), 3, "MemberAdmitted"),
+        (other.as_str(), 1, "MemberReferred"),
+        (other.as_str(), 2, "IntakeCompleted"),
+    ];
+    expected.sort_by_key(|&(stream, version, _)| (stream, version));
+    assert_eq!(read, expected);
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

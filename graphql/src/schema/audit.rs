@@ -265,11 +265,6 @@ impl AuditQuery {
     ) -> ApiResult<Option<super::member::Member>> {
         let member = super::member::member_id(&id)?;
         let (services, request) = (super::services(ctx)?, super::request(ctx)?);
-        let stream = StreamId::of("member", member.as_uuid());
-        let events = services
-            .store
-            .read_stream_as_of(&request.staff.clinic, &stream, at)
-            .await?;
         // Engagement as it stood at `at`: the sessions of the 7 days before it, from the streams
         // of the groups where the member has such a session, as recorded up to `at` (a session
         // recorded later, or a later correction, is not counted), by the domain's rule. Which
@@ -285,16 +280,17 @@ impl AuditQuery {
             at,
         )
         .await?;
-        let mut group_rows = Vec::new();
-        for group in groups {
-            let stream = StreamId::of("group", group.as_uuid());
-            group_rows.extend(
-                services
-                    .store
-                    .read_stream_as_of(&request.staff.clinic, &stream, at)
-                    .await?,
-            );
-        }
+        // The member's stream and those groups' streams, as of `at`, in one round trip.
+        let stream = StreamId::of("member", member.as_uuid());
+        let streams: Vec<StreamId> = std::iter::once(stream.clone())
+            .chain(groups.iter().map(|g| StreamId::of("group", g.as_uuid())))
+            .collect();
+        let (events, group_rows): (Vec<_>, Vec<_>) = services
+            .store
+            .read_streams_as_of(&request.staff.clinic, &streams, at)
+            .await?
+            .into_iter()
+            .partition(|row| row.stream_id == stream.as_str());
         // No member keys: attendance has no personal field, and other members' are not opened.
         let group_events: Vec<GroupEvent> = group_rows
             .iter()

@@ -91,9 +91,22 @@ impl EventStore {
         stream: &StreamId,
         at: OffsetDateTime,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        sqlx::query_as(include_str!("sql/read_stream_as_of.sql"))
+        self.read_streams_as_of(clinic, std::slice::from_ref(stream), at)
+            .await
+    }
+
+    /// Several streams as they stood at `at`, in one round trip (time travel needs a member's
+    /// stream and its groups' together): in stream id order, each in version order.
+    pub async fn read_streams_as_of(
+        &self,
+        clinic: &ClinicId,
+        streams: &[StreamId],
+        at: OffsetDateTime,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        let ids: Vec<&str> = streams.iter().map(StreamId::as_str).collect();
+        sqlx::query_as(include_str!("sql/read_streams_as_of.sql"))
             .bind(clinic.as_str())
-            .bind(stream.as_str())
+            .bind(&ids)
             .bind(at)
             .fetch_all(&self.pool)
             .await

@@ -1,5 +1,0 @@
-SELECT position, transaction_id::text::bigint AS transaction_id, clinic, stream_id, version, event_id, type,
-       schema_version, data, metadata, recorded_at, prev_hash, hash
-  FROM events
- WHERE clinic = $1 AND stream_id = $2 AND recorded_at <= $3
- ORDER BY version
