@@ -4,7 +4,7 @@
 use clinic_graphql::auth::Role;
 use clinic_tests::spawn_app;
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 
 const MEMBER_FIELDS: &str = "id name stage levelOfCare version atRisk sessionsAttendedLast7Days
     consecutiveMissedCheckIns erased checkIns { id dueAt status } followUps { id dayOffset dueAt outcome }
@@ -643,21 +643,28 @@ async fn a_member_page_is_logged_as_one_row_and_audited_per_member(pool: PgPool)
     }
 }
 
+/// A member admitted by `clinician` on the roster of a new group dr-lee facilitates: the
+/// member's id and the group.
+async fn member_in_a_group(app: &clinic_tests::TestApp, clinician: &str) -> (Value, Value) {
+    let member = admitted(app, clinician, "Casey Example").await;
+    let id = member["id"].clone();
+    let group = form_group(app, clinician, 12, "dr-lee").await;
+    app.graphql(
+        clinician,
+        "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
+        json!({ "g": group["id"], "m": id }),
+    )
+    .await;
+    (id, group)
+}
+
 /// Time travel counts engagement from what was recorded by then: a session recorded later
 /// (even one held earlier) and a later correction are not part of the member as they were.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn time_travel_counts_the_attendance_recorded_by_then(pool: PgPool) {
     let app = spawn_app(pool).await;
     let clinician = app.token("dr-lee", Role::Clinician, "north");
-    let member = admitted(&app, &clinician, "Casey Example").await;
-    let id = member["id"].clone();
-    let group = form_group(&app, &clinician, 12, "dr-lee").await;
-    app.graphql(
-        &clinician,
-        "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
-        json!({ "g": group["id"], "m": id }),
-    )
-    .await;
+    let (id, group) = member_in_a_group(&app, &clinician).await;
     let rfc3339 = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap()
@@ -736,4 +743,80 @@ async fn time_travel_counts_the_attendance_recorded_by_then(pool: PgPool) {
         )
         .await;
     assert_eq!(today["member"]["sessionsAttendedLast7Days"], 1);
+}
+
+/// Time travel finds the member's groups in the groups read model: while that model lags
+/// behind the log (here: its runner held at the checkpoint), memberAsOf waits for it instead
+/// of leaving out a group it has not applied yet.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn time_travel_waits_for_a_lagging_groups_read_model(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let (id, group) = member_in_a_group(&app, &clinician).await;
+
+    // The runners stop at their next page: this transaction locks their checkpoints against
+    // writers, and still lets readers (the API's freshness check) through. (A table lock, not
+    // a row lock: a row lock would take a transaction id, and an open transaction id anywhere
+    // on the server holds back every commit-safe reader, other tests' servers included.)
+    // Connections of the test's own: the runners waiting at the lock hold pooled ones.
+    let options = pool.connect_options();
+    let connect = || sqlx::PgConnection::connect_with(&options);
+    let (mut hold, mut look) = (connect().await.unwrap(), connect().await.unwrap());
+    let mut hold = hold.begin().await.unwrap();
+    sqlx::query("LOCK TABLE projection_checkpoints IN EXCLUSIVE MODE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    // Requests in tasks of their own, so the test can look on while they wait.
+    let send = |token: String, query: &'static str, variables: Value| {
+        let request = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }));
+        tokio::spawn(async move {
+            let response = request.send().await.unwrap();
+            response.json::<Value>().await.unwrap()
+        })
+    };
+    let recorded = send(
+        clinician.clone(),
+        "mutation($g: ID!, $m: ID!, $at: DateTime!) { recordSession(groupId: $g, topic: \"Handling cravings\", heldAt: $at, attendance: [{ memberId: $m, status: PRESENT }]) { id } }",
+        json!({ "g": group["id"], "m": id, "at": rfc3339(time::OffsetDateTime::now_utc()) }),
+    );
+    // The session is in the log (the mutation itself waits for the read models).
+    let mut stored = 0_i64;
+    for _ in 0..500 {
+        stored = sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'SessionHeld'")
+            .fetch_one(&mut look)
+            .await
+            .unwrap();
+        if stored == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(stored, 1, "the session was recorded");
+    let at = rfc3339(time::OffsetDateTime::now_utc());
+    let as_of = send(
+        app.token("auditor", Role::Auditor, "north"),
+        "query($id: ID!, $at: DateTime!) { memberAsOf(id: $id, at: $at) { sessionsAttendedLast7Days } }",
+        json!({ "id": id, "at": at }),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    if as_of.is_finished() {
+        panic!("memberAsOf did not wait: {}", as_of.await.unwrap());
+    }
+    hold.rollback().await.unwrap();
+    let answer = as_of.await.unwrap();
+    assert_eq!(
+        answer["data"]["memberAsOf"]["sessionsAttendedLast7Days"], 1,
+        "{answer}"
+    );
+    let recorded = recorded.await.unwrap();
+    assert!(recorded["errors"].is_null(), "{recorded}");
 }

@@ -7,6 +7,7 @@ use clinic_domain::GroupEvent;
 use clinic_infra::access_log::{self, AccessQuery};
 use clinic_infra::event_store::{RecordedEvent, Scope, StreamId};
 use clinic_infra::keyring::KeySet;
+use clinic_infra::projections::ProjectionName;
 use time::OffsetDateTime;
 
 use super::enums::{DataCategory, Role};
@@ -268,7 +269,10 @@ impl AuditQuery {
         // Engagement as it stood at `at`: the sessions of the 7 days before it, from the streams
         // of the groups where the member has such a session, as recorded up to `at` (a session
         // recorded later, or a later correction, is not counted), by the domain's rule. Which
-        // groups comes from the groups read model, so a lagging one can miss a group.
+        // groups comes from the groups read model, so it must first have applied the log as it
+        // stands now (a bounded wait): a lagging or refolding one would leave a group out.
+        let head = services.store.log_head(&Scope::All).await?;
+        super::views::wait_until(ctx, &[ProjectionName::Groups], head.position).await?;
         let window = at
             .checked_sub(ENGAGEMENT_WINDOW)
             .unwrap_or(time::PrimitiveDateTime::MIN.assume_utc());

@@ -453,19 +453,29 @@ pub fn member_from_summary(summary: MemberSummary) -> Member {
 
 /// Waits (bounded) until the projections have applied `position`.
 pub(super) async fn wait_for(ctx: &Context<'_>, position: i64) -> ApiResult<()> {
+    wait_until(ctx, ProjectionName::ALL, position).await
+}
+
+/// Waits (bounded) until `projections` have applied `position`: an answer that depends on
+/// them is then as fresh as the log at that position.
+pub(super) async fn wait_until(
+    ctx: &Context<'_>,
+    projections: &[ProjectionName],
+    position: i64,
+) -> ApiResult<()> {
     let services = services(ctx)?;
     match projections::wait_until_caught_up(
         &services.pool,
-        ProjectionName::ALL,
+        projections,
         position,
         READ_YOUR_WRITES_TIMEOUT,
     )
     .await?
     {
         Freshness::CaughtUp => Ok(()),
-        Freshness::TimedOut => Err(ApiError::internal(std::io::Error::other(
-            "the read models did not apply the write in time",
-        ))),
+        Freshness::TimedOut => Err(ApiError::internal(std::io::Error::other(format!(
+            "the read models did not reach position {position} in time"
+        )))),
     }
 }
 
