@@ -73,7 +73,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
 }
 
 /// The newest migration this build embeds: the schema its folds and rules were written for.
-pub fn build_schema_version() -> i64 {
+pub fn newest_embedded_migration() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
@@ -98,7 +98,7 @@ impl Superseded {
     /// Fails when `database` (the newest applied migration, as [`newest_migration`] reads it) is
     /// newer than this build's.
     pub(crate) fn check(database: Option<i64>) -> Result<(), Self> {
-        let build = build_schema_version();
+        let build = newest_embedded_migration();
         match database {
             Some(database) if database > build => Err(Self { database, build }),
             _ => Ok(()),
@@ -110,7 +110,7 @@ impl Superseded {
 pub(crate) async fn newest_migration(
     conn: &mut sqlx::PgConnection,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(include_str!("db/schema_version.sql"))
+    sqlx::query_scalar(include_str!("db/newest_migration.sql"))
         .fetch_one(conn)
         .await
 }
@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn only_a_migration_newer_than_the_build_supersedes_it() {
-        let build = build_schema_version();
+        let build = newest_embedded_migration();
         assert!(
             build >= 20_261_126_000_013,
             "the build embeds every migration"

@@ -58,9 +58,10 @@ impl Candidate {
 /// Why a leader must stop leading.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Deposed {
-    /// The lock's connection is gone, and with it the lock: another process may lead now.
-    #[error("the lock's connection is gone")]
-    LockLost(#[source] sqlx::Error),
+    /// The check on the lock's connection failed: most often the connection is gone, and with
+    /// it the lock (another process may lead now); the leader steps down and tries again.
+    #[error("could not check the lock's connection")]
+    CheckFailed(#[source] sqlx::Error),
     /// A newer release migrated the database: its processes lead from now on.
     #[error(transparent)]
     Superseded(#[from] Superseded),
@@ -73,7 +74,7 @@ impl Leader {
     pub(crate) async fn check(&mut self) -> Result<(), Deposed> {
         let newest = crate::db::newest_migration(&mut self.conn)
             .await
-            .map_err(Deposed::LockLost)?;
+            .map_err(Deposed::CheckFailed)?;
         Superseded::check(newest)?;
         Ok(())
     }

@@ -189,7 +189,9 @@ const CORRELATION_NAMESPACE: Uuid = Uuid::from_u128(0x7a3c_51e2_0b4d_4f6a_9e81_c
 /// Runs the scheduler until `stop` turns true: on standby while another process leads, then
 /// ticking every `options.tick` at the wall clock's time. Errors are logged; it returns when
 /// stopped, or for good when a newer release has migrated the database (its rules decide what
-/// falls due from then on).
+/// falls due from then on). That is checked before each tick: a tick already running when the
+/// migration commits finishes by this build's rules (each of its events still decided by the
+/// domain against the stream as it is).
 pub async fn run(
     pool: PgPool,
     keyring: Keyring,
@@ -217,7 +219,7 @@ pub async fn run(
                             leader.release().await;
                             return;
                         }
-                        Err(error @ Deposed::LockLost(_)) => {
+                        Err(error @ Deposed::CheckFailed(_)) => {
                             tracing::warn!(error = %crate::error_chain(&error), "lost the scheduler's lock");
                             break;
                         }

@@ -973,7 +973,7 @@ async fn a_runner_of_an_older_release_stops_when_a_newer_release_migrates(pool: 
     // Nothing else of this build writes the projection either: neither a catch-up nor a rebuild
     // (whose swap would put this build's fold back in place), nor this build restarted
     // (sqlx refuses a database holding a migration the build does not know).
-    let build = clinic_infra::db::build_schema_version();
+    let build = clinic_infra::db::newest_embedded_migration();
     let superseded = |error| {
         matches!(error, projections::ProjectionError::Superseded(s)
             if s.database == database && s.build == build)
@@ -1011,7 +1011,9 @@ async fn a_page_opened_before_a_newer_release_migrated_commits_nothing(pool: PgP
         .await
         .unwrap();
 
-    // The migration's transaction holds the checkpoint's lock...
+    // The migration's transaction holds the checkpoint's lock... (a row lock takes a
+    // transaction id, which holds back every commit-safe reader on the server, other tests'
+    // included: held for milliseconds here.)
     let mut migration = pool.begin().await.unwrap();
     sqlx::query("SELECT position FROM projection_checkpoints WHERE projection = $1 FOR UPDATE")
         .bind(projection.as_str())

@@ -38,7 +38,6 @@ fn scheduler(pool: &PgPool) -> Scheduler {
     Scheduler::new(EventStore::new(pool.clone()), keyring(pool), 500)
 }
 
-/// How many events of `event_type` the log holds, and whether the scheduler recorded them all.
 /// A scheduler that ticks, and takes over, every 20 ms.
 fn quick_ticks() -> SchedulerOptions {
     SchedulerOptions {
@@ -48,6 +47,7 @@ fn quick_ticks() -> SchedulerOptions {
     }
 }
 
+/// How many events of `event_type` the log holds, and whether the scheduler recorded them all.
 async fn recorded(pool: &PgPool, event_type: &str) -> (i64, bool) {
     sqlx::query_as(
         "SELECT count(*), coalesce(bool_and(metadata->>'actor' = 'system:scheduler'), true)

@@ -1,5 +1,6 @@
 //! The auditors' operations: the clinic's log, its integrity, and who read what. These read
-//! the log (or the access log) itself, never a projection.
+//! the log (or the access log) itself; the one projection they consult, `memberAsOf`'s list of
+//! the member's groups, is first brought up to the log's head.
 
 use async_graphql::{Context, Object, SimpleObject, ID};
 use clinic_domain::engagement::{self, ENGAGEMENT_WINDOW};
@@ -269,9 +270,13 @@ impl AuditQuery {
         // Engagement as it stood at `at`: the sessions of the 7 days before it, from the streams
         // of the groups where the member has such a session, as recorded up to `at` (a session
         // recorded later, or a later correction, is not counted), by the domain's rule. Which
-        // groups comes from the groups read model, so it must first have applied the log as it
-        // stands now (a bounded wait): a lagging or refolding one would leave a group out.
-        let head = services.store.log_head(&Scope::All).await?;
+        // groups comes from the groups read model, so it must first have applied the clinic's
+        // log as commit-safe readers see it now (a bounded wait): a lagging or refolding one
+        // would leave a group out.
+        let head = services
+            .store
+            .log_head(&Scope::Clinic(request.staff.clinic.clone()))
+            .await?;
         super::views::wait_until(ctx, &[ProjectionName::Groups], head.position).await?;
         let window = at
             .checked_sub(ENGAGEMENT_WINDOW)

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::keyring::Keyring;
 
+use super::runner::open_page;
 use super::{apply_page, checkpoint, ProjectionError, ProjectionName};
 use crate::event_store::{EventStore, EventStoreError, LogCursor, LogPage, Scope};
 use crate::leadership::Candidate;
@@ -204,8 +205,9 @@ async fn read_pages(
     }
 }
 
-/// Points the transaction at the shadow tables. Their writes need no WAL flush either: a
-/// crash loses the whole rebuild, which simply runs again.
+/// Points the transaction at the shadow tables and opens it as a runner's page
+/// ([`open_page`]): their writes need no WAL flush either (a crash loses the whole rebuild,
+/// which simply runs again), and a rebuild by an older release stops at its next page.
 async fn shadow_transaction(
     tx: &mut sqlx::PgConnection,
     search_path: &str,
@@ -214,10 +216,7 @@ async fn shadow_transaction(
         .bind(search_path)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+    open_page(tx).await
 }
 
 /// The swap: under the projections' checkpoint locks, apply what was appended since, move the

@@ -72,11 +72,7 @@ pub async fn catch_up_pages(
             break;
         }
         let mut tx = pool.begin().await?;
-        let (_, newest_migration): (String, Option<i64>) =
-            sqlx::query_as(include_str!("sql/begin_page.sql"))
-                .fetch_one(&mut *tx)
-                .await?;
-        Superseded::check(newest_migration)?;
+        open_page(&mut tx).await?;
         let current = checkpoint::lock(&mut tx, projection).await?;
         if current != cursor {
             // Another writer (a second runner, a rebuild's swap) moved it: start from there.
@@ -92,6 +88,18 @@ pub async fn catch_up_pages(
         pages += 1;
     }
     Ok(applied)
+}
+
+/// Opens a page's transaction (`sql/begin_page.sql`): no WAL flush for its commit, and
+/// [`ProjectionError::Superseded`] before any fold work when a newer release has migrated the
+/// database.
+pub(super) async fn open_page(tx: &mut sqlx::PgConnection) -> Result<(), ProjectionError> {
+    let (_, newest_migration): (String, Option<i64>) =
+        sqlx::query_as(include_str!("sql/begin_page.sql"))
+            .fetch_one(tx)
+            .await?;
+    Superseded::check(newest_migration)?;
+    Ok(())
 }
 
 /// Runs `projection` until `stop` turns true: on standby while another process leads, then
@@ -167,7 +175,7 @@ async fn lead(
             }
             // Still leading? (The lock lives and dies with this connection.)
             leader.check().await.map_err(|deposed| match deposed {
-                Deposed::LockLost(error) => ProjectionError::Database(error),
+                Deposed::CheckFailed(error) => ProjectionError::Database(error),
                 Deposed::Superseded(superseded) => ProjectionError::Superseded(superseded),
             })?;
             tokio::select! {

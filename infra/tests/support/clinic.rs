@@ -434,8 +434,9 @@ pub fn assert_same_tables(
 }
 
 /// What a newer release's migration does to the database while this build runs on it: records
-/// a migration newer than every one this build embeds and, like migration 12, sets `refold`'s
-/// checkpoint back to the start of the log and empties its tables, in one transaction.
+/// a migration newer than every one this build embeds and, as migration 12 does, sets
+/// `refold`'s checkpoint back to the start of the log and empties its tables, in one
+/// transaction (in the order ARCHITECTURE asks of such migrations: checkpoint first).
 pub async fn newer_release_migrates(pool: &PgPool, refold: Option<ProjectionName>) -> i64 {
     let mut tx = pool.begin().await.unwrap();
     let version = record_newer_migration(&mut tx).await;
@@ -462,7 +463,7 @@ pub async fn newer_release_migrates(pool: &PgPool, refold: Option<ProjectionName
 
 /// Records, on `conn`, a migration newer than every one this build embeds; returns its version.
 pub async fn record_newer_migration(conn: &mut sqlx::PgConnection) -> i64 {
-    let version = clinic_infra::db::build_schema_version() + 1;
+    let version = clinic_infra::db::newest_embedded_migration() + 1;
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
          VALUES ($1, 'a newer release', true, '\\x00', 0)",
