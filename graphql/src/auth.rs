@@ -94,6 +94,8 @@ pub struct Staff {
     pub role: Role,
     /// Their clinic, validated.
     pub clinic: ClinicId,
+    /// When the token expires (`exp`): a subscription opened with it ends then.
+    pub expires_at: OffsetDateTime,
 }
 
 /// Why a token was refused. Deliberately coarse: the client learns only that it must log in.
@@ -168,10 +170,13 @@ impl TokenKeys {
         if claims.sub.trim().is_empty() {
             return Err(AuthError::Invalid);
         }
+        let expires_at =
+            OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|_| AuthError::Invalid)?;
         Ok(Staff {
             sub: claims.sub,
             role: claims.role,
             clinic,
+            expires_at,
         })
     }
 
@@ -212,14 +217,18 @@ mod tests {
         let staff = keys
             .verify_header(Some(&format!("Bearer {token}")))
             .unwrap();
+        let expires_at = staff.expires_at;
         assert_eq!(
             staff,
             Staff {
                 sub: "dr-lee".into(),
                 role: Role::Clinician,
-                clinic: north()
+                clinic: north(),
+                expires_at,
             }
         );
+        let ttl = expires_at - OffsetDateTime::now_utc();
+        assert!(ttl > time::Duration::minutes(59) && ttl <= time::Duration::hours(1));
     }
 
     #[test]

@@ -10,15 +10,22 @@ const MEMBER_FIELDS: &str = "id name stage levelOfCare version atRisk sessionsAt
     consecutiveMissedCheckIns erased checkIns { id dueAt status } followUps { id dayOffset dueAt outcome }
     groups { id name }";
 
+/// What intake may read of a member: the profile, no attendance, check-ins or outcomes.
+const PROFILE_FIELDS: &str = "id name stage levelOfCare version erased groups { id name }";
+
 fn member_mutation(name: &str, args: &str) -> String {
-    format!("mutation($id: ID!, $v: Int) {{ {name}(memberId: $id, {args}, expectedVersion: $v) {{ {MEMBER_FIELDS} }} }}")
+    member_mutation_answering(name, args, MEMBER_FIELDS)
+}
+
+fn member_mutation_answering(name: &str, args: &str, fields: &str) -> String {
+    format!("mutation($id: ID!, $v: Int) {{ {name}(memberId: $id, {args}, expectedVersion: $v) {{ {fields} }} }}")
 }
 
 async fn refer(app: &clinic_tests::TestApp, token: &str, name: &str) -> Value {
     let data = app
         .graphql(
             token,
-            &format!("mutation($name: String!) {{ referMember(name: $name, email: \"someone@example.org\", source: SELF) {{ {MEMBER_FIELDS} }} }}"),
+            &format!("mutation($name: String!) {{ referMember(name: $name, email: \"someone@example.org\", source: SELF) {{ {PROFILE_FIELDS} }} }}"),
             json!({ "name": name }),
         )
         .await;
@@ -75,7 +82,11 @@ async fn a_member_goes_from_referral_to_alumni(pool: PgPool) {
     let after_intake = app
         .graphql(
             &intake,
-            &member_mutation("completeIntake", "recommendedLevel: RESIDENTIAL"),
+            &member_mutation_answering(
+                "completeIntake",
+                "recommendedLevel: RESIDENTIAL",
+                PROFILE_FIELDS,
+            ),
             json!({ "id": id, "v": 1 }),
         )
         .await;
@@ -820,4 +831,110 @@ async fn time_travel_waits_for_a_lagging_groups_read_model(pool: PgPool) {
     );
     let recorded = recorded.await.unwrap();
     assert!(recorded["errors"].is_null(), "{recorded}");
+}
+
+/// The role rules hold however a field is reached: a facilitator sees only the groups they run
+/// (also through a member of their roster); intake reads profiles, not attendance, check-ins,
+/// outcomes or the at-risk list; clinical reads of check-ins and outcomes, and an auditor's
+/// page of the raw log, are access-logged under their own categories.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let facilitator = app.token("fac-sam", Role::Facilitator, "north");
+    let intake = app.token("front-desk", Role::Intake, "north");
+    let auditor = app.token("auditor-ana", Role::Auditor, "north");
+    let member = admitted(&app, &clinician, "Casey Example").await;
+    let id = member["id"].clone();
+    let theirs = form_group(&app, &clinician, 12, "fac-sam").await;
+    let other = form_group(&app, &clinician, 12, "fac-kim").await;
+    for group in [&theirs, &other] {
+        app.graphql(
+            &clinician,
+            "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
+            json!({ "g": group["id"], "m": id }),
+        )
+        .await;
+    }
+
+    // The facilitator reaches the member through their group: the member's groups are the
+    // ones they run, so the other group's roster and sessions stay out of reach.
+    let seen = app
+        .graphql(
+            &facilitator,
+            "query($g: ID!) { group(id: $g) { members { groups { id members { id } sessions { id } } } } }",
+            json!({ "g": theirs["id"] }),
+        )
+        .await;
+    assert_eq!(
+        seen["group"]["members"][0]["groups"],
+        json!([{ "id": theirs["id"], "members": [{ "id": id }], "sessions": [] }])
+    );
+
+    // Intake: profiles yes; attendance, check-ins, outcomes and the at-risk list no.
+    let profile = app
+        .graphql(
+            &intake,
+            "query($id: ID!) { member(id: $id) { name stage } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(profile["member"]["name"], "Casey Example");
+    for query in [
+        "query($id: ID!) { member(id: $id) { atRisk } }",
+        "query($id: ID!) { member(id: $id) { sessionsAttendedLast7Days } }",
+        "query($id: ID!) { member(id: $id) { checkIns { id } } }",
+        "query($id: ID!) { member(id: $id) { followUps { id } } }",
+        "{ members(atRisk: true) { totalCount } }",
+        "{ groups { edges { node { sessions { id } } } } }",
+    ] {
+        let (code, _) = app
+            .graphql_error(Some(&intake), query, json!({ "id": id }))
+            .await;
+        assert_eq!(code, "FORBIDDEN", "{query}");
+    }
+
+    // A clinician's reads of check-ins and outcomes, and an auditor's page of the log, each
+    // name the member in the access log under their category.
+    app.graphql(
+        &clinician,
+        "query($id: ID!) { member(id: $id) { checkIns { id } followUps { id } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    app.graphql(
+        &auditor,
+        "{ events(first: 100) { edges { node { position } } } }",
+        json!({}),
+    )
+    .await;
+    let log = app
+        .graphql(
+            &auditor,
+            "query($id: ID!) { accessLog(memberId: $id, first: 200) { edges { node { actor category allowed } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let entries: Vec<(String, String, bool)> = log["accessLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let node = &e["node"];
+            (
+                node["actor"].as_str().unwrap().to_owned(),
+                node["category"].as_str().unwrap().to_owned(),
+                node["allowed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("dr-lee", "CHECK_INS", true),
+        ("dr-lee", "OUTCOMES", true),
+        ("auditor-ana", "HISTORY", true),
+        ("front-desk", "CHECK_INS", false),
+    ] {
+        let expected = (expected.0.to_owned(), expected.1.to_owned(), expected.2);
+        assert!(entries.contains(&expected), "{expected:?} in {entries:?}");
+    }
 }

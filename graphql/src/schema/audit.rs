@@ -2,9 +2,11 @@
 //! the log (or the access log) itself; the one projection they consult, `memberAsOf`'s list of
 //! the member's groups, is first brought up to the log's head.
 
+use std::collections::BTreeSet;
+
 use async_graphql::{Context, Object, SimpleObject, ID};
 use clinic_domain::engagement::{self, ENGAGEMENT_WINDOW};
-use clinic_domain::GroupEvent;
+use clinic_domain::{GroupEvent, MemberId};
 use clinic_infra::access_log::{self, AccessQuery};
 use clinic_infra::event_store::{RecordedEvent, Scope, StreamId};
 use clinic_infra::keyring::KeySet;
@@ -14,6 +16,7 @@ use time::OffsetDateTime;
 use super::enums::{DataCategory, Role};
 use super::guard::{roles, RoleGuard};
 use super::scalars::{self, PageInfo};
+use super::views::Read;
 use crate::error::{ApiError, ApiResult};
 
 /// One event of the log, as auditors see it.
@@ -350,9 +353,44 @@ async fn events(
             (limit + 1) as u32,
         )
         .await?;
+    let shown = fetched.len().min(limit as usize);
+    let members = members_named(&fetched[..shown]);
+    super::views::log_reads(ctx, &members, Read::List(DataCategory::History), true).await?;
     Ok(EventConnection::from_fetched(fetched, None, limit, |e| {
         e.position
     }))
+}
+
+/// The members whose records `events` show: each member stream's member, and every member a
+/// group event names (`member_id` anywhere in its data: joins, attendance, corrections).
+/// Reading the log is reading their records, so the access log names them.
+pub(super) fn members_named(events: &[RecordedEvent]) -> Vec<MemberId> {
+    fn walk(value: &serde_json::Value, found: &mut BTreeSet<MemberId>) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (key, field) in fields {
+                    match field {
+                        serde_json::Value::String(id) if key == "member_id" => {
+                            if let Ok(id) = uuid::Uuid::parse_str(id) {
+                                found.insert(MemberId::new(id));
+                            }
+                        }
+                        _ => walk(field, found),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, found)),
+            _ => {}
+        }
+    }
+    let mut found = BTreeSet::new();
+    for event in events {
+        if let Ok(member) = MemberId::from_stream_id(&event.stream_id) {
+            found.insert(member);
+        }
+        walk(&event.data, &mut found);
+    }
+    found.into_iter().collect()
 }
 
 /// An access-log cursor: `<row id>.<ordinal>` (a list row gives an entry per member). A bare

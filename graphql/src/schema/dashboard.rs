@@ -184,7 +184,7 @@ fn page_request(first: Option<i32>, after: Option<String>) -> ApiResult<PageRequ
 }
 
 /// Facilitators see the groups they run; everyone else sees all (None).
-fn facilitator_scope(ctx: &Context<'_>) -> ApiResult<Option<String>> {
+pub(super) fn facilitator_scope(ctx: &Context<'_>) -> ApiResult<Option<String>> {
     let request = request(ctx)?;
     Ok((request.staff.role == Role::Facilitator).then(|| request.staff.sub.clone()))
 }
@@ -214,6 +214,10 @@ impl DashboardQuery {
         after: Option<String>,
     ) -> ApiResult<Connection<Member>> {
         let (services, request) = (services(ctx)?, request(ctx)?);
+        // Filtered by at risk, the list is `atRiskMembers` (or its complement): a clinical list.
+        if at_risk.is_some() && !roles::CLINICAL_READ.contains(&request.staff.role) {
+            return Err(ApiError::Forbidden("list members by risk"));
+        }
         let page = read_models::members_page(
             &services.pool,
             &request.staff.clinic,

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::audit::{parse_uuid, EventConnection};
 use super::enums::{CheckInStatus, DataCategory, FollowUpOutcome, LevelOfCare, Stage};
-use super::guard::roles;
+use super::guard::{roles, RoleGuard};
 use super::{request, scalars, services};
 use crate::error::{ApiError, ApiResult};
 
@@ -62,9 +62,18 @@ impl FollowUp {
         if let Some(view) = &self.member {
             return Ok(Member(view.clone()));
         }
-        super::views::member_by_id(ctx, self.member_id)
+        // Not loaded with the follow-up (a mutation's answer): a read of its own.
+        let member = super::views::member_by_id(ctx, self.member_id)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("member {} not found", self.member_id)))
+            .ok_or_else(|| ApiError::NotFound(format!("member {} not found", self.member_id)))?;
+        super::views::log_reads(
+            ctx,
+            &[self.member_id],
+            super::views::Read::Record(DataCategory::Profile),
+            true,
+        )
+        .await?;
+        Ok(member)
     }
 }
 
@@ -107,6 +116,26 @@ pub struct Past {
 #[derive(Clone, Debug)]
 pub struct Member(pub Arc<MemberView>);
 
+impl Member {
+    /// The check of a nested clinical field (check-ins, outcomes): open to clinical readers,
+    /// and access-logged either way (the member list logged only the profile).
+    async fn read_record(
+        &self,
+        ctx: &Context<'_>,
+        what: &'static str,
+        category: DataCategory,
+    ) -> ApiResult<()> {
+        super::guard::require_reading(ctx, what, roles::CLINICAL_READ, self.0.id, category).await?;
+        super::views::log_reads(
+            ctx,
+            &[self.0.id],
+            super::views::Read::Record(category),
+            true,
+        )
+        .await
+    }
+}
+
 #[async_graphql::Object]
 impl Member {
     /// Their id.
@@ -134,7 +163,8 @@ impl Member {
         self.0.version
     }
 
-    /// In treatment and attending fewer than 3 sessions a week.
+    /// In treatment and attending fewer than 3 sessions a week (attendance: not for intake).
+    #[graphql(guard = "RoleGuard::new(\"read attendance\", roles::SESSION_READ)")]
     async fn at_risk(&self) -> bool {
         is_at_risk(
             self.0.stage,
@@ -143,12 +173,14 @@ impl Member {
         )
     }
 
-    /// Sessions attended (present or late) in the trailing 7 days.
+    /// Sessions attended (present or late) in the trailing 7 days (not for intake).
+    #[graphql(guard = "RoleGuard::new(\"read attendance\", roles::SESSION_READ)")]
     async fn sessions_attended_last_7_days(&self) -> i32 {
         self.0.sessions_attended_last_7_days as i32
     }
 
-    /// Scheduled check-ins missed in a row (2 opens an outreach item).
+    /// Scheduled check-ins missed in a row (2 opens an outreach item; clinical reads).
+    #[graphql(guard = "RoleGuard::new(\"read check-ins\", roles::CLINICAL_READ)")]
     async fn consecutive_missed_check_ins(&self) -> i32 {
         self.0.consecutive_missed_check_ins as i32
     }
@@ -169,29 +201,37 @@ impl Member {
         super::privacy::emails_of(ctx, self.0.id).await
     }
 
-    /// Their check-ins.
+    /// Their check-ins (clinical reads: admins, clinicians, auditors).
     async fn check_ins(&self, ctx: &Context<'_>) -> ApiResult<Vec<CheckIn>> {
+        self.read_record(ctx, "read check-ins", DataCategory::CheckIns)
+            .await?;
         match &self.0.past {
             Some(past) => Ok(past.check_ins.clone()),
             None => super::views::check_ins_of(ctx, self.0.id).await,
         }
     }
 
-    /// Their alumni follow-ups.
+    /// Their alumni follow-ups and outcomes (clinical reads: admins, clinicians, auditors).
     async fn follow_ups(&self, ctx: &Context<'_>) -> ApiResult<Vec<FollowUp>> {
+        self.read_record(ctx, "read follow-ups", DataCategory::Outcomes)
+            .await?;
         match &self.0.past {
             Some(past) => Ok(past.follow_ups.clone()),
             None => super::views::follow_ups_of(ctx, self.0.id).await,
         }
     }
 
-    /// The groups they are on.
+    /// The groups they are on (a facilitator: those of them they run).
     async fn groups(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::views::Group>> {
         let ids = match &self.0.past {
             Some(past) => past.groups.clone(),
             None => super::views::group_ids_of(ctx, self.0.id).await?,
         };
-        super::views::groups_by_ids(ctx, &ids).await
+        let mut groups = super::views::groups_by_ids(ctx, &ids).await?;
+        if let Some(facilitator) = super::dashboard::facilitator_scope(ctx)? {
+            groups.retain(|g| g.0.facilitator.as_deref() == Some(facilitator.as_str()));
+        }
+        Ok(groups)
     }
 
     /// Every event of their stream, oldest first (auditors, admins and clinicians).

@@ -348,6 +348,8 @@ impl PrivacyMutation {
             .iter()
             .find(|c| c.id == consent)
             .ok_or_else(|| ApiError::internal(std::io::Error::other("consent not recorded")))?;
+        // The answer is read back from the member's record.
+        log_reads(ctx, &[member], Read::Record(DataCategory::Consents), true).await?;
         Ok(Consent::of(recorded, OffsetDateTime::now_utc()))
     }
 
@@ -399,6 +401,14 @@ impl PrivacyMutation {
         .into_iter()
         .find(|record| record.id == disclosure)
         .ok_or_else(|| ApiError::internal(std::io::Error::other("disclosure not recorded")))?;
+        // The answer is read back from the member's record, with the consent it relied on.
+        log_reads(
+            ctx,
+            &[member],
+            Read::Record(DataCategory::Disclosures),
+            true,
+        )
+        .await?;
         Ok(Disclosure::of(record, OffsetDateTime::now_utc()))
     }
 

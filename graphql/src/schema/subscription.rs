@@ -4,13 +4,16 @@ use std::time::Duration;
 
 use async_graphql::{Context, Subscription};
 use clinic_infra::event_store::{EventStore, LogCursor, Notifications, RecordedEvent, Scope};
-use futures::stream::{self, Stream};
+use futures::stream::{self, Stream, StreamExt};
+use time::OffsetDateTime;
 
 use clinic_infra::read_models;
 
-use super::audit::Event;
+use super::audit::{members_named, Event};
 use super::dashboard::PipelineBoard;
+use super::enums::DataCategory;
 use super::guard::{roles, RoleGuard};
+use super::views::{Read, Reader};
 use super::{RequestContext, Services};
 use crate::error::ApiError;
 
@@ -45,13 +48,18 @@ impl Subscription {
             cursor: start,
             notifications,
             buffered: Vec::new(),
+            reader: Reader::of(ctx)?,
         };
-        Ok(stream::unfold(state, move |mut state| {
+        let events = stream::unfold(state, move |mut state| {
             let prefix = prefix.clone();
             async move {
                 loop {
                     if let Some(event) = state.buffered.pop() {
                         if event.stream_id.starts_with(&prefix) {
+                            // Pushed only once the read is in the access log.
+                            let members = members_named(std::slice::from_ref(&event));
+                            let read = Read::List(DataCategory::History);
+                            state.reader.log(&members, read).await.ok()?;
                             return Some((Event::of(event, None), state));
                         }
                         continue;
@@ -70,7 +78,8 @@ impl Subscription {
                     state.buffered = page.events.into_iter().rev().collect();
                 }
             }
-        }))
+        });
+        Ok(until_expiry(request, events))
     }
 
     /// The pipeline board now, then again each time it changes (members per stage and per
@@ -91,7 +100,7 @@ impl Subscription {
             notifications,
             last: None,
         };
-        Ok(stream::unfold(state, |mut state| async move {
+        let boards = stream::unfold(state, |mut state| async move {
             loop {
                 let board = read_models::pipeline_board(&state.pool, &state.clinic)
                     .await
@@ -104,8 +113,21 @@ impl Subscription {
                     return None;
                 }
             }
-        }))
+        });
+        Ok(until_expiry(request, boards))
     }
+}
+
+/// A subscription lives no longer than the token it was opened with: at its `exp` the stream
+/// ends (the client opens a new one with a fresh token).
+fn until_expiry<S: Stream + Send>(
+    request: &RequestContext,
+    items: S,
+) -> impl Stream<Item = S::Item> {
+    let left = (request.staff.expires_at - OffsetDateTime::now_utc())
+        .try_into()
+        .unwrap_or(Duration::ZERO);
+    items.take_until(tokio::time::sleep(left))
 }
 
 /// State of a pipeline subscription: the last board sent.
@@ -123,4 +145,6 @@ struct Follow {
     notifications: Notifications,
     /// Read but not yet delivered, last first.
     buffered: Vec<RecordedEvent>,
+    /// Who follows: each pushed event is logged as their read.
+    reader: Reader,
 }

@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::enums::{AttendanceStatus, DataCategory, GroupModel};
+use super::guard::{roles, RoleGuard};
 use super::member::{now, CheckIn, FollowUp, Member, MemberView};
 use super::{request, services};
 use crate::error::{ApiError, ApiResult};
@@ -349,6 +350,48 @@ async fn record_reads(
     reason: Option<String>,
 ) -> ApiResult<()> {
     let (services, request) = (services(ctx)?, request(ctx)?);
+    write_reads(
+        &services.access_log,
+        request,
+        members,
+        read,
+        allowed,
+        reason,
+    )
+    .await
+}
+
+/// Who reads, kept past the resolver: a subscription logs each push, long after its resolver
+/// returned its stream.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    access_log: clinic_infra::access_log::AccessLogWriter,
+    request: super::RequestContext,
+}
+
+impl Reader {
+    /// The caller of the resolver `ctx` belongs to.
+    pub fn of(ctx: &Context<'_>) -> ApiResult<Self> {
+        Ok(Self {
+            access_log: services(ctx)?.access_log.clone(),
+            request: request(ctx)?.clone(),
+        })
+    }
+
+    /// [`log_reads`] for this reader.
+    pub async fn log(&self, members: &[MemberId], read: Read) -> ApiResult<()> {
+        write_reads(&self.access_log, &self.request, members, read, true, None).await
+    }
+}
+
+async fn write_reads(
+    access_log: &clinic_infra::access_log::AccessLogWriter,
+    request: &super::RequestContext,
+    members: &[MemberId],
+    read: Read,
+    allowed: bool,
+    reason: Option<String>,
+) -> ApiResult<()> {
     let (action, category) = match read {
         Read::Record(category) => ("read", category),
         Read::List(category) => ("query", category),
@@ -376,10 +419,7 @@ async fn record_reads(
             .map(|member| entry(Accessed::Member(member.as_uuid())))
             .collect(),
     };
-    services
-        .access_log
-        .record(&request.staff.clinic, entries)
-        .await?;
+    access_log.record(&request.staff.clinic, entries).await?;
     Ok(())
 }
 
@@ -627,8 +667,9 @@ impl Group {
     async fn attendance_rate(&self) -> f64 {
         self.0.attendance_rate
     }
-    /// Who is on the roster now.
+    /// Who is on the roster now (a facilitator: of a group they run).
     async fn members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
+        ensure_runs(ctx, &self.0)?;
         let roster = loaders(ctx)?
             .rosters
             .load_one(self.0.id)
@@ -639,8 +680,10 @@ impl Group {
         log_reads(ctx, &roster, Read::List(DataCategory::Profile), true).await?;
         Ok(members)
     }
-    /// Its sessions, oldest first, with attendance.
+    /// Its sessions, oldest first, with attendance (a facilitator: of a group they run).
+    #[graphql(guard = "RoleGuard::new(\"read sessions\", roles::SESSION_READ)")]
     async fn sessions(&self, ctx: &Context<'_>) -> ApiResult<Vec<Session>> {
+        ensure_runs(ctx, &self.0)?;
         let sessions = loaders(ctx)?
             .sessions
             .load_one(self.0.id)
@@ -648,6 +691,17 @@ impl Group {
             .map_err(|e| (*e).clone())?
             .unwrap_or_default();
         Ok(sessions.into_iter().map(Session).collect())
+    }
+}
+
+/// A facilitator reads the roster and sessions of the groups they run only (DOMAIN.md "Who may
+/// do what"), however they reached the group (a member's groups, a flag, a roster's member).
+fn ensure_runs(ctx: &Context<'_>, group: &GroupSummary) -> ApiResult<()> {
+    match super::dashboard::facilitator_scope(ctx)? {
+        Some(facilitator) if group.facilitator.as_deref() != Some(facilitator.as_str()) => {
+            Err(ApiError::Forbidden("read a group you do not facilitate"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -678,6 +732,7 @@ impl Session {
         self.0.status.as_str()
     }
     /// Attendance of every member on the roster, after corrections.
+    #[graphql(guard = "RoleGuard::new(\"read attendance\", roles::SESSION_READ)")]
     async fn attendance(&self, ctx: &Context<'_>) -> ApiResult<Vec<AttendanceRecord>> {
         let ids: Vec<MemberId> = self.0.attendance.iter().map(|a| a.member_id).collect();
         let members = loaders(ctx)?
