@@ -80,7 +80,7 @@ async fn events_are_pushed_to_subscribers_of_their_clinic_only(pool: PgPool) {
         .await
         .unwrap();
 
-    let store = EventStore::new(pool);
+    let store = EventStore::new(pool.clone());
     let (north, south, group) = (
         StreamId::of("member", Uuid::new_v4()),
         StreamId::of("member", Uuid::new_v4()),
@@ -107,6 +107,44 @@ async fn events_are_pushed_to_subscribers_of_their_clinic_only(pool: PgPool) {
     assert_eq!(event["streamId"], north.as_str());
     assert_eq!(event["type"], "GoalSet");
     assert_eq!(event["actor"], "tester");
+    // Pushed only once the read was logged, naming the member whose stream it is.
+    let member = north.as_str().strip_prefix("member-").unwrap();
+    let logged: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM access_log
+          WHERE actor = 'auditor' AND category = 'history' AND $1::uuid = ANY(member_ids)",
+    )
+    .bind(Uuid::parse_str(member).unwrap())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(logged >= 1, "the pushed event is in the access log");
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_subscription_ends_when_its_token_expires(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let token = app.keys.sign(
+        "auditor",
+        Role::Auditor,
+        &ClinicId::parse("north").unwrap(),
+        time::OffsetDateTime::now_utc(),
+        time::Duration::seconds(2),
+    );
+    let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &token).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription { pipelineChanged { stages { stage count } } }" } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    let first = next_json(&mut socket).await;
+    assert_eq!(first["type"], "next", "the board now: {first}");
+    // Nothing changes; at the token's expiry the server completes the subscription.
+    let started = std::time::Instant::now();
+    let end = next_json(&mut socket).await;
+    assert_eq!(end["type"], "complete", "{end}");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
