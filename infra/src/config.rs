@@ -163,14 +163,22 @@ impl Config {
                 expected: "one line of at most 200 characters (a phone number or a link)",
             });
         }
-        let outbox_max_attempts: u32 = parse_number(&get, "CLINIC_OUTBOX_MAX_ATTEMPTS", 8)?;
+        let outbox_max_attempts: u32 = parse_number(
+            &get,
+            "CLINIC_OUTBOX_MAX_ATTEMPTS",
+            crate::outbox::worker::DEFAULT_MAX_ATTEMPTS,
+        )?;
         if outbox_max_attempts == 0 {
             return Err(ConfigError {
                 variable: "CLINIC_OUTBOX_MAX_ATTEMPTS",
                 expected: "a whole number above 0",
             });
         }
-        let max_backoff_ms: u64 = parse_number(&get, "CLINIC_OUTBOX_MAX_BACKOFF_MS", 60_000)?;
+        let max_backoff_ms: u64 = parse_number(
+            &get,
+            "CLINIC_OUTBOX_MAX_BACKOFF_MS",
+            crate::outbox::worker::DEFAULT_MAX_BACKOFF.as_millis() as u64,
+        )?;
         if max_backoff_ms == 0 {
             return Err(ConfigError {
                 variable: "CLINIC_OUTBOX_MAX_BACKOFF_MS",
@@ -260,8 +268,8 @@ mod tests {
         assert!(config.staff_emails.is_empty());
         assert_eq!(config.clinic_name, "Your care team");
         assert!(config.clinic_contact.is_none());
-        assert_eq!(config.outbox_max_attempts, 8);
-        assert_eq!(config.outbox_max_backoff, Duration::from_secs(60));
+        assert_eq!(config.outbox_max_attempts, 60);
+        assert_eq!(config.outbox_max_backoff, Duration::from_secs(3600));
         assert_eq!(config.outbox_concurrency, 4);
     }
 

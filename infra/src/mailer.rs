@@ -241,6 +241,13 @@ impl SendError {
     fn from_failure(failure: &SmtpFailure) -> Self {
         match failure {
             SmtpFailure::Smtp(error) => Self::from_smtp(error),
+            SmtpFailure::Session(error) => match Self::from_smtp(error) {
+                Self::Smtp { summary, .. } => Self::Smtp {
+                    permanent: false,
+                    summary: format!("session {summary}"),
+                },
+                other => other,
+            },
             SmtpFailure::Connect => Self::Smtp {
                 permanent: false,
                 summary: "connection".to_owned(),

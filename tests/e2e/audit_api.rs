@@ -257,7 +257,8 @@ async fn graphiql_and_metrics_are_served(pool: PgPool) {
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn admins_see_undeliverable_emails_of_their_clinic(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
-    for (clinic, id) in [("north", Uuid::new_v4()), ("south", Uuid::new_v4())] {
+    let north = Uuid::new_v4();
+    for (clinic, id) in [("north", north), ("south", Uuid::new_v4())] {
         sqlx::query(
             "INSERT INTO outbox (id, clinic, event_id, event_version, member_id, kind, recipient,
                                  consent_id, status, attempts, next_attempt_at, send_before,
@@ -270,7 +271,7 @@ async fn admins_see_undeliverable_emails_of_their_clinic(pool: PgPool) {
         .bind(Uuid::new_v4())
         .bind(Uuid::new_v4())
         .bind(Uuid::new_v4())
-        .bind(format!("<outbox-{id}@{clinic}.clinic.invalid>"))
+        .bind(format!("<outbox-{id}@mail.invalid>"))
         .execute(&pool)
         .await
         .unwrap();
@@ -282,10 +283,11 @@ async fn admins_see_undeliverable_emails_of_their_clinic(pool: PgPool) {
     assert_eq!(letters.len(), 1, "only north's");
     assert_eq!(letters[0]["kind"], "follow_up_due");
     assert_eq!(letters[0]["lastError"], "smtp 550");
-    assert!(letters[0]["messageId"]
-        .as_str()
-        .unwrap()
-        .contains("@north."));
+    assert_eq!(letters[0]["id"], north.to_string());
+    assert_eq!(
+        letters[0]["messageId"],
+        format!("<outbox-{north}@mail.invalid>")
+    );
     let clinician = app.token("dr-lee", Role::Clinician, "north");
     let (code, _) = app.graphql_error(Some(&clinician), query, json!({})).await;
     assert_eq!(code, "FORBIDDEN");

@@ -82,7 +82,7 @@ impl SmtpTarget {
     }
 
     fn tls(&self) -> Result<TlsParameters, SmtpFailure> {
-        TlsParameters::new(self.host.clone()).map_err(SmtpFailure::Smtp)
+        TlsParameters::new(self.host.clone()).map_err(SmtpFailure::Session)
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpFailure> {
@@ -95,7 +95,7 @@ impl SmtpTarget {
                 None,
             )
             .await
-            .map_err(SmtpFailure::Smtp)?
+            .map_err(SmtpFailure::Session)?
         } else {
             let tcp = tokio::time::timeout(
                 self.timeout,
@@ -107,7 +107,7 @@ impl SmtpTarget {
             tcp.set_nodelay(true).map_err(|_| SmtpFailure::Connect)?;
             let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
                 .await
-                .map_err(SmtpFailure::Smtp)?;
+                .map_err(SmtpFailure::Session)?;
             let starttls = match self.security {
                 Security::StartTlsRequired => true,
                 Security::StartTlsOpportunistic => conn.can_starttls(),
@@ -116,14 +116,14 @@ impl SmtpTarget {
             if starttls {
                 conn.starttls(self.tls()?, &self.hello)
                     .await
-                    .map_err(SmtpFailure::Smtp)?;
+                    .map_err(SmtpFailure::Session)?;
             }
             conn
         };
         if let Some(credentials) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
-                .map_err(SmtpFailure::Smtp)?;
+                .map_err(SmtpFailure::Session)?;
         }
         Ok(conn)
     }
@@ -149,8 +149,12 @@ fn percent_decode(raw: &str) -> Option<String> {
 /// Why a send failed, before it is reduced to a [`super::SendError`].
 #[derive(Debug)]
 pub(crate) enum SmtpFailure {
-    /// lettre reported it (a server answer, TLS, the protocol).
+    /// lettre reported it while sending one email (a server answer, the protocol).
     Smtp(lettre::transport::smtp::Error),
+    /// lettre reported it while opening the session: the greeting, EHLO, STARTTLS or the login.
+    /// Nothing about the email is at fault there (a refused login is a rotated password, a
+    /// refused greeting a server in trouble), so even a 5xx answer is worth another try.
+    Session(lettre::transport::smtp::Error),
     /// The TCP connection could not be made.
     Connect,
     /// Connecting took too long.

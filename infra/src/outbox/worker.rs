@@ -28,8 +28,9 @@
 //! nothing.
 //!
 //! Delivery is at least once, exactly once in every case but one: a process killed (or
-//! PostgreSQL crashing) between the server's acceptance of an email and step 3 sends it again
-//! when the lease ends, with the same Message-ID, so the copy can be recognised. A worker that
+//! PostgreSQL crashing, or failing for longer than the lease) between the server's acceptance
+//! of an email and step 3 sends it again when the lease ends, with the same Message-ID, so the
+//! copy can be recognised. (Step 3 of a sent email is tried again while the lease lasts.) A worker that
 //! is merely cancelled (its task dropped or aborted, the service stopping) cannot cause that:
 //! each task runs in a task of its own that finishes the email it started.
 
@@ -66,12 +67,21 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
 }
 
+/// The default `CLINIC_OUTBOX_MAX_ATTEMPTS`. With [`DEFAULT_MAX_BACKOFF`] a failing email is
+/// retried for at least a day (the doublings from 1 s reach the hour cap in about 68 minutes,
+/// then hourly tries; jitter shortens a delay by up to half): an SMTP outage of a day, or a
+/// night's wait for a fixed password, loses no email.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 60;
+
+/// The default `CLINIC_OUTBOX_MAX_BACKOFF_MS`: an hour.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             base: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(60),
-            max_attempts: 8,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
         }
     }
 }
@@ -249,12 +259,8 @@ async fn execute_task(
     let attempts = task.attempts;
     match sent {
         Ok(()) => {
-            let recorded = sqlx::query(include_str!("sql/mark_sent.sql"))
-                .bind(task.id)
-                .bind(task.token)
-                .execute(&pool)
-                .await?;
-            lease_check(&task, recorded.rows_affected());
+            let recorded = record_sent(&pool, &task).await?;
+            lease_check(&task, recorded);
             metrics::counter!("clinic_outbox_sent_total").increment(1);
             Ok(ExecutionOutcome::Sent { id: task.id })
         }
@@ -282,6 +288,29 @@ async fn execute_task(
                 attempts,
                 delay,
             })
+        }
+    }
+}
+
+/// Marks the email sent. The server has accepted it, so a failure to record that would send it
+/// again when the lease ends: a database that fails for a moment (a pool timeout, a dropped
+/// connection) is tried again, with a growing pause, while the lease lasts.
+async fn record_sent(pool: &PgPool, task: &Task) -> Result<u64, OutboxError> {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let recorded = sqlx::query(include_str!("sql/mark_sent.sql"))
+            .bind(task.id)
+            .bind(task.token)
+            .execute(pool)
+            .await;
+        match recorded {
+            Ok(recorded) => return Ok(recorded.rows_affected()),
+            Err(error) if OffsetDateTime::now_utc() + pause < task.token => {
+                tracing::warn!(outbox_id = %task.id, error = %crate::error_chain(&error), "could not record a sent email; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error.into()),
         }
     }
 }
@@ -484,5 +513,20 @@ mod tests {
                 "{d:?}"
             );
         }
+    }
+
+    #[test]
+    fn by_default_a_failing_email_is_retried_for_at_least_a_day() {
+        let policy = RetryPolicy::default();
+        // The delays between the attempts, every one jittered as short as it can be.
+        let shortest: Duration = (1..policy.max_attempts)
+            .map(|failures| policy.delay(failures, 1.0))
+            .sum();
+        assert!(shortest >= Duration::from_secs(24 * 3600), "{shortest:?}");
+        // And not past the send window (14 days), when the email is too old to go anyway.
+        let longest: Duration = (1..policy.max_attempts)
+            .map(|failures| policy.delay(failures, 0.0))
+            .sum();
+        assert!(longest < Duration::from_secs(14 * 24 * 3600), "{longest:?}");
     }
 }
