@@ -22,8 +22,10 @@ use uuid::Uuid;
 use super::StaffDirectory;
 use crate::mailer::EmailKind;
 
-/// How long after its event an email may still go out; later it is cancelled as stale (a
-/// replay of an old log, or a long outage, never mails news of long ago).
+/// How long after what it is about happened (the discharge, the follow-up's due day; for the
+/// rest, its event's recording) an email may still go out; later it is cancelled as stale (a
+/// replay of an old log, a long outage, or a discharge recorded long after the fact never mails
+/// news of long ago).
 pub const SEND_WITHIN: Duration = Duration::days(14);
 
 /// The namespace of outbox row ids (UUID v5 of `<event id>/<kind>`).
@@ -190,6 +192,14 @@ pub fn changes(
     staff: &StaffDirectory,
 ) -> Vec<OutboxChange> {
     let state = after.state();
+    // What the email is about happened then: its window runs from there (a backdated discharge,
+    // or follow-ups falling due late after a scheduler outage, are not news weeks later).
+    let happened_at = match &e.event {
+        MemberEvent::AftercareStarted(started) => started.started_at,
+        MemberEvent::FollowUpDue(due) => due.due_at,
+        _ => e.recorded_at,
+    }
+    .min(e.recorded_at);
     let enqueue = |kind: EmailKind, recipient: &str, consent_id: Option<ConsentId>| {
         let id = row_id(e.event_id, kind);
         OutboxChange::Enqueue(OutboxRow {
@@ -202,7 +212,7 @@ pub fn changes(
             recipient: recipient.to_owned(),
             consent_id,
             next_attempt_at: e.recorded_at,
-            send_before: e.recorded_at + SEND_WITHIN,
+            send_before: happened_at + SEND_WITHIN,
             message_id: message_id(id),
         })
     };

@@ -197,7 +197,12 @@ fn row(version: i64, kind: EmailKind, recipient: &str, consent: Option<ConsentId
         recipient: recipient.into(),
         consent_id: consent,
         next_attempt_at: at(version),
-        send_before: at(version) + SEND_WITHIN,
+        // The welcome's window runs from the discharge (the fixture's T0), the rest from when
+        // they were recorded (the follow-up fixture falls due after its recording).
+        send_before: match kind {
+            EmailKind::AftercareWelcome => T0,
+            _ => at(version),
+        } + SEND_WITHIN,
         message_id: message_id(id),
     })
 }
@@ -527,4 +532,52 @@ fn at_send_time_erased_members_and_stale_emails_are_cancelled() {
         ),
         Ok(())
     );
+}
+
+#[test]
+fn follow_ups_falling_due_late_are_news_of_their_due_day_not_of_their_recording() {
+    // A discharge recorded 100 days after it happened: the day-7 follow-up fell due 93 days
+    // before it was recorded, and the welcome is about a discharge long past.
+    let long_ago = T0 - Duration::days(100);
+    let late = vec![
+        referred(Some("ann@example.org")),
+        email_consent(1),
+        AftercareStarted {
+            plan: AftercarePlan::AlumniGroup,
+            follow_ups: Vec::new(),
+            started_at: long_ago,
+        }
+        .into(),
+        FollowUpDue {
+            follow_up_id: FollowUpId::new(Uuid::from_u128(0xF7)),
+            day_offset: 7,
+            due_at: long_ago + Duration::days(7),
+        }
+        .into(),
+    ];
+    let mut windows = Vec::new();
+    for change in given(late.clone()) {
+        match change {
+            OutboxChange::Enqueue(row) => windows.push((row.kind, row.send_before)),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        windows,
+        [
+            (EmailKind::AftercareWelcome, long_ago + SEND_WITHIN),
+            (
+                EmailKind::FollowUpDue,
+                long_ago + Duration::days(7) + SEND_WITHIN
+            ),
+        ]
+    );
+    // So the worker cancels both as stale instead of mailing them now.
+    let now_member = member(late);
+    for (kind, send_before) in windows {
+        assert_eq!(
+            send_check(&now_member, kind, Some(consent_id(1)), send_before, at(4)),
+            Err(CancelReason::Stale)
+        );
+    }
 }
