@@ -95,6 +95,15 @@ impl Consent {
             && self.expires_at.is_none_or(|expires| at < expires)
     }
 
+    /// Whether the service can tell by itself when this consent ends: by its expiry date, or
+    /// only by the member's revocation. One that ends on another event ("end of treatment")
+    /// needs a person to say when that happened, so nothing automatic relies on it.
+    pub fn end_is_on_record(&self) -> bool {
+        self.expires_on
+            .as_deref()
+            .is_none_or(|on| on == SHORT_FORM_EXPIRES_ON)
+    }
+
     /// Whether this consent names `recipient`, or the class `recipient_class` belongs
     /// to, ignoring case and surrounding whitespace.
     pub fn covers(&self, recipient: &str, recipient_class: Option<&str>) -> bool {
@@ -162,5 +171,15 @@ mod tests {
     fn the_disclosure_notice_cites_the_regulation() {
         assert!(DISCLOSURE_NOTICE.contains("42 CFR part 2"));
         assert!(DISCLOSURE_NOTICE.ends_with("(see 42 CFR 2.31)."));
+    }
+
+    #[test]
+    fn only_a_date_or_a_revocation_is_an_end_on_record() {
+        let mut c = consent();
+        assert!(c.end_is_on_record(), "a date");
+        c.expires_on = Some(SHORT_FORM_EXPIRES_ON.into());
+        assert!(c.end_is_on_record(), "the member's revocation");
+        c.expires_on = Some("discharge from the program".into());
+        assert!(!c.end_is_on_record(), "an event only staff can date");
     }
 }

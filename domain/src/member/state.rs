@@ -296,6 +296,20 @@ impl MemberState {
             .find(|c| c.scope == scope && c.in_force_at(at))
     }
 
+    /// The most recent consent of `scope` an automatic email may rely on at `at`: in force,
+    /// and ending only in ways the record shows ([`Consent::end_is_on_record`]); `None` means
+    /// the email must not be sent.
+    pub fn consent_for_outreach(
+        &self,
+        scope: ConsentScope,
+        at: OffsetDateTime,
+    ) -> Option<&Consent> {
+        self.consents
+            .iter()
+            .rev()
+            .find(|c| c.scope == scope && c.in_force_at(at) && c.end_is_on_record())
+    }
+
     /// Treatment-plan goals, in the order set.
     pub fn goals(&self) -> &[Goal] {
         &self.goals

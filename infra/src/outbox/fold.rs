@@ -217,7 +217,7 @@ pub fn changes(
         })
     };
     let member_email = |kind: EmailKind| {
-        let consent = state.consent_in_force(ConsentScope::EmailOutreach, e.recorded_at)?;
+        let consent = state.consent_for_outreach(ConsentScope::EmailOutreach, e.recorded_at)?;
         let email = after.email()?;
         Some(enqueue(kind, email, Some(consent.id)))
     };

@@ -581,3 +581,44 @@ fn follow_ups_falling_due_late_are_news_of_their_due_day_not_of_their_recording(
         );
     }
 }
+
+#[test]
+fn a_consent_ending_on_an_event_only_staff_can_date_allows_no_automatic_email() {
+    let ending_on = |n: u128, on: &str| -> MemberEvent {
+        let MemberEvent::ConsentGiven(mut given) = email_consent(n) else {
+            unreachable!()
+        };
+        given.expires_on = Some(on.into());
+        given.into()
+    };
+    // "Until the end of treatment": the service cannot tell when that was, so the welcome
+    // after discharge does not go on its strength.
+    assert_eq!(
+        given(vec![
+            referred(Some("ann@example.org")),
+            ending_on(1, "the end of my treatment"),
+            aftercare(),
+        ]),
+        Vec::new()
+    );
+    // The short form ends only on the member's revocation, which the record shows; and an
+    // older consent the record can date still allows the email beside a newer one it cannot.
+    for consents in [
+        vec![ending_on(1, clinic_domain::consent::SHORT_FORM_EXPIRES_ON)],
+        vec![email_consent(1), ending_on(2, "the end of my treatment")],
+    ] {
+        let mut events = vec![referred(Some("ann@example.org"))];
+        events.extend(consents);
+        events.push(aftercare());
+        let version = events.len() as i64;
+        assert_eq!(
+            given(events),
+            vec![row(
+                version,
+                EmailKind::AftercareWelcome,
+                "ann@example.org",
+                Some(consent_id(1))
+            )]
+        );
+    }
+}
