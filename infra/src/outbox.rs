@@ -90,6 +90,22 @@ pub struct DeadLetter {
     pub dead_since: OffsetDateTime,
 }
 
+/// Puts a dead letter of `clinic` back in the queue (an admin fixed what killed it); false when
+/// `id` names no dead letter of that clinic (or its member was erased meanwhile).
+pub async fn requeue_dead_letter(
+    pool: &PgPool,
+    clinic: &ClinicId,
+    id: Uuid,
+) -> Result<bool, OutboxError> {
+    let requeued: Option<Uuid> =
+        sqlx::query_scalar(include_str!("outbox/sql/requeue_dead_letter.sql"))
+            .bind(clinic.as_str())
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(requeued.is_some())
+}
+
 /// The most recent dead letters of `clinic`, at most `limit`.
 pub async fn dead_letters(
     pool: &PgPool,

@@ -257,8 +257,8 @@ async fn graphiql_and_metrics_are_served(pool: PgPool) {
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn admins_see_undeliverable_emails_of_their_clinic(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
-    let north = Uuid::new_v4();
-    for (clinic, id) in [("north", north), ("south", Uuid::new_v4())] {
+    let (north, south) = (Uuid::new_v4(), Uuid::new_v4());
+    for (clinic, id) in [("north", north), ("south", south)] {
         sqlx::query(
             "INSERT INTO outbox (id, clinic, event_id, event_version, member_id, kind, recipient,
                                  consent_id, status, attempts, next_attempt_at, send_before,
@@ -291,4 +291,30 @@ async fn admins_see_undeliverable_emails_of_their_clinic(pool: PgPool) {
     let clinician = app.token("dr-lee", Role::Clinician, "north");
     let (code, _) = app.graphql_error(Some(&clinician), query, json!({})).await;
     assert_eq!(code, "FORBIDDEN");
+
+    // Once the cause is fixed, an admin puts it back in the queue: pending, attempts from 0.
+    let requeue = "mutation($id: ID!) { requeueDeadLetter(id: $id) }";
+    let (code, _) = app
+        .graphql_error(Some(&clinician), requeue, json!({ "id": north }))
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    let (code, _) = app
+        .graphql_error(Some(&admin), requeue, json!({ "id": south }))
+        .await;
+    assert_eq!(code, "NOT_FOUND", "another clinic's dead letter");
+    let data = app.graphql(&admin, requeue, json!({ "id": north })).await;
+    assert_eq!(data["requeueDeadLetter"], north.to_string());
+    let (status, attempts): (String, i32) =
+        sqlx::query_as("SELECT status, attempts FROM outbox WHERE id = $1")
+            .bind(north)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts), ("pending", 0));
+    let data = app.graphql(&admin, query, json!({})).await;
+    assert_eq!(data["deadLetters"], json!([]));
+    let (code, _) = app
+        .graphql_error(Some(&admin), requeue, json!({ "id": north }))
+        .await;
+    assert_eq!(code, "NOT_FOUND", "no longer dead");
 }

@@ -394,6 +394,24 @@ impl PipelineMutation {
         let position = execute_group(ctx, group, None, command.into()).await?;
         Ok(views::session_after_write(ctx, group, session, position).await?)
     }
+
+    /// Puts an undeliverable email (`deadLetters`) back in the queue once what killed it is
+    /// fixed (admins): its attempts start again, and consent, erasure and its 14-day window
+    /// are checked again before it goes. `NOT_FOUND` unless it is a dead letter of the clinic.
+    #[graphql(guard = "RoleGuard::new(\"requeue emails\", roles::ADMIN)")]
+    async fn requeue_dead_letter(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
+        let (services, request) = (super::services(ctx)?, super::request(ctx)?);
+        let row = parse_uuid(&id)?;
+        let requeued =
+            clinic_infra::outbox::requeue_dead_letter(&services.pool, &request.staff.clinic, row)
+                .await
+                .map_err(ApiError::internal)?;
+        if requeued {
+            Ok(id)
+        } else {
+            Err(ApiError::NotFound(format!("dead letter {row} not found")))
+        }
+    }
 }
 
 /// A facilitator records sessions of their own groups only.
