@@ -200,3 +200,32 @@ async fn the_pipeline_board_is_pushed_when_it_changes(pool: PgPool) {
     let second = next_json(&mut socket).await;
     assert_eq!(referred(&second), Some(1), "{second}");
 }
+
+/// A subscription listens on a connection of its own, outside the API's pool: more open
+/// dashboards than the pool has connections (5 in tests, two of them the runners' listeners
+/// before) still leave every query its connection.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn open_subscriptions_do_not_take_the_apis_connections(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let token = app.token("dr-lee", Role::Clinician, "north");
+    let mut sockets = Vec::new();
+    for n in 0..8 {
+        let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &token).await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
+            "query": "subscription { pipelineChanged { stages { stage count } } }" } });
+        socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .unwrap();
+        let first = next_json(&mut socket).await;
+        assert_eq!(first["type"], "next", "subscription {n}: {first}");
+        sockets.push(socket);
+    }
+    let started = std::time::Instant::now();
+    let data = app
+        .graphql(&token, "{ pipeline { stages { stage count } } }", json!({}))
+        .await;
+    assert!(data["pipeline"]["stages"].is_array(), "{data}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 
@@ -152,10 +152,16 @@ pub struct Notifications {
 }
 
 impl Notifications {
-    /// Starts listening on a connection of its own.
+    /// Starts listening on a connection of its own, outside `pool`: a listener holds its
+    /// connection for as long as it listens (a runner while it leads, a subscription while its
+    /// client stays), and eight open dashboards would otherwise hold the API's whole pool.
     pub async fn listen(pool: &PgPool) -> Result<Self, EventStoreError> {
         let local = local_bus(pool).subscribe();
-        let mut listener = PgListener::connect_with(pool)
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with((*pool.connect_options()).clone());
+        let mut listener = PgListener::connect_with(&own)
             .await
             .map_err(EventStoreError::Database)?;
         listener
