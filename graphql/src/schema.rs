@@ -105,8 +105,15 @@ pub fn services<'a>(ctx: &async_graphql::Context<'a>) -> crate::error::ApiResult
 pub fn request<'a>(
     ctx: &async_graphql::Context<'a>,
 ) -> crate::error::ApiResult<&'a RequestContext> {
-    ctx.data::<RequestContext>()
-        .map_err(|_| crate::error::ApiError::Unauthenticated)
+    let request = ctx
+        .data::<RequestContext>()
+        .map_err(|_| crate::error::ApiError::Unauthenticated)?;
+    // A websocket keeps the context of its `connection_init` token: past the token's expiry,
+    // nothing more runs on it (an HTTP request's token is checked as it arrives).
+    if request.staff.expires_at <= time::OffsetDateTime::now_utc() {
+        return Err(crate::error::ApiError::Unauthenticated);
+    }
+    Ok(request)
 }
 
 /// The schema's shape and limits, before its data.

@@ -870,6 +870,15 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
         seen["group"]["members"][0]["groups"],
         json!([{ "id": theirs["id"], "members": [{ "id": id }], "sessions": [] }])
     );
+    // Attendance counted across every group is not theirs to see either.
+    let (code, _) = app
+        .graphql_error(
+            Some(&facilitator),
+            "query($g: ID!) { group(id: $g) { members { sessionsAttendedLast7Days } } }",
+            json!({ "g": theirs["id"] }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
 
     // Intake: profiles yes; attendance, check-ins, outcomes and the at-risk list no.
     let profile = app
@@ -887,6 +896,7 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
         "query($id: ID!) { member(id: $id) { followUps { id } } }",
         "{ members(atRisk: true) { totalCount } }",
         "{ groups { edges { node { sessions { id } } } } }",
+        "{ groups { edges { node { members { id } } } } }",
     ] {
         let (code, _) = app
             .graphql_error(Some(&intake), query, json!({ "id": id }))

@@ -145,6 +145,15 @@ async fn a_subscription_ends_when_its_token_expires(pool: PgPool) {
     let end = next_json(&mut socket).await;
     assert_eq!(end["type"], "complete", "{end}");
     assert!(started.elapsed() < Duration::from_secs(5));
+    // Nor does the socket run anything else on the expired token.
+    let query = json!({ "id": "2", "type": "subscribe", "payload": {
+        "query": "{ pipeline { stages { stage count } } }" } });
+    socket.send(Message::text(query.to_string())).await.unwrap();
+    let answer = next_json(&mut socket).await;
+    assert_eq!(
+        answer["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{answer}"
+    );
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

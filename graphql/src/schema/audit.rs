@@ -362,18 +362,33 @@ async fn events(
 }
 
 /// The members whose records `events` show: each member stream's member, and every member a
-/// group event names (`member_id` anywhere in its data: joins, attendance, corrections).
-/// Reading the log is reading their records, so the access log names them.
+/// group event names (`member_id` anywhere in its data: joins, attendance, corrections; and
+/// the plain list of ids a schema-v1 `SessionHeld` keeps under `attendance`). Reading the log
+/// is reading their records, so the access log names them.
 pub(super) fn members_named(events: &[RecordedEvent]) -> Vec<MemberId> {
+    let mut found = BTreeSet::new();
+    for event in events {
+        members_in(&event.stream_id, &event.data, &mut found);
+    }
+    found.into_iter().collect()
+}
+
+fn members_in(stream_id: &str, data: &serde_json::Value, found: &mut BTreeSet<MemberId>) {
+    fn id(value: &serde_json::Value) -> Option<MemberId> {
+        value
+            .as_str()
+            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+            .map(MemberId::new)
+    }
     fn walk(value: &serde_json::Value, found: &mut BTreeSet<MemberId>) {
         match value {
             serde_json::Value::Object(fields) => {
                 for (key, field) in fields {
-                    match field {
-                        serde_json::Value::String(id) if key == "member_id" => {
-                            if let Ok(id) = uuid::Uuid::parse_str(id) {
-                                found.insert(MemberId::new(id));
-                            }
+                    match (key.as_str(), field) {
+                        ("member_id", _) => found.extend(id(field)),
+                        ("attendance", serde_json::Value::Array(items)) => {
+                            found.extend(items.iter().filter_map(id));
+                            walk(field, found);
                         }
                         _ => walk(field, found),
                     }
@@ -383,14 +398,10 @@ pub(super) fn members_named(events: &[RecordedEvent]) -> Vec<MemberId> {
             _ => {}
         }
     }
-    let mut found = BTreeSet::new();
-    for event in events {
-        if let Ok(member) = MemberId::from_stream_id(&event.stream_id) {
-            found.insert(member);
-        }
-        walk(&event.data, &mut found);
+    if let Ok(member) = MemberId::from_stream_id(stream_id) {
+        found.insert(member);
     }
-    found.into_iter().collect()
+    walk(data, found);
 }
 
 /// An access-log cursor: `<row id>.<ordinal>` (a list row gives an entry per member). A bare
@@ -483,7 +494,9 @@ pub fn parse_uuid(id: &ID) -> ApiResult<uuid::Uuid> {
 
 #[cfg(test)]
 mod tests {
-    use super::decode_access_cursor;
+    use serde_json::json;
+
+    use super::*;
 
     #[test]
     fn access_cursors_name_a_row_and_a_place_and_old_cursors_still_page() {
@@ -492,5 +505,41 @@ mod tests {
         assert_eq!(decode_access_cursor("41").unwrap(), (41, 0));
         assert!(decode_access_cursor("41.x").is_err());
         assert!(decode_access_cursor("").is_err());
+    }
+
+    #[test]
+    fn the_log_names_the_members_of_member_streams_and_of_group_events() {
+        let (a, b, c, d) = (
+            uuid::Uuid::from_u128(0xA),
+            uuid::Uuid::from_u128(0xB),
+            uuid::Uuid::from_u128(0xC),
+            uuid::Uuid::from_u128(0xD),
+        );
+        let mut found = BTreeSet::new();
+        members_in(
+            &format!("member-{a}"),
+            &json!({ "goal": "sealed" }),
+            &mut found,
+        );
+        // v2 attendance, a join, and a v1 session's plain list of the members present.
+        let group = format!("group-{}", uuid::Uuid::from_u128(0x6));
+        members_in(
+            &group,
+            &json!({ "attendance": [{ "member_id": b.to_string(), "status": "present" }] }),
+            &mut found,
+        );
+        members_in(&group, &json!({ "member_id": c.to_string() }), &mut found);
+        members_in(
+            &group,
+            &json!({ "attendance": [d.to_string()] }),
+            &mut found,
+        );
+        members_in(
+            &group,
+            &json!({ "topic": "no one named", "capacity": 12 }),
+            &mut found,
+        );
+        let expected: BTreeSet<MemberId> = [a, b, c, d].into_iter().map(MemberId::new).collect();
+        assert_eq!(found, expected);
     }
 }

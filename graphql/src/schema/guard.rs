@@ -5,7 +5,6 @@ use clinic_domain::MemberId;
 
 use super::enums::DataCategory;
 use super::views::{log_reads, Read};
-use super::RequestContext;
 use crate::auth::Role;
 use crate::error::{ApiError, ApiResult};
 
@@ -44,9 +43,7 @@ impl Guard for RoleGuard {
         if let Some((member, category)) = reading {
             return Ok(require_reading(ctx, self.what, self.roles, member, category).await?);
         }
-        let request = ctx
-            .data_opt::<RequestContext>()
-            .ok_or(ApiError::Unauthenticated)?;
+        let request = super::request(ctx)?;
         if self.roles.contains(&request.staff.role) {
             Ok(())
         } else {

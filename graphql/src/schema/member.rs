@@ -163,8 +163,9 @@ impl Member {
         self.0.version
     }
 
-    /// In treatment and attending fewer than 3 sessions a week (attendance: not for intake).
-    #[graphql(guard = "RoleGuard::new(\"read attendance\", roles::SESSION_READ)")]
+    /// In treatment and attending fewer than 3 sessions a week (clinical reads: it counts every
+    /// group, so not for a facilitator, who sees their own groups' attendance).
+    #[graphql(guard = "RoleGuard::new(\"read attendance across groups\", roles::CLINICAL_READ)")]
     async fn at_risk(&self) -> bool {
         is_at_risk(
             self.0.stage,
@@ -173,8 +174,9 @@ impl Member {
         )
     }
 
-    /// Sessions attended (present or late) in the trailing 7 days (not for intake).
-    #[graphql(guard = "RoleGuard::new(\"read attendance\", roles::SESSION_READ)")]
+    /// Sessions attended (present or late) in the trailing 7 days, in every group (clinical
+    /// reads, as `atRisk`).
+    #[graphql(guard = "RoleGuard::new(\"read attendance across groups\", roles::CLINICAL_READ)")]
     async fn sessions_attended_last_7_days(&self) -> i32 {
         self.0.sessions_attended_last_7_days as i32
     }

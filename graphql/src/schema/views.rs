@@ -667,7 +667,8 @@ impl Group {
     async fn attendance_rate(&self) -> f64 {
         self.0.attendance_rate
     }
-    /// Who is on the roster now (a facilitator: of a group they run).
+    /// Who is on the roster now (a facilitator: of a group they run; not intake).
+    #[graphql(guard = "RoleGuard::new(\"read rosters\", roles::SESSION_READ)")]
     async fn members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
         ensure_runs(ctx, &self.0)?;
         let roster = loaders(ctx)?
