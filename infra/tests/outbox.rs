@@ -765,6 +765,44 @@ async fn a_refused_greeting_or_login_is_retried_not_dead_lettered(pool: PgPool) 
     assert_eq!(statuses(&pool).await, [("pending".to_owned(), 1)]);
 }
 
+/// A dead letter can be requeued once its cause is fixed, but not after the member revoked
+/// their consent (the revocation cancels it), nor twice.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_dead_letter_is_requeued_unless_the_member_revoked_meanwhile(pool: PgPool) {
+    let (member, consent) = a_consenting_member_in_aftercare(&pool, "gus@example.org").await;
+    project(&pool).await;
+    let once = RetryPolicy {
+        base: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(1),
+        max_attempts: 1,
+    };
+    let down = mailer(&format!("smtp://127.0.0.1:{}", smtp::free_port()));
+    let outcome = try_execute_task(&pool, &down, &once).await.unwrap();
+    let ExecutionOutcome::Dead { id, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(outbox::requeue_dead_letter(&pool, &clinic(), id)
+        .await
+        .unwrap());
+    assert_eq!(statuses(&pool).await, [("pending".to_owned(), 1)]);
+    let outcome = try_execute_task(&pool, &down, &once).await.unwrap();
+    assert!(
+        matches!(outcome, ExecutionOutcome::Dead { .. }),
+        "{outcome:?}"
+    );
+
+    append(&pool, member, vec![revoked(consent)]).await;
+    project(&pool).await;
+    assert_eq!(statuses(&pool).await, [("cancelled".to_owned(), 1)]);
+    assert!(!outbox::requeue_dead_letter(&pool, &clinic(), id)
+        .await
+        .unwrap());
+    let other = ClinicId::parse("south").unwrap();
+    assert!(!outbox::requeue_dead_letter(&pool, &other, id)
+        .await
+        .unwrap());
+}
+
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn replaying_the_log_never_queues_an_email_twice(pool: PgPool) {
     let server = SmtpServer::start();

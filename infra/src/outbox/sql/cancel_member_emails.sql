@@ -1,6 +1,7 @@
 -- A revocation: the member's pending emails to the member (not staff notices) caused by
 -- earlier events of their stream are cancelled ($1 clinics, $2 members, $3 the revoking
--- event's versions, $4 reasons).
+-- event's versions, $4 reasons); so are their dead letters, which an admin could otherwise
+-- requeue and send after the member said no.
 UPDATE outbox o
    SET status = 'cancelled', cancel_reason = c.reason, updated_at = now()
   FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::text[])
@@ -8,5 +9,5 @@ UPDATE outbox o
  WHERE o.clinic = c.clinic
    AND o.member_id = c.member_id
    AND o.event_version < c.before_version
-   AND o.status = 'pending'
+   AND o.status IN ('pending', 'dead')
    AND o.kind <> 'outreach_notice'
