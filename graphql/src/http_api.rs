@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::Data;
+use async_graphql::ParseRequestError;
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
@@ -86,9 +88,12 @@ pub async fn graphiql() -> Html<String> {
 pub async fn graphql(
     State(state): State<AppState>,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
-    let mut request = request.into_inner();
+    let mut request = match request {
+        Ok(request) => request.into_inner(),
+        Err(rejection) => return not_a_request(&rejection.0),
+    };
     let staff = match state
         .keys
         .verify_header(headers.get("authorization").and_then(|v| v.to_str().ok()))
@@ -111,10 +116,11 @@ pub async fn graphql(
     let context = request_context(staff, &operation, idempotency_key);
     tracing::Span::current().record("operation", operation.as_str());
     let started = Instant::now();
-    let response = state
+    let mut response = state
         .schema
         .execute(request.data(context).data(loaders))
         .await;
+    coded(&mut response.errors);
     let outcome = if response.errors.is_empty() {
         "ok"
     } else {
@@ -209,6 +215,45 @@ fn named_operation(query: &str) -> Option<&str> {
 }
 
 /// 401 with a GraphQL error body carrying `UNAUTHENTICATED`; nothing ran.
+/// Every error carries `extensions.code` (service.md): the resolvers' errors have theirs, and
+/// what async-graphql answers by itself (a syntax error, an unknown field, a variable of the
+/// wrong type, the depth and complexity limits) is the request's fault.
+fn coded(errors: &mut [async_graphql::ServerError]) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
+    }
+}
+
+/// A body that is not a GraphQL request answers like other bad input, as JSON with
+/// `BAD_USER_INPUT`, never with the parser's debug text; one that outgrew the body limit while
+/// streaming (no `Content-Length` to refuse it by) is 413 like one that announced its size.
+fn not_a_request(error: &ParseRequestError) -> Response {
+    let too_large = match error {
+        ParseRequestError::PayloadTooLarge => true,
+        // tower-http's limit on a streamed body surfaces as this read error.
+        ParseRequestError::Io(io) => io.to_string().contains("length limit exceeded"),
+        _ => false,
+    };
+    let (status, message) = if too_large {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        )
+    } else {
+        (
+            StatusCode::BAD_REQUEST,
+            "the body is not a GraphQL request: JSON with a `query` string",
+        )
+    };
+    let error = async_graphql::Error::from(ApiError::BadInput(message.into()))
+        .into_server_error(async_graphql::Pos::default());
+    let body = async_graphql::Response::from_errors(vec![error]);
+    (status, axum::Json(body)).into_response()
+}
+
 fn unauthenticated() -> Response {
     let error = async_graphql::Error::from(ApiError::Unauthenticated)
         .into_server_error(async_graphql::Pos::default());

@@ -4,7 +4,7 @@ use clinic_graphql::auth::Role;
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
 use clinic_tests::spawn_app;
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -166,7 +166,13 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(malformed.status(), 400);
+    let body: Value = malformed.json().await.expect("a GraphQL error, as JSON");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
 
+    // async-graphql's own refusals carry a code too: an unknown field, a syntax error.
     let (code, message) = app
         .graphql_error(
             Some(&token),
@@ -175,6 +181,11 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
         )
         .await;
     assert!(message.contains("noSuchField"), "{code}: {message}");
+    assert_eq!(code, "BAD_USER_INPUT");
+    let (code, _) = app
+        .graphql_error(Some(&token), "{ verifyIntegrity {", json!({}))
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
 
     let (_, body) = app
         .graphql_raw(
@@ -198,6 +209,19 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(oversize.status(), 413);
+    // The same body streamed, with no Content-Length to refuse it by.
+    let chunks =
+        futures::stream::iter((0..12).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024 * 1024])));
+    let streamed = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 413);
 
     // Deeper than the schema's limit (12): refused before it runs.
     let deep = format!(
