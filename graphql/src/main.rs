@@ -59,8 +59,8 @@ enum Command {
         /// The clinic the token is for.
         #[arg(long)]
         clinic: String,
-        /// Lifetime in seconds.
-        #[arg(long, default_value_t = 8 * 3600)]
+        /// Lifetime in seconds (up to 31 days).
+        #[arg(long, default_value_t = 8 * 3600, value_parser = clap::value_parser!(i64).range(1..=31 * 24 * 3600))]
         ttl: i64,
     },
     /// Recompute every hash chain; exit 1 and name the broken streams if any.
@@ -79,11 +79,11 @@ enum Command {
     /// Fill a clinic with realistic generated history (referrals to alumni, groups,
     /// sessions, check-ins, follow-ups), decided by the domain's rules.
     SeedDemo {
-        /// Members referred over the period.
-        #[arg(long, default_value_t = 200)]
+        /// Members referred over the period (up to a million).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         members: u32,
-        /// Days of history, ending today.
-        #[arg(long, default_value_t = 180)]
+        /// Days of history, ending today (up to ten years).
+        #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u32).range(1..=3650))]
         days: u32,
         /// The clinic to fill.
         #[arg(long, default_value = "demo")]
@@ -107,8 +107,8 @@ enum Command {
         /// The member's id.
         #[arg(long)]
         member: Uuid,
-        /// The window in days (default 2190, six years).
-        #[arg(long, default_value_t = 2190)]
+        /// The window in days (default 2190, six years; up to a century).
+        #[arg(long, default_value_t = 2190, value_parser = clap::value_parser!(u32).range(1..=36_500))]
         since_days: u32,
     },
 }
@@ -146,7 +146,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .jwt_secret
                 .context("CLINIC_JWT_SECRET must be set to sign tokens")?;
             let clinic = ClinicId::parse(&clinic).context("--clinic")?;
-            anyhow::ensure!(ttl > 0, "--ttl must be positive");
+            // The service refuses a token without a subject: do not print one.
+            anyhow::ensure!(!sub.trim().is_empty(), "--sub must name the staff member");
             let token = TokenKeys::new(&secret).sign(
                 &sub,
                 role,
@@ -271,7 +272,6 @@ async fn seed_demo(
     clinic: String,
 ) -> anyhow::Result<ExitCode> {
     let clinic = ClinicId::parse(&clinic).context("--clinic")?;
-    anyhow::ensure!(days > 0, "--days must be positive");
     let pool = clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 6)
         .await
         .context("database")?;

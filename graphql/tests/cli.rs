@@ -155,6 +155,49 @@ fn token_prints_a_token_the_service_accepts() {
 }
 
 #[test]
+fn out_of_range_arguments_are_clear_errors_not_panics() {
+    for (args, named) in [
+        (
+            &[
+                "token",
+                "--sub",
+                "a",
+                "--role",
+                "admin",
+                "--clinic",
+                "north",
+                "--ttl",
+                "9223372036854775807",
+            ][..],
+            "--ttl",
+        ),
+        (
+            &[
+                "token", "--sub", " ", "--role", "admin", "--clinic", "north",
+            ][..],
+            "--sub",
+        ),
+        (&["seed-demo", "--days", "4294967295"][..], "--days"),
+        (
+            &[
+                "disclosures",
+                "--member",
+                "00000000-0000-0000-0000-000000000001",
+                "--since-days",
+                "4294967295",
+            ][..],
+            "--since-days",
+        ),
+    ] {
+        let output = clinic(args, "postgres://postgres@127.0.0.1:1/unused");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn bad_configuration_is_a_clear_error_naming_the_variable() {
     let output = Command::new(env!("CARGO_BIN_EXE_clinic"))
         .args(["migrate"])
