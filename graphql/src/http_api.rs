@@ -114,7 +114,12 @@ pub async fn graphql(
     DocumentCache::global().prepare(&mut request);
     let loaders = Loaders::new(state.pool.clone(), staff.clinic.clone());
     let context = request_context(staff, &operation, idempotency_key);
-    tracing::Span::current().record("operation", operation.as_str());
+    tracing::Span::current()
+        .record("operation", operation.as_str())
+        .record(
+            "correlation_id",
+            tracing::field::display(context.correlation_id),
+        );
     let started = Instant::now();
     let mut response = state
         .schema
@@ -126,9 +131,10 @@ pub async fn graphql(
     } else {
         "error"
     };
-    metrics::counter!("clinic_graphql_requests_total", "operation" => operation.clone(), "outcome" => outcome)
+    let label = metric_label(&operation);
+    metrics::counter!("clinic_graphql_requests_total", "operation" => label.clone(), "outcome" => outcome)
         .increment(1);
-    metrics::histogram!("clinic_graphql_request_seconds", "operation" => operation)
+    metrics::histogram!("clinic_graphql_request_seconds", "operation" => label)
         .record(started.elapsed().as_secs_f64());
     GraphQLResponse::from(response).into_response()
 }
@@ -200,6 +206,27 @@ fn operation_label(name: Option<&str>) -> String {
     }
 }
 
+/// The most distinct operation names the metrics carry. Each is a time series of its own, and
+/// the names are the clients' to choose: past this many, new names count as `other`, so no
+/// token holder can grow the metrics without end. (Logs and the access log keep the name.)
+const MAX_OPERATION_LABELS: usize = 256;
+
+/// `operation` as a metric label: itself while fewer than [`MAX_OPERATION_LABELS`] names have
+/// been seen, `other` for names beyond them.
+fn metric_label(operation: &str) -> String {
+    static SEEN: OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if seen.contains(operation) || seen.len() < MAX_OPERATION_LABELS {
+        seen.insert(operation.to_owned());
+        operation.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
 /// The name of the document's first operation (`query Name …`), when the client did not send
 /// `operationName`.
 fn named_operation(query: &str) -> Option<&str> {
@@ -264,6 +291,21 @@ fn unauthenticated() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_labels_stop_growing_at_their_cap() {
+        let first = metric_label("FirstSeen");
+        assert_eq!(first, "FirstSeen");
+        for n in 0..MAX_OPERATION_LABELS {
+            let _ = metric_label(&format!("Flood{n}"));
+        }
+        assert_eq!(metric_label("NeverSeenBefore"), "other");
+        assert_eq!(
+            metric_label("FirstSeen"),
+            "FirstSeen",
+            "a name seen keeps its label"
+        );
+    }
 
     #[test]
     fn operation_labels_are_bounded_names() {

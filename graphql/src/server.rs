@@ -88,6 +88,10 @@ pub fn app(state: AppState) -> Router {
                     method = %request.method(),
                     path = %request.uri().path(),
                     request_id = %id,
+                    // Filled in by the GraphQL handler once it knows them: the operation, and
+                    // the correlation id its access-log entries and events carry.
+                    operation = tracing::field::Empty,
+                    correlation_id = tracing::field::Empty,
                 )
             }),
         )

@@ -93,6 +93,13 @@ async fn the_service_logs_no_personal_data(pool: PgPool) {
         json!({ "id": id }),
     )
     .await;
+    // A request's log lines name its operation (to join them with its access-log entries).
+    app.graphql(
+        &admin,
+        "query BoardForTheLogs { pipeline { stages { count } } }",
+        json!({}),
+    )
+    .await;
     app.stop().await.unwrap();
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -100,6 +107,14 @@ async fn the_service_logs_no_personal_data(pool: PgPool) {
         logs.contains("referMember") || logs.contains("graphql"),
         "the capture saw the requests: {} bytes",
         logs.len()
+    );
+    assert!(
+        logs.contains(r#""operation":"BoardForTheLogs""#),
+        "the request's span carries its operation"
+    );
+    assert!(
+        logs.contains(r#""correlation_id":""#),
+        "and the correlation id of its access-log entries"
     );
     let lower = logs.to_lowercase();
     for secret in [NAME, EMAIL, PHONE, "vantongeren", "odalys"] {
