@@ -24,7 +24,9 @@ use crate::schema::{self, ClinicSchema, Services};
 
 /// The largest request body accepted; larger ones get 413.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
-/// How long a request may run before it is answered with 408.
+/// How long a request may run before it is answered with 503. Not 408: that tells a client its
+/// request never fully arrived, and HTTP clients resend it by themselves, while a mutation that
+/// ran out of time may have been stored (retry it with the same `Idempotency-Key`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler may reach.
@@ -71,7 +73,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
         .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
