@@ -238,3 +238,25 @@ async fn open_subscriptions_do_not_take_the_apis_connections(pool: PgPool) {
     assert!(data["pipeline"]["stages"].is_array(), "{data}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// A graceful shutdown finishes in-flight requests but does not wait for open dashboards:
+/// a subscription lives as long as its client, and would hold the process for hours.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn shutdown_does_not_wait_for_open_subscriptions(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let token = app.token("dr-lee", Role::Clinician, "north");
+    let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &token).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription { pipelineChanged { stages { stage count } } }" } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    let _ = next_json(&mut socket).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(5), app.stop()).await;
+    assert!(
+        stopped.is_ok(),
+        "the shutdown waited for an open subscription"
+    );
+}
