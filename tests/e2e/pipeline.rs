@@ -652,6 +652,25 @@ async fn a_member_page_is_logged_as_one_row_and_audited_per_member(pool: PgPool)
         assert_eq!(queries[0]["node"]["memberId"], json!(id));
         assert_eq!(queries[0]["node"]["actor"], "dr-lee");
     }
+
+    // A page that shows each member's attendance is an attendance read as well.
+    let last: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM access_log")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    app.graphql(
+        &clinician,
+        "{ members(first: 50) { edges { node { id atRisk } } } }",
+        json!({}),
+    )
+    .await;
+    let categories: Vec<String> =
+        sqlx::query_scalar("SELECT category FROM access_log WHERE id > $1 ORDER BY id")
+            .bind(last)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(categories, ["profile", "attendance"]);
 }
 
 /// A member admitted by `clinician` on the roster of a new group dr-lee facilitates: the

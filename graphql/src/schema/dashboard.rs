@@ -231,12 +231,17 @@ impl DashboardQuery {
         .await?;
         let members = Connection::of(page, |summary| Some(views::member_from_summary(summary)));
         let ids: Vec<MemberId> = members.edges.iter().map(|e| e.node.0.id).collect();
-        // Filtered by at risk, the list says who attends too little: an attendance read.
-        let category = match at_risk {
-            Some(_) => DataCategory::Attendance,
-            None => DataCategory::Profile,
+        // Filtered by at risk, or showing each member's attendance, the list is also an
+        // attendance read, logged as one beside the profiles it shows.
+        let node = ctx.look_ahead().field("edges").field("node");
+        let shows_attendance =
+            node.field("atRisk").exists() || node.field("sessionsAttendedLast7Days").exists();
+        let categories: &[DataCategory] = match (at_risk, shows_attendance) {
+            (Some(_), _) => &[DataCategory::Attendance],
+            (None, true) => &[DataCategory::Profile, DataCategory::Attendance],
+            (None, false) => &[DataCategory::Profile],
         };
-        log_reads(ctx, &ids, Read::List(category), true).await?;
+        views::log_list_reads(ctx, &ids, categories).await?;
         Ok(members)
     }
 

@@ -354,11 +354,23 @@ async fn record_reads(
         &services.access_log,
         request,
         members,
-        read,
+        &[read],
         allowed,
         reason,
     )
     .await
+}
+
+/// Logs one list read under several categories at once (a page that shows profiles and
+/// attendance): one write, as a single category would be.
+pub async fn log_list_reads(
+    ctx: &Context<'_>,
+    members: &[MemberId],
+    categories: &[DataCategory],
+) -> ApiResult<()> {
+    let (services, request) = (services(ctx)?, request(ctx)?);
+    let reads: Vec<Read> = categories.iter().copied().map(Read::List).collect();
+    write_reads(&services.access_log, request, members, &reads, true, None).await
 }
 
 /// Who reads, kept past the resolver: a subscription logs each push, long after its resolver
@@ -380,7 +392,15 @@ impl Reader {
 
     /// [`log_reads`] for this reader.
     pub async fn log(&self, members: &[MemberId], read: Read) -> ApiResult<()> {
-        write_reads(&self.access_log, &self.request, members, read, true, None).await
+        write_reads(
+            &self.access_log,
+            &self.request,
+            members,
+            &[read],
+            true,
+            None,
+        )
+        .await
     }
 }
 
@@ -388,37 +408,41 @@ async fn write_reads(
     access_log: &clinic_infra::access_log::AccessLogWriter,
     request: &super::RequestContext,
     members: &[MemberId],
-    read: Read,
+    reads: &[Read],
     allowed: bool,
     reason: Option<String>,
 ) -> ApiResult<()> {
-    let (action, category) = match read {
-        Read::Record(category) => ("read", category),
-        Read::List(category) => ("query", category),
-    };
-    let entry = |accessed| AccessEntry {
-        actor: request.staff.sub.clone(),
-        role: request.staff.role.to_string(),
-        accessed,
-        action,
-        category: Some(category.as_str()),
-        allowed,
-        operation: request.operation.clone(),
-        correlation_id: request.correlation_id,
-        break_glass_reason: reason.clone(),
-    };
-    // A list is one row naming every member it showed (DOMAIN.md: "a list for dashboard
-    // queries"); auditors still see an entry per member.
-    let entries: Vec<AccessEntry> = match read {
-        Read::List(_) if members.is_empty() => Vec::new(),
-        Read::List(_) => vec![entry(Accessed::List(
-            members.iter().map(MemberId::as_uuid).collect(),
-        ))],
-        Read::Record(_) => members
-            .iter()
-            .map(|member| entry(Accessed::Member(member.as_uuid())))
-            .collect(),
-    };
+    let mut entries = Vec::new();
+    for &read in reads {
+        let (action, category) = match read {
+            Read::Record(category) => ("read", category),
+            Read::List(category) => ("query", category),
+        };
+        let entry = |accessed| AccessEntry {
+            actor: request.staff.sub.clone(),
+            role: request.staff.role.to_string(),
+            accessed,
+            action,
+            category: Some(category.as_str()),
+            allowed,
+            operation: request.operation.clone(),
+            correlation_id: request.correlation_id,
+            break_glass_reason: reason.clone(),
+        };
+        // A list is one row naming every member it showed (DOMAIN.md: "a list for dashboard
+        // queries"); auditors still see an entry per member.
+        match read {
+            Read::List(_) if members.is_empty() => {}
+            Read::List(_) => entries.push(entry(Accessed::List(
+                members.iter().map(MemberId::as_uuid).collect(),
+            ))),
+            Read::Record(_) => entries.extend(
+                members
+                    .iter()
+                    .map(|member| entry(Accessed::Member(member.as_uuid()))),
+            ),
+        }
+    }
     access_log.record(&request.staff.clinic, entries).await?;
     Ok(())
 }
