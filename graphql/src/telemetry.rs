@@ -18,7 +18,15 @@ pub enum LogFormat {
 
 /// Installs the global subscriber; call once, first thing in `main`.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Unset: info. Set but not a filter: info too, and said once logging is up (an operator who
+    // asked for debug output should not be left guessing why there is none).
+    let (filter, invalid) = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Ok(raw) => match EnvFilter::try_new(&raw) {
+            Ok(filter) => (filter, None),
+            Err(error) => (EnvFilter::new("info"), Some(error)),
+        },
+        Err(_) => (EnvFilter::new("info"), None),
+    };
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
@@ -31,5 +39,8 @@ pub fn init(format: LogFormat) {
         builder.json().with_current_span(true).init();
     } else {
         builder.init();
+    }
+    if let Some(error) = invalid {
+        tracing::warn!(%error, "RUST_LOG is not a valid filter: logging at info");
     }
 }

@@ -155,6 +155,24 @@ fn token_prints_a_token_the_service_accepts() {
 }
 
 #[test]
+fn an_invalid_log_filter_is_said_not_silently_replaced() {
+    let output = Command::new(env!("CARGO_BIN_EXE_clinic"))
+        .args([
+            "token", "--sub", "a", "--role", "admin", "--clinic", "north",
+        ])
+        .env("CLINIC_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "clinic=loud")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("RUST_LOG is not a valid filter"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn out_of_range_arguments_are_clear_errors_not_panics() {
     for (args, named) in [
         (
