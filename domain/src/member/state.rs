@@ -296,9 +296,11 @@ impl MemberState {
             .find(|c| c.scope == scope && c.in_force_at(at))
     }
 
-    /// The most recent consent of `scope` an automatic email may rely on at `at`: in force,
-    /// and ending only in ways the record shows ([`Consent::end_is_on_record`]); `None` means
-    /// the email must not be sent.
+    /// The consent of `scope` an automatic email may rely on at `at`: in force, and ending only
+    /// in ways the record shows ([`Consent::end_is_on_record`]); of several, the one that lasts
+    /// longest (no end date first, then the latest end date; then the most recent), so an email
+    /// recorded under it is not cancelled when a shorter one lapses while another still allows
+    /// it. `None` means the email must not be sent.
     pub fn consent_for_outreach(
         &self,
         scope: ConsentScope,
@@ -306,8 +308,10 @@ impl MemberState {
     ) -> Option<&Consent> {
         self.consents
             .iter()
-            .rev()
-            .find(|c| c.scope == scope && c.in_force_at(at) && c.end_is_on_record())
+            .enumerate()
+            .filter(|(_, c)| c.scope == scope && c.in_force_at(at) && c.end_is_on_record())
+            .max_by_key(|&(given, c)| (c.expires_at.is_none(), c.expires_at, given))
+            .map(|(_, c)| c)
     }
 
     /// Treatment-plan goals, in the order set.

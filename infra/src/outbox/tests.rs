@@ -286,7 +286,28 @@ fn a_consent_revoked_or_expired_before_the_event_allows_nothing() {
 }
 
 #[test]
-fn the_latest_consent_in_force_is_the_one_recorded() {
+fn the_longest_lasting_consent_in_force_is_the_one_recorded() {
+    // A newer consent that ends next week would cancel the email when it lapses, while the
+    // older one, ending only on revocation, still allows it: the older one is recorded.
+    let changes = given(vec![
+        referred(Some("ann@example.org")),
+        email_consent(1),
+        consent(2, ConsentScope::EmailOutreach, Some(T0 + Duration::days(7))),
+        aftercare(),
+    ]);
+    assert_eq!(
+        changes,
+        vec![row(
+            4,
+            EmailKind::AftercareWelcome,
+            "ann@example.org",
+            Some(consent_id(1))
+        )]
+    );
+}
+
+#[test]
+fn of_equally_lasting_consents_the_latest_is_the_one_recorded() {
     let changes = given(vec![
         referred(Some("ann@example.org")),
         email_consent(1),
