@@ -113,7 +113,7 @@ pub async fn graphql(
         .map(str::to_owned);
     DocumentCache::global().prepare(&mut request);
     let loaders = Loaders::new(state.pool.clone(), staff.clinic.clone());
-    let context = request_context(staff, &operation, idempotency_key);
+    let context = request_context(staff, &operation, idempotency_key, false);
     tracing::Span::current()
         .record("operation", operation.as_str())
         .record(
@@ -156,7 +156,7 @@ pub async fn graphql_ws(
                     let staff =
                         staff_from_init(&keys, &payload).map_err(async_graphql::Error::from)?;
                     let mut data = Data::default();
-                    data.insert(request_context(staff, "subscription", None));
+                    data.insert(request_context(staff, "subscription", None, true));
                     Ok(data)
                 })
                 .serve()
@@ -183,12 +183,14 @@ fn request_context(
     staff: Staff,
     operation: &str,
     idempotency_key: Option<String>,
+    long_lived: bool,
 ) -> RequestContext {
     RequestContext {
         staff,
         correlation_id: Uuid::new_v4(),
         operation: operation.to_owned(),
         idempotency_key,
+        long_lived,
     }
 }
 
@@ -241,7 +243,6 @@ fn named_operation(query: &str) -> Option<&str> {
     (end > 0).then(|| &rest[..end])
 }
 
-/// 401 with a GraphQL error body carrying `UNAUTHENTICATED`; nothing ran.
 /// Every error carries `extensions.code` (service.md): the resolvers' errors have theirs, and
 /// what async-graphql answers by itself (a syntax error, an unknown field, a variable of the
 /// wrong type, the depth and complexity limits) is the request's fault.
@@ -281,6 +282,7 @@ fn not_a_request(error: &ParseRequestError) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// 401 with a GraphQL error body carrying `UNAUTHENTICATED`; nothing ran.
 fn unauthenticated() -> Response {
     let error = async_graphql::Error::from(ApiError::Unauthenticated)
         .into_server_error(async_graphql::Pos::default());

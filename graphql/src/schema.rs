@@ -92,6 +92,9 @@ pub struct RequestContext {
     pub operation: String,
     /// The client's idempotency key for mutations.
     pub idempotency_key: Option<String>,
+    /// Whether this context outlives one request (a websocket's, kept from its
+    /// `connection_init`): then its token's expiry is checked on every use.
+    pub long_lived: bool,
 }
 
 /// The services, from a resolver's context.
@@ -109,8 +112,9 @@ pub fn request<'a>(
         .data::<RequestContext>()
         .map_err(|_| crate::error::ApiError::Unauthenticated)?;
     // A websocket keeps the context of its `connection_init` token: past the token's expiry,
-    // nothing more runs on it (an HTTP request's token is checked as it arrives).
-    if request.staff.expires_at <= time::OffsetDateTime::now_utc() {
+    // nothing more runs on it. An HTTP request's token is checked once, as it arrives (a
+    // mutation whose token expires while it runs still logs its reads and answers).
+    if request.long_lived && request.staff.expires_at <= time::OffsetDateTime::now_utc() {
         return Err(crate::error::ApiError::Unauthenticated);
     }
     Ok(request)

@@ -21,11 +21,11 @@ pub fn init(format: LogFormat) {
     // Unset: info. Set but not a filter: info too, and said once logging is up (an operator who
     // asked for debug output should not be left guessing why there is none).
     let (filter, invalid) = match std::env::var(EnvFilter::DEFAULT_ENV) {
-        Ok(raw) => match EnvFilter::try_new(&raw) {
+        Ok(raw) if !raw.trim().is_empty() => match EnvFilter::try_new(&raw) {
             Ok(filter) => (filter, None),
             Err(error) => (EnvFilter::new("info"), Some(error)),
         },
-        Err(_) => (EnvFilter::new("info"), None),
+        _ => (EnvFilter::new("info"), None),
     };
     let json = match format {
         LogFormat::Json => true,

@@ -670,7 +670,30 @@ async fn a_member_page_is_logged_as_one_row_and_audited_per_member(pool: PgPool)
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(categories, ["profile", "attendance"]);
+    assert_eq!(
+        categories,
+        ["attendance"],
+        "one row, the category that covers both"
+    );
+    // Unless the caller may not see attendance (intake): then the fields are refused, and the
+    // page is the profile read it was.
+    let intake = app.token("front-desk", Role::Intake, "north");
+    let (code, _) = app
+        .graphql_error(
+            Some(&intake),
+            "{ members(first: 50) { edges { node { id atRisk } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    let categories: Vec<String> = sqlx::query_scalar(
+        "SELECT category FROM access_log WHERE id > $1 AND actor = 'front-desk' ORDER BY id",
+    )
+    .bind(last)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(categories, ["profile"]);
 }
 
 /// A member admitted by `clinician` on the roster of a new group dr-lee facilitates: the

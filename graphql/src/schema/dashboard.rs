@@ -231,17 +231,13 @@ impl DashboardQuery {
         .await?;
         let members = Connection::of(page, |summary| Some(views::member_from_summary(summary)));
         let ids: Vec<MemberId> = members.edges.iter().map(|e| e.node.0.id).collect();
-        // Filtered by at risk, or showing each member's attendance, the list is also an
-        // attendance read, logged as one beside the profiles it shows.
-        let node = ctx.look_ahead().field("edges").field("node");
-        let shows_attendance =
-            node.field("atRisk").exists() || node.field("sessionsAttendedLast7Days").exists();
-        let categories: &[DataCategory] = match (at_risk, shows_attendance) {
-            (Some(_), _) => &[DataCategory::Attendance],
-            (None, true) => &[DataCategory::Profile, DataCategory::Attendance],
-            (None, false) => &[DataCategory::Profile],
+        // Filtered by at risk, or showing each member's attendance, the list is an attendance
+        // read (which covers the profiles it shows).
+        let category = match at_risk {
+            Some(_) => DataCategory::Attendance,
+            None => views::member_read_category(ctx, ctx.look_ahead().field("edges").field("node")),
         };
-        views::log_list_reads(ctx, &ids, categories).await?;
+        log_reads(ctx, &ids, Read::List(category), true).await?;
         Ok(members)
     }
 
@@ -254,7 +250,8 @@ impl DashboardQuery {
         views::ensure_in_scope(ctx, id).await?;
         let member = views::member_by_id(ctx, id).await?;
         if member.is_some() {
-            log_reads(ctx, &[id], Read::Record(DataCategory::Profile), true).await?;
+            let category = views::member_read_category(ctx, ctx.look_ahead());
+            log_reads(ctx, &[id], Read::Record(category), true).await?;
         }
         Ok(member)
     }

@@ -397,7 +397,8 @@ impl PipelineMutation {
 
     /// Puts an undeliverable email (`deadLetters`) back in the queue once what killed it is
     /// fixed (admins): its attempts start again, and consent, erasure and its 14-day window
-    /// are checked again before it goes. `NOT_FOUND` unless it is a dead letter of the clinic.
+    /// are checked again before it goes. `NOT_FOUND` unless it is a dead letter of the clinic
+    /// still inside its 14-day window (an older one could only be cancelled as stale).
     #[graphql(guard = "RoleGuard::new(\"requeue emails\", roles::ADMIN)")]
     async fn requeue_dead_letter(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
         let (services, request) = (super::services(ctx)?, super::request(ctx)?);

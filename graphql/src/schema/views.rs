@@ -354,23 +354,11 @@ async fn record_reads(
         &services.access_log,
         request,
         members,
-        &[read],
+        read,
         allowed,
         reason,
     )
     .await
-}
-
-/// Logs one list read under several categories at once (a page that shows profiles and
-/// attendance): one write, as a single category would be.
-pub async fn log_list_reads(
-    ctx: &Context<'_>,
-    members: &[MemberId],
-    categories: &[DataCategory],
-) -> ApiResult<()> {
-    let (services, request) = (services(ctx)?, request(ctx)?);
-    let reads: Vec<Read> = categories.iter().copied().map(Read::List).collect();
-    write_reads(&services.access_log, request, members, &reads, true, None).await
 }
 
 /// Who reads, kept past the resolver: a subscription logs each push, long after its resolver
@@ -392,15 +380,7 @@ impl Reader {
 
     /// [`log_reads`] for this reader.
     pub async fn log(&self, members: &[MemberId], read: Read) -> ApiResult<()> {
-        write_reads(
-            &self.access_log,
-            &self.request,
-            members,
-            &[read],
-            true,
-            None,
-        )
-        .await
+        write_reads(&self.access_log, &self.request, members, read, true, None).await
     }
 }
 
@@ -408,43 +388,57 @@ async fn write_reads(
     access_log: &clinic_infra::access_log::AccessLogWriter,
     request: &super::RequestContext,
     members: &[MemberId],
-    reads: &[Read],
+    read: Read,
     allowed: bool,
     reason: Option<String>,
 ) -> ApiResult<()> {
-    let mut entries = Vec::new();
-    for &read in reads {
-        let (action, category) = match read {
-            Read::Record(category) => ("read", category),
-            Read::List(category) => ("query", category),
-        };
-        let entry = |accessed| AccessEntry {
-            actor: request.staff.sub.clone(),
-            role: request.staff.role.to_string(),
-            accessed,
-            action,
-            category: Some(category.as_str()),
-            allowed,
-            operation: request.operation.clone(),
-            correlation_id: request.correlation_id,
-            break_glass_reason: reason.clone(),
-        };
-        // A list is one row naming every member it showed (DOMAIN.md: "a list for dashboard
-        // queries"); auditors still see an entry per member.
-        match read {
-            Read::List(_) if members.is_empty() => {}
-            Read::List(_) => entries.push(entry(Accessed::List(
-                members.iter().map(MemberId::as_uuid).collect(),
-            ))),
-            Read::Record(_) => entries.extend(
-                members
-                    .iter()
-                    .map(|member| entry(Accessed::Member(member.as_uuid()))),
-            ),
-        }
-    }
+    let (action, category) = match read {
+        Read::Record(category) => ("read", category),
+        Read::List(category) => ("query", category),
+    };
+    let entry = |accessed| AccessEntry {
+        actor: request.staff.sub.clone(),
+        role: request.staff.role.to_string(),
+        accessed,
+        action,
+        category: Some(category.as_str()),
+        allowed,
+        operation: request.operation.clone(),
+        correlation_id: request.correlation_id,
+        break_glass_reason: reason.clone(),
+    };
+    // A list is one row naming every member it showed (DOMAIN.md: "a list for dashboard
+    // queries"); auditors still see an entry per member.
+    let entries: Vec<AccessEntry> = match read {
+        Read::List(_) if members.is_empty() => Vec::new(),
+        Read::List(_) => vec![entry(Accessed::List(
+            members.iter().map(MemberId::as_uuid).collect(),
+        ))],
+        Read::Record(_) => members
+            .iter()
+            .map(|member| entry(Accessed::Member(member.as_uuid())))
+            .collect(),
+    };
     access_log.record(&request.staff.clinic, entries).await?;
     Ok(())
+}
+
+/// The category a read of members is logged under: attendance when the selection shows it
+/// (`atRisk`, `sessionsAttendedLast7Days`) and the caller may see it, since it covers the
+/// profile shown beside it too (one entry per read, as for a list filtered by risk); profile
+/// otherwise. `member` is the selection of the member object.
+pub fn member_read_category(
+    ctx: &Context<'_>,
+    member: async_graphql::Lookahead<'_>,
+) -> DataCategory {
+    let shows_attendance =
+        member.field("atRisk").exists() || member.field("sessionsAttendedLast7Days").exists();
+    let may_see = request(ctx).is_ok_and(|r| roles::CLINICAL_READ.contains(&r.staff.role));
+    if shows_attendance && may_see {
+        DataCategory::Attendance
+    } else {
+        DataCategory::Profile
+    }
 }
 
 /// Minimum necessary: a facilitator reads only members on the rosters of groups they run.
@@ -702,7 +696,8 @@ impl Group {
             .map_err(|e| (*e).clone())?
             .unwrap_or_default();
         let members = members_by_ids(ctx, &roster).await?;
-        log_reads(ctx, &roster, Read::List(DataCategory::Profile), true).await?;
+        let category = member_read_category(ctx, ctx.look_ahead());
+        log_reads(ctx, &roster, Read::List(category), true).await?;
         Ok(members)
     }
     /// Its sessions, oldest first, with attendance (a facilitator: of a group they run).

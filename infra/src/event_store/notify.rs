@@ -157,9 +157,12 @@ impl Notifications {
     /// client stays), and eight open dashboards would otherwise hold the API's whole pool.
     pub async fn listen(pool: &PgPool) -> Result<Self, EventStoreError> {
         let local = local_bus(pool).subscribe();
+        // Kept open as long as the listener lives, as `PgListener::connect` keeps its own.
         let own = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
+            .max_lifetime(None)
+            .idle_timeout(None)
             .connect_lazy_with((*pool.connect_options()).clone());
         let mut listener = PgListener::connect_with(&own)
             .await
