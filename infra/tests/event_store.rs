@@ -636,6 +636,57 @@ async fn appends_notify_listeners(pool: PgPool) {
     assert_eq!(notification.position, result.last_position());
 }
 
+/// Every listener of a process shares one LISTEN connection: another process's NOTIFY reaches
+/// them all, and five listeners (runners, open dashboards) hold one connection, not five.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn listeners_of_a_process_share_one_connection(pool: PgPool) {
+    let mut listeners = Vec::new();
+    for _ in 0..5 {
+        listeners.push(Notifications::listen(&pool).await.unwrap());
+    }
+    let listening = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let mut connections = 0;
+    for _ in 0..100 {
+        connections = listening().await;
+        if connections > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(connections, 1, "one LISTEN for the process");
+    // Another process appends (a NOTIFY, no in-memory wake-up): every listener hears it.
+    sqlx::query("SELECT pg_notify($1, 'north:42')")
+        .bind(NOTIFY_CHANNEL)
+        .execute(&pool)
+        .await
+        .unwrap();
+    for listener in &mut listeners {
+        let heard = listener.next(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(
+            heard.map(|n| (n.clinic, n.position)),
+            Some(("north".into(), 42))
+        );
+    }
+    // Once nobody listens, the connection goes.
+    drop(listeners);
+    for _ in 0..200 {
+        connections = listening().await;
+        if connections == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(connections, 0, "the LISTEN connection is released");
+}
+
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn other_processes_are_notified_through_postgres(pool: PgPool) {
     // A plain LISTEN, as another process would have: it sees the NOTIFY, not the in-memory wake.

@@ -13,7 +13,7 @@
 //! vs 3733 appends/s), and a NOTIFY per append halved single-event append throughput again
 //! (README "Benchmarks").
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -41,18 +41,23 @@ pub(crate) struct Notifier {
     task: OnceLock<()>,
 }
 
-/// The in-process wake-up channel of each database this process appends to (keyed by server
-/// and database, so tests with a database each do not wake one another).
-fn local_bus(pool: &PgPool) -> broadcast::Sender<EventNotification> {
-    static BUSES: OnceLock<Mutex<HashMap<String, broadcast::Sender<EventNotification>>>> =
-        OnceLock::new();
+/// Which database `pool` reaches: server and database name.
+fn bus_key(pool: &PgPool) -> String {
     let options = pool.connect_options();
-    let key = format!(
+    format!(
         "{}:{}/{}",
         options.get_host(),
         options.get_port(),
         options.get_database().unwrap_or_default()
-    );
+    )
+}
+
+/// The in-process wake-up channel of each database this process appends to or listens on
+/// (keyed by server and database, so tests with a database each do not wake one another).
+fn local_bus(pool: &PgPool) -> broadcast::Sender<EventNotification> {
+    static BUSES: OnceLock<Mutex<HashMap<String, broadcast::Sender<EventNotification>>>> =
+        OnceLock::new();
+    let key = bus_key(pool);
     BUSES
         .get_or_init(Mutex::default)
         .lock()
@@ -145,56 +150,113 @@ pub struct EventNotification {
     pub position: i64,
 }
 
-/// A listening connection, and this process's own appends.
+/// A subscriber's wake-ups: this process's own appends, and the NOTIFYs of other processes,
+/// both through the process's in-memory bus.
 pub struct Notifications {
-    listener: PgListener,
     local: broadcast::Receiver<EventNotification>,
 }
 
 impl Notifications {
-    /// Starts listening on a connection of its own, outside `pool`: a listener holds its
-    /// connection for as long as it listens (a runner while it leads, a subscription while its
-    /// client stays), and eight open dashboards would otherwise hold the API's whole pool.
+    /// Starts listening. Every listener of a process shares one LISTEN connection per database
+    /// ([`listen_for_the_process`]), outside `pool`: a listener per runner and per open
+    /// dashboard would hold a connection each, and a few open dashboards would hold the API's
+    /// whole pool (or, outside it, the server's connections without limit).
     pub async fn listen(pool: &PgPool) -> Result<Self, EventStoreError> {
-        let local = local_bus(pool).subscribe();
-        // Kept open as long as the listener lives, as `PgListener::connect` keeps its own.
-        let own = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .max_lifetime(None)
-            .idle_timeout(None)
-            .connect_lazy_with((*pool.connect_options()).clone());
-        let mut listener = PgListener::connect_with(&own)
-            .await
-            .map_err(EventStoreError::Database)?;
-        listener
-            .listen(NOTIFY_CHANNEL)
-            .await
-            .map_err(EventStoreError::Database)?;
-        Ok(Self { listener, local })
+        let bus = local_bus(pool);
+        let local = bus.subscribe();
+        listen_for_the_process(pool, bus);
+        Ok(Self { local })
     }
 
     /// The next notification (from this process or another), or `None` when `timeout` passes
-    /// first or some were missed (the caller reads the log then). A lost connection is
-    /// re-established on the next call.
+    /// first or some were missed (the caller reads the log then).
     pub async fn next(
         &mut self,
         timeout: Duration,
     ) -> Result<Option<EventNotification>, EventStoreError> {
-        let Self { listener, local } = self;
+        let local = &mut self.local;
         let next = async {
-            tokio::select! {
-                mine = local.recv() => Ok(mine.ok().map(|first| latest(local, first))),
-                theirs = listener.recv() => match theirs {
-                    Err(error) => Err(EventStoreError::Database(error)),
-                    Ok(notification) => Ok(parse(notification.payload())),
-                },
+            match local.recv().await {
+                Ok(first) => Some(latest(local, first)),
+                Err(_) => None,
             }
         };
-        tokio::time::timeout(timeout, next)
-            .await
-            .unwrap_or(Ok(None))
+        Ok(tokio::time::timeout(timeout, next).await.unwrap_or(None))
     }
+}
+
+/// The databases (keyed as [`local_bus`] keys them) whose NOTIFYs a task of this process is
+/// forwarding to the bus.
+fn forwarding() -> &'static Mutex<BTreeSet<String>> {
+    static FORWARDING: OnceLock<Mutex<BTreeSet<String>>> = OnceLock::new();
+    FORWARDING.get_or_init(Mutex::default)
+}
+
+/// Makes sure one task of this process listens to `pool`'s database and forwards its NOTIFYs
+/// to `bus`. The task reconnects when its connection drops, and ends once nobody in the
+/// process listens any more (checked every second, under the same lock as a start, so a
+/// listener that arrives as it ends starts the next one).
+fn listen_for_the_process(pool: &PgPool, bus: broadcast::Sender<EventNotification>) {
+    let key = bus_key(pool);
+    {
+        let mut forwarding = forwarding().lock().unwrap_or_else(|e| e.into_inner());
+        if !forwarding.insert(key.clone()) {
+            return;
+        }
+    }
+    let options = (*pool.connect_options()).clone();
+    tokio::spawn(async move {
+        let unused = |bus: &broadcast::Sender<EventNotification>| {
+            let mut forwarding = forwarding().lock().unwrap_or_else(|e| e.into_inner());
+            let unused = bus.receiver_count() == 0;
+            if unused {
+                forwarding.remove(&key);
+            }
+            unused
+        };
+        loop {
+            // A connection of its own, kept open while it listens (as `PgListener::connect`).
+            let own = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .max_lifetime(None)
+                .idle_timeout(None)
+                .connect_lazy_with(options.clone());
+            let listening = async {
+                let mut listener = PgListener::connect_with(&own).await?;
+                listener.listen(NOTIFY_CHANNEL).await?;
+                Ok::<_, sqlx::Error>(listener)
+            };
+            match listening.await {
+                Ok(mut listener) => loop {
+                    match tokio::time::timeout(Duration::from_secs(1), listener.recv()).await {
+                        Ok(Ok(notification)) => {
+                            if let Some(notification) = parse(notification.payload()) {
+                                let _ = bus.send(notification);
+                            }
+                        }
+                        Ok(Err(error)) => {
+                            // Subscribers poll meanwhile; the next round reconnects.
+                            tracing::debug!(%error, "the LISTEN connection was lost");
+                            break;
+                        }
+                        Err(_) => {}
+                    }
+                    if unused(&bus) {
+                        drop(listener);
+                        own.close().await;
+                        return;
+                    }
+                },
+                Err(error) => tracing::debug!(%error, "could not LISTEN; trying again"),
+            }
+            own.close().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if unused(&bus) {
+                return;
+            }
+        }
+    });
 }
 
 /// The newest of `first` and whatever else is queued already: one wake-up for a burst of
