@@ -215,6 +215,9 @@ pub enum SendError {
     Smtp {
         /// A 5xx answer: the server will refuse again.
         permanent: bool,
+        /// The server, or the way to it, failed before this email was at stake (no connection,
+        /// a refused greeting or login): every email would fail the same way now.
+        server: bool,
         /// The failure's category and SMTP code, e.g. `transient 451`, `connection`.
         summary: String,
     },
@@ -227,6 +230,12 @@ impl SendError {
             Self::InvalidRecipient | Self::Template => true,
             Self::Smtp { permanent, .. } => *permanent,
         }
+    }
+
+    /// Whether the failure is the server's rather than this email's (see `Smtp::server`): the
+    /// worker then waits before trying any email, instead of trying each in turn.
+    pub fn is_server_trouble(&self) -> bool {
+        matches!(self, Self::Smtp { server: true, .. })
     }
 
     /// What `outbox.last_error` records: a category and an SMTP code, no personal data.
@@ -244,16 +253,19 @@ impl SendError {
             SmtpFailure::Session(error) => match Self::from_smtp(error) {
                 Self::Smtp { summary, .. } => Self::Smtp {
                     permanent: false,
+                    server: true,
                     summary: format!("session {summary}"),
                 },
                 other => other,
             },
             SmtpFailure::Connect => Self::Smtp {
                 permanent: false,
+                server: true,
                 summary: "connection".to_owned(),
             },
             SmtpFailure::Timeout => Self::Smtp {
                 permanent: false,
+                server: true,
                 summary: "timeout".to_owned(),
             },
         }
@@ -278,6 +290,7 @@ impl SendError {
         };
         Self::Smtp {
             permanent: error.is_permanent(),
+            server: false,
             summary: match code {
                 Some(code) => format!("{category} {code}"),
                 None => category.to_owned(),

@@ -10,6 +10,8 @@ mod smtp;
 
 use clinic_support::keyring;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clinic_domain::member::{
@@ -695,13 +697,17 @@ async fn failures_are_retried_then_dead_lettered_and_listed_for_admins(pool: PgP
 }
 
 /// An SMTP server that refuses the session, on every connection: with a 554 greeting, or
-/// (`login`) by refusing the login with a 535. Returns its port.
-async fn refusing_server(login: bool) -> u16 {
+/// (`login`) by refusing the login with a 535. Returns its port and how many sessions it
+/// refused.
+async fn refusing_server(login: bool) -> (u16, Arc<AtomicUsize>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    let sessions = Arc::new(AtomicUsize::new(0));
+    let counted = sessions.clone();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let (read, mut write) = socket.into_split();
                 let mut lines = BufReader::new(read).lines();
@@ -724,7 +730,7 @@ async fn refusing_server(login: bool) -> u16 {
             });
         }
     });
-    port
+    (port, sessions)
 }
 
 /// A server refusing the session is the server's or the configuration's trouble (a rotated
@@ -739,10 +745,10 @@ async fn a_refused_greeting_or_login_is_retried_not_dead_lettered(pool: PgPool) 
         max_backoff: Duration::from_millis(1),
         max_attempts: 8,
     };
-    let greeting = format!("smtp://127.0.0.1:{}", refusing_server(false).await);
+    let greeting = format!("smtp://127.0.0.1:{}", refusing_server(false).await.0);
     let login = format!(
         "smtp://user:wrong@127.0.0.1:{}",
-        refusing_server(true).await
+        refusing_server(true).await.0
     );
     for (url, error) in [
         (greeting, "session permanent 554"),
@@ -763,6 +769,42 @@ async fn a_refused_greeting_or_login_is_retried_not_dead_lettered(pool: PgPool) 
         assert_eq!(last_error.as_deref(), Some(error));
     }
     assert_eq!(statuses(&pool).await, [("pending".to_owned(), 1)]);
+}
+
+/// A server refusing every login is tried a few times, with the retry backoff, not once per
+/// queued email: a mail provider locks an account whose login fails too often.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_refused_login_pauses_the_worker_instead_of_trying_every_email(pool: PgPool) {
+    for n in 0..6 {
+        a_consenting_member_in_aftercare(&pool, &format!("member{n}@example.org")).await;
+    }
+    project(&pool).await;
+    let (port, sessions) = refusing_server(true).await;
+    let options = WorkerOptions {
+        concurrency: 1,
+        idle_poll: Duration::from_millis(20),
+        error_pause: Duration::from_millis(20),
+        retry: RetryPolicy {
+            base: Duration::from_millis(400),
+            max_backoff: Duration::from_millis(400),
+            max_attempts: 50,
+        },
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(run_worker(
+        pool.clone(),
+        mailer(&format!("smtp://user:wrong@127.0.0.1:{port}")),
+        options,
+        stopped,
+    ));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    // One try, then one every 200-400 ms: at most 6 in a second. Trying each email in turn,
+    // as soon as it fell due, made one every few milliseconds.
+    let tried = sessions.load(Ordering::SeqCst);
+    assert!((1..=6).contains(&tried), "{tried} logins in a second");
+    assert_eq!(statuses(&pool).await, [("pending".to_owned(), 6)]);
 }
 
 /// A dead letter can be requeued once its cause is fixed, but not after the member revoked

@@ -163,6 +163,9 @@ pub enum ExecutionOutcome {
         attempts: u32,
         /// Until the next attempt.
         delay: Duration,
+        /// The server failed, not this email (no connection, a refused greeting or login):
+        /// every email would fail now, so the worker waits before trying another.
+        server_trouble: bool,
     },
     /// Sending failed for the last time (or for good): the email is dead-lettered.
     Dead {
@@ -253,6 +256,7 @@ async fn execute_task(
         Ok(sent) => sent,
         Err(_) => Err(SendError::Smtp {
             permanent: false,
+            server: true,
             summary: "timeout".to_owned(),
         }),
     };
@@ -287,6 +291,7 @@ async fn execute_task(
                 id: task.id,
                 attempts,
                 delay,
+                server_trouble: error.is_server_trouble(),
             })
         }
     }
@@ -467,19 +472,37 @@ pub async fn drain(
 
 /// One worker loop: tasks back to back while emails are due, a nap when none is, a pause after
 /// a database error. Returns when `stop` turns true (after the task in flight).
+///
+/// While the SMTP server itself fails (no connection, a refused greeting or login), the loop
+/// waits with the retry backoff before trying the next email, growing while the trouble
+/// lasts: a wrong password is then tried a few times an hour, not once per queued email (a
+/// mail provider locks an account that fails its login too often), and the waiting emails'
+/// attempts do not run out meanwhile.
 pub async fn run_worker(
     pool: PgPool,
     mailer: Mailer,
     options: WorkerOptions,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut server_failures = 0;
     loop {
         if *stop.borrow() {
             return;
         }
         let pause = match try_execute_task(&pool, &mailer, &options.retry).await {
             Ok(ExecutionOutcome::EmptyQueue) => options.idle_poll,
-            Ok(_) => continue,
+            Ok(ExecutionOutcome::Retrying {
+                server_trouble: true,
+                ..
+            }) => {
+                server_failures += 1;
+                let jitter = rand::thread_rng().gen_range(0.0..=1.0);
+                options.retry.delay(server_failures, jitter)
+            }
+            Ok(_) => {
+                server_failures = 0;
+                continue;
+            }
             Err(error) => {
                 tracing::warn!(error = %crate::error_chain(&error), "the outbox worker failed a task");
                 options.error_pause
