@@ -617,7 +617,7 @@ async fn a_subscriber_never_skips_an_event_that_commits_late_with_a_lower_positi
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn appends_notify_listeners(pool: PgPool) {
     let store = EventStore::new(pool.clone());
-    let mut notifications = Notifications::listen(&pool).await.unwrap();
+    let mut notifications = Notifications::listen(&pool);
     let result = store
         .append(
             &clinic("north"),
@@ -630,7 +630,6 @@ async fn appends_notify_listeners(pool: PgPool) {
     let notification = notifications
         .next(Duration::from_secs(10))
         .await
-        .unwrap()
         .expect("a notification within 10 s");
     assert_eq!(notification.clinic, "north");
     assert_eq!(notification.position, result.last_position());
@@ -642,7 +641,7 @@ async fn appends_notify_listeners(pool: PgPool) {
 async fn listeners_of_a_process_share_one_connection(pool: PgPool) {
     let mut listeners = Vec::new();
     for _ in 0..5 {
-        listeners.push(Notifications::listen(&pool).await.unwrap());
+        listeners.push(Notifications::listen(&pool));
     }
     let listening = || async {
         sqlx::query_scalar::<_, i64>(
@@ -669,7 +668,7 @@ async fn listeners_of_a_process_share_one_connection(pool: PgPool) {
         .await
         .unwrap();
     for listener in &mut listeners {
-        let heard = listener.next(Duration::from_secs(10)).await.unwrap();
+        let heard = listener.next(Duration::from_secs(10)).await;
         assert_eq!(
             heard.map(|n| (n.clinic, n.position)),
             Some(("north".into(), 42))

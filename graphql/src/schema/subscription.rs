@@ -38,9 +38,7 @@ impl Subscription {
         let scope = Scope::Clinic(request.staff.clinic.clone());
         let store = services.store.clone();
         let start = store.log_head(&scope).await.map_err(ApiError::from)?;
-        let notifications = Notifications::listen(services.store.pool())
-            .await
-            .map_err(ApiError::from)?;
+        let notifications = Notifications::listen(services.store.pool());
         let prefix = stream_prefix.unwrap_or_default();
         let state = Follow {
             store,
@@ -65,10 +63,8 @@ impl Subscription {
                         continue;
                     }
                     // Wake on a notification or the poll interval, whichever comes first;
-                    // a failing database ends the subscription.
-                    if state.notifications.next(POLL_INTERVAL).await.is_err() {
-                        return None;
-                    }
+                    // a failing database (the read below) ends the subscription.
+                    state.notifications.next(POLL_INTERVAL).await;
                     let page = state
                         .store
                         .read_log(&state.scope, state.cursor, 100)
@@ -91,9 +87,7 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = PipelineBoard>> {
         let services = ctx.data::<Services>()?;
         let request = ctx.data::<RequestContext>()?;
-        let notifications = Notifications::listen(services.store.pool())
-            .await
-            .map_err(ApiError::from)?;
+        let notifications = Notifications::listen(services.store.pool());
         let state = Watch {
             pool: services.pool.clone(),
             clinic: request.staff.clinic.clone(),
@@ -109,9 +103,7 @@ impl Subscription {
                     state.last = Some(board.clone());
                     return Some((PipelineBoard::from(board), state));
                 }
-                if state.notifications.next(POLL_INTERVAL).await.is_err() {
-                    return None;
-                }
+                state.notifications.next(POLL_INTERVAL).await;
             }
         });
         Ok(until_expiry(request, boards))

@@ -21,8 +21,6 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 
-use super::EventStoreError;
-
 /// The channel appends notify.
 pub const NOTIFY_CHANNEL: &str = "clinic_events";
 
@@ -160,20 +158,19 @@ impl Notifications {
     /// Starts listening. Every listener of a process shares one LISTEN connection per database
     /// ([`listen_for_the_process`]), outside `pool`: a listener per runner and per open
     /// dashboard would hold a connection each, and a few open dashboards would hold the API's
-    /// whole pool (or, outside it, the server's connections without limit).
-    pub async fn listen(pool: &PgPool) -> Result<Self, EventStoreError> {
+    /// whole pool (or, outside it, the server's connections without limit). Call it inside the
+    /// runtime: the first listener of a database starts the process's listening task.
+    pub fn listen(pool: &PgPool) -> Self {
         let bus = local_bus(pool);
         let local = bus.subscribe();
         listen_for_the_process(pool, bus);
-        Ok(Self { local })
+        Self { local }
     }
 
     /// The next notification (from this process or another), or `None` when `timeout` passes
-    /// first or some were missed (the caller reads the log then).
-    pub async fn next(
-        &mut self,
-        timeout: Duration,
-    ) -> Result<Option<EventNotification>, EventStoreError> {
+    /// first or some were missed (the caller reads the log then). Nothing to fail here: a lost
+    /// LISTEN connection is the listening task's to restore.
+    pub async fn next(&mut self, timeout: Duration) -> Option<EventNotification> {
         let local = &mut self.local;
         let next = async {
             match local.recv().await {
@@ -181,7 +178,7 @@ impl Notifications {
                 Err(_) => None,
             }
         };
-        Ok(tokio::time::timeout(timeout, next).await.unwrap_or(None))
+        tokio::time::timeout(timeout, next).await.unwrap_or(None)
     }
 }
 

@@ -161,7 +161,7 @@ async fn lead(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), ProjectionError> {
     let result = async {
-        let mut notifications = Notifications::listen(pool).await?;
+        let mut notifications = Notifications::listen(pool);
         loop {
             tokio::select! {
                 biased;
@@ -181,15 +181,7 @@ async fn lead(
             tokio::select! {
                 biased;
                 () = stopped(stop) => return Ok(()),
-                next = notifications.next(options.poll_interval) => {
-                    if let Err(error) = next {
-                        // The listener reconnects on the next call; poll meanwhile.
-                        tracing::debug!(error = %crate::error_chain(&error), "notifications lost");
-                        if sleep_or_stop(stop, options.poll_interval).await {
-                            return Ok(());
-                        }
-                    }
-                }
+                _ = notifications.next(options.poll_interval) => {}
             }
         }
     }
