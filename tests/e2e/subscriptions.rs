@@ -5,7 +5,7 @@ use std::time::Duration;
 use clinic_graphql::auth::Role;
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
-use clinic_tests::spawn_app;
+use clinic_tests::{spawn_app, TestApp};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -44,6 +44,27 @@ async fn next_json(socket: &mut Socket) -> Value {
     }
 }
 
+/// Sends `query` over the socket as the graphql-transport-ws operation `id` (a subscription,
+/// or a query or mutation run on the socket).
+async fn send_operation(socket: &mut Socket, id: &str, query: &str) {
+    let message = json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// A socket of `app` opened with `token` (its `connection_init` acknowledged) that subscribes
+/// to `query` as operation "1".
+async fn subscribed(app: &TestApp, token: &str, query: &str) -> Socket {
+    let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), token).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    send_operation(&mut socket, "1", query).await;
+    socket
+}
+
+const BOARD: &str = "subscription { pipelineChanged { stages { stage count } } }";
+
 async fn append(store: &EventStore, clinic: &str, stream: &StreamId, event_type: &str) {
     let event = NewEvent {
         event_id: Uuid::new_v4(),
@@ -71,14 +92,12 @@ async fn append(store: &EventStore, clinic: &str, stream: &StreamId, event_type:
 async fn events_are_pushed_to_subscribers_of_their_clinic_only(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let token = app.token("auditor", Role::Auditor, "north");
-    let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &token).await;
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
-        "query": "subscription { events(streamPrefix: \"member-\") { streamId type actor } }" } });
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .unwrap();
+    let mut socket = subscribed(
+        &app,
+        &token,
+        "subscription { events(streamPrefix: \"member-\") { streamId type actor } }",
+    )
+    .await;
 
     let store = EventStore::new(pool.clone());
     let (north, south, group) = (
@@ -130,14 +149,7 @@ async fn a_subscription_ends_when_its_token_expires(pool: PgPool) {
         time::OffsetDateTime::now_utc(),
         time::Duration::seconds(2),
     );
-    let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &token).await;
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
-        "query": "subscription { pipelineChanged { stages { stage count } } }" } });
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .unwrap();
+    let mut socket = subscribed(&app, &token, BOARD).await;
     let first = next_json(&mut socket).await;
     assert_eq!(first["type"], "next", "the board now: {first}");
     // Nothing changes; at the token's expiry the server completes the subscription.
@@ -146,9 +158,7 @@ async fn a_subscription_ends_when_its_token_expires(pool: PgPool) {
     assert_eq!(end["type"], "complete", "{end}");
     assert!(started.elapsed() < Duration::from_secs(5));
     // Nor does the socket run anything else on the expired token.
-    let query = json!({ "id": "2", "type": "subscribe", "payload": {
-        "query": "{ pipeline { stages { stage count } } }" } });
-    socket.send(Message::text(query.to_string())).await.unwrap();
+    send_operation(&mut socket, "2", "{ pipeline { stages { stage count } } }").await;
     let answer = next_json(&mut socket).await;
     assert_eq!(
         answer["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
@@ -163,14 +173,7 @@ async fn a_subscription_without_a_valid_token_is_refused(pool: PgPool) {
     assert_ne!(answer["type"], "connection_ack", "{answer}");
 
     let clinician = app.token("c", Role::Clinician, "north");
-    let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &clinician).await;
-    assert_eq!(ack["type"], "connection_ack");
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
-        "query": "subscription { events { streamId } }" } });
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .unwrap();
+    let mut socket = subscribed(&app, &clinician, "subscription { events { streamId } }").await;
     let answer = next_json(&mut socket).await;
     assert_eq!(answer["payload"]["data"], Value::Null, "{answer}");
     assert_eq!(
@@ -183,14 +186,7 @@ async fn a_subscription_without_a_valid_token_is_refused(pool: PgPool) {
 async fn the_pipeline_board_is_pushed_when_it_changes(pool: PgPool) {
     let app = spawn_app(pool).await;
     let token = app.token("dr-lee", Role::Clinician, "north");
-    let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &token).await;
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
-    let subscribe = json!({ "id": "p", "type": "subscribe", "payload": {
-        "query": "subscription { pipelineChanged { stages { stage count } } }" } });
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .unwrap();
+    let mut socket = subscribed(&app, &token, BOARD).await;
     let referred = |message: &Value| {
         message["payload"]["data"]["pipelineChanged"]["stages"]
             .as_array()
@@ -219,14 +215,7 @@ async fn open_subscriptions_do_not_take_the_apis_connections(pool: PgPool) {
     let token = app.token("dr-lee", Role::Clinician, "north");
     let mut sockets = Vec::new();
     for n in 0..8 {
-        let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &token).await;
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-        let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
-            "query": "subscription { pipelineChanged { stages { stage count } } }" } });
-        socket
-            .send(Message::text(subscribe.to_string()))
-            .await
-            .unwrap();
+        let mut socket = subscribed(&app, &token, BOARD).await;
         let first = next_json(&mut socket).await;
         assert_eq!(first["type"], "next", "subscription {n}: {first}");
         sockets.push(socket);
@@ -245,14 +234,7 @@ async fn open_subscriptions_do_not_take_the_apis_connections(pool: PgPool) {
 async fn shutdown_does_not_wait_for_open_subscriptions(pool: PgPool) {
     let app = spawn_app(pool).await;
     let token = app.token("dr-lee", Role::Clinician, "north");
-    let (mut socket, ack) = connect(format!("ws://{}/graphql/ws", app.addr), &token).await;
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
-        "query": "subscription { pipelineChanged { stages { stage count } } }" } });
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .unwrap();
+    let mut socket = subscribed(&app, &token, BOARD).await;
     let _ = next_json(&mut socket).await;
     let stopped = tokio::time::timeout(Duration::from_secs(5), app.stop()).await;
     assert!(
