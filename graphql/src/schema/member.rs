@@ -229,11 +229,13 @@ impl Member {
             Some(past) => past.groups.clone(),
             None => super::views::group_ids_of(ctx, self.0.id).await?,
         };
-        let mut groups = super::views::groups_by_ids(ctx, &ids).await?;
-        if let Some(facilitator) = super::dashboard::facilitator_scope(ctx)? {
-            groups.retain(|g| g.0.facilitator.as_deref() == Some(facilitator.as_str()));
+        let mut readable = Vec::with_capacity(ids.len());
+        for group in super::views::groups_by_ids(ctx, &ids).await? {
+            if super::views::reads_group(ctx, &group.0)? {
+                readable.push(group);
+            }
         }
-        Ok(groups)
+        Ok(readable)
     }
 
     /// Every event of their stream, oldest first (auditors, admins and clinicians).

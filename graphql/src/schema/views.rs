@@ -714,14 +714,22 @@ impl Group {
     }
 }
 
-/// A facilitator reads the roster and sessions of the groups they run only (DOMAIN.md "Who may
-/// do what"), however they reached the group (a member's groups, a flag, a roster's member).
-fn ensure_runs(ctx: &Context<'_>, group: &GroupSummary) -> ApiResult<()> {
-    match super::dashboard::facilitator_scope(ctx)? {
-        Some(facilitator) if group.facilitator.as_deref() != Some(facilitator.as_str()) => {
-            Err(ApiError::Forbidden("read a group you do not facilitate"))
-        }
-        _ => Ok(()),
+/// Whether the caller may read `group`: a facilitator reads only the groups they run (DOMAIN.md
+/// "Who may do what"), however they reached it (`group`, a member's groups, a flag, a roster's
+/// member); every other role any group of the clinic.
+pub(super) fn reads_group(ctx: &Context<'_>, group: &GroupSummary) -> ApiResult<bool> {
+    Ok(match super::dashboard::facilitator_scope(ctx)? {
+        Some(facilitator) => group.facilitator.as_deref() == Some(facilitator.as_str()),
+        None => true,
+    })
+}
+
+/// [`reads_group`], refusing with `FORBIDDEN`.
+pub(super) fn ensure_runs(ctx: &Context<'_>, group: &GroupSummary) -> ApiResult<()> {
+    if reads_group(ctx, group)? {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("read a group you do not facilitate"))
     }
 }
 
