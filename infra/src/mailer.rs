@@ -249,14 +249,15 @@ impl SendError {
 
     fn from_failure(failure: &SmtpFailure) -> Self {
         match failure {
-            SmtpFailure::Smtp(error) => Self::from_smtp(error),
-            SmtpFailure::Session(error) => match Self::from_smtp(error) {
-                Self::Smtp { summary, .. } => Self::Smtp {
-                    permanent: false,
-                    server: true,
-                    summary: format!("session {summary}"),
-                },
-                other => other,
+            SmtpFailure::Smtp(error) => Self::Smtp {
+                permanent: error.is_permanent(),
+                server: false,
+                summary: smtp_summary(error),
+            },
+            SmtpFailure::Session(error) => Self::Smtp {
+                permanent: false,
+                server: true,
+                summary: format!("session {}", smtp_summary(error)),
             },
             SmtpFailure::Connect => Self::Smtp {
                 permanent: false,
@@ -270,32 +271,29 @@ impl SendError {
             },
         }
     }
+}
 
-    fn from_smtp(error: &lettre::transport::smtp::Error) -> Self {
-        let code = error.status().map(|c| c.to_string());
-        let category = if error.is_permanent() {
-            "permanent"
-        } else if error.is_transient() {
-            "transient"
-        } else if error.is_timeout() {
-            "timeout"
-        } else if error.is_tls() {
-            "tls"
-        } else if error.is_response() {
-            "response"
-        } else if error.is_client() {
-            "client"
-        } else {
-            "connection"
-        };
-        Self::Smtp {
-            permanent: error.is_permanent(),
-            server: false,
-            summary: match code {
-                Some(code) => format!("{category} {code}"),
-                None => category.to_owned(),
-            },
-        }
+/// A lettre error as `last_error` keeps it: a category and the SMTP code, never the text.
+fn smtp_summary(error: &lettre::transport::smtp::Error) -> String {
+    let code = error.status().map(|c| c.to_string());
+    let category = if error.is_permanent() {
+        "permanent"
+    } else if error.is_transient() {
+        "transient"
+    } else if error.is_timeout() {
+        "timeout"
+    } else if error.is_tls() {
+        "tls"
+    } else if error.is_response() {
+        "response"
+    } else if error.is_client() {
+        "client"
+    } else {
+        "connection"
+    };
+    match code {
+        Some(code) => format!("{category} {code}"),
+        None => category.to_owned(),
     }
 }
 

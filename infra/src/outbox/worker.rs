@@ -108,6 +108,11 @@ impl RetryPolicy {
             .min(self.max_backoff);
         backoff.mul_f64(1.0 - jitter.clamp(0.0, 1.0) / 2.0)
     }
+
+    /// [`Self::delay`] with a random jitter: the delay a worker waits.
+    fn jittered_delay(&self, failures: u32) -> Duration {
+        self.delay(failures, rand::thread_rng().gen_range(0.0..=1.0))
+    }
 }
 
 /// How a worker loop runs.
@@ -277,7 +282,7 @@ async fn execute_task(
             })
         }
         Err(error) => {
-            let delay = policy.delay(attempts, rand::thread_rng().gen_range(0.0..=1.0));
+            let delay = policy.jittered_delay(attempts);
             let recorded = sqlx::query(include_str!("sql/mark_retry.sql"))
                 .bind(task.id)
                 .bind(task.token)
@@ -496,8 +501,7 @@ pub async fn run_worker(
                 ..
             }) => {
                 server_failures += 1;
-                let jitter = rand::thread_rng().gen_range(0.0..=1.0);
-                options.retry.delay(server_failures, jitter)
+                options.retry.jittered_delay(server_failures)
             }
             Ok(_) => {
                 server_failures = 0;
