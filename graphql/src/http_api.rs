@@ -276,18 +276,20 @@ fn not_a_request(error: &ParseRequestError) -> Response {
             "the body is not a GraphQL request: JSON with a `query` string",
         )
     };
-    let error = async_graphql::Error::from(ApiError::BadInput(message.into()))
-        .into_server_error(async_graphql::Pos::default());
-    let body = async_graphql::Response::from_errors(vec![error]);
-    (status, axum::Json(body)).into_response()
+    error_response(status, ApiError::BadInput(message.into()))
 }
 
 /// 401 with a GraphQL error body carrying `UNAUTHENTICATED`; nothing ran.
 fn unauthenticated() -> Response {
-    let error = async_graphql::Error::from(ApiError::Unauthenticated)
-        .into_server_error(async_graphql::Pos::default());
+    error_response(StatusCode::UNAUTHORIZED, ApiError::Unauthenticated)
+}
+
+/// A request refused before the schema ran: `status`, and a GraphQL error body with `error`'s
+/// message and `extensions.code`, as the schema's own errors read.
+fn error_response(status: StatusCode, error: ApiError) -> Response {
+    let error = async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default());
     let body = async_graphql::Response::from_errors(vec![error]);
-    (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+    (status, axum::Json(body)).into_response()
 }
 
 #[cfg(test)]
