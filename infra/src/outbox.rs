@@ -9,7 +9,8 @@
 //! - [`worker`]: claims due rows (`FOR UPDATE SKIP LOCKED`), re-checks consent against the
 //!   log, sends through [`crate::mailer::Mailer`], retries with capped exponential backoff and
 //!   jitter, dead-letters after a bounded number of attempts ([`try_execute_task`],
-//!   [`run_worker`], [`drain`]).
+//!   [`spawn_workers`], [`drain`]); `server_gate` pauses a process's loops while the SMTP
+//!   server fails.
 //! - For admins: [`dead_letters`], [`depth`], and the metrics `clinic_outbox_dead_total`,
 //!   `clinic_outbox_sent_total`, `clinic_outbox_cancelled_total` (counters) and
 //!   `clinic_outbox_pending`, `clinic_outbox_dead` (gauges).
@@ -17,6 +18,7 @@
 
 pub mod fold;
 pub(crate) mod projection;
+mod server_gate;
 mod staff;
 #[cfg(test)]
 mod tests;
@@ -41,7 +43,7 @@ use crate::projections::{ProjectionName, ProjectionOptions};
 pub use fold::CancelReason;
 pub use staff::{sync_staff_directory, InvalidStaffDirectory, StaffDirectory, ANY_CLINIC};
 pub use worker::{
-    drain, run_worker, try_execute_task, Drained, ExecutionOutcome, RetryPolicy, WorkerOptions,
+    drain, spawn_workers, try_execute_task, Drained, ExecutionOutcome, RetryPolicy, WorkerOptions,
 };
 
 /// Why a delivery task failed (it is rolled back: the email stays pending).
@@ -233,14 +235,7 @@ pub async fn spawn(
                 concurrency = options.concurrency,
                 "the outbox worker is sending mail"
             );
-            for _ in 0..options.concurrency {
-                tasks.push(tokio::spawn(run_worker(
-                    pool.clone(),
-                    mailer.clone(),
-                    options.clone(),
-                    stop.clone(),
-                )));
-            }
+            tasks.extend(spawn_workers(pool, &mailer, &options, stop));
         }
         None => tracing::info!("CLINIC_SMTP_URL is not set: mail waits in the outbox"),
     }

@@ -34,6 +34,7 @@
 //! is merely cancelled (its task dropped or aborted, the service stopping) cannot cause that:
 //! each task runs in a task of its own that finishes the email it started.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clinic_domain::{ConsentId, MemberEvent, MemberId};
@@ -41,9 +42,11 @@ use rand::Rng;
 use sqlx::{FromRow, PgPool, Row};
 use time::OffsetDateTime;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::fold::{self, CancelReason, MemberMail};
+use super::server_gate::{Admission, Report, ServerGate};
 use super::OutboxError;
 use crate::event_store::RecordedEvent;
 use crate::mailer::{EmailKind, Mailer, OutgoingEmail, SendError};
@@ -110,7 +113,7 @@ impl RetryPolicy {
     }
 
     /// [`Self::delay`] with a random jitter: the delay a worker waits.
-    fn jittered_delay(&self, failures: u32) -> Duration {
+    pub(crate) fn jittered_delay(&self, failures: u32) -> Duration {
         self.delay(failures, rand::thread_rng().gen_range(0.0..=1.0))
     }
 }
@@ -475,45 +478,71 @@ pub async fn drain(
     Ok(total)
 }
 
-/// One worker loop: tasks back to back while emails are due, a nap when none is, a pause after
-/// a database error. Returns when `stop` turns true (after the task in flight).
+/// Starts `options.concurrency` worker loops sharing one [`ServerGate`]: each takes tasks back
+/// to back while emails are due, naps when none is, pauses after a database error, and they
+/// stop when `stop` turns true (after the task in flight).
 ///
-/// While the SMTP server itself fails (no connection, a refused greeting or login), the loop
-/// waits with the retry backoff before trying the next email, growing while the trouble
-/// lasts: a wrong password is then tried a few times an hour, not once per queued email (a
-/// mail provider locks an account that fails its login too often), and the waiting emails'
-/// attempts do not run out meanwhile.
-pub async fn run_worker(
+/// While the SMTP server itself fails (no connection, a refused greeting or login), every loop
+/// waits with the retry backoff, growing while the trouble lasts, and then one loop alone tries
+/// the server again: a wrong password is tried a few times an hour per process, not once per
+/// queued email or per loop (a mail provider locks an account that fails its login too often),
+/// and the waiting emails' attempts do not run out meanwhile.
+pub fn spawn_workers(
+    pool: &PgPool,
+    mailer: &Mailer,
+    options: &WorkerOptions,
+    stop: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let gate = Arc::new(ServerGate::new(options.retry.clone(), options.idle_poll));
+    (0..options.concurrency)
+        .map(|_| {
+            tokio::spawn(worker_loop(
+                pool.clone(),
+                mailer.clone(),
+                options.clone(),
+                gate.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect()
+}
+
+async fn worker_loop(
     pool: PgPool,
     mailer: Mailer,
     options: WorkerOptions,
+    gate: Arc<ServerGate>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut server_failures = 0;
     loop {
         if *stop.borrow() {
             return;
         }
-        let pause = match try_execute_task(&pool, &mailer, &options.retry).await {
-            Ok(ExecutionOutcome::EmptyQueue) => options.idle_poll,
+        let admission = gate.admit();
+        if let Admission::Wait(pause) = admission {
+            if crate::leadership::sleep_or_stop(&mut stop, pause).await {
+                return;
+            }
+            continue;
+        }
+        let outcome = try_execute_task(&pool, &mailer, &options.retry).await;
+        let (report, pause) = match outcome {
+            Ok(ExecutionOutcome::EmptyQueue) => (Report::NotReached, Some(options.idle_poll)),
             Ok(ExecutionOutcome::Retrying {
                 server_trouble: true,
                 ..
-            }) => {
-                server_failures += 1;
-                options.retry.jittered_delay(server_failures)
-            }
-            Ok(_) => {
-                server_failures = 0;
-                continue;
-            }
+            }) => (Report::Trouble, None),
+            Ok(_) => (Report::Answered, None),
             Err(error) => {
                 tracing::warn!(error = %crate::error_chain(&error), "the outbox worker failed a task");
-                options.error_pause
+                (Report::NotReached, Some(options.error_pause))
             }
         };
-        if crate::leadership::sleep_or_stop(&mut stop, pause).await {
-            return;
+        gate.report(admission, report);
+        if let Some(pause) = pause {
+            if crate::leadership::sleep_or_stop(&mut stop, pause).await {
+                return;
+            }
         }
     }
 }
