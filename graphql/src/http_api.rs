@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::Data;
+use async_graphql::ErrorExtensions;
 use async_graphql::ParseRequestError;
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use clinic_infra::projections::ProjectionName;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -266,10 +268,7 @@ fn not_a_request(error: &ParseRequestError) -> Response {
         _ => false,
     };
     let (status, message) = if too_large {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the request body is too large",
-        )
+        (StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE)
     } else {
         (
             StatusCode::BAD_REQUEST,
@@ -279,6 +278,40 @@ fn not_a_request(error: &ParseRequestError) -> Response {
     error_response(status, ApiError::BadInput(message.into()))
 }
 
+const TOO_LARGE: &str = "the request body is too large (the limit is 1 MiB)";
+
+/// `POST /graphql` requests that the server's middleware answered before the handler ran, as
+/// GraphQL errors with `extensions.code` like every other answer of the endpoint: a body that
+/// announced a size over the limit (413; tower-http's limit answers in plain text) and a
+/// request that ran out of time (503; the timeout answers with no body). Other routes keep
+/// the middleware's answers.
+pub async fn refusals_as_graphql_errors(request: Request, next: Next) -> Response {
+    let graphql = request.uri().path() == "/graphql";
+    let response = next.run(request).await;
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !graphql || json {
+        return response;
+    }
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadInput(TOO_LARGE.into()),
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            async_graphql::Error::new(
+                "the request ran out of time; a mutation may have been stored: send it again \
+                 with the same Idempotency-Key",
+            )
+            .extend_with(|_, e| e.set("code", "INTERNAL")),
+        ),
+        _ => response,
+    }
+}
+
 /// 401 with a GraphQL error body carrying `UNAUTHENTICATED`; nothing ran.
 fn unauthenticated() -> Response {
     error_response(StatusCode::UNAUTHORIZED, ApiError::Unauthenticated)
@@ -286,8 +319,10 @@ fn unauthenticated() -> Response {
 
 /// A request refused before the schema ran: `status`, and a GraphQL error body with `error`'s
 /// message and `extensions.code`, as the schema's own errors read.
-fn error_response(status: StatusCode, error: ApiError) -> Response {
-    let error = async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default());
+fn error_response(status: StatusCode, error: impl Into<async_graphql::Error>) -> Response {
+    let error = error
+        .into()
+        .into_server_error(async_graphql::Pos::default());
     let body = async_graphql::Response::from_errors(vec![error]);
     (status, axum::Json(body)).into_response()
 }

@@ -42,6 +42,8 @@ pub struct AppState {
     pub schema: ClinicSchema,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// How long a request may run ([`REQUEST_TIMEOUT`]; tests shorten it).
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -56,12 +58,14 @@ impl AppState {
             store,
             pool,
             keys,
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 }
 
 /// The service's router with its middleware.
 pub fn app(state: AppState) -> Router {
+    let state_timeout = state.request_timeout;
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .route("/graphql", get(http_api::graphiql).post(http_api::graphql))
@@ -74,7 +78,10 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
+            state_timeout,
+        ))
+        .layer(axum::middleware::from_fn(
+            http_api::refusals_as_graphql_errors,
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(

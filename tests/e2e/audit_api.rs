@@ -209,6 +209,11 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(oversize.status(), 413);
+    let body: serde_json::Value = oversize.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
     // The same body streamed, with no Content-Length to refuse it by.
     let chunks =
         futures::stream::iter((0..12).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024 * 1024])));
@@ -222,6 +227,8 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(streamed.status(), 413);
+    let streamed: serde_json::Value = streamed.json().await.unwrap();
+    assert_eq!(streamed, body, "both refusals read alike");
 
     // Deeper than the schema's limit (12): refused before it runs.
     let deep = format!(

@@ -1,6 +1,10 @@
 //! The service shell: health, readiness, limits and shutdown.
 
-use clinic_tests::spawn_app;
+use std::time::Duration;
+
+use clinic_graphql::auth::Role;
+use clinic_tests::{spawn_app, spawn_app_with_timeout};
+use serde_json::json;
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
@@ -52,4 +56,34 @@ async fn shutdown_stops_taking_connections(pool: PgPool) {
     let http = app.http.clone();
     app.stop().await.unwrap();
     assert!(http.get(url).send().await.is_err(), "no longer listening");
+}
+
+/// A request that runs out of time is answered 503 with a GraphQL error carrying
+/// `extensions.code` and saying how to retry safely, like the endpoint's other answers, not an
+/// empty body; the service goes on.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_request_that_runs_out_of_time_gets_a_coded_graphql_error(pool: PgPool) {
+    let app = spawn_app_with_timeout(pool.clone(), Duration::from_millis(300)).await;
+    let token = app.token("dana", Role::Clinician, "north");
+    let board = "{ pipeline { stages { stage count } } }";
+    // The board's read model held, so its query waits. A table lock takes no transaction id:
+    // the projections (and other tests' servers) read the log on.
+    let mut hold = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE pipeline_counts IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let (status, body) = app.graphql_raw(Some(&token), board, json!({})).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "INTERNAL",
+        "{body}"
+    );
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Idempotency-Key"), "{body}");
+    hold.rollback().await.unwrap();
+
+    let data = app.graphql(&token, board, json!({})).await;
+    assert!(data["pipeline"]["stages"].is_array(), "{data}");
+    app.stop().await.unwrap();
 }

@@ -3,6 +3,7 @@
 
 use clinic_infra::keyring::{Keyring, MasterKey};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clinic_graphql::auth::{Role, TokenKeys};
 use clinic_graphql::server::{self, AppState};
@@ -138,6 +139,28 @@ pub async fn spawn_app_with_key(
     retention_days: u32,
     scheduler_tick_ms: u64,
 ) -> TestApp {
+    start(
+        pool,
+        master_key,
+        retention_days,
+        scheduler_tick_ms,
+        server::REQUEST_TIMEOUT,
+    )
+    .await
+}
+
+/// [`spawn_app`] whose requests run out of time after `request_timeout`.
+pub async fn spawn_app_with_timeout(pool: PgPool, request_timeout: Duration) -> TestApp {
+    start(pool, MasterKey::generate().0, 2190, 100, request_timeout).await
+}
+
+async fn start(
+    pool: PgPool,
+    master_key: MasterKey,
+    retention_days: u32,
+    scheduler_tick_ms: u64,
+    request_timeout: Duration,
+) -> TestApp {
     let config = clinic_infra::config::Config::from_lookup(|name| {
         (name == "CLINIC_SCHEDULER_TICK_MS").then(|| scheduler_tick_ms.to_string())
     })
@@ -147,12 +170,9 @@ pub async fn spawn_app_with_key(
     let keys = TokenKeys::new(&SecretString::from(TEST_SECRET.to_owned()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = server::app(AppState::new(
-        pool.clone(),
-        keyring.clone(),
-        keys.clone(),
-        retention_days,
-    ));
+    let mut state = AppState::new(pool.clone(), keyring.clone(), keys.clone(), retention_days);
+    state.request_timeout = request_timeout;
+    let app = server::app(state);
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(server::serve(listener, app, async {
         let _ = rx.await;
