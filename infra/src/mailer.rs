@@ -216,7 +216,7 @@ pub enum SendError {
         /// A 5xx answer: the server will refuse again.
         permanent: bool,
         /// The server, or the way to it, failed before this email was at stake (no connection,
-        /// a refused greeting or login): every email would fail the same way now.
+        /// a refused greeting, login or sender): every email would fail the same way now.
         server: bool,
         /// The failure's category and SMTP code, e.g. `transient 451`, `connection`.
         summary: String,
@@ -258,6 +258,16 @@ impl SendError {
                 permanent: false,
                 server: true,
                 summary: format!("session {}", smtp_summary(error)),
+            },
+            SmtpFailure::Sender(error) => Self::Smtp {
+                permanent: false,
+                server: true,
+                summary: format!("sender {}", smtp_summary(error)),
+            },
+            SmtpFailure::Unsupported => Self::Smtp {
+                permanent: true,
+                server: false,
+                summary: "unsupported".to_owned(),
             },
             SmtpFailure::Connect => Self::Smtp {
                 permanent: false,

@@ -687,10 +687,19 @@ async fn failures_are_retried_then_dead_lettered_and_listed_for_admins(pool: PgP
         .is_empty());
 }
 
-/// An SMTP server that refuses the session, on every connection: with a 554 greeting, or
-/// (`login`) by refusing the login with a 535. Returns its port and how many sessions it
-/// refused.
-async fn refusing_server(login: bool) -> (u16, Arc<AtomicUsize>) {
+/// What [`refusing_server`] refuses, on every connection.
+#[derive(Clone, Copy)]
+enum Refuses {
+    /// The session, with a 554 greeting.
+    Greeting,
+    /// Every login (535) and every sender (553, `MAIL FROM`): a client with credentials
+    /// meets the first, one without the second.
+    LoginOrSender,
+}
+
+/// An SMTP server that refuses `what` on every connection. Returns its port and how many
+/// connections it took.
+async fn refusing_server(what: Refuses) -> (u16, Arc<AtomicUsize>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -702,7 +711,7 @@ async fn refusing_server(login: bool) -> (u16, Arc<AtomicUsize>) {
             tokio::spawn(async move {
                 let (read, mut write) = socket.into_split();
                 let mut lines = BufReader::new(read).lines();
-                if !login {
+                if matches!(what, Refuses::Greeting) {
                     let _ = write.write_all(b"554 5.3.2 not accepting mail\r\n").await;
                     return;
                 }
@@ -711,6 +720,7 @@ async fn refusing_server(login: bool) -> (u16, Arc<AtomicUsize>) {
                     let answer: &[u8] = match line.get(..4).unwrap_or("") {
                         "EHLO" => b"250-fake\r\n250 AUTH PLAIN LOGIN\r\n",
                         "AUTH" => b"535 5.7.8 authentication credentials invalid\r\n",
+                        "MAIL" => b"553 5.7.1 sender address rejected\r\n",
                         "QUIT" => b"221 bye\r\n",
                         _ => b"503 5.5.1 bad sequence\r\n",
                     };
@@ -724,11 +734,11 @@ async fn refusing_server(login: bool) -> (u16, Arc<AtomicUsize>) {
     (port, sessions)
 }
 
-/// A server refusing the session is the server's or the configuration's trouble (a rotated
-/// password, maintenance), not the email's: even its 5xx answers are retried, never a dead
-/// letter at the first try.
+/// A server refusing the session or the sender is the server's or the configuration's
+/// trouble (a rotated password, maintenance, a mistyped `CLINIC_MAIL_FROM`), not the email's:
+/// even its 5xx answers are retried, never a dead letter at the first try.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
-async fn a_refused_greeting_or_login_is_retried_not_dead_lettered(pool: PgPool) {
+async fn a_refused_greeting_login_or_sender_is_retried_not_dead_lettered(pool: PgPool) {
     a_consenting_member_in_aftercare(&pool, "gus@example.org").await;
     project(&pool).await;
     let policy = RetryPolicy {
@@ -736,21 +746,35 @@ async fn a_refused_greeting_or_login_is_retried_not_dead_lettered(pool: PgPool) 
         max_backoff: Duration::from_millis(1),
         max_attempts: 8,
     };
-    let greeting = format!("smtp://127.0.0.1:{}", refusing_server(false).await.0);
+    let greeting = format!(
+        "smtp://127.0.0.1:{}",
+        refusing_server(Refuses::Greeting).await.0
+    );
     let login = format!(
         "smtp://user:wrong@127.0.0.1:{}",
-        refusing_server(true).await.0
+        refusing_server(Refuses::LoginOrSender).await.0
+    );
+    let sender = format!(
+        "smtp://127.0.0.1:{}",
+        refusing_server(Refuses::LoginOrSender).await.0
     );
     for (url, error) in [
         (greeting, "session permanent 554"),
         (login, "session permanent 535"),
+        (sender, "sender permanent 553"),
     ] {
         tokio::time::sleep(Duration::from_millis(5)).await;
         let outcome = try_execute_task(&pool, &mailer(&url), &policy)
             .await
             .unwrap();
         assert!(
-            matches!(outcome, ExecutionOutcome::Retrying { .. }),
+            matches!(
+                outcome,
+                ExecutionOutcome::Retrying {
+                    server_trouble: true,
+                    ..
+                }
+            ),
             "{url}: {outcome:?}"
         );
         let last_error: Option<String> = sqlx::query_scalar("SELECT last_error FROM outbox")
@@ -771,7 +795,7 @@ async fn a_refused_login_pauses_every_worker_loop_instead_of_trying_every_email(
         a_consenting_member_in_aftercare(&pool, &format!("member{n}@example.org")).await;
     }
     project(&pool).await;
-    let (port, sessions) = refusing_server(true).await;
+    let (port, sessions) = refusing_server(Refuses::LoginOrSender).await;
     let options = WorkerOptions {
         concurrency: 4,
         idle_poll: Duration::from_millis(20),

@@ -6,7 +6,8 @@
 //! message then costs 40 ms whatever the network: measured against aiosmtpd on one
 //! connection, 21 messages/s with Nagle, 333 with `TCP_NODELAY` (same client, same server).
 //! So connections are opened here, on a socket with `TCP_NODELAY`, and handed to lettre's
-//! `AsyncSmtpConnection`, which speaks the protocol (EHLO, STARTTLS, AUTH, MAIL/RCPT/DATA).
+//! `AsyncSmtpConnection`, which speaks the protocol (EHLO, STARTTLS, AUTH, MAIL/RCPT/DATA;
+//! the mail transaction's commands are issued here, to tell a refused sender apart).
 //!
 //! The URL decides the security, as lettre's `from_url` does: `smtp://` plain,
 //! `smtp://…?tls=required` STARTTLS or fail, `smtp://…?tls=opportunistic` STARTTLS when
@@ -19,7 +20,8 @@ use std::time::{Duration, Instant};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
@@ -129,6 +131,54 @@ impl SmtpTarget {
     }
 }
 
+/// One mail transaction (MAIL, RCPT, DATA, the message), as lettre's
+/// `AsyncSmtpConnection::send` runs it, except that a refused `MAIL FROM` is told apart: the
+/// sender is `CLINIC_MAIL_FROM` for every email, so its refusal (a mistyped or unverified sender,
+/// an account not allowed to send as it) would refuse every email alike. It is the
+/// configuration's trouble, to retry once it is fixed, not a reason to dead-letter the email.
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    email: &[u8],
+) -> Result<(), SmtpFailure> {
+    let mut parameters = Vec::new();
+    let non_ascii_address = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|address| !AsRef::<str>::as_ref(address).is_ascii());
+    if non_ascii_address {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(SmtpFailure::Unsupported);
+        }
+        parameters.push(MailParameter::SmtpUtfEight);
+    }
+    if !email.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(SmtpFailure::Unsupported);
+        }
+        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    conn.command(Mail::new(envelope.from().cloned(), parameters))
+        .await
+        .map_err(|error| {
+            // The server's answer refused the sender; a broken connection is no answer.
+            if error.is_permanent() || error.is_transient() {
+                SmtpFailure::Sender(error)
+            } else {
+                SmtpFailure::Smtp(error)
+            }
+        })?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), Vec::new()))
+            .await
+            .map_err(SmtpFailure::Smtp)?;
+    }
+    conn.command(Data).await.map_err(SmtpFailure::Smtp)?;
+    conn.message(email).await.map_err(SmtpFailure::Smtp)?;
+    Ok(())
+}
+
 fn percent_decode(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -151,6 +201,12 @@ fn percent_decode(raw: &str) -> Option<String> {
 pub(crate) enum SmtpFailure {
     /// lettre reported it while sending one email (a server answer, the protocol).
     Smtp(lettre::transport::smtp::Error),
+    /// The server refused the sender (`MAIL FROM`), which is the same for every email: the
+    /// configuration's or the server's trouble, like a refused login.
+    Sender(lettre::transport::smtp::Error),
+    /// The email needs an extension the server lacks (SMTPUTF8 for an address beyond ASCII,
+    /// 8BITMIME for a body beyond ASCII): this server will never take it.
+    Unsupported,
     /// lettre reported it while opening the session: the greeting, EHLO, STARTTLS or the login.
     /// Nothing about the email is at fault there (a refused login is a rotated password, a
     /// refused greeting a server in trouble), so even a 5xx answer is worth another try.
@@ -189,13 +245,14 @@ impl SmtpPool {
             Some(conn) => conn,
             None => self.target.connect().await?,
         };
-        let result = conn.send(envelope, email).await;
-        if conn.has_broken() {
+        let result = transaction(&mut conn, envelope, email).await;
+        if result.is_err() || conn.has_broken() {
+            // A refused command leaves the transaction half open: close, as lettre does.
             conn.abort().await;
         } else {
             self.checkin(conn).await;
         }
-        result.map(|_| ()).map_err(SmtpFailure::Smtp)
+        result
     }
 
     async fn checkout(&self) -> Option<AsyncSmtpConnection> {
