@@ -170,11 +170,15 @@ async fn baseline(n: usize, concurrency: usize) -> (f64, usize, usize) {
 }
 
 /// `n` due emails drained through the outbox on `concurrency` loops. Emails per second.
-async fn through_the_outbox(pool: &PgPool, n: usize, concurrency: usize) -> (f64, usize, usize) {
+async fn through_the_outbox(
+    pool: &PgPool,
+    keyring: &Keyring,
+    n: usize,
+    concurrency: usize,
+) -> (f64, usize, usize) {
     let server = server();
-    let keyring = Keyring::new(pool.clone(), MasterKey::generate().0);
-    seed(pool, &keyring, n).await;
-    project_until_due(pool, &keyring, i64::try_from(n).unwrap()).await;
+    seed(pool, keyring, n).await;
+    project_until_due(pool, keyring, i64::try_from(n).unwrap()).await;
     let mailer = mailer(&server, concurrency);
     let started = Instant::now();
     let drained = outbox::drain(pool, &mailer, &RetryPolicy::default(), concurrency)
@@ -206,6 +210,8 @@ async fn main() {
     let pool = clinic_infra::db::connect_and_migrate(&url, 16)
         .await
         .unwrap();
+    // One master key per database: the keyring refuses a key other than the one it stored.
+    let keyring = Keyring::new(pool.clone(), MasterKey::generate().0);
 
     println!(
         "outbox benchmark: {n} emails per measurement, aiosmtpd ({}) on 127.0.0.1, database clinic_bench_outbox",
@@ -217,7 +223,7 @@ async fn main() {
     );
     for &concurrency in &concurrencies {
         let (direct, direct_received, direct_dups) = baseline(n, concurrency).await;
-        let (outboxed, received, dups) = through_the_outbox(&pool, n, concurrency).await;
+        let (outboxed, received, dups) = through_the_outbox(&pool, &keyring, n, concurrency).await;
         println!(
             "{concurrency:<14} {direct:>16.0} {outboxed:>16.0} {:>7.2}x {:>10} {:>12}",
             outboxed / direct,
