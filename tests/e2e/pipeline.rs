@@ -990,3 +990,268 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
         assert!(entries.contains(&expected), "{expected:?} in {entries:?}");
     }
 }
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// A relapse after discharge: the alumnus is readmitted (history kept, back in treatment) and
+/// later stepped down a level; the board follows; the rules and roles refuse what they must.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_relapsed_member_is_readmitted_and_stepped_down(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let intake = app.token("front-desk", Role::Intake, "north");
+    let member = admitted(&app, &clinician, "Robin Example").await;
+    let id = member["id"].clone();
+    let discharged = app
+        .graphql(
+            &clinician,
+            &member_mutation("dischargeMember", "reason: COMPLETED"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(discharged["dischargeMember"]["stage"], "AFTERCARE");
+
+    let tomorrow = rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(1));
+    let readmit = "mutation($id: ID!, $at: DateTime) { readmitMember(memberId: $id, levelOfCare: RESIDENTIAL, at: $at) { id stage levelOfCare version } }";
+    let (code, message) = app
+        .graphql_error(
+            Some(&clinician),
+            readmit,
+            json!({ "id": id, "at": tomorrow }),
+        )
+        .await;
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("BAD_USER_INPUT", "`at` must not be in the future")
+    );
+    let (code, _) = app
+        .graphql_error(Some(&intake), readmit, json!({ "id": id }))
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+
+    let readmitted = app.graphql(&clinician, readmit, json!({ "id": id })).await;
+    let readmitted = &readmitted["readmitMember"];
+    assert_eq!(readmitted["stage"], "IN_TREATMENT");
+    assert_eq!(readmitted["levelOfCare"], "RESIDENTIAL");
+    let (code, _) = app
+        .graphql_error(Some(&clinician), readmit, json!({ "id": id }))
+        .await;
+    assert_eq!(code, "CONFLICT", "already in treatment");
+
+    let step = "mutation($id: ID!, $to: LevelOfCare!) { changeLevelOfCare(memberId: $id, to: $to, reason: \"stable, stepping down\") { stage levelOfCare } }";
+    let stepped = app
+        .graphql(
+            &clinician,
+            step,
+            json!({ "id": id, "to": "INTENSIVE_OUTPATIENT" }),
+        )
+        .await;
+    assert_eq!(
+        stepped["changeLevelOfCare"],
+        json!({ "stage": "IN_TREATMENT", "levelOfCare": "INTENSIVE_OUTPATIENT" })
+    );
+    let (code, _) = app
+        .graphql_error(
+            Some(&clinician),
+            step,
+            json!({ "id": id, "to": "INTENSIVE_OUTPATIENT" }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT", "already at that level");
+
+    let board = app
+        .graphql(
+            &clinician,
+            "{ pipeline { stages { stage count } inTreatmentByLevel { levelOfCare count } } }",
+            json!({}),
+        )
+        .await;
+    let count = |list: &str, key: &str, value: &str| {
+        board["pipeline"][list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s[key] == value)
+            .unwrap()["count"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(count("stages", "stage", "IN_TREATMENT"), 1);
+    assert_eq!(count("stages", "stage", "AFTERCARE"), 0);
+    assert_eq!(
+        count("inTreatmentByLevel", "levelOfCare", "INTENSIVE_OUTPATIENT"),
+        1
+    );
+    assert_eq!(count("inTreatmentByLevel", "levelOfCare", "RESIDENTIAL"), 0);
+
+    let auditor = app.token("auditor-kim", Role::Auditor, "north");
+    let history = app
+        .graphql(
+            &auditor,
+            "query($id: ID!) { member(id: $id) { history(first: 100) { edges { node { type } } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let types: Vec<&str> = history["member"]["history"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.ends_with(&["MemberReadmitted", "LevelOfCareChanged"]),
+        "{types:?}"
+    );
+    app.stop().await.unwrap();
+}
+
+/// A session is planned, then held (recorded under its id) or cancelled; a closed group
+/// refuses joins and sessions. Facilitators plan the sessions of their own groups only.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn sessions_are_planned_then_held_or_cancelled_and_groups_close(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let facilitator = app.token("facilitator-sam", Role::Facilitator, "north");
+    let other_facilitator = app.token("facilitator-ali", Role::Facilitator, "north");
+    let member = admitted(&app, &clinician, "Robin Example").await;
+    let group = form_group(&app, &clinician, 12, "facilitator-sam").await;
+    app.graphql(
+        &clinician,
+        "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
+        json!({ "g": group["id"], "m": member["id"] }),
+    )
+    .await;
+
+    let now = time::OffsetDateTime::now_utc();
+    let plan = "mutation($g: ID!, $at: DateTime!) { scheduleSession(groupId: $g, startsAt: $at, topic: \"Relapse prevention\") { id status startsAt heldAt topic } }";
+    let (code, _) = app
+        .graphql_error(
+            Some(&other_facilitator),
+            plan,
+            json!({ "g": group["id"], "at": rfc3339(now + time::Duration::days(1)) }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN", "not their group");
+    let planned = app
+        .graphql(
+            &facilitator,
+            plan,
+            json!({ "g": group["id"], "at": rfc3339(now - time::Duration::minutes(30)) }),
+        )
+        .await;
+    let planned = &planned["scheduleSession"];
+    assert_eq!(planned["status"], "scheduled");
+    assert!(planned["heldAt"].is_null());
+    let dropped = app
+        .graphql(
+            &facilitator,
+            plan,
+            json!({ "g": group["id"], "at": rfc3339(now + time::Duration::days(2)) }),
+        )
+        .await;
+    let dropped = &dropped["scheduleSession"];
+
+    let cancel = "mutation($g: ID!, $s: ID!) { cancelSession(groupId: $g, sessionId: $s, reason: \"facilitator ill\") { id status } }";
+    let cancelled = app
+        .graphql(
+            &facilitator,
+            cancel,
+            json!({ "g": group["id"], "s": dropped["id"] }),
+        )
+        .await;
+    assert_eq!(
+        cancelled["cancelSession"],
+        json!({ "id": dropped["id"], "status": "cancelled" })
+    );
+    let (code, _) = app
+        .graphql_error(
+            Some(&facilitator),
+            cancel,
+            json!({ "g": group["id"], "s": dropped["id"] }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT", "cancelled once");
+
+    let record = "mutation($g: ID!, $s: ID, $at: DateTime!, $m: ID!) { recordSession(groupId: $g, sessionId: $s, topic: \"Relapse prevention\", heldAt: $at, attendance: [{ memberId: $m, status: PRESENT }]) { id status heldAt attendance { status } } }";
+    let (code, message) = app
+        .graphql_error(
+            Some(&facilitator),
+            record,
+            json!({ "g": group["id"], "s": planned["id"], "at": rfc3339(now + time::Duration::days(1)), "m": member["id"] }),
+        )
+        .await;
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("BAD_USER_INPUT", "`heldAt` must not be in the future")
+    );
+    let held = app
+        .graphql(
+            &facilitator,
+            record,
+            json!({ "g": group["id"], "s": planned["id"], "at": rfc3339(now), "m": member["id"] }),
+        )
+        .await;
+    let held = &held["recordSession"];
+    assert_eq!(held["id"], planned["id"], "the planned session, now held");
+    assert_eq!(held["status"], "held");
+    assert_eq!(held["attendance"], json!([{ "status": "PRESENT" }]));
+    let (code, _) = app
+        .graphql_error(
+            Some(&facilitator),
+            record,
+            json!({ "g": group["id"], "s": dropped["id"], "at": rfc3339(now), "m": member["id"] }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT", "a cancelled session is not held");
+
+    let close =
+        "mutation($g: ID!) { closeGroup(groupId: $g, reason: \"programme ended\") { id closed } }";
+    let (code, _) = app
+        .graphql_error(Some(&facilitator), close, json!({ "g": group["id"] }))
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    let closed = app
+        .graphql(&clinician, close, json!({ "g": group["id"] }))
+        .await;
+    assert_eq!(
+        closed["closeGroup"],
+        json!({ "id": group["id"], "closed": true })
+    );
+    let (code, _) = app
+        .graphql_error(
+            Some(&facilitator),
+            plan,
+            json!({ "g": group["id"], "at": rfc3339(now + time::Duration::days(3)) }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT", "a closed group plans nothing");
+    let newcomer = admitted(&app, &clinician, "Sam Newcomer").await;
+    let (code, _) = app
+        .graphql_error(
+            Some(&clinician),
+            "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
+            json!({ "g": group["id"], "m": newcomer["id"] }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT", "a closed group takes no one");
+
+    let sessions = app
+        .graphql(
+            &clinician,
+            "query($g: ID!) { group(id: $g) { sessions { id status } } }",
+            json!({ "g": group["id"] }),
+        )
+        .await;
+    let mut statuses: Vec<&str> = sessions["group"]["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["cancelled", "held"]);
+    app.stop().await.unwrap();
+}

@@ -3,10 +3,13 @@
 
 use async_graphql::{Context, InputObject, Object, ID};
 use clinic_domain::group::Attendance;
-use clinic_domain::group::{CorrectAttendance, FormGroup, JoinGroup, LeaveGroup, RecordSession};
+use clinic_domain::group::{
+    CancelSession, CloseGroup, CorrectAttendance, FormGroup, JoinGroup, LeaveGroup, RecordSession,
+    ScheduleSession,
+};
 use clinic_domain::member::{
-    AdmitMember, CompleteCheckIn, CompleteIntake, DischargeMember, EnrollAlumni, GiveConsent,
-    ReferMember, RevokeConsentsOfScope, ScheduleCheckIn,
+    AdmitMember, ChangeLevelOfCare, CompleteCheckIn, CompleteIntake, DischargeMember, EnrollAlumni,
+    GiveConsent, ReadmitMember, ReferMember, RevokeConsentsOfScope, ScheduleCheckIn,
 };
 use clinic_domain::values::{
     Capacity, CheckInChannel, Craving, Email, Mood, PersonName, SessionMinutes, Text,
@@ -106,12 +109,63 @@ impl PipelineMutation {
         primary_counselor: Option<String>,
         expected_version: Option<i64>,
     ) -> ApiResult<Member> {
-        let request = super::request(ctx)?;
-        let counselor = primary_counselor.unwrap_or_else(|| request.staff.sub.clone());
         let command = AdmitMember {
             level_of_care: level_of_care.into(),
-            primary_counselor: Some(Text::parse("primary counselor", &counselor)?),
-            at: not_in_future(at)?,
+            primary_counselor: Some(counselor(ctx, primary_counselor)?),
+            at: not_in_future("at", at)?,
+        };
+        Ok(run_member(
+            ctx,
+            member_id_of(&member_id)?,
+            expected_version,
+            command.into(),
+        )
+        .await?)
+    }
+
+    /// Steps a member in treatment up or down to another level of care (`at` may be in the
+    /// past, not before the admission).
+    #[graphql(guard = "RoleGuard::new(\"change levels of care\", roles::CLINICAL)")]
+    async fn change_level_of_care(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        to: LevelOfCare,
+        reason: String,
+        at: Option<OffsetDateTime>,
+        expected_version: Option<i64>,
+    ) -> ApiResult<Member> {
+        let command = ChangeLevelOfCare {
+            to: to.into(),
+            reason: Text::parse("reason", &reason)?,
+            at: not_in_future("at", at)?,
+        };
+        Ok(run_member(
+            ctx,
+            member_id_of(&member_id)?,
+            expected_version,
+            command.into(),
+        )
+        .await?)
+    }
+
+    /// Readmits a discharged member, one in aftercare or an alumnus to treatment (a relapse,
+    /// a step back up): back in stage IN_TREATMENT, their history kept (`at` may be in the
+    /// past, not before the discharge).
+    #[graphql(guard = "RoleGuard::new(\"readmit members\", roles::CLINICAL)")]
+    async fn readmit_member(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        level_of_care: LevelOfCare,
+        at: Option<OffsetDateTime>,
+        primary_counselor: Option<String>,
+        expected_version: Option<i64>,
+    ) -> ApiResult<Member> {
+        let command = ReadmitMember {
+            level_of_care: level_of_care.into(),
+            primary_counselor: Some(counselor(ctx, primary_counselor)?),
+            at: not_in_future("at", at)?,
         };
         Ok(run_member(
             ctx,
@@ -203,7 +257,7 @@ impl PipelineMutation {
         at: Option<OffsetDateTime>,
         expected_version: Option<i64>,
     ) -> ApiResult<Member> {
-        let command = DischargeMember::new(reason.into(), not_in_future(at)?);
+        let command = DischargeMember::new(reason.into(), not_in_future("at", at)?);
         Ok(run_member(
             ctx,
             member_id_of(&member_id)?,
@@ -332,8 +386,73 @@ impl PipelineMutation {
         Ok(run_group(ctx, group_id_of(&group_id)?, None, command.into()).await?)
     }
 
-    /// Records a session held, with the attendance of exactly the members on the roster.
+    /// Closes a group for good: no more joins or sessions; its history stays.
+    #[graphql(guard = "RoleGuard::new(\"close groups\", roles::CLINICAL)")]
+    async fn close_group(
+        &self,
+        ctx: &Context<'_>,
+        group_id: ID,
+        reason: String,
+        expected_version: Option<i64>,
+    ) -> ApiResult<Group> {
+        let command = CloseGroup {
+            reason: Text::parse("reason", &reason)?,
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(run_group(
+            ctx,
+            group_id_of(&group_id)?,
+            expected_version,
+            command.into(),
+        )
+        .await?)
+    }
+
+    /// Plans a session (status `scheduled`); `recordSession` with its id records it held,
+    /// `cancelSession` cancels it.
+    #[graphql(guard = "RoleGuard::new(\"schedule sessions\", roles::SESSIONS)")]
+    async fn schedule_session(
+        &self,
+        ctx: &Context<'_>,
+        group_id: ID,
+        starts_at: OffsetDateTime,
+        topic: String,
+    ) -> ApiResult<Session> {
+        let group = group_id_of(&group_id)?;
+        let session = SessionId::new(uuid::Uuid::new_v4());
+        let command = ScheduleSession {
+            session,
+            starts_at,
+            topic: Text::parse("topic", &topic)?,
+            at: OffsetDateTime::now_utc(),
+        };
+        run_session(ctx, group, session, command.into()).await
+    }
+
+    /// Cancels a scheduled session (one already held cannot be: correct its attendance).
+    #[graphql(guard = "RoleGuard::new(\"cancel sessions\", roles::SESSIONS)")]
+    async fn cancel_session(
+        &self,
+        ctx: &Context<'_>,
+        group_id: ID,
+        session_id: ID,
+        reason: String,
+    ) -> ApiResult<Session> {
+        let group = group_id_of(&group_id)?;
+        let session = SessionId::new(parse_uuid(&session_id)?);
+        let command = CancelSession {
+            session,
+            reason: Text::parse("reason", &reason)?,
+            at: OffsetDateTime::now_utc(),
+        };
+        run_session(ctx, group, session, command.into()).await
+    }
+
+    /// Records a session held, with the attendance of exactly the members on the roster at
+    /// `heldAt` (not in the future). `sessionId` records a scheduled session; without it the
+    /// session is new.
     #[graphql(guard = "RoleGuard::new(\"record sessions\", roles::SESSIONS)")]
+    #[allow(clippy::too_many_arguments)]
     async fn record_session(
         &self,
         ctx: &Context<'_>,
@@ -342,10 +461,14 @@ impl PipelineMutation {
         held_at: OffsetDateTime,
         attendance: Vec<AttendanceInput>,
         duration_minutes: Option<i32>,
+        session_id: Option<ID>,
     ) -> ApiResult<Session> {
         let group = group_id_of(&group_id)?;
-        ensure_may_record_sessions(ctx, group).await?;
-        let session = SessionId::new(uuid::Uuid::new_v4());
+        let held_at = not_in_future("heldAt", Some(held_at))?;
+        let session = match &session_id {
+            Some(id) => SessionId::new(parse_uuid(id)?),
+            None => SessionId::new(uuid::Uuid::new_v4()),
+        };
         let attendance = attendance
             .iter()
             .map(|a| {
@@ -365,8 +488,7 @@ impl PipelineMutation {
             },
             attendance,
         };
-        let position = execute_group(ctx, group, None, command.into()).await?;
-        Ok(views::session_after_write(ctx, group, session, position).await?)
+        run_session(ctx, group, session, command.into()).await
     }
 
     /// Corrects one member's attendance at a held session (never overwrites: the correction
@@ -382,7 +504,6 @@ impl PipelineMutation {
         reason: String,
     ) -> ApiResult<Session> {
         let group = group_id_of(&group_id)?;
-        ensure_may_record_sessions(ctx, group).await?;
         let session = SessionId::new(parse_uuid(&session_id)?);
         let command = CorrectAttendance {
             session,
@@ -391,8 +512,7 @@ impl PipelineMutation {
             reason: Text::parse("reason", &reason)?,
             at: OffsetDateTime::now_utc(),
         };
-        let position = execute_group(ctx, group, None, command.into()).await?;
-        Ok(views::session_after_write(ctx, group, session, position).await?)
+        run_session(ctx, group, session, command.into()).await
     }
 
     /// Puts an undeliverable email (`deadLetters`) back in the queue once what killed it is
@@ -413,6 +533,29 @@ impl PipelineMutation {
             Err(ApiError::NotFound(format!("dead letter {row} not found")))
         }
     }
+}
+
+/// Runs a command about one session of `group` (a facilitator: of a group they run); answers
+/// the session as the read models show it after the write.
+async fn run_session(
+    ctx: &Context<'_>,
+    group: GroupId,
+    session: SessionId,
+    command: GroupCommand,
+) -> ApiResult<Session> {
+    ensure_may_record_sessions(ctx, group).await?;
+    let position = execute_group(ctx, group, None, command).await?;
+    views::session_after_write(ctx, group, session, position).await
+}
+
+/// The primary counselor a client names for an episode of treatment, or the staff member
+/// admitting.
+fn counselor(ctx: &Context<'_>, named: Option<String>) -> ApiResult<Text> {
+    let named = match named {
+        Some(named) => named,
+        None => super::request(ctx)?.staff.sub.clone(),
+    };
+    Ok(Text::parse("primary counselor", &named)?)
 }
 
 /// A facilitator records sessions of their own groups only.
@@ -455,13 +598,19 @@ fn group_id_of(id: &ID) -> ApiResult<GroupId> {
     parse_uuid(id).map(GroupId::new)
 }
 
-/// A time a client gives for something that already happened.
-pub(super) fn not_in_future(at: Option<OffsetDateTime>) -> ApiResult<OffsetDateTime> {
+/// A time a client gives (as `argument`) for something that already happened; none is now.
+/// Five minutes of slack allow for clocks a little ahead.
+pub(super) fn not_in_future(
+    argument: &str,
+    at: Option<OffsetDateTime>,
+) -> ApiResult<OffsetDateTime> {
     let now = OffsetDateTime::now_utc();
     match at {
         None => Ok(now),
         Some(at) if at <= now + time::Duration::minutes(5) => Ok(at),
-        Some(_) => Err(ApiError::BadInput("`at` must not be in the future".into())),
+        Some(_) => Err(ApiError::BadInput(format!(
+            "`{argument}` must not be in the future"
+        ))),
     }
 }
 

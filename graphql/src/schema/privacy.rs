@@ -320,7 +320,7 @@ impl PrivacyMutation {
     ) -> ApiResult<Consent> {
         let member = self::member_id(&member_id)?;
         let consent = ConsentId::new(command_context(request(ctx)?).new_id("consent"));
-        let signed_at = not_in_future(Some(signed_at))?;
+        let signed_at = not_in_future("signedAt", Some(signed_at))?;
         if expires_at.is_some_and(|expires| expires <= signed_at) {
             return Err(ApiError::BadInput(
                 "`expiresAt` must be after `signedAt`".into(),
