@@ -3,8 +3,11 @@
 //! Dashboards send the same few query texts over and over, and parsing one (async-graphql's
 //! pest grammar) cost about a tenth of the server's CPU per request for the pipeline board.
 //! A document is a pure function of its text, so a cached one can never be stale: nothing
-//! from the database or the caller is kept. Validation, limits and execution still run on
-//! every request.
+//! from the database is kept. Nor is anything a caller wrote about a person: a text with a
+//! string literal or a comment (`referMember(name: "…")`) is parsed every time and not kept,
+//! so a name or an email does not outlive the request in memory (nor an erasure); dashboards
+//! pass such values as variables. Validation, limits and execution still run on every
+//! request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -36,7 +39,7 @@ impl DocumentCache {
     /// Gives `request` its parsed document, from the cache or parsed now and kept. A text
     /// that does not parse is left to the schema, which reports the error as usual.
     pub fn prepare(&self, request: &mut Request) {
-        if request.query.len() > MAX_QUERY_BYTES {
+        if request.query.len() > MAX_QUERY_BYTES || request.query.contains(['"', '#']) {
             return;
         }
         let cached = self.lock().get(&request.query).cloned();
@@ -103,6 +106,24 @@ mod tests {
         );
         cache.prepare(&mut Request::new(long));
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn texts_with_string_literals_or_comments_are_not_kept() {
+        let cache = DocumentCache::default();
+        for query in [
+            "mutation { referMember(name: \"Robin Example\", source: SELF) { id } }",
+            "mutation { referMember(name: \"\"\"Robin\"\"\", source: SELF) { id } }",
+            "# asked for Robin Example\n{ pipeline { stages { count } } }",
+        ] {
+            let mut request = Request::new(query);
+            cache.prepare(&mut request);
+            assert!(cache.is_empty(), "kept: {query}");
+        }
+        cache.prepare(&mut Request::new(
+            "mutation($name: String!) { referMember(name: $name, source: SELF) { id } }",
+        ));
+        assert_eq!(cache.len(), 1, "values in variables are not in the text");
     }
 
     #[test]
