@@ -341,6 +341,14 @@ async fn rotate_master_key_rewraps_every_data_key_without_touching_the_log(pool:
     );
     assert_eq!(log_fingerprint(&pool).await, before, "events untouched");
     assert_eq!(name_of(&pool, NEW_MASTER_KEY, ann).await, "Ann Archer");
+    // The row versions wrapped under the old key were vacuumed away at once.
+    let vacuumed: i64 = sqlx::query_scalar(
+        "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'member_keys'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(vacuumed >= 1, "member_keys not vacuumed");
     let stale = keyring(&pool, MASTER_KEY).check_master_key().await;
     assert!(stale.is_err(), "the old key no longer opens the database");
     // A process still running with the old key cannot add a key wrapped by it.

@@ -238,12 +238,7 @@ impl Keyring {
     /// Best effort: lets PostgreSQL drop the old row versions holding destroyed wrapped keys now
     /// rather than at the next autovacuum (useless without the master key either way).
     async fn vacuum(&self) {
-        if let Err(error) = sqlx::query("VACUUM member_keys")
-            .execute(&self.inner.pool)
-            .await
-        {
-            tracing::debug!(error = %error, "VACUUM member_keys after an erasure failed");
-        }
+        vacuum_member_keys(&self.inner.pool, "an erasure").await;
     }
 
     /// [`Keyring::vacuum`] a few seconds from now, after the caller's transaction (which
@@ -338,6 +333,14 @@ pub struct Rotation {
     pub already_rotated: usize,
 }
 
+/// `VACUUM member_keys`, best effort (logged at debug level when it fails): the old row
+/// versions of an update still hold what it replaced until vacuumed.
+async fn vacuum_member_keys(pool: &PgPool, after: &str) {
+    if let Err(error) = sqlx::query("VACUUM member_keys").execute(pool).await {
+        tracing::debug!(error = %error, "VACUUM member_keys after {after} failed");
+    }
+}
+
 /// Re-wraps every live data key from `old` to `new` in one transaction; `events` is not
 /// touched (the ciphertexts there are under the data keys, which do not change). Safe to run
 /// again after an interruption: keys already under `new` are left alone.
@@ -385,6 +388,9 @@ pub async fn rotate_master_key(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    // The replaced row versions hold every key wrapped under `old`, the key being retired
+    // (perhaps because it leaked): dropped now rather than at the next autovacuum.
+    vacuum_member_keys(pool, "a master key rotation").await;
     Ok(Rotation {
         rewrapped: members.len(),
         already_rotated,

@@ -803,3 +803,85 @@ async fn break_glass_reasons_are_sealed_and_refused_reads_are_logged(pool: PgPoo
         "(erased)"
     );
 }
+
+/// One consent revoked as the member revoked it (how, when received): the others of its
+/// scope stay in force, and disclosures under it stop from when it was received.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn one_consent_is_revoked_as_received_and_the_others_stay_in_force(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let id = refer(&app, &clinician, NAME, EMAIL).await;
+    let consent = |recipient: &'static str| {
+        let app = &app;
+        let clinician = clinician.clone();
+        let id = id.clone();
+        async move {
+            app.graphql(&clinician, CONSENT, json!({ "id": id, "r": recipient, "signed": days_ago(10), "expires": days_ago(-30) }))
+                .await["recordConsent"]
+                .clone()
+        }
+    };
+    let step_down = consent("Harbor Step-Down Clinic").await;
+    let family = consent("Family of the member").await;
+
+    let revoke = "mutation($id: ID!, $c: ID!, $at: DateTime) { recordRevocation(memberId: $id, consentId: $c, howReceived: \"in writing\", receivedAt: $at) { id inForce revokedAt } }";
+    let (code, message) = app
+        .graphql_error(
+            Some(&clinician),
+            revoke,
+            json!({ "id": id, "c": step_down["id"], "at": days_ago(-1) }),
+        )
+        .await;
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("BAD_USER_INPUT", "`receivedAt` must not be in the future")
+    );
+    let revoked = app
+        .graphql(
+            &clinician,
+            revoke,
+            json!({ "id": id, "c": step_down["id"], "at": days_ago(1) }),
+        )
+        .await["recordRevocation"]
+        .clone();
+    assert_eq!(revoked["inForce"], false);
+    assert!(revoked["revokedAt"].as_str().is_some(), "{revoked}");
+    let (code, _) = app
+        .graphql_error(
+            Some(&clinician),
+            revoke,
+            json!({ "id": id, "c": step_down["id"] }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT", "revoked once");
+
+    let listed = app
+        .graphql(
+            &clinician,
+            "query($id: ID!) { member(id: $id) { consents { recipient inForce } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        listed["member"]["consents"],
+        json!([
+            { "recipient": "Harbor Step-Down Clinic", "inForce": false },
+            { "recipient": "Family of the member", "inForce": true },
+        ])
+    );
+    let (code, _) = app
+        .graphql_error(
+            Some(&clinician),
+            DISCLOSE,
+            json!({ "id": id, "c": step_down["id"], "r": "Harbor Step-Down Clinic" }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT", "no disclosure under a revoked consent");
+    app.graphql(
+        &clinician,
+        DISCLOSE,
+        json!({ "id": id, "c": family["id"], "r": "Family of the member" }),
+    )
+    .await;
+    app.stop().await.unwrap();
+}

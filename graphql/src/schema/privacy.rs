@@ -4,7 +4,7 @@
 //! every read is access-logged under its data category.
 
 use async_graphql::{ComplexObject, Context, Object, SimpleObject, ID};
-use clinic_domain::member::{GiveConsent, RecordDisclosure};
+use clinic_domain::member::{GiveConsent, RecordDisclosure, RevokeConsent};
 use clinic_domain::values::Text;
 use clinic_domain::{ConsentId, DisclosureId, MemberCommand, MemberId};
 use clinic_infra::disclosures::{self, DisclosureRecord};
@@ -351,6 +351,37 @@ impl PrivacyMutation {
         // The answer is read back from the member's record.
         log_reads(ctx, &[member], Read::Record(DataCategory::Consents), true).await?;
         Ok(Consent::of(recorded, OffsetDateTime::now_utc()))
+    }
+
+    /// Records the member's revocation of one consent, as received (`receivedAt` may be in
+    /// the past: a revocation stops disclosures from when it was received, so one recorded
+    /// late is refused for any disclosure after that; `howReceived`: in writing, orally, ...).
+    /// `revokeConsent(memberId, scope)` stays the short form revoking every consent of a scope.
+    #[graphql(guard = "RoleGuard::new(\"record consent\", roles::INTAKE)")]
+    async fn record_revocation(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        consent_id: ID,
+        how_received: String,
+        received_at: Option<OffsetDateTime>,
+    ) -> ApiResult<Consent> {
+        let member = self::member_id(&member_id)?;
+        let consent = ConsentId::new(super::audit::parse_uuid(&consent_id)?);
+        let command = RevokeConsent {
+            consent,
+            how_received: Text::parse("howReceived", &how_received)?,
+            at: not_in_future("receivedAt", received_at)?,
+        };
+        let state = execute(ctx, member, command.into()).await?;
+        let revoked = state
+            .consents()
+            .iter()
+            .find(|c| c.id == consent)
+            .ok_or_else(|| ApiError::internal(std::io::Error::other("consent not found")))?;
+        // The answer is read back from the member's record.
+        log_reads(ctx, &[member], Read::Record(DataCategory::Consents), true).await?;
+        Ok(Consent::of(revoked, OffsetDateTime::now_utc()))
     }
 
     /// Records that part of the record was shared with a third party: refused (`CONFLICT`)
