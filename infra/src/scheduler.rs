@@ -1,21 +1,34 @@
-//! The scheduler: the events the passage of time produces.
+//! The scheduler: the events the passage of time produces, and the roster changes a member's
+//! own stream calls for in their groups' streams.
 //!
 //! Every tick (`CLINIC_SCHEDULER_TICK_MS`) it reads, from the read models, the scheduled
 //! check-ins past their due time and the planned follow-ups whose day has come (every clinic),
 //! and runs `MarkCheckInMissed` / `MarkFollowUpDue` through the [`CommandHandler`] as
 //! `system:scheduler`. Due times already in the past (a backdated discharge, a check-in
-//! scheduled late) are simply found at the next tick.
+//! scheduled late) are simply found at the next tick. It also takes off each group's roster
+//! the members who no longer belong there ([`GroupProfile::admits`]: discharged from
+//! treatment, or erased), with `LeaveGroup`: otherwise every later session would have to list
+//! them, and they would keep a seat and show as having stopped attending. A discharge and the
+//! roster change are two streams, so the change follows the discharge by a tick; the member's
+//! stream is read from the log first, so a readmission the read models have not caught up
+//! with is never mistaken for a discharge.
 //!
 //! Exactly once: each command carries an idempotency key derived from the check-in or
-//! follow-up id, so its event id is the same whoever runs it and whenever. A restart, a tick
+//! follow-up id (or the roster entry), so its event id is the same whoever runs it and
+//! whenever. A restart, a tick
 //! that sees a read model not yet caught up, or a second instance racing this one finds the
 //! event already stored and appends nothing. One instance is active at a time anyway (an
 //! advisory lock, like the projection runners).
 
 use std::time::Duration;
 
+use clinic_domain::group::{GroupProfile, LeaveGroup};
 use clinic_domain::member::{MarkCheckInMissed, MarkFollowUpDue};
-use clinic_domain::{CheckInId, FollowUpId, MemberCommand, MemberDecider, MemberId};
+use clinic_domain::values::Text;
+use clinic_domain::{
+    CheckInId, Decider, FollowUpId, GroupCommand, GroupDecider, GroupId, MemberCommand,
+    MemberDecider, MemberId, StoredEvent,
+};
 use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -60,6 +73,8 @@ pub struct TickReport {
     pub check_ins_missed: u32,
     /// FollowUpDue events appended.
     pub follow_ups_due: u32,
+    /// MemberLeft events appended for members who no longer belong on a roster.
+    pub rosters_left: u32,
     /// Items already handled (by an earlier tick or another instance) or no longer due (a
     /// check-in completed meanwhile): nothing appended.
     pub unchanged: u32,
@@ -80,6 +95,7 @@ pub enum SchedulerError {
 pub struct Scheduler {
     pool: PgPool,
     members: CommandHandler<MemberDecider>,
+    groups: CommandHandler<GroupDecider>,
     per_tick: u32,
 }
 
@@ -88,13 +104,15 @@ impl Scheduler {
     pub fn new(store: EventStore, keyring: Keyring, per_tick: u32) -> Self {
         Self {
             pool: store.pool().clone(),
-            members: CommandHandler::new(store, keyring),
+            members: CommandHandler::new(store.clone(), keyring.clone()),
+            groups: CommandHandler::new(store, keyring),
             per_tick,
         }
     }
 
     /// One pass at `now`: marks every overdue check-in missed and every follow-up whose day
-    /// has come due (up to `per_tick` of each).
+    /// has come due, and takes members who no longer belong off rosters (up to `per_tick` of
+    /// each).
     pub async fn tick(&self, now: OffsetDateTime) -> Result<TickReport, SchedulerError> {
         let mut report = TickReport::default();
         let overdue = sqlx::query(include_str!("scheduler/sql/overdue_check_ins.sql"))
@@ -125,7 +143,72 @@ impl Scheduler {
             let outcome = self.run(&clinic, member, key, command).await;
             report.count(outcome, |r| r.follow_ups_due += 1);
         }
+        let out_of_place = sqlx::query(include_str!(
+            "scheduler/sql/roster_entries_out_of_place.sql"
+        ))
+        .bind(i64::from(self.per_tick))
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &out_of_place {
+            let clinic: String = row.try_get("clinic")?;
+            let group = GroupId::new(row.try_get("group_id")?);
+            let member = MemberId::new(row.try_get("member_id")?);
+            let joined: i64 = row.try_get("joined_position")?;
+            let outcome = self
+                .take_off_roster(&clinic, group, member, joined, now)
+                .await;
+            report.count(outcome, |r| r.rosters_left += 1);
+        }
         Ok(report)
+    }
+
+    /// `LeaveGroup` for `member`, if the log confirms what the read models say: the member's
+    /// stage no longer lets them on `group`'s roster.
+    async fn take_off_roster(
+        &self,
+        clinic: &str,
+        group: GroupId,
+        member: MemberId,
+        joined_position: i64,
+        now: OffsetDateTime,
+    ) -> Outcome {
+        let Ok(clinic_id) = ClinicId::parse(clinic) else {
+            tracing::warn!("a read-model row names an invalid clinic; skipped");
+            return Outcome::Failed;
+        };
+        let member_stream = StreamId::of("member", member.as_uuid());
+        let group_stream = StreamId::of("group", group.as_uuid());
+        let member_state = match self.members.load(&clinic_id, &member_stream).await {
+            Ok((state, ..)) => state,
+            Err(error) => return read_failed(&error, &member_stream),
+        };
+        let group_state = match self.groups.load(&clinic_id, &group_stream).await {
+            Ok((state, ..)) => state,
+            Err(error) => return read_failed(&error, &group_stream),
+        };
+        let stage = member_state.group_eligibility();
+        if group_state
+            .profile()
+            .is_none_or(|p: &GroupProfile| p.admits(stage))
+        {
+            // The read models lag the log (a readmission): the member still belongs.
+            return Outcome::Unchanged;
+        }
+        let reason = if stage.is_some() {
+            "left treatment"
+        } else {
+            "record erased"
+        };
+        let Ok(reason) = Text::parse("reason", reason) else {
+            return Outcome::Failed;
+        };
+        let command = GroupCommand::LeaveGroup(LeaveGroup {
+            member,
+            reason,
+            at: now,
+        });
+        let key = format!("scheduler/left-roster/{group}/{member}/{joined_position}");
+        execute_as_scheduler(&self.groups, clinic, group_stream, key, command).await
     }
 
     async fn run(
@@ -135,34 +218,54 @@ impl Scheduler {
         idempotency_key: String,
         command: MemberCommand,
     ) -> Outcome {
-        let Ok(clinic) = ClinicId::parse(clinic) else {
-            tracing::warn!("a read-model row names an invalid clinic; skipped");
-            return Outcome::Failed;
-        };
-        let context = CommandContext {
-            clinic,
-            actor: ACTOR.to_owned(),
-            // The same item always gets the same correlation id, across retries.
-            correlation_id: Uuid::new_v5(&CORRELATION_NAMESPACE, idempotency_key.as_bytes()),
-            idempotency_key: Some(idempotency_key),
-        };
         let stream = StreamId::of("member", member.as_uuid());
-        match self.members.execute(&context, &stream, None, command).await {
-            // A duplicate append is another instance's identical event: nothing new.
-            Ok(executed) if executed.append.as_ref().is_some_and(|a| !a.duplicate) => {
-                Outcome::Appended
-            }
-            Ok(_) => Outcome::Unchanged,
-            // Completed, missed or marked due meanwhile (or the member was erased): time has
-            // nothing left to record.
-            Err(CommandError::Rejected(error)) => {
-                tracing::debug!(%error, "nothing to record");
-                Outcome::Unchanged
-            }
-            Err(error) => {
-                tracing::warn!(error = %crate::error_chain(&error), %member, "scheduler command failed");
-                Outcome::Failed
-            }
+        execute_as_scheduler(&self.members, clinic, stream, idempotency_key, command).await
+    }
+}
+
+fn read_failed(error: &(dyn std::error::Error + 'static), stream: &StreamId) -> Outcome {
+    tracing::warn!(error = %crate::error_chain(error), %stream, "the scheduler could not read a stream");
+    Outcome::Failed
+}
+
+/// Runs `command` on `stream` as the scheduler, exactly once per `idempotency_key`.
+async fn execute_as_scheduler<D>(
+    handler: &CommandHandler<D>,
+    clinic: &str,
+    stream: StreamId,
+    idempotency_key: String,
+    command: D::Command,
+) -> Outcome
+where
+    D: Decider,
+    D::Event: StoredEvent,
+    D::Command: Clone,
+    D::Error: std::error::Error + Send + Sync + 'static,
+{
+    let Ok(clinic) = ClinicId::parse(clinic) else {
+        tracing::warn!("a read-model row names an invalid clinic; skipped");
+        return Outcome::Failed;
+    };
+    let context = CommandContext {
+        clinic,
+        actor: ACTOR.to_owned(),
+        // The same item always gets the same correlation id, across retries.
+        correlation_id: Uuid::new_v5(&CORRELATION_NAMESPACE, idempotency_key.as_bytes()),
+        idempotency_key: Some(idempotency_key),
+    };
+    match handler.execute(&context, &stream, None, command).await {
+        // A duplicate append is another instance's identical event: nothing new.
+        Ok(executed) if executed.append.as_ref().is_some_and(|a| !a.duplicate) => Outcome::Appended,
+        Ok(_) => Outcome::Unchanged,
+        // Completed, missed or marked due meanwhile (or the member was erased): time has
+        // nothing left to record.
+        Err(CommandError::Rejected(error)) => {
+            tracing::debug!(%error, "nothing to record");
+            Outcome::Unchanged
+        }
+        Err(error) => {
+            tracing::warn!(error = %crate::error_chain(&error), %stream, "scheduler command failed");
+            Outcome::Failed
         }
     }
 }

@@ -356,3 +356,90 @@ async fn items_the_domain_refuses_to_mark_never_take_a_ticks_place(pool: PgPool)
     let report = scheduler(&pool).tick(NOW).await.unwrap();
     assert_eq!(report, TickReport::default());
 }
+
+/// Members who leave treatment leave their treatment groups at the next tick (once, however
+/// many instances tick); an alumni group keeps a member in aftercare; a member the read models
+/// still show as discharged but the log shows readmitted stays.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn members_who_leave_treatment_are_taken_off_their_treatment_groups(pool: PgPool) {
+    use clinic_domain::group::FormGroup;
+    use clinic_domain::member::ReadmitMember;
+    use clinic_domain::values::{Capacity, GroupModel};
+    use support::group;
+
+    let cy = member(3);
+    let mut c = Clinic::new(&pool, "north");
+    for (who, name) in [
+        (ann(), "Ann Archer"),
+        (bob(), "Bob Baker"),
+        (cy, "Cy Carver"),
+    ] {
+        c.admitted(who, name, LevelOfCare::Outpatient, T0).await;
+    }
+    c.form_group(group(1), "Skills", "facilitator-sam").await;
+    c.group(
+        group(2),
+        FormGroup {
+            group: group(2),
+            name: Text::parse("name", "Alumni circle").unwrap(),
+            model: GroupModel::Support,
+            facilitator: None,
+            capacity: Capacity::default(),
+            schedule: None,
+            alumni: true,
+            online: false,
+            at: T0,
+        },
+    )
+    .await;
+    for who in [ann(), bob(), cy] {
+        c.join(group(1), who).await;
+    }
+    c.join(group(2), ann()).await;
+    c.discharge(ann(), DischargeReason::Completed, NOW - Duration::days(5))
+        .await;
+    c.discharge(
+        bob(),
+        DischargeReason::AgainstAdvice,
+        NOW - Duration::days(5),
+    )
+    .await;
+    catch_up_all(&pool).await;
+    // Bob is back before the read models know it.
+    c.member(
+        bob(),
+        ReadmitMember {
+            level_of_care: LevelOfCare::Outpatient,
+            primary_counselor: None,
+            at: NOW - Duration::days(1),
+        },
+    )
+    .await;
+
+    let (one, two) = (scheduler(&pool), scheduler(&pool));
+    let (first, second) = tokio::join!(one.tick(NOW), two.tick(NOW));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(
+        first.rosters_left + second.rosters_left,
+        1,
+        "{first:?} {second:?}"
+    );
+    assert_eq!(recorded(&pool, "MemberLeft").await, (1, true));
+    catch_up_all(&pool).await;
+    assert_eq!(
+        scheduler(&pool).tick(NOW).await.unwrap(),
+        TickReport::default()
+    );
+    let rosters = read_models::rosters(&pool, &north(), &[group(1), group(2)])
+        .await
+        .unwrap();
+    let on = |g| -> Vec<MemberId> {
+        rosters
+            .iter()
+            .filter(|e| e.group_id == g)
+            .map(|e| e.member_id)
+            .collect()
+    };
+    assert_eq!(on(group(1)), [bob(), cy], "Ann left the treatment group");
+    assert_eq!(on(group(2)), [ann()], "and stays in the alumni group");
+}

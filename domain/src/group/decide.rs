@@ -11,7 +11,7 @@
 
 use time::OffsetDateTime;
 
-use crate::values::{SessionStatus, Stage, Text};
+use crate::values::{SessionStatus, Text};
 
 use super::command::{
     CancelSession, CloseGroup, CorrectAttendance, FormGroup, GroupCommand, JoinGroup, LeaveGroup,
@@ -101,12 +101,7 @@ fn join(state: &GroupState, profile: &GroupProfile, c: JoinGroup) -> Decision {
     if state.is_on_roster(member) {
         return Err(GroupError::AlreadyOnRoster { member });
     }
-    let eligible = match c.member_stage {
-        Some(Stage::InTreatment) => true,
-        Some(Stage::Aftercare | Stage::Alumni) => profile.alumni,
-        _ => false,
-    };
-    if !eligible {
+    if !profile.admits(c.member_stage) {
         return Err(if profile.alumni {
             GroupError::NotEligibleForAlumniGroup { member }
         } else {

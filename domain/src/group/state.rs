@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::engagement;
 use crate::ids::{GroupId, MemberId, SessionId};
-use crate::values::{AttendanceStatus, Capacity, GroupModel, SessionMinutes, SessionStatus};
+use crate::values::{AttendanceStatus, Capacity, GroupModel, SessionMinutes, SessionStatus, Stage};
 
 use super::event::{Attendance, GroupEvent};
 
@@ -27,6 +27,20 @@ pub struct GroupProfile {
     pub alumni: bool,
     /// Meets online.
     pub online: bool,
+}
+
+impl GroupProfile {
+    /// Whether a member at `stage` belongs on this group's roster (DOMAIN.md: while admitted,
+    /// or as alumni for a group marked for alumni; `None`: no stage, or an erased record). A
+    /// join is refused otherwise, and a member who stops belonging (a discharge, an erasure)
+    /// is taken off the roster by the service's scheduler.
+    pub const fn admits(&self, stage: Option<Stage>) -> bool {
+        match stage {
+            Some(Stage::InTreatment) => true,
+            Some(Stage::Aftercare | Stage::Alumni) => self.alumni,
+            _ => false,
+        }
+    }
 }
 
 /// One stretch of a member on the roster: from joining to leaving (or still on it).
