@@ -1255,3 +1255,72 @@ async fn sessions_are_planned_then_held_or_cancelled_and_groups_close(pool: PgPo
     assert_eq!(statuses, ["cancelled", "held"]);
     app.stop().await.unwrap();
 }
+
+/// Late data entry: a referral, intake and admission of last week, and a join before the
+/// session being recorded, are entered with the times they happened.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn what_happened_earlier_is_entered_with_its_own_time(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let now = time::OffsetDateTime::now_utc();
+    let ago = |d: time::Duration| rfc3339(now - d);
+    let referred = app
+        .graphql(
+            &clinician,
+            "mutation($at: DateTime) { referMember(name: \"Robin Example\", source: SELF, at: $at) { id } }",
+            json!({ "at": ago(time::Duration::days(7)) }),
+        )
+        .await;
+    let id = referred["referMember"]["id"].clone();
+    for (mutation, at) in [
+        (
+            "completeIntake(memberId: $id, recommendedLevel: OUTPATIENT, at: $at)",
+            ago(time::Duration::days(6)),
+        ),
+        (
+            "admitMember(memberId: $id, levelOfCare: OUTPATIENT, at: $at)",
+            ago(time::Duration::days(5)),
+        ),
+    ] {
+        app.graphql(
+            &clinician,
+            &format!("mutation($id: ID!, $at: DateTime) {{ {mutation} {{ stage }} }}"),
+            json!({ "id": id, "at": at }),
+        )
+        .await;
+    }
+    let group = form_group(&app, &clinician, 12, "facilitator-sam").await;
+    let join = "mutation($g: ID!, $m: ID!, $at: DateTime) { joinGroup(groupId: $g, memberId: $m, at: $at) { id members { id } } }";
+    let (code, message) = app
+        .graphql_error(
+            Some(&clinician),
+            join,
+            json!({ "g": group["id"], "m": id, "at": ago(time::Duration::days(6)) }),
+        )
+        .await;
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "BAD_USER_INPUT",
+            "`at` must not be before the member's admission"
+        )
+    );
+    app.graphql(
+        &clinician,
+        join,
+        json!({ "g": group["id"], "m": id, "at": ago(time::Duration::hours(2)) }),
+    )
+    .await;
+    let held = app
+        .graphql(
+            &clinician,
+            "mutation($g: ID!, $at: DateTime!, $m: ID!) { recordSession(groupId: $g, topic: \"Coping\", heldAt: $at, attendance: [{ memberId: $m, status: PRESENT }]) { attendance { status } } }",
+            json!({ "g": group["id"], "at": ago(time::Duration::hours(1)), "m": id }),
+        )
+        .await;
+    assert_eq!(
+        held["recordSession"]["attendance"],
+        json!([{ "status": "PRESENT" }])
+    );
+    app.stop().await.unwrap();
+}

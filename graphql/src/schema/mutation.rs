@@ -48,7 +48,8 @@ pub struct PipelineMutation;
 
 #[Object]
 impl PipelineMutation {
-    /// Records a referral or inquiry: a new member in stage REFERRED.
+    /// Records a referral or inquiry: a new member in stage REFERRED (`at`, when it arrived,
+    /// may be in the past).
     #[graphql(guard = "RoleGuard::new(\"refer members\", roles::INTAKE)")]
     async fn refer_member(
         &self,
@@ -57,6 +58,7 @@ impl PipelineMutation {
         email: Option<String>,
         phone: Option<String>,
         source: ReferralSource,
+        at: Option<OffsetDateTime>,
     ) -> ApiResult<Member> {
         let member = MemberId::new(uuid::Uuid::new_v4());
         let command = ReferMember {
@@ -69,12 +71,12 @@ impl PipelineMutation {
                 .transpose()?,
             source: source.into(),
             primary_substance: None,
-            at: OffsetDateTime::now_utc(),
+            at: not_in_future("at", at)?,
         };
         Ok(run_member(ctx, member, None, command.into()).await?)
     }
 
-    /// Records the intake assessment.
+    /// Records the intake assessment (`at` may be in the past, not before the referral).
     #[graphql(guard = "RoleGuard::new(\"complete intakes\", roles::INTAKE)")]
     async fn complete_intake(
         &self,
@@ -82,12 +84,13 @@ impl PipelineMutation {
         member_id: ID,
         recommended_level: LevelOfCare,
         expected_version: Option<i64>,
+        at: Option<OffsetDateTime>,
     ) -> ApiResult<Member> {
         let request = super::request(ctx)?;
         let command = CompleteIntake {
             assessed_by: Text::parse("assessed by", &request.staff.sub)?,
             recommended_level: recommended_level.into(),
-            at: OffsetDateTime::now_utc(),
+            at: not_in_future("at", at)?,
         };
         Ok(run_member(
             ctx,
@@ -337,7 +340,9 @@ impl PipelineMutation {
     }
 
     /// Puts a member on a group's roster (while admitted, or as alumni for an alumni group;
-    /// never twice; never beyond capacity).
+    /// never twice; never beyond capacity). `at` may be in the past (a member who joined
+    /// before the session being recorded), not before the member's admission, nor before a
+    /// session already recorded.
     #[graphql(guard = "RoleGuard::new(\"manage rosters\", roles::CLINICAL)")]
     async fn join_group(
         &self,
@@ -345,6 +350,7 @@ impl PipelineMutation {
         group_id: ID,
         member_id: ID,
         expected_version: Option<i64>,
+        at: Option<OffsetDateTime>,
     ) -> ApiResult<Group> {
         let services = super::services(ctx)?;
         let request = super::request(ctx)?;
@@ -355,10 +361,19 @@ impl PipelineMutation {
             .load(&request.staff.clinic, &member_stream(member))
             .await
             .map_err(ApiError::from)?;
+        let at = not_in_future("at", at)?;
+        if member_state
+            .admitted_at()
+            .is_some_and(|admitted| at < admitted)
+        {
+            return Err(ApiError::BadInput(
+                "`at` must not be before the member's admission".into(),
+            ));
+        }
         let command = JoinGroup {
             member,
             member_stage: member_state.group_eligibility(),
-            at: OffsetDateTime::now_utc(),
+            at,
         };
         Ok(run_group(
             ctx,
@@ -369,7 +384,8 @@ impl PipelineMutation {
         .await?)
     }
 
-    /// Takes a member off a group's roster.
+    /// Takes a member off a group's roster (`at` may be in the past, not before a recorded
+    /// session that lists them).
     #[graphql(guard = "RoleGuard::new(\"manage rosters\", roles::CLINICAL)")]
     async fn leave_group(
         &self,
@@ -377,11 +393,12 @@ impl PipelineMutation {
         group_id: ID,
         member_id: ID,
         reason: String,
+        at: Option<OffsetDateTime>,
     ) -> ApiResult<Group> {
         let command = LeaveGroup {
             member: member_id_of(&member_id)?,
             reason: Text::parse("reason", &reason)?,
-            at: OffsetDateTime::now_utc(),
+            at: not_in_future("at", at)?,
         };
         Ok(run_group(ctx, group_id_of(&group_id)?, None, command.into()).await?)
     }
