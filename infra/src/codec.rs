@@ -87,12 +87,22 @@ pub async fn keys_for<'e>(
     executor: impl PgExecutor<'e>,
     rows: &[RecordedEvent],
 ) -> Result<KeySet, KeyringError> {
-    keyring
-        .reading_keys(
-            executor,
-            rows.iter().flat_map(|row| sealed_subjects(&row.data)),
-        )
-        .await
+    keyring.reading_keys(executor, subjects(rows)).await
+}
+
+/// [`keys_for`] as the database holds them now ([`Keyring::current_keys`]): for reads that
+/// show personal fields to a person, so another process's erasure counts at once.
+pub async fn current_keys_for<'e>(
+    keyring: &Keyring,
+    executor: impl PgExecutor<'e>,
+    rows: &[RecordedEvent],
+) -> Result<KeySet, KeyringError> {
+    keyring.current_keys(executor, subjects(rows)).await
+}
+
+/// The members whose keys sealed fields of `rows`.
+fn subjects(rows: &[RecordedEvent]) -> impl Iterator<Item = Uuid> + '_ {
+    rows.iter().flat_map(|row| sealed_subjects(&row.data))
 }
 
 /// A stored row as a domain event, opened with `keys` and upcast to the current schema.
@@ -107,8 +117,16 @@ pub async fn decode_all<E: StoredEvent>(
     rows: &[RecordedEvent],
 ) -> Result<Vec<E>, CodecError> {
     let keys = keys_for(keyring, keyring.pool(), rows).await?;
+    decode_each(&keys, rows)
+}
+
+/// Rows as domain events, opened with `keys`.
+pub fn decode_each<E: StoredEvent>(
+    keys: &KeySet,
+    rows: &[RecordedEvent],
+) -> Result<Vec<E>, CodecError> {
     rows.iter()
-        .map(|row| decode(&keys, row).map_err(CodecError::Decode))
+        .map(|row| decode(keys, row).map_err(CodecError::Decode))
         .collect()
 }
 

@@ -60,7 +60,11 @@ pub async fn accounting(
 ) -> Result<Option<Vec<DisclosureRecord>>, AccountingError> {
     let stream = StreamId::of("member", member.as_uuid());
     let rows = store.read_stream(clinic, &stream, 1).await?;
-    let events: Vec<MemberEvent> = codec::decode_all(keyring, &rows).await?;
+    // Shown to a person: the keys as they are now, whatever this process cached.
+    let keys = codec::current_keys_for(keyring, keyring.pool(), &rows)
+        .await
+        .map_err(CodecError::from)?;
+    let events: Vec<MemberEvent> = codec::decode_each(&keys, &rows)?;
     let state = MemberState::from_events(&events);
     if state.member().is_none() {
         return Ok(None);

@@ -187,6 +187,33 @@ impl Keyring {
         if missing.is_empty() {
             return Ok(set);
         }
+        self.fetch_keys(executor, set, missing).await
+    }
+
+    /// The keys of `members` as the database holds them now, never from this process's cache
+    /// (which then learns what was read): for reads that show a person's fields to a person
+    /// (a history, a past state, an accounting of disclosures), so an erasure committed by
+    /// another process is honoured at once rather than when the cached key expires. One query.
+    pub async fn current_keys<'e>(
+        &self,
+        executor: impl PgExecutor<'e>,
+        members: impl IntoIterator<Item = Uuid>,
+    ) -> Result<KeySet, KeyringError> {
+        let members = members.into_iter().collect::<HashSet<_>>();
+        if members.is_empty() {
+            return Ok(KeySet::default());
+        }
+        self.fetch_keys(executor, KeySet::default(), members.into_iter().collect())
+            .await
+    }
+
+    /// `set` completed with the keys of `missing`, read from the database and remembered.
+    async fn fetch_keys<'e>(
+        &self,
+        executor: impl PgExecutor<'e>,
+        mut set: KeySet,
+        missing: Vec<Uuid>,
+    ) -> Result<KeySet, KeyringError> {
         let rows = sqlx::query(include_str!("keyring/sql/select_keys.sql"))
             .bind(&missing)
             .fetch_all(executor)

@@ -4,7 +4,7 @@
 use clinic_domain::MemberId;
 use clinic_graphql::auth::Role;
 use clinic_infra::projections::{self, ProjectionName, ProjectionOptions, RebuildOptions};
-use clinic_tests::{spawn_app, spawn_app_with_retention, TestApp};
+use clinic_tests::{spawn_api_only, spawn_app, spawn_app_with_retention, TestApp};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -884,4 +884,46 @@ async fn one_consent_is_revoked_as_received_and_the_others_stay_in_force(pool: P
     )
     .await;
     app.stop().await.unwrap();
+}
+
+/// A process that had a member's key in its cache honours another process's erasure at once:
+/// the member's history, and their past state, show nothing of the person.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_member_erased_by_another_process_reads_as_erased_at_once(pool: PgPool) {
+    let one = spawn_app_with_retention(pool.clone(), 0).await;
+    let two = spawn_api_only(pool, one.master_key.clone()).await;
+    let admin = one.token("admin-ada", Role::Admin, "north");
+    let id = discharged(&one, &admin).await;
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let read = "query($id: ID!, $at: DateTime!) { member(id: $id) { history(first: 1) { edges { node { data } } } } memberAsOf(id: $id, at: $at) { name } }";
+    let before = two
+        .graphql(&admin, read, json!({ "id": id, "at": now }))
+        .await;
+    assert_eq!(
+        before["member"]["history"]["edges"][0]["node"]["data"]["name"],
+        NAME
+    );
+    assert_eq!(before["memberAsOf"]["name"], NAME);
+
+    one.graphql(
+        &admin,
+        "mutation($id: ID!) { eraseMember(memberId: $id, reason: \"member request\") }",
+        json!({ "id": id }),
+    )
+    .await;
+    let after = two
+        .graphql(&admin, read, json!({ "id": id, "at": now }))
+        .await;
+    assert_eq!(
+        after["member"]["history"]["edges"][0]["node"]["data"]["name"],
+        "(erased)"
+    );
+    assert_eq!(
+        after["memberAsOf"]["name"], "(erased)",
+        "the member as they were before the erasure, without their name"
+    );
+    two.stop().await.unwrap();
+    one.stop().await.unwrap();
 }

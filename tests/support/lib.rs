@@ -154,6 +154,16 @@ pub async fn spawn_app_with_timeout(pool: PgPool, request_timeout: Duration) -> 
     start(pool, MasterKey::generate().0, 2190, 100, request_timeout).await
 }
 
+/// A second process of the same deployment serving the API only: no projection runners and no
+/// scheduler, so nothing but its requests touches its keyring.
+pub async fn spawn_api_only(pool: PgPool, master_key: MasterKey) -> TestApp {
+    let mut app = start(pool, master_key, 0, 100, server::REQUEST_TIMEOUT).await;
+    if let Some(background) = app.background.take() {
+        background.stop().await;
+    }
+    app
+}
+
 async fn start(
     pool: PgPool,
     master_key: MasterKey,

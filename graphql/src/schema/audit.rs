@@ -311,7 +311,8 @@ impl AuditQuery {
             .map_err(ApiError::internal)?;
         let attended = engagement::sessions_attended(member, &group_events, at);
         let keys =
-            clinic_infra::codec::keys_for(&services.keyring, &services.pool, &events).await?;
+            clinic_infra::codec::current_keys_for(&services.keyring, &services.pool, &events)
+                .await?;
         let view = super::member::snapshot(member, &events, &keys, attended, Vec::new())?;
         if view.is_some() {
             super::views::log_reads(
@@ -441,7 +442,7 @@ async fn access_page(
     // Break-glass reasons are sealed under their member's key (`views::log_break_glass`).
     let keys = services
         .keyring
-        .reading_keys(
+        .current_keys(
             &services.pool,
             rows.iter()
                 .filter_map(|row| row.break_glass_reason.as_deref())

@@ -266,7 +266,8 @@ impl Member {
             .await?;
         events.truncate(limit as usize + 1);
         let keys =
-            clinic_infra::codec::keys_for(&services.keyring, &services.pool, &events).await?;
+            clinic_infra::codec::current_keys_for(&services.keyring, &services.pool, &events)
+                .await?;
         super::views::log_reads(
             ctx,
             &[self.0.id],
