@@ -325,6 +325,11 @@ async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
     let keyring = operator::keyring(&pool, master_key)
         .await
         .context("CLINIC_MASTER_KEY")?;
+    // A rebuild whose process died left tables with personal fields no erasure reaches.
+    if let Err(error) = clinic_infra::projections::drop_abandoned_rebuilds(&pool).await {
+        let error = format!("{:#}", anyhow::Error::from(error));
+        tracing::warn!(%error, "could not look for unfinished rebuilds");
+    }
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("CLINIC_HTTP_ADDR: cannot listen on {}", config.http_addr))?;

@@ -34,7 +34,7 @@ use clinic_domain::DecodeError;
 use crate::event_store::{EventStoreError, RecordedEvent};
 use crate::keyring::{KeySet, Keyring, KeyringError};
 
-pub use rebuild::{rebuild, RebuildOptions, RebuildReport};
+pub use rebuild::{drop_abandoned_rebuilds, rebuild, RebuildOptions, RebuildReport};
 pub use rows::{Envelope, Table};
 pub use runner::{
     catch_up, catch_up_pages, run, spawn_runners, wait_until_caught_up, Freshness,

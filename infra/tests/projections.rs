@@ -992,6 +992,11 @@ async fn a_runner_of_an_older_release_stops_when_a_newer_release_migrates(pool: 
     .await
     .unwrap_err();
     assert!(superseded(error));
+    assert_eq!(
+        shadow_schemas(&pool).await,
+        Vec::<String>::new(),
+        "the failed rebuild dropped its tables"
+    );
     assert_eq!(checkpoint(&pool, projection).await, 0);
     assert!(matches!(
         clinic_infra::MIGRATOR.run(&pool).await,
@@ -1508,4 +1513,33 @@ async fn the_read_models_agree_with_the_domain_on_a_simulated_clinic(pool: PgPoo
     for (member, facts) in &expected {
         assert_eq!(folded.get(member), Some(facts), "member {member}");
     }
+}
+
+/// The schemas of rebuilds in progress or left behind.
+async fn shadow_schemas(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'rebuild\\_%' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The shadow tables of a rebuild whose process died hold personal fields no erasure reaches
+/// (it scrubs the live tables): the next `clinic serve` drops them.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_unfinished_rebuilds_tables_are_dropped(pool: PgPool) {
+    for projection in ["members", "groups"] {
+        sqlx::query("SELECT prepare_read_model_rebuild($1)")
+            .bind(projection)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        shadow_schemas(&pool).await,
+        ["rebuild_groups", "rebuild_members"]
+    );
+    projections::drop_abandoned_rebuilds(&pool).await.unwrap();
+    assert_eq!(shadow_schemas(&pool).await, Vec::<String>::new());
 }

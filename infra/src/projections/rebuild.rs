@@ -92,6 +92,12 @@ pub async fn rebuild(
         }
     }
     let result = rebuild_locked(pool, keyring, &projections, options, &mut progress).await;
+    if result.is_err() {
+        // Still holding their locks: no other rebuild uses these shadow tables.
+        for &projection in &projections {
+            drop_shadow(pool, projection).await;
+        }
+    }
     for guard in guards {
         guard.release().await;
     }
@@ -102,6 +108,36 @@ pub async fn rebuild(
         checkpoint,
         elapsed: started.elapsed(),
     })
+}
+
+/// Drops the shadow tables of rebuilds that did not finish (a process killed mid-rebuild),
+/// for each projection no rebuild is running for now; `clinic serve` does it at start.
+///
+/// Shadow tables hold the members' personal fields as the rebuild found them, and an erasure
+/// scrubs only the live tables: a rebuild that will never swap them in must not keep them. A
+/// failed rebuild drops its own at once; this catches those whose process died.
+pub async fn drop_abandoned_rebuilds(pool: &PgPool) -> Result<(), ProjectionError> {
+    for &projection in ProjectionName::ALL {
+        let mut candidate = Candidate::new(format!("rebuild:{projection}"));
+        if let Some(guard) = candidate.try_lead(pool).await? {
+            drop_shadow(pool, projection).await;
+            guard.release().await;
+        }
+    }
+    Ok(())
+}
+
+/// `DROP SCHEMA rebuild_<projection> CASCADE`, best effort (logged when it fails). The caller
+/// holds the projection's rebuild lock.
+async fn drop_shadow(pool: &PgPool, projection: ProjectionName) {
+    // The name is one of the enum's, never input.
+    let statement = format!(
+        "DROP SCHEMA IF EXISTS rebuild_{} CASCADE",
+        projection.as_str()
+    );
+    if let Err(error) = sqlx::query(&statement).execute(pool).await {
+        tracing::warn!(error = %error, %projection, "could not drop an unfinished rebuild's tables");
+    }
 }
 
 async fn rebuild_locked(
