@@ -447,9 +447,11 @@ fn record_disclosure(state: &MemberState, c: RecordDisclosure) -> Decision {
     .into()])
 }
 
-/// Erasure: a member never admitted has no treatment record to keep and is erased at
-/// once; a member with treatment records only after the retention period following
-/// their last discharge (and never while in treatment).
+/// Erasure: records are kept for the retention period following the later of the member's
+/// last discharge and the last disclosure of their records (the accounting of disclosures
+/// must stay available to the member for as long), and never erased while in treatment. A
+/// member never admitted and whose records were never disclosed has nothing to keep and is
+/// erased at once.
 fn erase(state: &MemberState, stage: Stage, c: EraseMember) -> Decision {
     if state.episodes() > 0 {
         require(
@@ -457,15 +459,19 @@ fn erase(state: &MemberState, stage: Stage, c: EraseMember) -> Decision {
             &[Stage::Discharged, Stage::Aftercare, Stage::Alumni],
             "erase",
         )?;
-        if let Some((_, discharged_at)) = state.last_discharge() {
-            // A retention reaching past the calendar's end keeps the records for good:
-            // the end of the calendar is the honest "until".
-            let until = discharged_at
-                .checked_add(Duration::days(i64::from(c.retention_days)))
-                .unwrap_or_else(|| PrimitiveDateTime::MAX.assume_utc());
-            if c.at < until {
-                return Err(MemberError::RetentionNotElapsed { until });
-            }
+    }
+    let kept_from = state
+        .last_discharge()
+        .map(|(_, discharged_at)| discharged_at)
+        .max(state.last_disclosed_at());
+    if let Some(kept_from) = kept_from {
+        // A retention reaching past the calendar's end keeps the records for good: the end
+        // of the calendar is the honest "until".
+        let until = kept_from
+            .checked_add(Duration::days(i64::from(c.retention_days)))
+            .unwrap_or_else(|| PrimitiveDateTime::MAX.assume_utc());
+        if c.at < until {
+            return Err(MemberError::RetentionNotElapsed { until });
         }
     }
     Ok(vec![MemberErased {

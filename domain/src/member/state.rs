@@ -76,6 +76,7 @@ pub struct MemberState {
     consecutive_missed_check_ins: u32,
     follow_ups: Vec<FollowUp>,
     disclosures: Vec<DisclosureId>,
+    last_disclosed_at: Option<OffsetDateTime>,
     erased: bool,
 }
 
@@ -192,7 +193,10 @@ impl MemberState {
                 self.follow_ups
                     .retain(|f| f.status != FollowUpStatus::Planned);
             }
-            MemberEvent::DisclosureMade(e) => self.disclosures.push(e.disclosure_id),
+            MemberEvent::DisclosureMade(e) => {
+                self.disclosures.push(e.disclosure_id);
+                self.last_disclosed_at = self.last_disclosed_at.max(Some(e.disclosed_at));
+            }
             MemberEvent::MemberErased(_) => {
                 self.erased = true;
                 self.primary_counselor = None;
@@ -359,6 +363,12 @@ impl MemberState {
     /// Disclosures recorded, in order.
     pub fn disclosures(&self) -> &[DisclosureId] {
         &self.disclosures
+    }
+
+    /// When the member's records were last disclosed, if ever (their accounting is kept for
+    /// the retention period from then).
+    pub const fn last_disclosed_at(&self) -> Option<OffsetDateTime> {
+        self.last_disclosed_at
     }
 
     /// Whether the member's personal data was erased.

@@ -1442,6 +1442,46 @@ fn treatment_records_are_kept_for_the_retention_period_after_the_last_discharge(
         .then([erased(day(405))]);
 }
 
+fn disclosed(at: OffsetDateTime) -> MemberEvent {
+    DisclosureMade {
+        disclosure_id: disclosure_id(1),
+        consent_id: consent_id(1),
+        recipient: "treating providers".into(),
+        purpose: "care coordination".into(),
+        description: "attendance summary".into(),
+        channel: "secure fax".into(),
+        disclosed_by: "counselor-kim".into(),
+        disclosed_at: at,
+        notice: DISCLOSURE_NOTICE.into(),
+    }
+    .into()
+}
+
+#[test]
+fn the_accounting_of_a_disclosure_is_kept_for_the_retention_period_even_if_never_admitted() {
+    let consent = consent_given(1, ConsentScope::FamilyContact, "Treating Providers");
+    given([referred(), consent.clone(), disclosed(day(5))])
+        .when(erase(day(369)))
+        .then_err(MemberError::RetentionNotElapsed { until: day(370) });
+    given([referred(), consent, disclosed(day(5))])
+        .when(erase(day(370)))
+        .then_ok();
+}
+
+#[test]
+fn a_disclosure_after_the_discharge_keeps_the_records_longer() {
+    let disclosed_later = [
+        consent_given(1, ConsentScope::FamilyContact, "Treating Providers"),
+        disclosed(day(100)),
+    ];
+    given(with(in_aftercare(), disclosed_later.clone()))
+        .when(erase(day(405)))
+        .then_err(MemberError::RetentionNotElapsed { until: day(465) });
+    given(with(in_aftercare(), disclosed_later))
+        .when(erase(day(465)))
+        .then_ok();
+}
+
 #[test]
 fn a_retention_reaching_past_the_calendar_keeps_the_records_instead_of_panicking() {
     let end_of_calendar = time::PrimitiveDateTime::MAX.assume_utc();
