@@ -360,6 +360,7 @@ fn group_command(action: GroupAction, state: &GroupState, now: OffsetDateTime) -
             }
             RecordSession {
                 session: id,
+                planned: false,
                 held_at,
                 topic: text("topic"),
                 duration: SessionMinutes::DEFAULT,

@@ -839,6 +839,7 @@ impl Simulation {
             "facilitator-demo",
             RecordSession {
                 session,
+                planned: false,
                 held_at,
                 topic,
                 duration,

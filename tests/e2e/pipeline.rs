@@ -562,6 +562,42 @@ async fn a_retried_mutation_with_the_same_idempotency_key_appends_nothing_twice(
     }
     assert_eq!(versions[0], versions[1], "the retry appended nothing");
     assert_eq!(versions[0], 5, "admitted at 3; discharge + aftercare");
+
+    // What a mutation creates (a member, a group, a session) is named by the key too: a retry
+    // finds it recorded and answers with it, rather than creating a second one.
+    let send = |key: &'static str, query: &'static str, variables: Value| {
+        let request = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(&clinician)
+            .header("idempotency-key", key)
+            .json(&json!({ "query": query, "variables": variables }));
+        async move {
+            let response: Value = request.send().await.unwrap().json().await.unwrap();
+            assert!(response.get("errors").is_none(), "{response}");
+            response["data"].clone()
+        }
+    };
+    let refer = "mutation { referMember(name: \"Twice Sent\", source: SELF) { id version } }";
+    let first = send("refer-retry-1", refer, json!({})).await;
+    let again = send("refer-retry-1", refer, json!({})).await;
+    assert_eq!(first, again, "the same member, recorded once");
+    let total = app
+        .graphql(
+            &clinician,
+            "{ members(first: 0) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        total["members"]["totalCount"], 2,
+        "Retry Example and Twice Sent"
+    );
+    let group = form_group(&app, &clinician, 12, "facilitator-sam").await;
+    let plan = "mutation($g: ID!) { scheduleSession(groupId: $g, startsAt: \"2030-01-01T10:00:00Z\", topic: \"Planning ahead\") { id status } }";
+    let first = send("plan-retry-1", plan, json!({ "g": group["id"] })).await;
+    let again = send("plan-retry-1", plan, json!({ "g": group["id"] })).await;
+    assert_eq!(first, again, "the same session, scheduled once");
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
@@ -1206,6 +1242,18 @@ async fn sessions_are_planned_then_held_or_cancelled_and_groups_close(pool: PgPo
         )
         .await;
     assert_eq!(code, "CONFLICT", "a cancelled session is not held");
+    let elsewhere = form_group(&app, &clinician, 12, "facilitator-sam").await;
+    let (code, _) = app
+        .graphql_error(
+            Some(&facilitator),
+            record,
+            json!({ "g": elsewhere["id"], "s": planned["id"], "at": rfc3339(now), "m": member["id"] }),
+        )
+        .await;
+    assert_eq!(
+        code, "NOT_FOUND",
+        "another group's session is not this group's to record"
+    );
 
     let close =
         "mutation($g: ID!) { closeGroup(groupId: $g, reason: \"programme ended\") { id closed } }";

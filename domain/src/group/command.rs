@@ -76,6 +76,9 @@ pub struct ScheduleSession {
 pub struct RecordSession {
     /// The session (a scheduled one, or a new id for an unscheduled session).
     pub session: SessionId,
+    /// The session was scheduled in this group: refused (`UnknownSession`) if this group
+    /// scheduled no such session, so an id of another group's session is never taken over.
+    pub planned: bool,
     /// When it was held.
     pub held_at: OffsetDateTime,
     /// What it covered.

@@ -181,8 +181,10 @@ fn not_yet_held(session: &Session) -> Result<(), GroupError> {
 }
 
 fn record(state: &GroupState, c: RecordSession) -> Decision {
-    if let Some(session) = state.session(c.session) {
-        not_yet_held(session)?;
+    match state.session(c.session) {
+        Some(session) => not_yet_held(session)?,
+        None if c.planned => return Err(GroupError::UnknownSession { session: c.session }),
+        None => {}
     }
     let mut listed = Vec::with_capacity(c.attendance.len());
     for entry in &c.attendance {

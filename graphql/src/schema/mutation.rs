@@ -60,7 +60,7 @@ impl PipelineMutation {
         source: ReferralSource,
         at: Option<OffsetDateTime>,
     ) -> ApiResult<Member> {
-        let member = MemberId::new(uuid::Uuid::new_v4());
+        let member = MemberId::new(new_id(ctx, "member")?);
         let command = ReferMember {
             member,
             name: PersonName::parse(&name)?,
@@ -188,7 +188,7 @@ impl PipelineMutation {
         scope: ConsentScope,
     ) -> ApiResult<Member> {
         let command = GiveConsent::short_form(
-            ConsentId::new(uuid::Uuid::new_v4()),
+            ConsentId::new(new_id(ctx, "consent")?),
             scope.into(),
             OffsetDateTime::now_utc(),
         );
@@ -220,7 +220,7 @@ impl PipelineMutation {
         due_at: OffsetDateTime,
     ) -> ApiResult<Member> {
         let command = ScheduleCheckIn {
-            check_in: CheckInId::new(uuid::Uuid::new_v4()),
+            check_in: CheckInId::new(new_id(ctx, "check-in")?),
             due_at,
             channel: CheckInChannel::Call,
             at: OffsetDateTime::now_utc(),
@@ -315,7 +315,7 @@ impl PipelineMutation {
         alumni: Option<bool>,
         online: Option<bool>,
     ) -> ApiResult<Group> {
-        let group = GroupId::new(uuid::Uuid::new_v4());
+        let group = GroupId::new(new_id(ctx, "group")?);
         let command = FormGroup {
             group,
             name: Text::parse("group name", &name)?,
@@ -436,7 +436,7 @@ impl PipelineMutation {
         topic: String,
     ) -> ApiResult<Session> {
         let group = group_id_of(&group_id)?;
-        let session = SessionId::new(uuid::Uuid::new_v4());
+        let session = SessionId::new(new_id(ctx, "session")?);
         let command = ScheduleSession {
             session,
             starts_at,
@@ -484,7 +484,7 @@ impl PipelineMutation {
         let held_at = not_in_future("heldAt", Some(held_at))?;
         let session = match &session_id {
             Some(id) => SessionId::new(parse_uuid(id)?),
-            None => SessionId::new(uuid::Uuid::new_v4()),
+            None => SessionId::new(new_id(ctx, "session")?),
         };
         let attendance = attendance
             .iter()
@@ -497,6 +497,7 @@ impl PipelineMutation {
             .collect::<ApiResult<Vec<_>>>()?;
         let command = RecordSession {
             session,
+            planned: session_id.is_some(),
             held_at,
             topic: Text::parse("topic", &topic)?,
             duration: match duration_minutes {
@@ -629,6 +630,13 @@ pub(super) fn not_in_future(
             "`{argument}` must not be in the future"
         ))),
     }
+}
+
+/// The id of something new a mutation creates (a member, a group, a session...): derived from
+/// the request's `Idempotency-Key` when it has one, so a retry names the same thing, finds it
+/// recorded and answers with it, instead of creating a second one.
+fn new_id(ctx: &Context<'_>, what: &str) -> ApiResult<uuid::Uuid> {
+    Ok(command_context(super::request(ctx)?).new_id(what))
 }
 
 pub(super) fn command_context(request: &RequestContext) -> CommandContext {

@@ -271,6 +271,7 @@ impl Clinic {
             group,
             RecordSession {
                 session,
+                planned: false,
                 held_at,
                 topic: Text::parse("topic", "Coping with cravings").unwrap(),
                 duration: SessionMinutes::default(),

@@ -98,6 +98,7 @@ fn attendance(entries: &[(MemberId, AttendanceStatus)]) -> Vec<Attendance> {
 fn record(n: u128, entries: &[(MemberId, AttendanceStatus)]) -> RecordSession {
     RecordSession {
         session: session(n),
+        planned: false,
         held_at: day(1),
         topic: text("coping with cravings"),
         duration: SessionMinutes::DEFAULT,
