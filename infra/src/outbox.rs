@@ -43,7 +43,8 @@ use crate::projections::{ProjectionName, ProjectionOptions};
 pub use fold::CancelReason;
 pub use staff::{sync_staff_directory, InvalidStaffDirectory, StaffDirectory, ANY_CLINIC};
 pub use worker::{
-    drain, spawn_workers, try_execute_task, Drained, ExecutionOutcome, RetryPolicy, WorkerOptions,
+    drain, spawn_workers, try_execute_task, DeadCause, Drained, ExecutionOutcome, RetryPolicy,
+    WorkerOptions,
 };
 
 /// Why a delivery task failed (it is rolled back: the email stays pending).

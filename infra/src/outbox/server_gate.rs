@@ -88,12 +88,25 @@ impl ServerGate {
         }
     }
 
+    /// A task [`Self::admit`] let through, to report on when it is done.
+    pub(crate) fn pass(&self, admission: Admission) -> Pass<'_> {
+        Pass {
+            gate: self,
+            admission,
+            reported: false,
+        }
+    }
+
     /// How a task that [`Self::admit`] let through went.
     pub(crate) fn report(&self, admission: Admission, report: Report) {
         let mut state = self.lock();
         let was_probe = admission == Admission::Probe;
         if was_probe {
             state.probing = false;
+        } else if state.probing && report == Report::Trouble {
+            // A loop that was mid-session when the gate closed, failing while the probe is
+            // out: the probe's answer decides the next pause, not this late one.
+            return;
         }
         match report {
             Report::Answered => {
@@ -118,6 +131,31 @@ impl ServerGate {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A task the gate let through, until it says how it went. Dropped without a report (its loop
+/// aborted mid-task), it reports [`Report::NotReached`], so a probe is never left out for good
+/// with the other loops waiting on it.
+pub(crate) struct Pass<'a> {
+    gate: &'a ServerGate,
+    admission: Admission,
+    reported: bool,
+}
+
+impl Pass<'_> {
+    /// How the task went.
+    pub(crate) fn report(mut self, report: Report) {
+        self.reported = true;
+        self.gate.report(self.admission, report);
+    }
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        if !self.reported {
+            self.gate.report(self.admission, Report::NotReached);
+        }
     }
 }
 
@@ -164,6 +202,39 @@ mod tests {
         gate.report(Admission::Probe, Report::Answered);
         assert_eq!(gate.admit(), Admission::Go);
         assert_eq!(gate.admit(), Admission::Go);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_dropped_unreported_hands_the_probe_on() {
+        let gate = gate();
+        gate.report(Admission::Go, Report::Trouble);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let probe = gate.admit();
+        assert_eq!(probe, Admission::Probe);
+        drop(gate.pass(probe));
+        assert_eq!(gate.admit(), Admission::Probe, "not left out for good");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_failure_while_the_probe_is_out_does_not_lengthen_the_pause() {
+        let gate = gate();
+        gate.report(Admission::Go, Report::Trouble);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(gate.admit(), Admission::Probe);
+        gate.report(Admission::Go, Report::Trouble);
+        assert_eq!(
+            gate.admit(),
+            Admission::Wait(Duration::from_secs(1)),
+            "still probing"
+        );
+        gate.report(Admission::Probe, Report::Trouble);
+        let Admission::Wait(pause) = gate.admit() else {
+            panic!("the gate opened after a failed probe");
+        };
+        assert!(
+            pause <= Duration::from_secs(20),
+            "the second step, not the third: {pause:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -153,6 +153,18 @@ impl WorkerOptions {
     }
 }
 
+/// Why an email was dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadCause {
+    /// The server answered: it refused the email for good (a 5xx to its recipient or its
+    /// content), or its attempts ran out on failures of this email; or its address is unusable.
+    Refused,
+    /// Its attempts ran out while the server itself failed (no connection, a refused session).
+    ServerTrouble,
+    /// Its member's stream could not be read, so no consent could be checked: never sent.
+    Unreadable,
+}
+
 /// What one task did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecutionOutcome {
@@ -181,6 +193,8 @@ pub enum ExecutionOutcome {
         id: Uuid,
         /// Attempts made.
         attempts: u32,
+        /// Why.
+        cause: DeadCause,
     },
     /// The email may no longer go (consent revoked or expired, member erased, stale).
     Cancelled {
@@ -239,6 +253,7 @@ async fn execute_task(
             return Ok(ExecutionOutcome::Dead {
                 id: task.id,
                 attempts: task.attempts,
+                cause: DeadCause::Unreadable,
             });
         }
     };
@@ -282,6 +297,11 @@ async fn execute_task(
             Ok(ExecutionOutcome::Dead {
                 id: task.id,
                 attempts,
+                cause: if error.is_server_trouble() {
+                    DeadCause::ServerTrouble
+                } else {
+                    DeadCause::Refused
+                },
             })
         }
         Err(error) => {
@@ -525,20 +545,17 @@ async fn worker_loop(
             }
             continue;
         }
+        let pass = gate.pass(admission);
         let outcome = try_execute_task(&pool, &mailer, &options.retry).await;
-        let (report, pause) = match outcome {
-            Ok(ExecutionOutcome::EmptyQueue) => (Report::NotReached, Some(options.idle_poll)),
-            Ok(ExecutionOutcome::Retrying {
-                server_trouble: true,
-                ..
-            }) => (Report::Trouble, None),
-            Ok(_) => (Report::Answered, None),
+        let pause = match &outcome {
+            Ok(ExecutionOutcome::EmptyQueue) => Some(options.idle_poll),
+            Ok(_) => None,
             Err(error) => {
-                tracing::warn!(error = %crate::error_chain(&error), "the outbox worker failed a task");
-                (Report::NotReached, Some(options.error_pause))
+                tracing::warn!(error = %crate::error_chain(error), "the outbox worker failed a task");
+                Some(options.error_pause)
             }
         };
-        gate.report(admission, report);
+        pass.report(what_the_server_did(&outcome));
         if let Some(pause) = pause {
             if crate::leadership::sleep_or_stop(&mut stop, pause).await {
                 return;
@@ -547,9 +564,72 @@ async fn worker_loop(
     }
 }
 
+/// What a task's outcome says of the SMTP server, for the gate: only a session the server took
+/// part in opens it, only the server's own failure closes it.
+fn what_the_server_did(outcome: &Result<ExecutionOutcome, OutboxError>) -> Report {
+    match outcome {
+        Ok(ExecutionOutcome::Sent { .. }) => Report::Answered,
+        Ok(ExecutionOutcome::Retrying { server_trouble, .. }) => {
+            if *server_trouble {
+                Report::Trouble
+            } else {
+                Report::Answered
+            }
+        }
+        Ok(ExecutionOutcome::Dead { cause, .. }) => match cause {
+            DeadCause::Refused => Report::Answered,
+            DeadCause::ServerTrouble => Report::Trouble,
+            DeadCause::Unreadable => Report::NotReached,
+        },
+        Ok(ExecutionOutcome::EmptyQueue | ExecutionOutcome::Cancelled { .. }) | Err(_) => {
+            Report::NotReached
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_servers_own_answers_and_failures_move_the_gate() {
+        let id = Uuid::nil();
+        let dead = |cause| {
+            Ok(ExecutionOutcome::Dead {
+                id,
+                attempts: 3,
+                cause,
+            })
+        };
+        let retrying = |server_trouble| {
+            Ok(ExecutionOutcome::Retrying {
+                id,
+                attempts: 1,
+                delay: Duration::ZERO,
+                server_trouble,
+            })
+        };
+        let cases = [
+            (Ok(ExecutionOutcome::Sent { id }), Report::Answered),
+            (retrying(false), Report::Answered),
+            (retrying(true), Report::Trouble),
+            (dead(DeadCause::Refused), Report::Answered),
+            (dead(DeadCause::ServerTrouble), Report::Trouble),
+            (dead(DeadCause::Unreadable), Report::NotReached),
+            (
+                Ok(ExecutionOutcome::Cancelled {
+                    id,
+                    reason: CancelReason::ConsentRevoked,
+                }),
+                Report::NotReached,
+            ),
+            (Ok(ExecutionOutcome::EmptyQueue), Report::NotReached),
+            (Err(OutboxError::TaskFailed), Report::NotReached),
+        ];
+        for (outcome, expected) in cases {
+            assert_eq!(what_the_server_did(&outcome), expected, "{outcome:?}");
+        }
+    }
 
     #[test]
     fn the_backoff_doubles_up_to_its_cap_and_jitter_only_shortens_it_by_half() {
