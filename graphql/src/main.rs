@@ -242,6 +242,9 @@ async fn rebuild(config: Config, projection: Option<String>) -> anyhow::Result<E
         .await
         .context("database")?;
     let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
+    // An earlier rebuild killed mid-way (Ctrl-C) left tables with personal fields no erasure
+    // reaches; this one recreates its own, and drops the others' unless they are running.
+    projections::drop_abandoned_rebuilds(&pool).await?;
     let report = projections::rebuild(
         &pool,
         &keyring,

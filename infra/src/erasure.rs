@@ -62,8 +62,9 @@ pub async fn erase_member(
 pub fn explain_refusal(error: &MemberError, retention_days: u32) -> Option<String> {
     match error {
         MemberError::RetentionNotElapsed { until } => Some(format!(
-            "the member's treatment records must be kept for {retention_days} days after their \
-             last discharge (CLINIC_RETENTION_DAYS): they can be erased from {}",
+            "the member's records must be kept for {retention_days} days after their last \
+             discharge or the last disclosure of their records, whichever is later \
+             (CLINIC_RETENTION_DAYS): they can be erased from {}",
             until.date()
         )),
         // Erasure refuses a stage only when the member has treatment records and is not

@@ -147,6 +147,7 @@ impl Scheduler {
             "scheduler/sql/roster_entries_out_of_place.sql"
         ))
         .bind(i64::from(self.per_tick))
+        .bind(now)
         .fetch_all(&self.pool)
         .await?;
         for row in &out_of_place {

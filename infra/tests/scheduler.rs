@@ -443,3 +443,38 @@ async fn members_who_leave_treatment_are_taken_off_their_treatment_groups(pool: 
     assert_eq!(on(group(1)), [bob(), cy], "Ann left the treatment group");
     assert_eq!(on(group(2)), [ann()], "and stays in the alumni group");
 }
+
+/// A member listed in a session recorded as held later than now cannot leave before it: the
+/// entry waits until that time has passed instead of being picked, and refused, every tick.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_roster_entry_the_domain_would_refuse_to_end_now_waits_for_its_time(pool: PgPool) {
+    use clinic_domain::values::AttendanceStatus;
+    use support::{group, session};
+
+    let mut c = Clinic::new(&pool, "north");
+    c.admitted(ann(), "Ann Archer", LevelOfCare::Outpatient, T0)
+        .await;
+    c.form_group(group(1), "Skills", "facilitator-sam").await;
+    c.join(group(1), ann()).await;
+    c.session(
+        group(1),
+        session(1),
+        NOW + Duration::days(2),
+        &[(ann(), AttendanceStatus::Present)],
+    )
+    .await;
+    c.discharge(ann(), DischargeReason::Completed, NOW - Duration::days(1))
+        .await;
+    catch_up_all(&pool).await;
+
+    assert_eq!(
+        scheduler(&pool).tick(NOW).await.unwrap(),
+        TickReport::default(),
+        "not picked while the domain would refuse it"
+    );
+    let later = scheduler(&pool)
+        .tick(NOW + Duration::days(3))
+        .await
+        .unwrap();
+    assert_eq!(later.rosters_left, 1, "{later:?}");
+}

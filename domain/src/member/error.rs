@@ -210,7 +210,8 @@ pub enum MemberError {
         /// The follow-up.
         follow_up: FollowUpId,
     },
-    /// Treatment records must be kept until the retention period after the last discharge.
+    /// Records must be kept for the retention period after the later of the last discharge
+    /// and the last disclosure.
     #[error("the member's treatment records are still within the retention period")]
     RetentionNotElapsed {
         /// The first instant erasure is allowed.
