@@ -114,7 +114,8 @@ pub async fn graphql(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     DocumentCache::global().prepare(&mut request);
-    let loaders = Loaders::new(state.pool.clone(), staff.clinic.clone());
+    let threshold = state.rules.at_risk_threshold(&staff.clinic);
+    let loaders = Loaders::new(state.pool.clone(), staff.clinic.clone(), threshold);
     let context = request_context(staff, &operation, idempotency_key, false);
     tracing::Span::current()
         .record("operation", operation.as_str())

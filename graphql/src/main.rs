@@ -348,6 +348,7 @@ async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
         keyring.clone(),
         TokenKeys::new(&secret),
         config.retention_days,
+        config.rules.clone(),
     ));
     let background = BackgroundTasks::start(&pool, &keyring, &config);
     server::serve(listener, app, server::shutdown_signal()).await?;

@@ -16,6 +16,7 @@ use async_graphql::{MergedObject, Schema};
 use clinic_domain::{GroupDecider, MemberDecider};
 use clinic_infra::access_log::AccessLogWriter;
 use clinic_infra::commands::CommandHandler;
+use clinic_infra::config::ClinicRules;
 use clinic_infra::event_store::EventStore;
 use clinic_infra::keyring::Keyring;
 use sqlx::PgPool;
@@ -60,6 +61,8 @@ pub struct Services {
     pub keyring: Keyring,
     /// Days of treatment records kept before erasure is allowed.
     pub retention_days: u32,
+    /// The clinics' at-risk thresholds and follow-up schedule.
+    pub rules: ClinicRules,
     /// Where reads are logged (group commit: one INSERT for the requests waiting at once).
     pub access_log: AccessLogWriter,
 }
@@ -67,7 +70,7 @@ pub struct Services {
 impl Services {
     /// Services over a migrated database (inside a tokio runtime: the access-log writer starts
     /// its tasks).
-    pub fn new(pool: PgPool, keyring: Keyring, retention_days: u32) -> Self {
+    pub fn new(pool: PgPool, keyring: Keyring, retention_days: u32, rules: ClinicRules) -> Self {
         let store = EventStore::new(pool.clone());
         Self {
             members: CommandHandler::new(store.clone(), keyring.clone()),
@@ -77,6 +80,7 @@ impl Services {
             pool,
             keyring,
             retention_days,
+            rules,
         }
     }
 }

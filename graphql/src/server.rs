@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use clinic_infra::config::ClinicRules;
 use clinic_infra::event_store::EventStore;
 use clinic_infra::keyring::Keyring;
 use sqlx::PgPool;
@@ -42,15 +43,23 @@ pub struct AppState {
     pub schema: ClinicSchema,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The clinics' at-risk thresholds and follow-up schedule.
+    pub rules: ClinicRules,
     /// How long a request may run ([`REQUEST_TIMEOUT`]; tests shorten it).
     pub request_timeout: Duration,
 }
 
 impl AppState {
     /// State over a migrated database.
-    pub fn new(pool: PgPool, keyring: Keyring, keys: TokenKeys, retention_days: u32) -> Self {
+    pub fn new(
+        pool: PgPool,
+        keyring: Keyring,
+        keys: TokenKeys,
+        retention_days: u32,
+        rules: ClinicRules,
+    ) -> Self {
         // One store for the whole server, so that its appends share group commits.
-        let services = Services::new(pool.clone(), keyring, retention_days);
+        let services = Services::new(pool.clone(), keyring, retention_days, rules.clone());
         let store = services.store.clone();
         Self {
             schema: schema::build(services),
@@ -58,6 +67,7 @@ impl AppState {
             store,
             pool,
             keys,
+            rules,
             request_timeout: REQUEST_TIMEOUT,
         }
     }

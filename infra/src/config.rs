@@ -50,6 +50,116 @@ pub struct Config {
     /// `CLINIC_DB_POOL_SIZE`: connections `serve` keeps to PostgreSQL (default
     /// [`DEFAULT_DB_POOL_SIZE`]). Size it to the database server's cores, not to the load.
     pub db_pool_size: u32,
+    /// `CLINIC_AT_RISK_THRESHOLD`, `CLINIC_AT_RISK_THRESHOLDS`, `CLINIC_FOLLOW_UP_DAYS`: the
+    /// clinical rules a clinic sets for itself.
+    pub rules: ClinicRules,
+}
+
+/// The clinical rules DOMAIN.md leaves to each clinic: the at-risk threshold ("configurable per
+/// clinic": sessions a week below which a member in treatment is at risk) and the alumni
+/// follow-up schedule (days after a completed discharge). Set by the operator, for every clinic
+/// at once or clinic by clinic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClinicRules {
+    at_risk_threshold: u32,
+    at_risk_thresholds: std::collections::HashMap<String, u32>,
+    follow_up_days: Vec<u16>,
+}
+
+impl Default for ClinicRules {
+    /// 3 sessions a week (DOMAIN.md: 3 to 4 is the dose), follow-ups at 7, 30, 90, 180 and 365
+    /// days.
+    fn default() -> Self {
+        Self {
+            at_risk_threshold: clinic_domain::engagement::DEFAULT_AT_RISK_THRESHOLD,
+            at_risk_thresholds: std::collections::HashMap::new(),
+            follow_up_days: clinic_domain::aftercare::DEFAULT_FOLLOW_UP_OFFSETS_DAYS.to_vec(),
+        }
+    }
+}
+
+impl ClinicRules {
+    /// The most sessions a week a threshold may ask for (two a day).
+    pub const MAX_AT_RISK_THRESHOLD: u32 = 14;
+
+    /// `clinic`'s at-risk threshold: its own if set, else every clinic's.
+    pub fn at_risk_threshold(&self, clinic: &crate::clinic::ClinicId) -> u32 {
+        self.at_risk_thresholds
+            .get(clinic.as_str())
+            .copied()
+            .unwrap_or(self.at_risk_threshold)
+    }
+
+    /// Days after a completed discharge when alumni follow-ups fall due, ascending.
+    pub fn follow_up_days(&self) -> &[u16] {
+        &self.follow_up_days
+    }
+
+    /// Reads the three variables through `get` (unset: the defaults).
+    fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let threshold_range = 1..=Self::MAX_AT_RISK_THRESHOLD;
+        let at_risk_threshold =
+            parse_number(get, "CLINIC_AT_RISK_THRESHOLD", defaults.at_risk_threshold)?;
+        if !threshold_range.contains(&at_risk_threshold) {
+            return Err(ConfigError {
+                variable: "CLINIC_AT_RISK_THRESHOLD",
+                expected: "sessions a week, a whole number from 1 to 14",
+            });
+        }
+        let mut at_risk_thresholds = std::collections::HashMap::new();
+        for entry in get("CLINIC_AT_RISK_THRESHOLDS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let parsed = entry.split_once('=').and_then(|(clinic, threshold)| {
+                let clinic = crate::clinic::ClinicId::parse(clinic.trim()).ok()?;
+                let threshold: u32 = threshold.trim().parse().ok()?;
+                threshold_range
+                    .contains(&threshold)
+                    .then_some((clinic, threshold))
+            });
+            let Some((clinic, threshold)) = parsed else {
+                return Err(ConfigError {
+                    variable: "CLINIC_AT_RISK_THRESHOLDS",
+                    expected: "comma-separated clinic=sessions entries, sessions from 1 to 14",
+                });
+            };
+            at_risk_thresholds.insert(clinic.as_str().to_owned(), threshold);
+        }
+        let follow_up_days = match get("CLINIC_FOLLOW_UP_DAYS") {
+            None => defaults.follow_up_days,
+            Some(raw) => {
+                let days: Option<Vec<u16>> = raw
+                    .split(',')
+                    .map(|d| d.trim().parse().ok().filter(|d| (1..=3650).contains(d)))
+                    .collect();
+                match days {
+                    Some(days)
+                        if !days.is_empty()
+                            && days.len() <= 20
+                            && days.windows(2).all(|w| w[0] < w[1]) =>
+                    {
+                        days
+                    }
+                    _ => {
+                        return Err(ConfigError {
+                            variable: "CLINIC_FOLLOW_UP_DAYS",
+                            expected: "comma-separated days after discharge, ascending, each \
+                                       from 1 to 3650 (at most 20)",
+                        })
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            at_risk_threshold,
+            at_risk_thresholds,
+            follow_up_days,
+        })
+    }
 }
 
 /// A variable that is set but unusable. The message names it and says what is expected, never
@@ -199,6 +309,7 @@ impl Config {
                 expected: "a whole number from 2 to 500",
             });
         }
+        let rules = ClinicRules::parse(&get)?;
         Ok(Self {
             database_url: database_url.into(),
             http_addr,
@@ -215,6 +326,7 @@ impl Config {
             outbox_max_backoff: Duration::from_millis(max_backoff_ms),
             outbox_concurrency,
             db_pool_size,
+            rules,
         })
     }
 }
@@ -271,6 +383,39 @@ mod tests {
         assert_eq!(config.outbox_max_attempts, 60);
         assert_eq!(config.outbox_max_backoff, Duration::from_secs(3600));
         assert_eq!(config.outbox_concurrency, 4);
+    }
+
+    #[test]
+    fn the_clinical_rules_are_set_for_every_clinic_or_clinic_by_clinic() {
+        let north = crate::clinic::ClinicId::parse("north").unwrap();
+        let south = crate::clinic::ClinicId::parse("south").unwrap();
+        let defaults = config(&[]).expect("valid").rules;
+        assert_eq!(defaults.at_risk_threshold(&north), 3);
+        assert_eq!(defaults.follow_up_days(), [7, 30, 90, 180, 365]);
+        let set = config(&[
+            ("CLINIC_AT_RISK_THRESHOLD", "4"),
+            ("CLINIC_AT_RISK_THRESHOLDS", "south=2, east = 5"),
+            ("CLINIC_FOLLOW_UP_DAYS", "14, 60,365"),
+        ])
+        .expect("valid")
+        .rules;
+        assert_eq!(set.at_risk_threshold(&north), 4, "every clinic's");
+        assert_eq!(set.at_risk_threshold(&south), 2, "its own");
+        assert_eq!(set.follow_up_days(), [14, 60, 365]);
+        for (variable, value) in [
+            ("CLINIC_AT_RISK_THRESHOLD", "0"),
+            ("CLINIC_AT_RISK_THRESHOLD", "15"),
+            ("CLINIC_AT_RISK_THRESHOLDS", "south"),
+            ("CLINIC_AT_RISK_THRESHOLDS", "south=0"),
+            ("CLINIC_AT_RISK_THRESHOLDS", "=3"),
+            ("CLINIC_FOLLOW_UP_DAYS", "30,7"),
+            ("CLINIC_FOLLOW_UP_DAYS", "7,7"),
+            ("CLINIC_FOLLOW_UP_DAYS", "0,7"),
+            ("CLINIC_FOLLOW_UP_DAYS", "7,soon"),
+        ] {
+            let error = config(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{variable}={value}");
+        }
     }
 
     #[test]

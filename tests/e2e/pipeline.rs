@@ -1372,3 +1372,70 @@ async fn what_happened_earlier_is_entered_with_its_own_time(pool: PgPool) {
     );
     app.stop().await.unwrap();
 }
+
+/// Each clinic's own rules (CLINIC_AT_RISK_THRESHOLDS, CLINIC_FOLLOW_UP_DAYS): two sessions a
+/// week are enough in north, whose threshold is 2, and not in south (the default 3); a
+/// completed discharge plans the follow-ups the operator set.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn each_clinics_at_risk_threshold_and_follow_up_days_apply(pool: PgPool) {
+    let app = clinic_tests::spawn_app_with_env(
+        pool,
+        &[
+            ("CLINIC_AT_RISK_THRESHOLDS", "north=2"),
+            ("CLINIC_FOLLOW_UP_DAYS", "14,60"),
+        ],
+    )
+    .await;
+    let mut members = Vec::new();
+    for clinic in ["north", "south"] {
+        let clinician = app.token("dr-lee", Role::Clinician, clinic);
+        let member = admitted(&app, &clinician, "Robin Example").await;
+        let group = form_group(&app, &clinician, 12, "facilitator-sam").await;
+        app.graphql(
+            &clinician,
+            "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
+            json!({ "g": group["id"], "m": member["id"] }),
+        )
+        .await;
+        for _ in 0..2 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            app.graphql(
+                &clinician,
+                "mutation($g: ID!, $at: DateTime!, $m: ID!) { recordSession(groupId: $g, topic: \"Coping\", heldAt: $at, attendance: [{ memberId: $m, status: PRESENT }]) { id } }",
+                json!({ "g": group["id"], "at": rfc3339(time::OffsetDateTime::now_utc()), "m": member["id"] }),
+            )
+            .await;
+        }
+        let read = app
+            .graphql(
+                &clinician,
+                "query($id: ID!) { member(id: $id) { atRisk sessionsAttendedLast7Days } members(atRisk: true, first: 10) { totalCount } }",
+                json!({ "id": member["id"] }),
+            )
+            .await;
+        members.push((clinician, member["id"].clone(), read));
+    }
+    let (north, south) = (&members[0], &members[1]);
+    assert_eq!(
+        north.2,
+        json!({ "member": { "atRisk": false, "sessionsAttendedLast7Days": 2 }, "members": { "totalCount": 0 } }),
+        "north's threshold is 2"
+    );
+    assert_eq!(
+        south.2,
+        json!({ "member": { "atRisk": true, "sessionsAttendedLast7Days": 2 }, "members": { "totalCount": 1 } }),
+        "south keeps the default 3"
+    );
+    let discharged = app
+        .graphql(
+            &north.0,
+            "mutation($id: ID!) { dischargeMember(memberId: $id, reason: COMPLETED) { followUps { dayOffset } } }",
+            json!({ "id": north.1 }),
+        )
+        .await;
+    assert_eq!(
+        discharged["dischargeMember"]["followUps"],
+        json!([{ "dayOffset": 14 }, { "dayOffset": 60 }])
+    );
+    app.stop().await.unwrap();
+}

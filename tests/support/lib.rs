@@ -145,19 +145,42 @@ pub async fn spawn_app_with_key(
         retention_days,
         scheduler_tick_ms,
         server::REQUEST_TIMEOUT,
+        &[],
+    )
+    .await
+}
+
+/// [`spawn_app`] with these environment variables set in its configuration (the clinical
+/// rules, say).
+pub async fn spawn_app_with_env(pool: PgPool, env: &[(&str, &str)]) -> TestApp {
+    start(
+        pool,
+        MasterKey::generate().0,
+        2190,
+        100,
+        server::REQUEST_TIMEOUT,
+        env,
     )
     .await
 }
 
 /// [`spawn_app`] whose requests run out of time after `request_timeout`.
 pub async fn spawn_app_with_timeout(pool: PgPool, request_timeout: Duration) -> TestApp {
-    start(pool, MasterKey::generate().0, 2190, 100, request_timeout).await
+    start(
+        pool,
+        MasterKey::generate().0,
+        2190,
+        100,
+        request_timeout,
+        &[],
+    )
+    .await
 }
 
 /// A second process of the same deployment serving the API only: no projection runners and no
 /// scheduler, so nothing but its requests touches its keyring.
 pub async fn spawn_api_only(pool: PgPool, master_key: MasterKey) -> TestApp {
-    let mut app = start(pool, master_key, 0, 100, server::REQUEST_TIMEOUT).await;
+    let mut app = start(pool, master_key, 0, 100, server::REQUEST_TIMEOUT, &[]).await;
     if let Some(background) = app.background.take() {
         background.stop().await;
     }
@@ -170,9 +193,15 @@ async fn start(
     retention_days: u32,
     scheduler_tick_ms: u64,
     request_timeout: Duration,
+    env: &[(&str, &str)],
 ) -> TestApp {
     let config = clinic_infra::config::Config::from_lookup(|name| {
-        (name == "CLINIC_SCHEDULER_TICK_MS").then(|| scheduler_tick_ms.to_string())
+        if name == "CLINIC_SCHEDULER_TICK_MS" {
+            return Some(scheduler_tick_ms.to_string());
+        }
+        env.iter()
+            .find(|(variable, _)| *variable == name)
+            .map(|(_, value)| (*value).to_owned())
     })
     .unwrap();
     let keyring = Keyring::new(pool.clone(), master_key.clone());
@@ -180,7 +209,13 @@ async fn start(
     let keys = TokenKeys::new(&SecretString::from(TEST_SECRET.to_owned()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut state = AppState::new(pool.clone(), keyring.clone(), keys.clone(), retention_days);
+    let mut state = AppState::new(
+        pool.clone(),
+        keyring.clone(),
+        keys.clone(),
+        retention_days,
+        config.rules.clone(),
+    );
     state.request_timeout = request_timeout;
     let app = server::app(state);
     let (tx, rx) = oneshot::channel::<()>();

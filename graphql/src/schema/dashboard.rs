@@ -3,7 +3,7 @@
 
 use async_graphql::{Context, Object, OutputType, SimpleObject, ID};
 use clinic_domain::{GroupId, MemberId};
-use clinic_infra::read_models::{self, Engagement, MemberFilter, PageRequest};
+use clinic_infra::read_models::{self, MemberFilter, PageRequest};
 
 use super::enums::{DataCategory, FollowUpOutcome, LevelOfCare, Stage};
 use super::guard::{roles, RoleGuard};
@@ -226,7 +226,7 @@ impl DashboardQuery {
                 at_risk,
             },
             &page_request(first, after)?,
-            Engagement::at(now()),
+            views::engagement(ctx)?,
         )
         .await?;
         let members = Connection::of(page, |summary| Some(views::member_from_summary(summary)));
@@ -374,7 +374,7 @@ impl DashboardQuery {
         let summaries = read_models::at_risk_members(
             &services.pool,
             &request.staff.clinic,
-            Engagement::at(now()),
+            views::engagement(ctx)?,
         )
         .await?;
         let members = views::members_from_summaries(summaries);

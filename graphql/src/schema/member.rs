@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, SimpleObject, ID};
-use clinic_domain::engagement::{is_at_risk, DEFAULT_AT_RISK_THRESHOLD};
+use clinic_domain::engagement::is_at_risk;
 use clinic_domain::member::MemberEvent;
 use clinic_domain::{MemberId, MemberState};
 use clinic_infra::event_store::{RecordedEvent, StreamId};
@@ -163,15 +163,16 @@ impl Member {
         self.0.version
     }
 
-    /// In treatment and attending fewer than 3 sessions a week (clinical reads: it counts every
-    /// group, so not for a facilitator, who sees their own groups' attendance).
+    /// In treatment and attending fewer sessions a week than the clinic's threshold (3 unless
+    /// the clinic set its own; clinical reads: it counts every group, so not for a facilitator,
+    /// who sees their own groups' attendance).
     #[graphql(guard = "RoleGuard::new(\"read attendance across groups\", roles::CLINICAL_READ)")]
-    async fn at_risk(&self) -> bool {
-        is_at_risk(
+    async fn at_risk(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        Ok(is_at_risk(
             self.0.stage,
             self.0.sessions_attended_last_7_days,
-            DEFAULT_AT_RISK_THRESHOLD,
-        )
+            super::views::engagement(ctx)?.threshold,
+        ))
     }
 
     /// Sessions attended (present or late) in the trailing 7 days, in every group (clinical

@@ -250,7 +250,8 @@ impl PipelineMutation {
     }
 
     /// Discharges a member in treatment; a completed discharge starts aftercare with
-    /// follow-ups at days 7, 30, 90, 180 and 365. `at` may be in the past.
+    /// follow-ups at days 7, 30, 90, 180 and 365 (or the days `CLINIC_FOLLOW_UP_DAYS` sets).
+    /// `at` may be in the past.
     #[graphql(guard = "RoleGuard::new(\"discharge members\", roles::CLINICAL)")]
     async fn discharge_member(
         &self,
@@ -260,7 +261,10 @@ impl PipelineMutation {
         at: Option<OffsetDateTime>,
         expected_version: Option<i64>,
     ) -> ApiResult<Member> {
-        let command = DischargeMember::new(reason.into(), not_in_future("at", at)?);
+        let command = DischargeMember {
+            follow_up_offsets_days: super::services(ctx)?.rules.follow_up_days().to_vec(),
+            ..DischargeMember::new(reason.into(), not_in_future("at", at)?)
+        };
         Ok(run_member(
             ctx,
             member_id_of(&member_id)?,

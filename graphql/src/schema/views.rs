@@ -61,9 +61,13 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    /// Loaders for one request of `clinic`.
-    pub fn new(pool: PgPool, clinic: ClinicId) -> Self {
-        let source = Source { pool, clinic };
+    /// Loaders for one request of `clinic`, whose at-risk threshold is `at_risk_threshold`.
+    pub fn new(pool: PgPool, clinic: ClinicId, at_risk_threshold: u32) -> Self {
+        let source = Source {
+            pool,
+            clinic,
+            at_risk_threshold,
+        };
         Self {
             members: DataLoader::new(MemberLoader(source.clone()), tokio::spawn),
             groups: DataLoader::new(GroupLoader(source.clone()), tokio::spawn),
@@ -80,6 +84,7 @@ impl Loaders {
 struct Source {
     pool: PgPool,
     clinic: ClinicId,
+    at_risk_threshold: u32,
 }
 
 /// Loads member summaries: one query per batch.
@@ -114,7 +119,7 @@ impl Loader<MemberId> for CheckInLoader {
     type Error = Arc<ApiError>;
 
     async fn load(&self, keys: &[MemberId]) -> Result<HashMap<MemberId, Self::Value>, Self::Error> {
-        let Source { pool, clinic } = &self.0;
+        let Source { pool, clinic, .. } = &self.0;
         let rows = read_models::check_ins_of_members(pool, clinic, keys)
             .await
             .map_err(|e| Arc::new(ApiError::from(e)))?;
@@ -140,7 +145,7 @@ impl Loader<MemberId> for FollowUpLoader {
     type Error = Arc<ApiError>;
 
     async fn load(&self, keys: &[MemberId]) -> Result<HashMap<MemberId, Self::Value>, Self::Error> {
-        let Source { pool, clinic } = &self.0;
+        let Source { pool, clinic, .. } = &self.0;
         let rows = read_models::follow_ups_of_members(pool, clinic, keys)
             .await
             .map_err(|e| Arc::new(ApiError::from(e)))?;
@@ -156,7 +161,7 @@ impl Loader<MemberId> for MembershipLoader {
     type Error = Arc<ApiError>;
 
     async fn load(&self, keys: &[MemberId]) -> Result<HashMap<MemberId, Self::Value>, Self::Error> {
-        let Source { pool, clinic } = &self.0;
+        let Source { pool, clinic, .. } = &self.0;
         let rows = read_models::groups_of_members(pool, clinic, keys)
             .await
             .map_err(|e| Arc::new(ApiError::from(e)))?;
@@ -202,8 +207,12 @@ impl Loader<MemberId> for MemberLoader {
     type Error = Arc<ApiError>;
 
     async fn load(&self, keys: &[MemberId]) -> Result<HashMap<MemberId, Self::Value>, Self::Error> {
-        let Source { pool, clinic } = &self.0;
-        let summaries = read_models::members_by_ids(pool, clinic, keys, Engagement::at(now()))
+        let engagement = Engagement {
+            now: now(),
+            threshold: self.0.at_risk_threshold,
+        };
+        let Source { pool, clinic, .. } = &self.0;
+        let summaries = read_models::members_by_ids(pool, clinic, keys, engagement)
             .await
             .map_err(|e| Arc::new(ApiError::from(e)))?;
         Ok(summaries
@@ -218,7 +227,7 @@ impl Loader<GroupId> for GroupLoader {
     type Error = Arc<ApiError>;
 
     async fn load(&self, keys: &[GroupId]) -> Result<HashMap<GroupId, Self::Value>, Self::Error> {
-        let Source { pool, clinic } = &self.0;
+        let Source { pool, clinic, .. } = &self.0;
         let groups = read_models::groups_by_ids(pool, clinic, keys)
             .await
             .map_err(|e| Arc::new(ApiError::from(e)))?;
@@ -231,7 +240,7 @@ impl Loader<GroupId> for RosterLoader {
     type Error = Arc<ApiError>;
 
     async fn load(&self, keys: &[GroupId]) -> Result<HashMap<GroupId, Self::Value>, Self::Error> {
-        let Source { pool, clinic } = &self.0;
+        let Source { pool, clinic, .. } = &self.0;
         let entries = read_models::rosters(pool, clinic, keys)
             .await
             .map_err(|e| Arc::new(ApiError::from(e)))?;
@@ -252,7 +261,7 @@ impl Loader<GroupId> for SessionLoader {
     type Error = Arc<ApiError>;
 
     async fn load(&self, keys: &[GroupId]) -> Result<HashMap<GroupId, Self::Value>, Self::Error> {
-        let Source { pool, clinic } = &self.0;
+        let Source { pool, clinic, .. } = &self.0;
         let sessions = read_models::sessions_of_groups(pool, clinic, keys)
             .await
             .map_err(|e| Arc::new(ApiError::from(e)))?;
@@ -550,7 +559,7 @@ pub async fn member_after_write(
         &services.pool,
         &request.staff.clinic,
         &[id],
-        Engagement::at(now()),
+        engagement(ctx)?,
     )
     .await?;
     let member = members_from_summaries(summaries)
@@ -790,4 +799,13 @@ pub struct AttendanceRecord {
     pub member: Member,
     /// How they attended.
     pub status: AttendanceStatus,
+}
+
+/// Engagement as the caller's clinic measures it now: its at-risk threshold (ClinicRules).
+pub(super) fn engagement(ctx: &Context<'_>) -> ApiResult<Engagement> {
+    let (services, request) = (services(ctx)?, request(ctx)?);
+    Ok(Engagement {
+        now: now(),
+        threshold: services.rules.at_risk_threshold(&request.staff.clinic),
+    })
 }
