@@ -52,8 +52,12 @@ pub struct Consent {
     pub information: String,
     /// Its expiry date, if any.
     pub expires_at: Option<OffsetDateTime>,
-    /// Its expiry event or condition, if any (recorded; not evaluated by the machine).
+    /// Its expiry event or condition, if any: evaluated when it is the end of treatment
+    /// ([`ends_with_treatment`]), otherwise for staff to act on.
     pub expires_on: Option<String>,
+    /// When its expiry event happened, as the record shows: for a consent until the end of
+    /// treatment, the first discharge after it was signed.
+    pub ended_at: Option<OffsetDateTime>,
     /// Who signed.
     pub signed_by: String,
     /// When it was signed.
@@ -76,6 +80,7 @@ impl Consent {
             information: event.information.clone(),
             expires_at: event.expires_at,
             expires_on: event.expires_on.clone(),
+            ended_at: None,
             signed_by: event.signed_by.clone(),
             signed_at: event.signed_at,
             form_version: event.form_version.clone(),
@@ -83,16 +88,28 @@ impl Consent {
         }
     }
 
-    /// In force at `at`: signed by then, not revoked by then, not expired by then.
+    /// In force at `at`: signed by then, not revoked by then, not expired by then (its date,
+    /// or its expiry event as the record dates it: [`Self::ended_at`]).
     ///
     /// A revocation stops future disclosures only, so a disclosure recorded late for a
-    /// time before the revocation was received is still covered. Only `expires_at` is
-    /// evaluated; an `expires_on` event is for staff to act on (by revoking or recording
-    /// an end date).
+    /// time before the revocation was received is still covered. An expiry event other than
+    /// the end of treatment is for staff to act on (by revoking or recording an end date).
     pub fn in_force_at(&self, at: OffsetDateTime) -> bool {
         self.signed_at <= at
             && self.revoked_at.is_none_or(|revoked| at < revoked)
             && self.expires_at.is_none_or(|expires| at < expires)
+            && self.ended_at.is_none_or(|ended| at < ended)
+    }
+
+    /// The member was discharged at `at`: a consent until the end of treatment, signed by
+    /// then and not ended yet, ends then.
+    pub fn treatment_ended(&mut self, at: OffsetDateTime) {
+        if self.ended_at.is_none()
+            && self.signed_at <= at
+            && self.expires_on.as_deref().is_some_and(ends_with_treatment)
+        {
+            self.ended_at = Some(at);
+        }
     }
 
     /// Whether the service can tell by itself when this consent ends: by its expiry date, or
@@ -110,6 +127,21 @@ impl Consent {
         same_name(&self.recipient, recipient)
             || recipient_class.is_some_and(|class| same_name(&self.recipient, class))
     }
+}
+
+/// Whether a consent's written expiry event is the end of treatment, which the member's
+/// discharge dates ("end of treatment", "discharge", "discharge from treatment"; case, spacing
+/// and a leading "the" aside).
+pub fn ends_with_treatment(expires_on: &str) -> bool {
+    let words = expires_on
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ");
+    matches!(
+        words.strip_prefix("the ").unwrap_or(&words),
+        "end of treatment" | "discharge" | "discharge from treatment"
+    )
 }
 
 fn same_name(a: &str, b: &str) -> bool {
@@ -132,6 +164,7 @@ mod tests {
             information: "attendance".into(),
             expires_at: Some(datetime!(2026-12-31 0:00 UTC)),
             expires_on: None,
+            ended_at: None,
             signed_by: "the member".into(),
             signed_at: datetime!(2026-01-10 9:00 UTC),
             form_version: "v3".into(),
@@ -156,6 +189,38 @@ mod tests {
         };
         assert!(c.in_force_at(datetime!(2026-03-01 11:59 UTC)));
         assert!(!c.in_force_at(datetime!(2026-03-01 12:00 UTC)));
+    }
+
+    #[test]
+    fn a_consent_until_the_end_of_treatment_ends_at_the_first_discharge_after_signing() {
+        let mut c = Consent {
+            expires_at: None,
+            expires_on: Some("The end of  Treatment".into()),
+            ..consent()
+        };
+        c.treatment_ended(datetime!(2026-01-01 0:00 UTC));
+        assert_eq!(c.ended_at, None, "a discharge before it was signed");
+        c.treatment_ended(datetime!(2026-05-01 10:00 UTC));
+        c.treatment_ended(datetime!(2026-09-01 10:00 UTC));
+        assert_eq!(
+            c.ended_at,
+            Some(datetime!(2026-05-01 10:00 UTC)),
+            "the first"
+        );
+        assert!(c.in_force_at(datetime!(2026-05-01 9:59 UTC)));
+        assert!(!c.in_force_at(datetime!(2026-05-01 10:00 UTC)));
+
+        let mut other = Consent {
+            expires_at: None,
+            expires_on: Some("the member's 18th birthday".into()),
+            ..consent()
+        };
+        other.treatment_ended(datetime!(2026-05-01 10:00 UTC));
+        assert_eq!(other.ended_at, None, "an event only staff can date");
+        for written in ["end of treatment", "Discharge", "discharge from treatment"] {
+            assert!(ends_with_treatment(written), "{written}");
+        }
+        assert!(!ends_with_treatment("end of the school year"));
     }
 
     #[test]

@@ -927,3 +927,53 @@ async fn a_member_erased_by_another_process_reads_as_erased_at_once(pool: PgPool
     two.stop().await.unwrap();
     one.stop().await.unwrap();
 }
+
+/// A consent "until the end of treatment" ends when the member is discharged: disclosures
+/// under it are recorded while they are in treatment and refused after.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_consent_until_the_end_of_treatment_ends_at_the_discharge(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let id = refer(&app, &clinician, NAME, EMAIL).await;
+    for step in [
+        "completeIntake(memberId: $id, recommendedLevel: OUTPATIENT) { id }",
+        "admitMember(memberId: $id, levelOfCare: OUTPATIENT) { id }",
+    ] {
+        run(&app, &clinician, step, &id).await;
+    }
+    let consent = app
+        .graphql(
+            &clinician,
+            "mutation($id: ID!, $signed: DateTime!) { recordConsent(memberId: $id, scope: FAMILY_CONTACT, kind: STANDARD, recipient: \"Harbor Step-Down Clinic\", purpose: \"continuity of care\", information: \"discharge summary\", expiresOn: \"end of treatment\", signedBy: \"the member\", signedAt: $signed, formVersion: \"2.31-v3\") { id inForce endedAt } }",
+            json!({ "id": id, "signed": days_ago(1) }),
+        )
+        .await["recordConsent"]
+        .clone();
+    assert_eq!(consent["inForce"], true);
+    assert!(consent["endedAt"].is_null());
+    let disclose = json!({ "id": id, "c": consent["id"], "r": "Harbor Step-Down Clinic" });
+    app.graphql(&clinician, DISCLOSE, disclose.clone()).await;
+
+    run(
+        &app,
+        &clinician,
+        "dischargeMember(memberId: $id, reason: TRANSFERRED) { id }",
+        &id,
+    )
+    .await;
+    let listed = app
+        .graphql(
+            &clinician,
+            "query($id: ID!) { member(id: $id) { consents { inForce endedAt } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let ended = &listed["member"]["consents"][0];
+    assert_eq!(ended["inForce"], false, "{listed}");
+    assert!(ended["endedAt"].as_str().is_some(), "{listed}");
+    let (code, _) = app
+        .graphql_error(Some(&clinician), DISCLOSE, disclose)
+        .await;
+    assert_eq!(code, "CONFLICT", "the consent ended with the treatment");
+    app.stop().await.unwrap();
+}

@@ -146,6 +146,9 @@ impl MemberState {
                 self.stage = Some(Stage::Discharged);
                 self.level_of_care = None;
                 self.last_discharge = Some((e.reason, e.discharged_at));
+                for consent in &mut self.consents {
+                    consent.treatment_ended(e.discharged_at);
+                }
                 // Discharge ends the episode's check-ins: those still open are closed
                 // (no outreach for someone no longer in treatment) and the run of
                 // missed ones starts again.

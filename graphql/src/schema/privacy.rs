@@ -41,6 +41,9 @@ pub struct Consent {
     pub expires_at: Option<OffsetDateTime>,
     /// The expiry event or condition as written on the form (e.g. "end of treatment").
     pub expires_on: Option<String>,
+    /// When its expiry event happened, as the record shows (for a consent until the end of
+    /// treatment: the discharge ending the treatment it was signed in).
+    pub ended_at: Option<OffsetDateTime>,
     /// The member, or a representative and their authority.
     pub signed_by: String,
     /// When it was signed.
@@ -49,7 +52,7 @@ pub struct Consent {
     pub form_version: String,
     /// When the member revoked it, if they did.
     pub revoked_at: Option<OffsetDateTime>,
-    /// Whether it allows disclosures now (signed, not revoked, not expired).
+    /// Whether it allows disclosures now (signed, not revoked, not expired, not ended).
     pub in_force: bool,
 }
 
@@ -64,6 +67,7 @@ impl Consent {
             information: consent.information.clone(),
             expires_at: consent.expires_at,
             expires_on: consent.expires_on.clone(),
+            ended_at: consent.ended_at,
             signed_by: consent.signed_by.clone(),
             signed_at: consent.signed_at,
             form_version: consent.form_version.clone(),
