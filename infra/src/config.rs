@@ -121,13 +121,20 @@ impl ClinicRules {
                     .contains(&threshold)
                     .then_some((clinic, threshold))
             });
-            let Some((clinic, threshold)) = parsed else {
-                return Err(ConfigError {
-                    variable: "CLINIC_AT_RISK_THRESHOLDS",
-                    expected: "comma-separated clinic=sessions entries, sessions from 1 to 14",
-                });
+            let invalid = ConfigError {
+                variable: "CLINIC_AT_RISK_THRESHOLDS",
+                expected: "comma-separated clinic=sessions entries, each clinic once, sessions \
+                           from 1 to 14",
             };
-            at_risk_thresholds.insert(clinic.as_str().to_owned(), threshold);
+            let Some((clinic, threshold)) = parsed else {
+                return Err(invalid);
+            };
+            if at_risk_thresholds
+                .insert(clinic.as_str().to_owned(), threshold)
+                .is_some()
+            {
+                return Err(invalid);
+            }
         }
         let follow_up_days = match get("CLINIC_FOLLOW_UP_DAYS") {
             None => defaults.follow_up_days,
@@ -408,6 +415,7 @@ mod tests {
             ("CLINIC_AT_RISK_THRESHOLDS", "south"),
             ("CLINIC_AT_RISK_THRESHOLDS", "south=0"),
             ("CLINIC_AT_RISK_THRESHOLDS", "=3"),
+            ("CLINIC_AT_RISK_THRESHOLDS", "north=2,north=4"),
             ("CLINIC_FOLLOW_UP_DAYS", "30,7"),
             ("CLINIC_FOLLOW_UP_DAYS", "7,7"),
             ("CLINIC_FOLLOW_UP_DAYS", "0,7"),

@@ -598,6 +598,19 @@ async fn a_retried_mutation_with_the_same_idempotency_key_appends_nothing_twice(
     let first = send("plan-retry-1", plan, json!({ "g": group["id"] })).await;
     let again = send("plan-retry-1", plan, json!({ "g": group["id"] })).await;
     assert_eq!(first, again, "the same session, scheduled once");
+
+    // One key names one thing per field: two aliased referrals in one request are two members.
+    let two = send(
+        "refer-two-1",
+        "mutation { a: referMember(name: \"Ann Alias\", source: SELF) { id name } b: referMember(name: \"Bo Alias\", source: SELF) { id name } }",
+        json!({}),
+    )
+    .await;
+    assert_ne!(two["a"]["id"], two["b"]["id"], "{two}");
+    assert_eq!(
+        (two["a"]["name"].as_str(), two["b"]["name"].as_str()),
+        (Some("Ann Alias"), Some("Bo Alias"))
+    );
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
@@ -1242,17 +1255,34 @@ async fn sessions_are_planned_then_held_or_cancelled_and_groups_close(pool: PgPo
         )
         .await;
     assert_eq!(code, "CONFLICT", "a cancelled session is not held");
+    // Another group, empty, whose roster the empty attendance matches: only the session id is
+    // wrong, and the session stays the first group's.
     let elsewhere = form_group(&app, &clinician, 12, "facilitator-sam").await;
     let (code, _) = app
         .graphql_error(
             Some(&facilitator),
-            record,
-            json!({ "g": elsewhere["id"], "s": planned["id"], "at": rfc3339(now), "m": member["id"] }),
+            "mutation($g: ID!, $s: ID, $at: DateTime!) { recordSession(groupId: $g, sessionId: $s, topic: \"Taken over\", heldAt: $at, attendance: []) { id } }",
+            json!({ "g": elsewhere["id"], "s": planned["id"], "at": rfc3339(now) }),
         )
         .await;
     assert_eq!(
         code, "NOT_FOUND",
         "another group's session is not this group's to record"
+    );
+    let owner = app
+        .graphql(
+            &clinician,
+            "query($g: ID!) { group(id: $g) { sessions { id topic } } }",
+            json!({ "g": group["id"] }),
+        )
+        .await;
+    assert!(
+        owner["group"]["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == planned["id"] && s["topic"] == "Relapse prevention"),
+        "{owner}"
     );
 
     let close =

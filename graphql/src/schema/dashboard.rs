@@ -364,7 +364,8 @@ impl DashboardQuery {
         })
     }
 
-    /// Members in treatment attending fewer than 3 sessions in the last 7 days, all at once.
+    /// Members in treatment attending fewer sessions in the last 7 days than the clinic's
+    /// threshold (`CLINIC_AT_RISK_THRESHOLD[S]`, 3 by default), all at once.
     #[graphql(
         guard = "RoleGuard::new(\"see members at risk\", roles::CLINICAL_READ)",
         deprecation = "the whole list at once; `members(atRisk: true)` pages it"

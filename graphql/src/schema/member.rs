@@ -163,9 +163,9 @@ impl Member {
         self.0.version
     }
 
-    /// In treatment and attending fewer sessions a week than the clinic's threshold (3 unless
-    /// the clinic set its own; clinical reads: it counts every group, so not for a facilitator,
-    /// who sees their own groups' attendance).
+    /// In treatment and attending fewer sessions a week than the clinic's threshold
+    /// (`CLINIC_AT_RISK_THRESHOLD[S]`, 3 by default; clinical reads: it counts every group, so
+    /// not for a facilitator, who sees their own groups' attendance).
     #[graphql(guard = "RoleGuard::new(\"read attendance across groups\", roles::CLINICAL_READ)")]
     async fn at_risk(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         Ok(is_at_risk(

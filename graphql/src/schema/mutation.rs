@@ -60,7 +60,7 @@ impl PipelineMutation {
         source: ReferralSource,
         at: Option<OffsetDateTime>,
     ) -> ApiResult<Member> {
-        let member = MemberId::new(new_id(ctx, "member")?);
+        let member = MemberId::new(new_id(ctx, "member", "")?);
         let command = ReferMember {
             member,
             name: PersonName::parse(&name)?,
@@ -187,12 +187,13 @@ impl PipelineMutation {
         member_id: ID,
         scope: ConsentScope,
     ) -> ApiResult<Member> {
+        let member = member_id_of(&member_id)?;
         let command = GiveConsent::short_form(
-            ConsentId::new(new_id(ctx, "consent")?),
+            ConsentId::new(new_id(ctx, "consent", &member.to_string())?),
             scope.into(),
             OffsetDateTime::now_utc(),
         );
-        Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
+        Ok(run_member(ctx, member, None, command.into()).await?)
     }
 
     /// Records that the member revoked every consent of `scope` in force.
@@ -219,8 +220,9 @@ impl PipelineMutation {
         member_id: ID,
         due_at: OffsetDateTime,
     ) -> ApiResult<Member> {
+        let member = member_id_of(&member_id)?;
         let command = ScheduleCheckIn {
-            check_in: CheckInId::new(new_id(ctx, "check-in")?),
+            check_in: CheckInId::new(new_id(ctx, "check-in", &member.to_string())?),
             due_at,
             channel: CheckInChannel::Call,
             at: OffsetDateTime::now_utc(),
@@ -319,7 +321,7 @@ impl PipelineMutation {
         alumni: Option<bool>,
         online: Option<bool>,
     ) -> ApiResult<Group> {
-        let group = GroupId::new(new_id(ctx, "group")?);
+        let group = GroupId::new(new_id(ctx, "group", "")?);
         let command = FormGroup {
             group,
             name: Text::parse("group name", &name)?,
@@ -440,7 +442,7 @@ impl PipelineMutation {
         topic: String,
     ) -> ApiResult<Session> {
         let group = group_id_of(&group_id)?;
-        let session = SessionId::new(new_id(ctx, "session")?);
+        let session = SessionId::new(new_id(ctx, "session", &group.to_string())?);
         let command = ScheduleSession {
             session,
             starts_at,
@@ -488,7 +490,7 @@ impl PipelineMutation {
         let held_at = not_in_future("heldAt", Some(held_at))?;
         let session = match &session_id {
             Some(id) => SessionId::new(parse_uuid(id)?),
-            None => SessionId::new(new_id(ctx, "session")?),
+            None => SessionId::new(new_id(ctx, "session", &group.to_string())?),
         };
         let attendance = attendance
             .iter()
@@ -636,11 +638,20 @@ pub(super) fn not_in_future(
     }
 }
 
-/// The id of something new a mutation creates (a member, a group, a session...): derived from
-/// the request's `Idempotency-Key` when it has one, so a retry names the same thing, finds it
-/// recorded and answers with it, instead of creating a second one.
-fn new_id(ctx: &Context<'_>, what: &str) -> ApiResult<uuid::Uuid> {
-    Ok(command_context(super::request(ctx)?).new_id(what))
+/// The id of something new a mutation creates (a member, a group, a session of `within`...):
+/// derived from the request's `Idempotency-Key` when it has one, so a retry names the same
+/// thing, finds it recorded and answers with it, instead of creating a second one. The key is
+/// the caller's, for one request: the id also depends on the caller, the field's place in the
+/// request (two aliased mutations of one request name two things) and what it is created in
+/// (the same key never names one session in two groups).
+pub(super) fn new_id(ctx: &Context<'_>, what: &str, within: &str) -> ApiResult<uuid::Uuid> {
+    let request = super::request(ctx)?;
+    let field = ctx
+        .path_node
+        .map(|path| path.to_string())
+        .unwrap_or_default();
+    let name = format!("{what}/{within}/{}/{field}", request.staff.sub);
+    Ok(command_context(request).new_id(&name))
 }
 
 pub(super) fn command_context(request: &RequestContext) -> CommandContext {

@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 use super::enums::{ConsentKind, ConsentScope, DataCategory};
 use super::guard::{require_reading, roles, RoleGuard};
 use super::member::{member_id, Member};
-use super::mutation::{command_context, member_stream, not_in_future};
+use super::mutation::{command_context, member_stream, new_id, not_in_future};
 use super::views::{self, log_reads, Read};
 use super::{request, services};
 use crate::error::{ApiError, ApiResult};
@@ -323,7 +323,7 @@ impl PrivacyMutation {
         form_version: String,
     ) -> ApiResult<Consent> {
         let member = self::member_id(&member_id)?;
-        let consent = ConsentId::new(command_context(request(ctx)?).new_id("consent"));
+        let consent = ConsentId::new(new_id(ctx, "consent", &member.to_string())?);
         let signed_at = not_in_future("signedAt", Some(signed_at))?;
         if expires_at.is_some_and(|expires| expires <= signed_at) {
             return Err(ApiError::BadInput(
@@ -406,7 +406,7 @@ impl PrivacyMutation {
     ) -> ApiResult<Disclosure> {
         let member = self::member_id(&member_id)?;
         let request = request(ctx)?;
-        let disclosure = DisclosureId::new(command_context(request).new_id("disclosure"));
+        let disclosure = DisclosureId::new(new_id(ctx, "disclosure", &member.to_string())?);
         let command = RecordDisclosure {
             disclosure,
             consent: ConsentId::new(super::audit::parse_uuid(&consent_id)?),

@@ -157,10 +157,12 @@ impl WorkerOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeadCause {
     /// The server answered: it refused the email for good (a 5xx to its recipient or its
-    /// content), or its attempts ran out on failures of this email; or its address is unusable.
+    /// content), or its attempts ran out on failures of this email.
     Refused,
     /// Its attempts ran out while the server itself failed (no connection, a refused session).
     ServerTrouble,
+    /// It could not be composed (an unusable address, a template that fails): never sent.
+    Unsendable,
     /// Its member's stream could not be read, so no consent could be checked: never sent.
     Unreadable,
 }
@@ -297,10 +299,10 @@ async fn execute_task(
             Ok(ExecutionOutcome::Dead {
                 id: task.id,
                 attempts,
-                cause: if error.is_server_trouble() {
-                    DeadCause::ServerTrouble
-                } else {
-                    DeadCause::Refused
+                cause: match error {
+                    SendError::InvalidRecipient | SendError::Template => DeadCause::Unsendable,
+                    _ if error.is_server_trouble() => DeadCause::ServerTrouble,
+                    _ => DeadCause::Refused,
                 },
             })
         }
@@ -579,7 +581,7 @@ fn what_the_server_did(outcome: &Result<ExecutionOutcome, OutboxError>) -> Repor
         Ok(ExecutionOutcome::Dead { cause, .. }) => match cause {
             DeadCause::Refused => Report::Answered,
             DeadCause::ServerTrouble => Report::Trouble,
-            DeadCause::Unreadable => Report::NotReached,
+            DeadCause::Unreadable | DeadCause::Unsendable => Report::NotReached,
         },
         Ok(ExecutionOutcome::EmptyQueue | ExecutionOutcome::Cancelled { .. }) | Err(_) => {
             Report::NotReached
@@ -616,6 +618,7 @@ mod tests {
             (dead(DeadCause::Refused), Report::Answered),
             (dead(DeadCause::ServerTrouble), Report::Trouble),
             (dead(DeadCause::Unreadable), Report::NotReached),
+            (dead(DeadCause::Unsendable), Report::NotReached),
             (
                 Ok(ExecutionOutcome::Cancelled {
                     id,

@@ -737,3 +737,30 @@ fn a_member_id_is_never_put_beside_their_stage_or_attendance_in_a_message() {
     .to_string();
     assert!(!message.contains("absent"), "{message}");
 }
+
+// ---- recording a planned session --------------------------------------------------------
+
+#[test]
+fn a_planned_session_of_this_group_is_recorded_under_its_id() {
+    let entries = [(ann(), Present), (bob(), Absent)];
+    given(with_events(ann_and_bob(), [session_scheduled(1)]))
+        .when(RecordSession {
+            planned: true,
+            ..record(1, &entries)
+        })
+        .then([held(1, &entries)]);
+}
+
+#[test]
+fn a_planned_session_this_group_never_scheduled_is_not_found() {
+    // The id of another group's session, say: it is never taken over.
+    let entries = [(ann(), Present), (bob(), Absent)];
+    given(ann_and_bob())
+        .when(RecordSession {
+            planned: true,
+            ..record(1, &entries)
+        })
+        .then_err(GroupError::UnknownSession {
+            session: session(1),
+        });
+}

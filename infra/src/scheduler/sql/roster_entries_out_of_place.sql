@@ -6,8 +6,8 @@
 -- models may lag a readmission).
 --
 -- Left out until $2 (now) has passed them, as the domain would refuse the leave now: entries
--- that join later than now, and members listed in a session recorded as held later than now
--- (a leave may not come before a recorded session that lists the member). Picked every tick,
+-- that join later than now, and members listed in a session recorded as held now or later
+-- (a leave may not come at or before a recorded session that lists the member). Picked every tick,
 -- enough of them would fill the batch before the ones that can go.
 SELECT r.clinic, r.group_id, r.member_id, r.joined_position
   FROM group_rosters r
@@ -19,6 +19,6 @@ SELECT r.clinic, r.group_id, r.member_id, r.joined_position
    AND r.joined_at <= $2
    AND NOT EXISTS (SELECT FROM session_attendance a
                     WHERE a.clinic = r.clinic AND a.group_id = r.group_id
-                      AND a.member_id = r.member_id AND a.held_at > $2)
+                      AND a.member_id = r.member_id AND a.held_at >= $2)
  ORDER BY r.joined_position
  LIMIT $1
