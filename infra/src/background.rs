@@ -26,7 +26,10 @@ impl BackgroundTasks {
         tasks.push(scheduler::spawn(
             pool,
             keyring,
-            SchedulerOptions::every(config.scheduler_tick),
+            SchedulerOptions {
+                check_in_grace: config.rules.check_in_grace(),
+                ..SchedulerOptions::every(config.scheduler_tick)
+            },
             &stopped,
         ));
         Self { stop, tasks }

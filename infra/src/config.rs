@@ -50,20 +50,22 @@ pub struct Config {
     /// `CLINIC_DB_POOL_SIZE`: connections `serve` keeps to PostgreSQL (default
     /// [`DEFAULT_DB_POOL_SIZE`]). Size it to the database server's cores, not to the load.
     pub db_pool_size: u32,
-    /// `CLINIC_AT_RISK_THRESHOLD`, `CLINIC_AT_RISK_THRESHOLDS`, `CLINIC_FOLLOW_UP_DAYS`: the
-    /// clinical rules a clinic sets for itself.
+    /// `CLINIC_AT_RISK_THRESHOLD`, `CLINIC_AT_RISK_THRESHOLDS`, `CLINIC_FOLLOW_UP_DAYS`,
+    /// `CLINIC_CHECK_IN_GRACE_MINUTES`: the clinical rules a clinic sets for itself.
     pub rules: ClinicRules,
 }
 
 /// The clinical rules DOMAIN.md leaves to each clinic: the at-risk threshold ("configurable per
 /// clinic": sessions a week below which a member in treatment is at risk) and the alumni
-/// follow-up schedule (days after a completed discharge). Set by the operator, for every clinic
-/// at once or clinic by clinic.
+/// follow-up schedule (days after a completed discharge); and how long after its due time a
+/// check-in is marked missed (none by default, as DOMAIN.md says: "by its due time"). Set by
+/// the operator, for every clinic at once or (the threshold) clinic by clinic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClinicRules {
     at_risk_threshold: u32,
     at_risk_thresholds: std::collections::HashMap<String, u32>,
     follow_up_days: Vec<u16>,
+    check_in_grace: Duration,
 }
 
 impl Default for ClinicRules {
@@ -74,6 +76,7 @@ impl Default for ClinicRules {
             at_risk_threshold: clinic_domain::engagement::DEFAULT_AT_RISK_THRESHOLD,
             at_risk_thresholds: std::collections::HashMap::new(),
             follow_up_days: clinic_domain::aftercare::DEFAULT_FOLLOW_UP_OFFSETS_DAYS.to_vec(),
+            check_in_grace: Duration::ZERO,
         }
     }
 }
@@ -93,6 +96,11 @@ impl ClinicRules {
     /// Days after a completed discharge when alumni follow-ups fall due, ascending.
     pub fn follow_up_days(&self) -> &[u16] {
         &self.follow_up_days
+    }
+
+    /// How long after its due time a check-in not completed is marked missed.
+    pub fn check_in_grace(&self) -> Duration {
+        self.check_in_grace
     }
 
     /// Reads the three variables through `get` (unset: the defaults).
@@ -161,10 +169,18 @@ impl ClinicRules {
                 }
             }
         };
+        let grace_minutes: u64 = parse_number(get, "CLINIC_CHECK_IN_GRACE_MINUTES", 0)?;
+        if grace_minutes > 1440 {
+            return Err(ConfigError {
+                variable: "CLINIC_CHECK_IN_GRACE_MINUTES",
+                expected: "minutes, a whole number from 0 to 1440",
+            });
+        }
         Ok(Self {
             at_risk_threshold,
             at_risk_thresholds,
             follow_up_days,
+            check_in_grace: Duration::from_secs(grace_minutes * 60),
         })
     }
 }
@@ -399,16 +415,19 @@ mod tests {
         let defaults = config(&[]).expect("valid").rules;
         assert_eq!(defaults.at_risk_threshold(&north), 3);
         assert_eq!(defaults.follow_up_days(), [7, 30, 90, 180, 365]);
+        assert_eq!(defaults.check_in_grace(), Duration::ZERO);
         let set = config(&[
             ("CLINIC_AT_RISK_THRESHOLD", "4"),
             ("CLINIC_AT_RISK_THRESHOLDS", "south=2, east = 5"),
             ("CLINIC_FOLLOW_UP_DAYS", "14, 60,365"),
+            ("CLINIC_CHECK_IN_GRACE_MINUTES", "30"),
         ])
         .expect("valid")
         .rules;
         assert_eq!(set.at_risk_threshold(&north), 4, "every clinic's");
         assert_eq!(set.at_risk_threshold(&south), 2, "its own");
         assert_eq!(set.follow_up_days(), [14, 60, 365]);
+        assert_eq!(set.check_in_grace(), Duration::from_secs(1800));
         for (variable, value) in [
             ("CLINIC_AT_RISK_THRESHOLD", "0"),
             ("CLINIC_AT_RISK_THRESHOLD", "15"),
@@ -420,6 +439,8 @@ mod tests {
             ("CLINIC_FOLLOW_UP_DAYS", "7,7"),
             ("CLINIC_FOLLOW_UP_DAYS", "0,7"),
             ("CLINIC_FOLLOW_UP_DAYS", "7,soon"),
+            ("CLINIC_CHECK_IN_GRACE_MINUTES", "1441"),
+            ("CLINIC_CHECK_IN_GRACE_MINUTES", "-5"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{variable}={value}");

@@ -53,6 +53,9 @@ pub struct SchedulerOptions {
     pub per_tick: u32,
     /// How often a standby process tries to take over.
     pub standby_retry: Duration,
+    /// How long after its due time a check-in not completed is marked missed
+    /// (`CLINIC_CHECK_IN_GRACE_MINUTES`).
+    pub check_in_grace: Duration,
 }
 
 impl SchedulerOptions {
@@ -62,6 +65,7 @@ impl SchedulerOptions {
             tick,
             per_tick: 500,
             standby_retry: Duration::from_secs(2),
+            check_in_grace: Duration::ZERO,
         }
     }
 }
@@ -97,6 +101,7 @@ pub struct Scheduler {
     members: CommandHandler<MemberDecider>,
     groups: CommandHandler<GroupDecider>,
     per_tick: u32,
+    check_in_grace: time::Duration,
 }
 
 impl Scheduler {
@@ -107,6 +112,18 @@ impl Scheduler {
             members: CommandHandler::new(store.clone(), keyring.clone()),
             groups: CommandHandler::new(store, keyring),
             per_tick,
+            check_in_grace: time::Duration::ZERO,
+        }
+    }
+
+    /// Marks a check-in missed only once `grace` has passed its due time
+    /// (`CLINIC_CHECK_IN_GRACE_MINUTES`): a call made at 10:00 and entered at 10:05 is then
+    /// recorded as completed, not refused as missed.
+    #[must_use]
+    pub fn with_check_in_grace(self, grace: std::time::Duration) -> Self {
+        Self {
+            check_in_grace: time::Duration::try_from(grace).unwrap_or(time::Duration::ZERO),
+            ..self
         }
     }
 
@@ -115,8 +132,10 @@ impl Scheduler {
     /// each).
     pub async fn tick(&self, now: OffsetDateTime) -> Result<TickReport, SchedulerError> {
         let mut report = TickReport::default();
+        // Due before this (the grace after a due time past) and not completed: missed.
+        let missed_by = now - self.check_in_grace;
         let overdue = sqlx::query(include_str!("scheduler/sql/overdue_check_ins.sql"))
-            .bind(now)
+            .bind(missed_by)
             .bind(i64::from(self.per_tick))
             .fetch_all(&self.pool)
             .await?;
@@ -124,7 +143,10 @@ impl Scheduler {
             let clinic: String = row.try_get("clinic")?;
             let member = MemberId::new(row.try_get("member_id")?);
             let check_in = CheckInId::new(row.try_get("check_in_id")?);
-            let command = MemberCommand::MarkCheckInMissed(MarkCheckInMissed { check_in, now });
+            let command = MemberCommand::MarkCheckInMissed(MarkCheckInMissed {
+                check_in,
+                now: missed_by,
+            });
             let key = format!("scheduler/check-in-missed/{check_in}");
             let outcome = self.run(&clinic, member, key, command).await;
             report.count(outcome, |r| r.check_ins_missed += 1);
@@ -302,7 +324,8 @@ pub async fn run(
     options: SchedulerOptions,
     mut stop: watch::Receiver<bool>,
 ) {
-    let scheduler = Scheduler::new(EventStore::new(pool.clone()), keyring, options.per_tick);
+    let scheduler = Scheduler::new(EventStore::new(pool.clone()), keyring, options.per_tick)
+        .with_check_in_grace(options.check_in_grace);
     let mut candidate = Candidate::new("scheduler");
     loop {
         if *stop.borrow() {

@@ -44,6 +44,7 @@ fn quick_ticks() -> SchedulerOptions {
         tick: StdDuration::from_millis(20),
         per_tick: 100,
         standby_retry: StdDuration::from_millis(20),
+        check_in_grace: StdDuration::ZERO,
     }
 }
 
@@ -477,4 +478,37 @@ async fn a_roster_entry_the_domain_would_refuse_to_end_now_waits_for_its_time(po
         .await
         .unwrap();
     assert_eq!(later.rosters_left, 1, "{later:?}");
+}
+
+/// With a grace period, a check-in is marked missed only once the grace has passed its due
+/// time: one completed a few minutes late is recorded as completed.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_check_in_is_marked_missed_only_after_the_grace_period(pool: PgPool) {
+    let mut c = Clinic::new(&pool, "north");
+    c.admitted(ann(), "Ann Archer", LevelOfCare::Outpatient, T0)
+        .await;
+    c.schedule_check_in(ann(), check_in(1), NOW - Duration::minutes(10))
+        .await;
+    c.schedule_check_in(ann(), check_in(2), NOW - Duration::minutes(40))
+        .await;
+    catch_up_all(&pool).await;
+    let graceful = scheduler(&pool).with_check_in_grace(StdDuration::from_secs(30 * 60));
+    let report = graceful.tick(NOW).await.unwrap();
+    assert_eq!(
+        report.check_ins_missed, 1,
+        "only the one 40 minutes late: {report:?}"
+    );
+    // The other is still open to be completed, as the call was made.
+    c.complete_check_in(ann(), check_in(1), NOW).await;
+    catch_up_all(&pool).await;
+    let later = graceful.tick(NOW + Duration::hours(1)).await.unwrap();
+    assert_eq!(later, TickReport::default(), "nothing left to mark");
+    let statuses: Vec<CheckInStatus> = read_models::check_ins_of_members(&pool, &north(), &[ann()])
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.status)
+        .collect();
+    // By due time: the one 40 minutes late first.
+    assert_eq!(statuses, [CheckInStatus::Missed, CheckInStatus::Completed]);
 }
