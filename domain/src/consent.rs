@@ -102,19 +102,20 @@ impl Consent {
     }
 
     /// The member was discharged at `at`: a consent until the end of treatment, signed by
-    /// then and not ended yet, ends then.
+    /// then, ends at the first such discharge (whatever order discharges and consents are
+    /// recorded in).
     pub fn treatment_ended(&mut self, at: OffsetDateTime) {
-        if self.ended_at.is_none()
-            && self.signed_at <= at
+        if self.signed_at <= at
             && self.expires_on.as_deref().is_some_and(ends_with_treatment)
+            && self.ended_at.is_none_or(|ended| at < ended)
         {
             self.ended_at = Some(at);
         }
     }
 
-    /// Whether the service can tell by itself when this consent ends: by its expiry date, or
-    /// only by the member's revocation. One that ends on another event ("end of treatment")
-    /// needs a person to say when that happened, so nothing automatic relies on it.
+    /// Whether automatic emails may rely on this consent: it ends by its expiry date, or only by
+    /// the member's revocation. One that ends on an event (even the end of treatment, which
+    /// the record dates only once the discharge is recorded, perhaps late) is left to people.
     pub fn end_is_on_record(&self) -> bool {
         self.expires_on
             .as_deref()
@@ -200,8 +201,9 @@ mod tests {
         };
         c.treatment_ended(datetime!(2026-01-01 0:00 UTC));
         assert_eq!(c.ended_at, None, "a discharge before it was signed");
-        c.treatment_ended(datetime!(2026-05-01 10:00 UTC));
         c.treatment_ended(datetime!(2026-09-01 10:00 UTC));
+        c.treatment_ended(datetime!(2026-05-01 10:00 UTC));
+        c.treatment_ended(datetime!(2026-10-01 10:00 UTC));
         assert_eq!(
             c.ended_at,
             Some(datetime!(2026-05-01 10:00 UTC)),

@@ -607,6 +607,20 @@ async fn a_retried_mutation_with_the_same_idempotency_key_appends_nothing_twice(
     )
     .await;
     assert_ne!(two["a"]["id"], two["b"]["id"], "{two}");
+    // ... and two aliased consents for one member are two consents, not a retry of the first.
+    let consents = "mutation($id: ID!) { a: giveConsent(memberId: $id, scope: EMAIL_OUTREACH) { id } b: giveConsent(memberId: $id, scope: FAMILY_CONTACT) { id } }";
+    send("consents-1", consents, json!({ "id": two["a"]["id"] })).await;
+    let listed = app
+        .graphql(
+            &clinician,
+            "query($id: ID!) { member(id: $id) { consents { scope } } }",
+            json!({ "id": two["a"]["id"] }),
+        )
+        .await;
+    assert_eq!(
+        listed["member"]["consents"],
+        json!([{ "scope": "EMAIL_OUTREACH" }, { "scope": "FAMILY_CONTACT" }])
+    );
     assert_eq!(
         (two["a"]["name"].as_str(), two["b"]["name"].as_str()),
         (Some("Ann Alias"), Some("Bo Alias"))

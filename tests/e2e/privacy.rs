@@ -954,6 +954,8 @@ async fn a_consent_until_the_end_of_treatment_ends_at_the_discharge(pool: PgPool
     let disclose = json!({ "id": id, "c": consent["id"], "r": "Harbor Step-Down Clinic" });
     app.graphql(&clinician, DISCLOSE, disclose.clone()).await;
 
+    let before_discharge = days_ago(0);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     run(
         &app,
         &clinician,
@@ -961,6 +963,20 @@ async fn a_consent_until_the_end_of_treatment_ends_at_the_discharge(pool: PgPool
         &id,
     )
     .await;
+    // Time travel shows the consent as it stood then: in force, not ended.
+    let admin = app.token("admin-ada", Role::Admin, "north");
+    let then = app
+        .graphql(
+            &admin,
+            "query($id: ID!, $at: DateTime!) { memberAsOf(id: $id, at: $at) { consents { inForce endedAt } } }",
+            json!({ "id": id, "at": before_discharge }),
+        )
+        .await;
+    assert_eq!(
+        then["memberAsOf"]["consents"],
+        json!([{ "inForce": true, "endedAt": null }]),
+        "{then}"
+    );
     let listed = app
         .graphql(
             &clinician,

@@ -70,6 +70,8 @@ pub struct MemberState {
     episodes: u32,
     admitted_at: Option<OffsetDateTime>,
     last_discharge: Option<(DischargeReason, OffsetDateTime)>,
+    /// Every discharge's time, in the order recorded (consents until the end of treatment).
+    discharges: Vec<OffsetDateTime>,
     consents: Vec<Consent>,
     goals: Vec<Goal>,
     check_ins: Vec<CheckIn>,
@@ -110,7 +112,14 @@ impl MemberState {
                 self.admitted_at = Some(e.admitted_at);
             }
             MemberEvent::LevelOfCareChanged(e) => self.level_of_care = Some(e.to),
-            MemberEvent::ConsentGiven(e) => self.consents.push(Consent::given(e)),
+            MemberEvent::ConsentGiven(e) => {
+                // A consent entered after a discharge it was signed before ends there too.
+                let mut consent = Consent::given(e);
+                for discharged_at in &self.discharges {
+                    consent.treatment_ended(*discharged_at);
+                }
+                self.consents.push(consent);
+            }
             MemberEvent::ConsentRevoked(e) => {
                 if let Some(c) = self.consents.iter_mut().find(|c| c.id == e.consent_id) {
                     c.revoked_at.get_or_insert(e.received_at);
@@ -146,6 +155,7 @@ impl MemberState {
                 self.stage = Some(Stage::Discharged);
                 self.level_of_care = None;
                 self.last_discharge = Some((e.reason, e.discharged_at));
+                self.discharges.push(e.discharged_at);
                 for consent in &mut self.consents {
                     consent.treatment_ended(e.discharged_at);
                 }

@@ -313,7 +313,7 @@ impl AuditQuery {
         let keys =
             clinic_infra::codec::current_keys_for(&services.keyring, &services.pool, &events)
                 .await?;
-        let view = super::member::snapshot(member, &events, &keys, attended, Vec::new())?;
+        let view = super::member::snapshot(member, &events, &keys, attended, Vec::new(), at)?;
         if view.is_some() {
             super::views::log_reads(
                 ctx,

@@ -110,6 +110,8 @@ pub struct Past {
     pub follow_ups: Vec<FollowUp>,
     /// The groups they were on (as far as the caller knows).
     pub groups: Vec<clinic_domain::GroupId>,
+    /// Their consents as recorded by then, each in force or not then.
+    pub consents: Vec<super::privacy::Consent>,
 }
 
 /// A member of the clinic.
@@ -193,9 +195,11 @@ impl Member {
         self.0.erased
     }
 
-    /// Their written consents (42 CFR 2.31), oldest first, each saying whether it is in force.
+    /// Their written consents (42 CFR 2.31), oldest first, each saying whether it is in force
+    /// (as of the past instant, in time travel).
     async fn consents(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::privacy::Consent>> {
-        super::privacy::consents_of(ctx, self.0.id).await
+        let past = self.0.past.as_ref().map(|past| past.consents.clone());
+        super::privacy::consents_of(ctx, self.0.id, past).await
     }
 
     /// The emails about them, oldest first, each with the consent that allowed it (no
@@ -293,6 +297,7 @@ pub fn snapshot(
     keys: &KeySet,
     attended_last_7_days: u32,
     groups: Vec<clinic_domain::GroupId>,
+    at: OffsetDateTime,
 ) -> ApiResult<Option<MemberView>> {
     let mut timeline = Vec::with_capacity(events.len());
     for recorded in events {
@@ -345,6 +350,7 @@ pub fn snapshot(
                 })
                 .collect(),
             groups,
+            consents: super::privacy::consents_shown(&state, at),
         }),
     }))
 }

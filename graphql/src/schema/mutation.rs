@@ -639,28 +639,34 @@ pub(super) fn not_in_future(
 }
 
 /// The id of something new a mutation creates (a member, a group, a session of `within`...):
-/// derived from the request's `Idempotency-Key` when it has one, so a retry names the same
-/// thing, finds it recorded and answers with it, instead of creating a second one. The key is
-/// the caller's, for one request: the id also depends on the caller, the field's place in the
-/// request (two aliased mutations of one request name two things) and what it is created in
-/// (the same key never names one session in two groups).
+/// derived from the mutation's idempotency key ([`command_context`]) when the request has one,
+/// so a retry names the same thing, finds it recorded and answers with it, instead of creating
+/// a second one; and from what it is created in, so one key never names a session in two
+/// groups. Random without a key.
 pub(super) fn new_id(ctx: &Context<'_>, what: &str, within: &str) -> ApiResult<uuid::Uuid> {
-    let request = super::request(ctx)?;
+    Ok(command_context(ctx)?.new_id(&format!("{what}/{within}")))
+}
+
+/// The command context of the mutation field `ctx` resolves. Its idempotency key is the
+/// request's `Idempotency-Key` scoped to the caller and to the field's place in the request
+/// (its alias): the key is the caller's, for one request, so another caller reusing it, or two
+/// aliased mutations of one request, are told apart from a retry, both in the event ids the
+/// store compares and in the ids of what they create.
+pub(super) fn command_context(ctx: &Context<'_>) -> ApiResult<CommandContext> {
+    let request: &RequestContext = super::request(ctx)?;
     let field = ctx
         .path_node
         .map(|path| path.to_string())
         .unwrap_or_default();
-    let name = format!("{what}/{within}/{}/{field}", request.staff.sub);
-    Ok(command_context(request).new_id(&name))
-}
-
-pub(super) fn command_context(request: &RequestContext) -> CommandContext {
-    CommandContext {
+    Ok(CommandContext {
         clinic: request.staff.clinic.clone(),
         actor: request.staff.sub.clone(),
         correlation_id: request.correlation_id,
-        idempotency_key: request.idempotency_key.clone(),
-    }
+        idempotency_key: request
+            .idempotency_key
+            .as_ref()
+            .map(|key| format!("{key}/{}/{field}", request.staff.sub)),
+    })
 }
 
 fn expected(version: Option<i64>) -> ApiResult<Option<u64>> {
@@ -687,10 +693,9 @@ where
     D::Command: Clone,
     D::Error: DomainRefusal,
 {
-    let request = super::request(ctx)?;
     let executed = handler
         .execute(
-            &command_context(request),
+            &command_context(ctx)?,
             &stream,
             expected(expected_version)?,
             command,

@@ -188,8 +188,13 @@ pub async fn emails_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<Mem
         .collect())
 }
 
-/// The member's consents, newest last, from their stream.
-pub async fn consents_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<Consent>> {
+/// The member's consents, newest last: `past` (as a member's past state holds them, in time
+/// travel), or from their stream now. The read is checked and logged either way.
+pub async fn consents_of(
+    ctx: &Context<'_>,
+    member: MemberId,
+    past: Option<Vec<Consent>>,
+) -> ApiResult<Vec<Consent>> {
     require_reading(
         ctx,
         "read consents",
@@ -198,18 +203,29 @@ pub async fn consents_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<C
         DataCategory::Consents,
     )
     .await?;
-    let (services, request) = (services(ctx)?, request(ctx)?);
-    let (state, _, _) = services
-        .members
-        .load(&request.staff.clinic, &member_stream(member))
-        .await?;
+    let shown = match past {
+        Some(past) => past,
+        None => {
+            let (services, request) = (services(ctx)?, request(ctx)?);
+            let (state, _, _) = services
+                .members
+                .load(&request.staff.clinic, &member_stream(member))
+                .await?;
+            consents_shown(&state, OffsetDateTime::now_utc())
+        }
+    };
     log_reads(ctx, &[member], Read::Record(DataCategory::Consents), true).await?;
-    let now = OffsetDateTime::now_utc();
-    Ok(state
+    Ok(shown)
+}
+
+/// `state`'s consents as shown at `at` (in force then or not); an erased member's personal
+/// texts read `(erased)`.
+pub fn consents_shown(state: &clinic_domain::MemberState, at: OffsetDateTime) -> Vec<Consent> {
+    state
         .consents()
         .iter()
         .map(|consent| {
-            let mut shown = Consent::of(consent, now);
+            let mut shown = Consent::of(consent, at);
             if state.erased() {
                 // The erasure emptied the consent's personal texts; say so, as everywhere else.
                 for text in [
@@ -223,7 +239,7 @@ pub async fn consents_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<C
             }
             shown
         })
-        .collect())
+        .collect()
 }
 
 /// The privacy queries.
@@ -460,11 +476,11 @@ impl PrivacyMutation {
         reason: String,
     ) -> ApiResult<bool> {
         let member = self::member_id(&member_id)?;
-        let (services, request) = (services(ctx)?, request(ctx)?);
+        let services = services(ctx)?;
         let erased = erasure::erase_member(
             &services.members,
             &services.keyring,
-            &command_context(request),
+            &command_context(ctx)?,
             member,
             &reason,
             services.retention_days,
@@ -495,11 +511,11 @@ async fn execute(
     member: MemberId,
     command: MemberCommand,
 ) -> ApiResult<clinic_domain::MemberState> {
-    let (services, request) = (services(ctx)?, request(ctx)?);
+    let services = services(ctx)?;
     let executed = services
         .members
         .execute(
-            &command_context(request),
+            &command_context(ctx)?,
             &member_stream(member),
             None,
             command,

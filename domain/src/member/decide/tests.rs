@@ -1623,3 +1623,36 @@ fn error_messages_carry_ids_not_names() {
     let invalid: MemberError = PersonName::parse("").unwrap_err().into();
     assert_eq!(invalid.to_string(), "name must not be empty");
 }
+
+fn consent_until_end_of_treatment(signed_at: OffsetDateTime) -> MemberEvent {
+    let MemberEvent::ConsentGiven(given) =
+        consent_given(1, ConsentScope::FamilyContact, "Treating Providers")
+    else {
+        unreachable!("consent_given gives a ConsentGiven")
+    };
+    ConsentGiven {
+        expires_at: None,
+        expires_on: Some("end of treatment".into()),
+        signed_at,
+        ..given
+    }
+    .into()
+}
+
+#[test]
+fn a_consent_until_the_end_of_treatment_ends_at_the_discharge_however_late_it_is_entered() {
+    // Discharged on day 40; a paper consent signed on day 20 entered on day 50.
+    given(with(
+        in_aftercare(),
+        [consent_until_end_of_treatment(day(20))],
+    ))
+    .when(disclose(1, "treating providers", None, day(45)))
+    .then_err(MemberError::ConsentNotInForce {
+        consent: consent_id(1),
+    });
+    let folded = MemberState::from_events(&with(
+        in_aftercare(),
+        [consent_until_end_of_treatment(day(20))],
+    ));
+    assert_eq!(folded.consents()[0].ended_at, Some(day(40)));
+}
