@@ -195,17 +195,16 @@ impl Scheduler {
         joined_position: i64,
         now: OffsetDateTime,
     ) -> Outcome {
-        let Ok(clinic_id) = ClinicId::parse(clinic) else {
-            tracing::warn!("a read-model row names an invalid clinic; skipped");
+        let Some(clinic) = clinic_of_row(clinic) else {
             return Outcome::Failed;
         };
         let member_stream = StreamId::of("member", member.as_uuid());
         let group_stream = StreamId::of("group", group.as_uuid());
-        let member_state = match self.members.load(&clinic_id, &member_stream).await {
+        let member_state = match self.members.load(&clinic, &member_stream).await {
             Ok((state, ..)) => state,
             Err(error) => return read_failed(&error, &member_stream),
         };
-        let group_state = match self.groups.load(&clinic_id, &group_stream).await {
+        let group_state = match self.groups.load(&clinic, &group_stream).await {
             Ok((state, ..)) => state,
             Err(error) => return read_failed(&error, &group_stream),
         };
@@ -241,9 +240,21 @@ impl Scheduler {
         idempotency_key: String,
         command: MemberCommand,
     ) -> Outcome {
+        let Some(clinic) = clinic_of_row(clinic) else {
+            return Outcome::Failed;
+        };
         let stream = StreamId::of("member", member.as_uuid());
         execute_as_scheduler(&self.members, clinic, stream, idempotency_key, command).await
     }
+}
+
+/// The clinic a read-model row names; `None` (logged) if it is not a valid one.
+fn clinic_of_row(clinic: &str) -> Option<ClinicId> {
+    let parsed = ClinicId::parse(clinic).ok();
+    if parsed.is_none() {
+        tracing::warn!("a read-model row names an invalid clinic; skipped");
+    }
+    parsed
 }
 
 fn read_failed(error: &(dyn std::error::Error + 'static), stream: &StreamId) -> Outcome {
@@ -254,7 +265,7 @@ fn read_failed(error: &(dyn std::error::Error + 'static), stream: &StreamId) -> 
 /// Runs `command` on `stream` as the scheduler, exactly once per `idempotency_key`.
 async fn execute_as_scheduler<D>(
     handler: &CommandHandler<D>,
-    clinic: &str,
+    clinic: ClinicId,
     stream: StreamId,
     idempotency_key: String,
     command: D::Command,
@@ -265,10 +276,6 @@ where
     D::Command: Clone,
     D::Error: std::error::Error + Send + Sync + 'static,
 {
-    let Ok(clinic) = ClinicId::parse(clinic) else {
-        tracing::warn!("a read-model row names an invalid clinic; skipped");
-        return Outcome::Failed;
-    };
     let context = CommandContext {
         clinic,
         actor: ACTOR.to_owned(),

@@ -242,6 +242,25 @@ pub fn consents_shown(state: &clinic_domain::MemberState, at: OffsetDateTime) ->
         .collect()
 }
 
+/// The answer of a consent mutation: `consent` as `member`'s record (`state`, after the write)
+/// shows it now; read back from the record, so logged as a consents read.
+async fn recorded_consent(
+    ctx: &Context<'_>,
+    member: MemberId,
+    state: &clinic_domain::MemberState,
+    consent: ConsentId,
+) -> ApiResult<Consent> {
+    let recorded = state
+        .consents()
+        .iter()
+        .find(|c| c.id == consent)
+        .ok_or_else(|| {
+            ApiError::internal(std::io::Error::other("consent not in the member's record"))
+        })?;
+    log_reads(ctx, &[member], Read::Record(DataCategory::Consents), true).await?;
+    Ok(Consent::of(recorded, OffsetDateTime::now_utc()))
+}
+
 /// The privacy queries.
 #[derive(Default)]
 pub struct PrivacyQuery;
@@ -363,14 +382,7 @@ impl PrivacyMutation {
             form_version: Text::parse("formVersion", &form_version)?,
         };
         let state = execute(ctx, member, command.into()).await?;
-        let recorded = state
-            .consents()
-            .iter()
-            .find(|c| c.id == consent)
-            .ok_or_else(|| ApiError::internal(std::io::Error::other("consent not recorded")))?;
-        // The answer is read back from the member's record.
-        log_reads(ctx, &[member], Read::Record(DataCategory::Consents), true).await?;
-        Ok(Consent::of(recorded, OffsetDateTime::now_utc()))
+        recorded_consent(ctx, member, &state, consent).await
     }
 
     /// Records the member's revocation of one consent, as received (`receivedAt` may be in
@@ -394,14 +406,7 @@ impl PrivacyMutation {
             at: not_in_future("receivedAt", received_at)?,
         };
         let state = execute(ctx, member, command.into()).await?;
-        let revoked = state
-            .consents()
-            .iter()
-            .find(|c| c.id == consent)
-            .ok_or_else(|| ApiError::internal(std::io::Error::other("consent not found")))?;
-        // The answer is read back from the member's record.
-        log_reads(ctx, &[member], Read::Record(DataCategory::Consents), true).await?;
-        Ok(Consent::of(revoked, OffsetDateTime::now_utc()))
+        recorded_consent(ctx, member, &state, consent).await
     }
 
     /// Records that part of the record was shared with a third party: refused (`CONFLICT`)

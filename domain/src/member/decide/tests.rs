@@ -971,17 +971,7 @@ fn with_consent() -> Vec<MemberEvent> {
 fn a_disclosure_to_the_recipient_a_consent_names_is_recorded_with_the_notice() {
     given(with_consent())
         .when(disclose(1, "treating providers", None, day(5)))
-        .then([DisclosureMade {
-            disclosure_id: disclosure_id(1),
-            consent_id: consent_id(1),
-            recipient: "treating providers".into(),
-            purpose: "care coordination".into(),
-            description: "attendance summary".into(),
-            channel: "secure fax".into(),
-            disclosed_by: "counselor-kim".into(),
-            disclosed_at: day(5),
-            notice: DISCLOSURE_NOTICE.into(),
-        }]);
+        .then([disclosed(day(5))]);
 }
 
 #[test]
