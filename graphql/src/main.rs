@@ -278,7 +278,10 @@ async fn seed_demo(
     let pool = clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 6)
         .await
         .context("database")?;
-    let options = DemoOptions::new(clinic.clone(), members, days);
+    let options = DemoOptions {
+        follow_up_days: config.rules.follow_up_days().to_vec(),
+        ..DemoOptions::new(clinic.clone(), members, days)
+    };
     let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
     let report = demo::seed_demo(
         &EventStore::new(pool),

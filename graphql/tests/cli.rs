@@ -467,3 +467,31 @@ async fn only_serve_dev_falls_back_to_the_development_key_file(pool: PgPool) {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("CLINIC_MASTER_KEY is not set"));
 }
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn seed_demo_plans_the_clinics_own_follow_up_days(pool: PgPool) {
+    let url = url_of(&pool).await;
+    let output = clinic_with_key(
+        &[
+            "seed-demo",
+            "--members",
+            "60",
+            "--days",
+            "150",
+            "--clinic",
+            "north",
+        ],
+        &url,
+        &[("CLINIC_FOLLOW_UP_DAYS", "14,60")],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let offsets: Vec<i32> = sqlx::query_scalar(
+        "SELECT DISTINCT (f ->> 'day_offset')::int FROM events, \
+         jsonb_array_elements(data -> 'follow_ups') AS f \
+         WHERE type = 'AftercareStarted' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(offsets, [14, 60]);
+}

@@ -65,6 +65,9 @@ pub struct DemoOptions {
     /// Seal personal fields under member keys, as the service does. `false` only for the
     /// benchmarks that measure what sealing costs against the same log without it.
     pub seal: bool,
+    /// The days after discharge that alumni follow-ups fall due: the clinic's own
+    /// (`CLINIC_FOLLOW_UP_DAYS`), so a demo shows the schedule the service would plan.
+    pub follow_up_days: Vec<u16>,
 }
 
 impl DemoOptions {
@@ -78,6 +81,7 @@ impl DemoOptions {
             flush_every_days: 7,
             writers: 4,
             seal: true,
+            follow_up_days: DEFAULT_FOLLOW_UP_OFFSETS_DAYS.to_vec(),
         }
     }
 }
@@ -221,6 +225,7 @@ struct Simulation {
     clinic: ClinicId,
     writers: usize,
     seal: bool,
+    follow_up_days: Vec<u16>,
     start: OffsetDateTime,
     days: u32,
     members_total: u32,
@@ -255,6 +260,7 @@ impl Simulation {
             clinic: options.clinic.clone(),
             writers: options.writers.max(1),
             seal: options.seal,
+            follow_up_days: options.follow_up_days.clone(),
             rng: Rng(rng.next()),
         };
         for n in 0..treatment_groups + alumni_groups {
@@ -678,7 +684,7 @@ impl Simulation {
                 reason,
                 at,
                 plan: AftercarePlan::AlumniGroup,
-                follow_up_offsets_days: DEFAULT_FOLLOW_UP_OFFSETS_DAYS.to_vec(),
+                follow_up_offsets_days: self.follow_up_days.clone(),
             },
         );
         self.members[m].discharge_day = Some(day);
