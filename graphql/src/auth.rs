@@ -11,8 +11,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// What a staff member may do (DOMAIN.md "Who may do what").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What a staff member may do (DOMAIN.md "Who may do what"). A token's `role` claim is read
+/// in any case (`admin`, `ADMIN`: the GraphQL enum's spelling), since other issuers than
+/// `clinic token` sign staff tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything in their clinic.
@@ -70,7 +72,16 @@ impl FromStr for Role {
     }
 }
 
-/// The claims of a staff token.
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        raw.parse()
+            .map_err(|_| serde::de::Error::custom(format_args!("unknown role {raw:?}")))
+    }
+}
+
+/// The claims of a staff token: the contract's `sub`, `role`, `clinic` and `exp`, and the
+/// `iat` that `clinic token` adds (optional: a token from another issuer may not carry it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The staff member (recorded as the actor of what they do).
@@ -82,7 +93,8 @@ pub struct Claims {
     /// Expiry, seconds since the Unix epoch.
     pub exp: i64,
     /// Issued at, seconds since the Unix epoch.
-    pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
 }
 
 /// A verified staff member: the claims of a token that passed every check.
@@ -154,7 +166,7 @@ impl TokenKeys {
             sub: sub.to_owned(),
             role,
             clinic: clinic.to_string(),
-            iat: now.unix_timestamp(),
+            iat: Some(now.unix_timestamp()),
             exp: (now + ttl).unix_timestamp(),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
@@ -282,6 +294,29 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_token_with_only_the_contracts_claims_verifies_and_its_role_in_any_case() {
+        let secret = "a-secret-of-some-length";
+        let exp = OffsetDateTime::now_utc().unix_timestamp() + 3600;
+        let signed = |role: &str| {
+            let claims =
+                serde_json::json!({ "sub": "dr-lee", "role": role, "clinic": "north", "exp": exp });
+            encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(secret.as_bytes()),
+            )
+            .unwrap()
+        };
+        let keys = keys(secret);
+        assert_eq!(keys.verify(&signed("ADMIN")).unwrap().role, Role::Admin);
+        assert_eq!(
+            keys.verify(&signed("clinician")).unwrap().role,
+            Role::Clinician
+        );
+        assert_eq!(keys.verify(&signed("root")), Err(AuthError::Invalid));
     }
 
     #[test]
