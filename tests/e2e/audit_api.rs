@@ -230,11 +230,11 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
     let streamed: serde_json::Value = streamed.json().await.unwrap();
     assert_eq!(streamed, body, "both refusals read alike");
 
-    // Deeper than the schema's limit (12): refused before it runs.
+    // Deeper than the schema's limit: refused before it runs.
     let deep = format!(
         "{{ __schema {{ types {{ {}name{} }} }} }}",
-        "ofType { ".repeat(14),
-        " }".repeat(14)
+        "ofType { ".repeat(clinic_graphql::schema::MAX_DEPTH),
+        " }".repeat(clinic_graphql::schema::MAX_DEPTH)
     );
     let (_, body) = app.graphql_raw(Some(&token), &deep, json!({})).await;
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
@@ -242,6 +242,25 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
 
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn graphiql_and_codegen_tools_can_introspect_the_schema(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let token = app.token("intake-ann", Role::Intake, "north");
+    let (_, body) = app
+        .graphql_raw(
+            Some(&token),
+            include_str!("introspection.graphql"),
+            json!({}),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let types = body["data"]["__schema"]["types"].as_array().unwrap();
+    assert!(
+        types.iter().any(|t| t["name"] == "Member"),
+        "the schema's types are listed"
+    );
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
