@@ -1,6 +1,9 @@
 //! One active instance across processes: a PostgreSQL session-level advisory lock held on a
 //! connection of its own. The lock ends with the connection, so when the leading process dies
-//! (or its connection does) another process's next attempt takes over.
+//! (or its connection does) another process's next attempt takes over. When the leader's whole
+//! host goes (power, network), nothing closes the socket: the server finds the connection dead
+//! by TCP keepalive ([`KEEPALIVES`], about half a minute instead of the kernel's two hours) and
+//! ends the session, and the lock with it.
 //!
 //! Also the stop signal of background loops: a `watch` channel that turns `true` on shutdown.
 
@@ -14,6 +17,20 @@ use crate::db::Superseded;
 /// The advisory-lock key space of this service (the first of the two-int keys), so its locks
 /// never collide with the event store's per-stream `pg_advisory_xact_lock(bigint)` locks.
 const LOCK_SPACE: i32 = 0x636c_696e; // "clin"
+
+/// Server-side TCP settings of a lock's connection: PostgreSQL probes an idle connection after
+/// 10 s, every 5 s, and drops it after 3 unanswered probes (or data unacknowledged for 30 s).
+/// Ignored on a Unix socket, where a dead peer is seen at once.
+const KEEPALIVES: [(&str, &str); 4] = [
+    ("tcp_keepalives_idle", "10"),
+    ("tcp_keepalives_interval", "5"),
+    ("tcp_keepalives_count", "3"),
+    ("tcp_user_timeout", "30000"),
+];
+
+/// How long a leader's check may take before the leader assumes its connection, and so its
+/// lock, is gone (a network cut leaves the query waiting for ever otherwise).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A dedicated connection that may hold the lock named by `name`.
 pub(crate) struct Candidate {
@@ -39,7 +56,10 @@ impl Candidate {
     pub(crate) async fn try_lead(&mut self, pool: &PgPool) -> Result<Option<Leader>, sqlx::Error> {
         let mut conn = match self.conn.take() {
             Some(conn) => conn,
-            None => PgConnection::connect_with(&pool.connect_options()).await?,
+            None => {
+                let options = (*pool.connect_options()).clone().options(KEEPALIVES);
+                PgConnection::connect_with(&options).await?
+            }
         };
         let acquired: bool = sqlx::query_scalar(include_str!("leadership/sql/try_lock.sql"))
             .bind(LOCK_SPACE)
@@ -72,9 +92,16 @@ impl Leader {
     /// release has migrated the database (one query on the lock's connection, which also
     /// proves it alive).
     pub(crate) async fn check(&mut self) -> Result<(), Deposed> {
-        let newest = crate::db::newest_migration(&mut self.conn)
-            .await
-            .map_err(Deposed::CheckFailed)?;
+        let newest =
+            tokio::time::timeout(CHECK_TIMEOUT, crate::db::newest_migration(&mut self.conn))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the lock's connection did not answer",
+                    )))
+                })
+                .map_err(Deposed::CheckFailed)?;
         Superseded::check(newest)?;
         Ok(())
     }
@@ -95,5 +122,38 @@ pub(crate) async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, duration: Du
     tokio::select! {
         () = stopped(stop) => true,
         () = tokio::time::sleep(duration) => *stop.borrow(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn a_lock_connection_is_probed_so_a_dead_hosts_lock_is_released(pool: PgPool) {
+        let mut leader = Candidate::new("test")
+            .try_lead(&pool)
+            .await
+            .unwrap()
+            .expect("nobody else leads");
+        let settings: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, setting FROM pg_settings \
+             WHERE name LIKE 'tcp_keepalives_%' OR name = 'tcp_user_timeout' ORDER BY name",
+        )
+        .fetch_all(&mut leader.conn)
+        .await
+        .unwrap();
+        let expected: Vec<(String, String)> = [
+            ("tcp_keepalives_count", "3"),
+            ("tcp_keepalives_idle", "10"),
+            ("tcp_keepalives_interval", "5"),
+            ("tcp_user_timeout", "30000"),
+        ]
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+        assert_eq!(settings, expected);
+        leader.check().await.unwrap();
     }
 }
