@@ -934,3 +934,41 @@ async fn an_email_in_flight_does_not_hold_back_the_projections(pool: PgPool) {
     );
     in_flight.abort();
 }
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn processes_starting_together_each_store_the_staff_directory_whole(pool: PgPool) {
+    // Several `clinic serve` starting at once, the last two with a newer directory.
+    let old =
+        StaffDirectory::parse("dr-lee=lee@clinic.example,north/dr-kim=kim@north.example").unwrap();
+    let new =
+        StaffDirectory::parse("dr-lee=lee@clinic.example,north/dr-ray=ray@north.example").unwrap();
+    for round in 0..5 {
+        let syncs: Vec<_> = (0..8)
+            .map(|n| {
+                let pool = pool.clone();
+                let directory = if n < 6 { old.clone() } else { new.clone() };
+                tokio::spawn(async move { sync_staff_directory(&pool, &directory).await })
+            })
+            .collect();
+        for sync in syncs {
+            sync.await.unwrap().expect("every sync succeeds");
+        }
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT clinic, sub, address FROM outbox_staff_emails ORDER BY 1, 2")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let one_directory = |directory: &StaffDirectory| {
+            let mut entries: Vec<(String, String, String)> = directory
+                .entries()
+                .map(|(c, s, a)| (c.to_owned(), s.to_owned(), a.to_owned()))
+                .collect();
+            entries.sort();
+            entries
+        };
+        assert!(
+            rows == one_directory(&old) || rows == one_directory(&new),
+            "round {round}: one whole directory, not a mix: {rows:?}"
+        );
+    }
+}

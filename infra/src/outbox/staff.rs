@@ -89,7 +89,10 @@ impl StaffDirectory {
 
 /// Replaces `outbox_staff_emails` with `directory`, in one transaction: what the outbox
 /// projection reads from its next page on. Each process that starts the outbox does this, so
-/// processes should share one `CLINIC_STAFF_EMAILS` (the last to start wins).
+/// processes should share one `CLINIC_STAFF_EMAILS` (the last to start wins). Syncs take
+/// turns on the table's lock: two processes starting together would otherwise each delete
+/// only what the other had not yet committed, and the second insert would fail on the first's
+/// rows (or, with different directories, leave both).
 pub async fn sync_staff_directory(
     pool: &PgPool,
     directory: &StaffDirectory,
@@ -101,6 +104,10 @@ pub async fn sync_staff_directory(
         addresses.push(address);
     }
     let mut tx = pool.begin().await?;
+    // Blocks other syncs, not readers.
+    sqlx::query("LOCK TABLE outbox_staff_emails IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("DELETE FROM outbox_staff_emails")
         .execute(&mut *tx)
         .await?;
