@@ -894,10 +894,17 @@ async fn a_member_erased_by_another_process_reads_as_erased_at_once(pool: PgPool
     let two = spawn_api_only(pool, one.master_key.clone()).await;
     let admin = one.token("admin-ada", Role::Admin, "north");
     let id = discharged(&one, &admin).await;
+    // A consent whose expiry event names something personal (sealed like the other texts).
+    one.graphql(
+        &admin,
+        "mutation($id: ID!, $signed: DateTime!) { recordConsent(memberId: $id, scope: FAMILY_CONTACT, kind: STANDARD, recipient: \"Robin's sponsor\", purpose: \"support\", information: \"attendance\", expiresOn: \"Robin's court date\", signedBy: \"the member\", signedAt: $signed, formVersion: \"2.31-v3\") { id } }",
+        json!({ "id": id, "signed": days_ago(0) }),
+    )
+    .await;
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    let read = "query($id: ID!, $at: DateTime!) { member(id: $id) { history(first: 1) { edges { node { data } } } } memberAsOf(id: $id, at: $at) { name } }";
+    let read = "query($id: ID!, $at: DateTime!) { member(id: $id) { history(first: 1) { edges { node { data } } } consents { recipient expiresOn } } memberAsOf(id: $id, at: $at) { name } }";
     let before = two
         .graphql(&admin, read, json!({ "id": id, "at": now }))
         .await;
@@ -906,6 +913,13 @@ async fn a_member_erased_by_another_process_reads_as_erased_at_once(pool: PgPool
         NAME
     );
     assert_eq!(before["memberAsOf"]["name"], NAME);
+    let consents = |read: &Value| read["member"]["consents"].as_array().unwrap().clone();
+    assert!(
+        consents(&before).contains(
+            &json!({ "recipient": "Robin's sponsor", "expiresOn": "Robin's court date" })
+        ),
+        "{before}"
+    );
 
     one.graphql(
         &admin,
@@ -924,6 +938,13 @@ async fn a_member_erased_by_another_process_reads_as_erased_at_once(pool: PgPool
         after["memberAsOf"]["name"], "(erased)",
         "the member as they were before the erasure, without their name"
     );
+    for consent in consents(&after) {
+        assert_eq!(consent["recipient"], "(erased)", "{after}");
+        assert!(
+            consent["expiresOn"].is_null(),
+            "the erasure forgets it: {after}"
+        );
+    }
     two.stop().await.unwrap();
     one.stop().await.unwrap();
 }
