@@ -27,6 +27,15 @@ pub enum ApiError {
     BadInput(String),
     /// A rule or the expected version refused the command.
     Conflict(String),
+    /// The read models had not reached what the answer needs within the bounded wait (a
+    /// rebuild, a stalled runner). Said plainly, since the client must know whether its
+    /// mutation was `stored` (then it must not repeat it, only read again).
+    Behind {
+        /// What the client sees.
+        message: String,
+        /// The mutation's events are in the log.
+        stored: bool,
+    },
     /// Anything else: logged in full, shown opaque.
     Internal(std::sync::Arc<dyn StdError + Send + Sync>),
 }
@@ -40,6 +49,7 @@ impl ApiError {
             Self::NotFound(message) | Self::BadInput(message) | Self::Conflict(message) => {
                 message.clone()
             }
+            Self::Behind { message, .. } => message.clone(),
             Self::Internal(_) => "internal error".into(),
         }
     }
@@ -52,7 +62,7 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadInput(_) => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
-            Self::Internal(_) => "INTERNAL",
+            Self::Behind { .. } | Self::Internal(_) => "INTERNAL",
         }
     }
 
@@ -76,7 +86,13 @@ impl From<ApiError> for async_graphql::Error {
             tracing::error!(error = %chain, "internal error");
         }
         let code = error.code();
-        async_graphql::Error::new(error.message()).extend_with(|_, e| e.set("code", code))
+        let stored = matches!(error, ApiError::Behind { stored: true, .. });
+        async_graphql::Error::new(error.message()).extend_with(|_, e| {
+            e.set("code", code);
+            if stored {
+                e.set("stored", true);
+            }
+        })
     }
 }
 

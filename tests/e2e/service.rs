@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use clinic_graphql::auth::Role;
-use clinic_tests::{spawn_app, spawn_app_with_timeout};
+use clinic_infra::keyring::MasterKey;
+use clinic_tests::{spawn_api_only, spawn_app, spawn_app_with_timeout};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -85,5 +86,36 @@ async fn a_request_that_runs_out_of_time_gets_a_coded_graphql_error(pool: PgPool
 
     let data = app.graphql(&token, board, json!({})).await;
     assert!(data["pipeline"]["stages"].is_array(), "{data}");
+    app.stop().await.unwrap();
+}
+
+/// When the read models lag behind the log (a rebuild, a stalled runner: here no runner at
+/// all), a mutation still stores its events and says so, so the client reads the record again
+/// instead of repeating the mutation.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_mutation_the_read_models_lag_behind_says_it_was_stored(pool: PgPool) {
+    let app = spawn_api_only(pool.clone(), MasterKey::generate().0).await;
+    let token = app.token("intake-ann", Role::Intake, "north");
+    let (_, body) = app
+        .graphql_raw(
+            Some(&token),
+            "mutation { referMember(name: \"Robin\", source: SELF) { id } }",
+            json!({}),
+        )
+        .await;
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "INTERNAL", "{body}");
+    assert_eq!(error["extensions"]["stored"], true, "{body}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("recorded") && message.contains("do not repeat"),
+        "{message}"
+    );
+    let referrals: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'MemberReferred'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(referrals, 1, "the referral is in the log");
     app.stop().await.unwrap();
 }

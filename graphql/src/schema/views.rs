@@ -518,9 +518,20 @@ pub fn member_from_summary(summary: MemberSummary) -> Member {
     Member(Arc::new(view_of(summary)))
 }
 
-/// Waits (bounded) until the projections have applied `position`.
+/// Waits (bounded) until the projections have applied the write at `position`; if they do not
+/// in time, the error says the write was stored (read again, do not repeat it).
 pub(super) async fn wait_for(ctx: &Context<'_>, position: i64) -> ApiResult<()> {
-    wait_until(ctx, ProjectionName::ALL, position).await
+    if caught_up(ctx, ProjectionName::ALL, position).await? {
+        return Ok(());
+    }
+    tracing::warn!(position, "the read models did not reach a write in time");
+    Err(ApiError::Behind {
+        message: format!(
+            "the change was recorded (log position {position}), but the dashboards have not \
+             caught up with it yet; do not repeat it: read the record again shortly"
+        ),
+        stored: true,
+    })
 }
 
 /// Waits (bounded) until `projections` have applied `position`: an answer that depends on
@@ -530,20 +541,34 @@ pub(super) async fn wait_until(
     projections: &[ProjectionName],
     position: i64,
 ) -> ApiResult<()> {
+    if caught_up(ctx, projections, position).await? {
+        return Ok(());
+    }
+    tracing::warn!(
+        position,
+        "the read models did not reach the log's head in time"
+    );
+    Err(ApiError::Behind {
+        message: "the dashboards are catching up with the log; try again shortly".into(),
+        stored: false,
+    })
+}
+
+/// Whether `projections` applied `position` within the read-your-writes wait.
+async fn caught_up(
+    ctx: &Context<'_>,
+    projections: &[ProjectionName],
+    position: i64,
+) -> ApiResult<bool> {
     let services = services(ctx)?;
-    match projections::wait_until_caught_up(
+    let freshness = projections::wait_until_caught_up(
         &services.pool,
         projections,
         position,
         READ_YOUR_WRITES_TIMEOUT,
     )
-    .await?
-    {
-        Freshness::CaughtUp => Ok(()),
-        Freshness::TimedOut => Err(ApiError::internal(std::io::Error::other(format!(
-            "the read models did not reach position {position} in time"
-        )))),
-    }
+    .await?;
+    Ok(freshness == Freshness::CaughtUp)
 }
 
 /// The member after a write at `position` (read-your-writes); logged as a read.
