@@ -2,6 +2,7 @@
 //! (GraphiQL), `GET /graphql/ws` (subscriptions; token in `connection_init`) and `/metrics`.
 
 mod documents;
+mod websocket;
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -142,8 +143,9 @@ pub async fn graphql(
     GraphQLResponse::from(response).into_response()
 }
 
-/// `GET /graphql/ws`: subscriptions; the token comes in `connection_init`'s payload as
-/// `{"authorization": "Bearer <token>"}` (or `{"token": "<token>"}`).
+/// `GET /graphql/ws`: subscriptions (only: see [`websocket`]); the token comes in
+/// `connection_init`'s payload as `{"authorization": "Bearer <token>"}` (or
+/// `{"token": "<token>"}`).
 pub async fn graphql_ws(
     State(state): State<AppState>,
     protocol: GraphQLProtocol,
@@ -154,7 +156,7 @@ pub async fn graphql_ws(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
+            GraphQLWebSocket::new(socket, websocket::SubscriptionsOnly(schema), protocol)
                 .on_connection_init(move |payload| async move {
                     let staff =
                         staff_from_init(&keys, &payload).map_err(async_graphql::Error::from)?;

@@ -182,6 +182,32 @@ async fn a_subscription_without_a_valid_token_is_refused(pool: PgPool) {
     );
 }
 
+/// The socket serves subscriptions; a query or mutation sent on it is refused with a pointer
+/// to `POST /graphql` (where it gets its loaders, access log and metrics) and writes nothing.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn queries_and_mutations_on_the_socket_are_sent_to_post_graphql(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let token = app.token("dr-lee", Role::Clinician, "north");
+    for operation in [
+        "{ member(id: \"00000000-0000-0000-0000-000000000001\") { name } }",
+        "mutation { referMember(name: \"Quinn Example\", source: SELF) { id } }",
+    ] {
+        let mut socket = subscribed(&app, &token, operation).await;
+        let answer = next_json(&mut socket).await;
+        let error = &answer["payload"]["errors"][0];
+        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+        assert!(
+            error["message"].as_str().unwrap().contains("POST /graphql"),
+            "{answer}"
+        );
+    }
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 0, "nothing written");
+}
+
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn the_pipeline_board_is_pushed_when_it_changes(pool: PgPool) {
     let app = spawn_app(pool).await;
