@@ -972,3 +972,61 @@ async fn processes_starting_together_each_store_the_staff_directory_whole(pool: 
         );
     }
 }
+
+/// An event this build cannot read (one a newer release writes, met by an older worker during
+/// a rolling upgrade) holds the member's emails back, with the usual backoff, until a worker
+/// that can read it comes; they are dead-lettered only when their attempts run out.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_unreadable_stream_holds_its_emails_back_instead_of_killing_them(pool: PgPool) {
+    let server = SmtpServer::start();
+    let (member, _) = a_consenting_member_in_aftercare(&pool, "ivy@example.org").await;
+    project(&pool).await;
+    let newer = NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: "MemberMovedAway".into(),
+        schema_version: 1,
+        data: serde_json::json!({ "moved_at": "2026-11-01T00:00:00Z" }),
+        metadata: Metadata {
+            actor: "a-newer-release".into(),
+            correlation_id: Uuid::new_v4(),
+            causation_id: None,
+        },
+    };
+    let stream = StreamId::of("member", member.as_uuid());
+    EventStore::new(pool.clone())
+        .append(&clinic(), &stream, ExpectedVersion::Any, &[newer])
+        .await
+        .unwrap();
+    let mailer = mailer(&server.url());
+    let policy = RetryPolicy {
+        base: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+        max_attempts: 3,
+    };
+    let mut outcomes = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while outcomes.len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "{outcomes:?}");
+        match try_execute_task(&pool, &mailer, &policy).await.unwrap() {
+            ExecutionOutcome::EmptyQueue => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            outcome => outcomes.push(outcome),
+        }
+    }
+    assert!(
+        matches!(
+            outcomes[..],
+            [
+                ExecutionOutcome::Retrying { .. },
+                ExecutionOutcome::Retrying { .. },
+                ExecutionOutcome::Dead { .. }
+            ]
+        ),
+        "{outcomes:?}"
+    );
+    let dead = outbox::dead_letters(&pool, &clinic(), 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("undecodable_stream"));
+    assert_eq!(server.count(), 0, "nothing sent unchecked");
+}

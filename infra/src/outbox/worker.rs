@@ -249,8 +249,14 @@ async fn execute_task(
         Ok(member) => member,
         Err(position) => {
             // A stored event this build cannot read: no consent can be checked, so the email
-            // must not go; an admin sees it among the dead letters.
-            tracing::error!(outbox_id = %task.id, position, "the member's stream could not be decoded");
+            // must not go now. Most often an older release still running beside a newer one
+            // (a rolling upgrade) met an event only the newer one writes: the email waits, with
+            // the usual backoff, for a worker that can read it, and is dead-lettered (for an
+            // admin to see) only when its attempts run out.
+            tracing::error!(outbox_id = %task.id, position, attempts = task.attempts, "the member's stream could not be decoded; the email waits");
+            if task.attempts < policy.max_attempts {
+                return retry_later(&pool, &task, &policy, "undecodable_stream", false).await;
+            }
             record_dead(&pool, &task, "undecodable_stream").await?;
             return Ok(ExecutionOutcome::Dead {
                 id: task.id,
@@ -307,24 +313,42 @@ async fn execute_task(
             })
         }
         Err(error) => {
-            let delay = policy.jittered_delay(attempts);
-            let recorded = sqlx::query(include_str!("sql/mark_retry.sql"))
-                .bind(task.id)
-                .bind(task.token)
-                .bind(millis(delay))
-                .bind(error.summary())
-                .execute(&pool)
-                .await?;
-            lease_check(&task, recorded.rows_affected());
             tracing::info!(outbox_id = %task.id, attempts, error = %error.summary(), "an email will be retried");
-            Ok(ExecutionOutcome::Retrying {
-                id: task.id,
-                attempts,
-                delay,
-                server_trouble: error.is_server_trouble(),
-            })
+            retry_later(
+                &pool,
+                &task,
+                &policy,
+                &error.summary(),
+                error.is_server_trouble(),
+            )
+            .await
         }
     }
+}
+
+/// Puts the task back for another attempt after the policy's delay, noting `why`.
+async fn retry_later(
+    pool: &PgPool,
+    task: &Task,
+    policy: &RetryPolicy,
+    why: &str,
+    server_trouble: bool,
+) -> Result<ExecutionOutcome, OutboxError> {
+    let delay = policy.jittered_delay(task.attempts);
+    let recorded = sqlx::query(include_str!("sql/mark_retry.sql"))
+        .bind(task.id)
+        .bind(task.token)
+        .bind(millis(delay))
+        .bind(why)
+        .execute(pool)
+        .await?;
+    lease_check(task, recorded.rows_affected());
+    Ok(ExecutionOutcome::Retrying {
+        id: task.id,
+        attempts: task.attempts,
+        delay,
+        server_trouble,
+    })
 }
 
 /// Marks the email sent. The server has accepted it, so a failure to record that would send it
