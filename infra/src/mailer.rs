@@ -264,6 +264,11 @@ impl SendError {
                 server: true,
                 summary: format!("sender {}", smtp_summary(error)),
             },
+            SmtpFailure::Policy(error) => Self::Smtp {
+                permanent: false,
+                server: true,
+                summary: format!("policy {}", smtp_summary(error)),
+            },
             SmtpFailure::Unsupported => Self::Smtp {
                 permanent: true,
                 server: false,

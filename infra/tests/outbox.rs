@@ -695,6 +695,8 @@ enum Refuses {
     /// Every login (535) and every sender (553, `MAIL FROM`): a client with credentials
     /// meets the first, one without the second.
     LoginOrSender,
+    /// Every recipient (`RCPT TO`), with this answer.
+    Recipient(&'static str),
 }
 
 /// An SMTP server that refuses `what` on every connection. Returns its port and how many
@@ -717,14 +719,17 @@ async fn refusing_server(what: Refuses) -> (u16, Arc<AtomicUsize>) {
                 }
                 let _ = write.write_all(b"220 fake ESMTP\r\n").await;
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let answer: &[u8] = match line.get(..4).unwrap_or("") {
-                        "EHLO" => b"250-fake\r\n250 AUTH PLAIN LOGIN\r\n",
-                        "AUTH" => b"535 5.7.8 authentication credentials invalid\r\n",
-                        "MAIL" => b"553 5.7.1 sender address rejected\r\n",
-                        "QUIT" => b"221 bye\r\n",
-                        _ => b"503 5.5.1 bad sequence\r\n",
+                    let answer: String = match (line.get(..4).unwrap_or(""), what) {
+                        ("EHLO", _) => "250-fake\r\n250 AUTH PLAIN LOGIN\r\n".into(),
+                        ("AUTH", _) => "535 5.7.8 authentication credentials invalid\r\n".into(),
+                        ("MAIL", Refuses::Recipient(_)) => "250 2.1.0 ok\r\n".into(),
+                        ("MAIL", _) => "553 5.7.1 sender address rejected\r\n".into(),
+                        ("RCPT", Refuses::Recipient(answer)) => format!("{answer}\r\n"),
+                        ("RSET", _) => "250 2.0.0 ok\r\n".into(),
+                        ("QUIT", _) => "221 bye\r\n".into(),
+                        _ => "503 5.5.1 bad sequence\r\n".into(),
                     };
-                    if write.write_all(answer).await.is_err() {
+                    if write.write_all(answer.as_bytes()).await.is_err() {
                         return;
                     }
                 }
@@ -734,9 +739,11 @@ async fn refusing_server(what: Refuses) -> (u16, Arc<AtomicUsize>) {
     (port, sessions)
 }
 
-/// A server refusing the session or the sender is the server's or the configuration's
-/// trouble (a rotated password, maintenance, a mistyped `CLINIC_MAIL_FROM`), not the email's:
-/// even its 5xx answers are retried, never a dead letter at the first try.
+/// A server refusing the session, the sender, or a recipient on policy grounds (5.7.x: relay
+/// access denied, the account not allowed to send) is the server's or the configuration's
+/// trouble (a rotated password, maintenance, a mistyped `CLINIC_MAIL_FROM`, missing
+/// credentials), not the email's: even its 5xx answers are retried, never a dead letter at the
+/// first try.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn a_refused_greeting_login_or_sender_is_retried_not_dead_lettered(pool: PgPool) {
     a_consenting_member_in_aftercare(&pool, "gus@example.org").await;
@@ -758,10 +765,19 @@ async fn a_refused_greeting_login_or_sender_is_retried_not_dead_lettered(pool: P
         "smtp://127.0.0.1:{}",
         refusing_server(Refuses::LoginOrSender).await.0
     );
+    let relay = format!(
+        "smtp://127.0.0.1:{}",
+        refusing_server(Refuses::Recipient(
+            "554 5.7.1 <gus@example.org>: Relay access denied"
+        ))
+        .await
+        .0
+    );
     for (url, error) in [
         (greeting, "session permanent 554"),
         (login, "session permanent 535"),
         (sender, "sender permanent 553"),
+        (relay, "policy permanent 554"),
     ] {
         tokio::time::sleep(Duration::from_millis(5)).await;
         let outcome = try_execute_task(&pool, &mailer(&url), &policy)
@@ -784,6 +800,24 @@ async fn a_refused_greeting_login_or_sender_is_retried_not_dead_lettered(pool: P
         assert_eq!(last_error.as_deref(), Some(error));
     }
     assert_eq!(statuses(&pool).await, [("pending".to_owned(), 1)]);
+
+    // A recipient refused for itself (no such mailbox) is the email's own trouble: dead.
+    let unknown = format!(
+        "smtp://127.0.0.1:{}",
+        refusing_server(Refuses::Recipient(
+            "550 5.1.1 <gus@example.org>: no such user"
+        ))
+        .await
+        .0
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let outcome = try_execute_task(&pool, &mailer(&unknown), &policy)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, ExecutionOutcome::Dead { .. }),
+        "{outcome:?}"
+    );
 }
 
 /// A server refusing every login is tried a few times, with the retry backoff, not once per

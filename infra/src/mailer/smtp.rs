@@ -172,11 +172,41 @@ async fn transaction(
     for to in envelope.to() {
         conn.command(Rcpt::new(to.clone(), Vec::new()))
             .await
-            .map_err(SmtpFailure::Smtp)?;
+            .map_err(email_or_policy)?;
     }
-    conn.command(Data).await.map_err(SmtpFailure::Smtp)?;
-    conn.message(email).await.map_err(SmtpFailure::Smtp)?;
+    conn.command(Data).await.map_err(email_or_policy)?;
+    conn.message(email).await.map_err(email_or_policy)?;
     Ok(())
+}
+
+/// A refusal after `MAIL FROM`: the email's own (an unknown mailbox, content refused), unless
+/// the server refused on security or policy grounds ([`is_policy_refusal`]).
+fn email_or_policy(error: lettre::transport::smtp::Error) -> SmtpFailure {
+    if is_policy_refusal(&error) {
+        SmtpFailure::Policy(error)
+    } else {
+        SmtpFailure::Smtp(error)
+    }
+}
+
+/// A permanent refusal on security or policy grounds: enhanced status 5.7.x (RFC 3463: relay
+/// access denied, authentication required, sender not authorized, DMARC) or 530
+/// (authentication required). Every email goes out with the same account and sender, so such a
+/// refusal at one recipient or one message is almost always the configuration's, and would
+/// meet every email alike.
+pub(crate) fn is_policy_refusal(error: &lettre::transport::smtp::Error) -> bool {
+    if !error.is_permanent() {
+        return false;
+    }
+    if error.status().is_some_and(|code| code.to_string() == "530") {
+        return true;
+    }
+    std::error::Error::source(error).is_some_and(|text| {
+        text.to_string()
+            .split_whitespace()
+            .next()
+            .is_some_and(|first| first.starts_with("5.7."))
+    })
 }
 
 fn percent_decode(raw: &str) -> Option<String> {
@@ -204,6 +234,9 @@ pub(crate) enum SmtpFailure {
     /// The server refused the sender (`MAIL FROM`), which is the same for every email: the
     /// configuration's or the server's trouble, like a refused login.
     Sender(lettre::transport::smtp::Error),
+    /// The server refused a recipient or the message on security or policy grounds
+    /// ([`is_policy_refusal`]): like a refused sender, the configuration's trouble.
+    Policy(lettre::transport::smtp::Error),
     /// The email needs an extension the server lacks (SMTPUTF8 for an address beyond ASCII,
     /// 8BITMIME for a body beyond ASCII): this server will never take it.
     Unsupported,
