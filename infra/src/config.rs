@@ -41,9 +41,10 @@ pub struct Config {
     /// `CLINIC_CONTACT`: a phone number or link emails offer (none by default).
     pub clinic_contact: Option<String>,
     /// `CLINIC_OUTBOX_MAX_ATTEMPTS`: delivery attempts before an email is dead-lettered
-    /// (default 8).
+    /// (default [`crate::outbox::worker::DEFAULT_MAX_ATTEMPTS`]).
     pub outbox_max_attempts: u32,
-    /// `CLINIC_OUTBOX_MAX_BACKOFF_MS`: the cap of the retry delay (default 60 s).
+    /// `CLINIC_OUTBOX_MAX_BACKOFF_MS`: the cap of the retry delay (default
+    /// [`crate::outbox::worker::DEFAULT_MAX_BACKOFF`], at most a day).
     pub outbox_max_backoff: Duration,
     /// `CLINIC_OUTBOX_CONCURRENCY`: emails one process sends at once (default 4).
     pub outbox_concurrency: usize,
@@ -240,13 +241,13 @@ impl Config {
             });
         }
         let smtp_url = get("CLINIC_SMTP_URL");
-        if smtp_url
-            .as_ref()
-            .is_some_and(|u| !(u.starts_with("smtp://") || u.starts_with("smtps://")))
+        if let Some(expected) = smtp_url
+            .as_deref()
+            .and_then(crate::mailer::smtp_url_problem)
         {
             return Err(ConfigError {
                 variable: "CLINIC_SMTP_URL",
-                expected: "an smtp:// or smtps:// URL",
+                expected,
             });
         }
         let mail_from = get("CLINIC_MAIL_FROM").unwrap_or_else(|| "no-reply@clinic.invalid".into());
@@ -257,10 +258,12 @@ impl Config {
             });
         }
         let tick_ms: u64 = parse_number(&get, "CLINIC_SCHEDULER_TICK_MS", 1000)?;
-        if tick_ms == 0 {
+        // Below 10 ms the scheduler's queries run back to back; above an hour a missed check-in
+        // waits that long to be noticed.
+        if !(10..=3_600_000).contains(&tick_ms) {
             return Err(ConfigError {
                 variable: "CLINIC_SCHEDULER_TICK_MS",
-                expected: "a whole number of milliseconds above 0",
+                expected: "a whole number of milliseconds from 10 to 3600000 (an hour)",
             });
         }
         let retention_days = parse_number(&get, "CLINIC_RETENTION_DAYS", 2190)?;
@@ -312,10 +315,12 @@ impl Config {
             "CLINIC_OUTBOX_MAX_BACKOFF_MS",
             crate::outbox::worker::DEFAULT_MAX_BACKOFF.as_millis() as u64,
         )?;
-        if max_backoff_ms == 0 {
+        // A day at most: an email is sent within 14 days of falling due or not at all, and
+        // longer pauses would spend that window waiting rather than trying.
+        if !(1..=86_400_000).contains(&max_backoff_ms) {
             return Err(ConfigError {
                 variable: "CLINIC_OUTBOX_MAX_BACKOFF_MS",
-                expected: "a whole number of milliseconds above 0",
+                expected: "a whole number of milliseconds from 1 to 86400000 (a day)",
             });
         }
         let outbox_concurrency: usize = parse_number(&get, "CLINIC_OUTBOX_CONCURRENCY", 4)?;
@@ -496,8 +501,20 @@ mod tests {
         let error = config(&[("CLINIC_JWT_SECRET", "short")]).unwrap_err();
         assert_eq!(error.variable, "CLINIC_JWT_SECRET");
         assert!(!error.to_string().contains("short"), "never echo a secret");
-        let error = config(&[("CLINIC_SMTP_URL", "http://x")]).unwrap_err();
-        assert_eq!(error.variable, "CLINIC_SMTP_URL");
+        for url in ["http://x", "smtp://user:secret@mail.example:587"] {
+            let error = config(&[("CLINIC_SMTP_URL", url)]).unwrap_err();
+            assert_eq!(error.variable, "CLINIC_SMTP_URL", "{url}");
+            assert!(!error.to_string().contains("secret"), "never echo a secret");
+        }
+        for (variable, value) in [
+            ("CLINIC_SCHEDULER_TICK_MS", "0"),
+            ("CLINIC_SCHEDULER_TICK_MS", "3600001"),
+            ("CLINIC_OUTBOX_MAX_BACKOFF_MS", "0"),
+            ("CLINIC_OUTBOX_MAX_BACKOFF_MS", "86400001"),
+        ] {
+            let error = config(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{value}");
+        }
         let error = config(&[("CLINIC_MAIL_FROM", "nobody")]).unwrap_err();
         assert_eq!(error.variable, "CLINIC_MAIL_FROM");
         let error = config(&[("CLINIC_RETENTION_DAYS", "-1")]).unwrap_err();

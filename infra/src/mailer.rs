@@ -318,9 +318,37 @@ pub enum MailerError {
     /// `CLINIC_SMTP_URL` does not parse as an SMTP URL lettre understands.
     #[error("CLINIC_SMTP_URL: not a usable smtp:// or smtps:// URL")]
     SmtpUrl,
+    /// `CLINIC_SMTP_URL` would send its password unencrypted over the network.
+    #[error("CLINIC_SMTP_URL: {CLEARTEXT_CREDENTIALS}")]
+    CleartextCredentials,
     /// `CLINIC_MAIL_FROM` is not a valid address.
     #[error("CLINIC_MAIL_FROM: not a valid address")]
     From,
+}
+
+/// What `CLINIC_SMTP_URL` must be instead, when it carries credentials without TLS.
+const CLEARTEXT_CREDENTIALS: &str = "credentials only over TLS (smtps://, or smtp://...?tls=required) unless the server is on this machine";
+
+/// The SMTP URL as the mailer will use it, refused when it does not parse or when it would
+/// send its password in clear across a network (plain `smtp://`, or STARTTLS only if offered,
+/// with credentials, to a host other than this machine's loopback).
+fn smtp_target(smtp_url: &str) -> Result<SmtpTarget, MailerError> {
+    let target = SmtpTarget::parse(smtp_url, SMTP_TIMEOUT).ok_or(MailerError::SmtpUrl)?;
+    if target.sends_password_in_clear() {
+        return Err(MailerError::CleartextCredentials);
+    }
+    Ok(target)
+}
+
+/// What is wrong with `CLINIC_SMTP_URL`, if anything, in the configuration's words.
+pub(crate) fn smtp_url_problem(smtp_url: &str) -> Option<&'static str> {
+    match smtp_target(smtp_url) {
+        Ok(_) => None,
+        Err(MailerError::CleartextCredentials) => Some(CLEARTEXT_CREDENTIALS),
+        Err(_) => Some(
+            "an smtp:// or smtps:// URL (with ?tls=required or ?tls=opportunistic for STARTTLS)",
+        ),
+    }
 }
 
 /// Sends rendered emails over SMTP, on up to `connections` pooled connections. TLS as the URL
@@ -352,7 +380,7 @@ impl Mailer {
         branding: Branding,
         connections: u32,
     ) -> Result<Self, MailerError> {
-        let target = SmtpTarget::parse(smtp_url, SMTP_TIMEOUT).ok_or(MailerError::SmtpUrl)?;
+        let target = smtp_target(smtp_url)?;
         let from = from.parse().map_err(|_| MailerError::From)?;
         Ok(Self {
             pool: Arc::new(SmtpPool::new(
@@ -368,6 +396,14 @@ impl Mailer {
     /// The configured mailer, or `None` without `CLINIC_SMTP_URL` (mail then waits in the
     /// outbox).
     pub fn from_config(config: &Config) -> Result<Option<Self>, MailerError> {
+        if config.smtp_url.is_some() && config.mail_from.ends_with(".invalid") {
+            // The default sender: a reserved domain no real server accepts mail from. Every
+            // email would be retried, then dead-lettered, for want of CLINIC_MAIL_FROM.
+            tracing::warn!(
+                mail_from = %config.mail_from,
+                "CLINIC_SMTP_URL is set but CLINIC_MAIL_FROM is not a deliverable sender; set it to the clinic's own address"
+            );
+        }
         config
             .smtp_url
             .as_ref()
@@ -583,5 +619,26 @@ mod tests {
             Mailer::new("smtp://127.0.0.1:1025", "nobody", branding(None), 1).unwrap_err(),
             MailerError::From
         );
+        // A password in clear is refused across a network, allowed to this machine.
+        for url in [
+            "smtp://user:pass@mail.example:587",
+            "smtp://user:pass@mail.example:587?tls=opportunistic",
+        ] {
+            assert_eq!(
+                Mailer::new(url, "a@b.example", branding(None), 1).unwrap_err(),
+                MailerError::CleartextCredentials,
+                "{url}"
+            );
+        }
+        for url in [
+            "smtp://user:pass@127.0.0.1:1025",
+            "smtp://user:pass@localhost:1025",
+            "smtp://user:pass@[::1]:1025",
+        ] {
+            assert!(
+                Mailer::new(url, "a@b.example", branding(None), 1).is_ok(),
+                "{url}"
+            );
+        }
     }
 }

@@ -83,6 +83,21 @@ impl SmtpTarget {
         })
     }
 
+    /// Whether a login would cross the network unencrypted: credentials with plain SMTP (or
+    /// STARTTLS only when the server offers it) to a host other than this machine.
+    pub(crate) fn sends_password_in_clear(&self) -> bool {
+        let unencrypted = matches!(
+            self.security,
+            Security::Plain | Security::StartTlsOpportunistic
+        );
+        let loopback = self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        self.credentials.is_some() && unencrypted && !loopback
+    }
+
     fn tls(&self) -> Result<TlsParameters, SmtpFailure> {
         TlsParameters::new(self.host.clone()).map_err(SmtpFailure::Session)
     }
