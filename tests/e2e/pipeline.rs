@@ -10,8 +10,8 @@ const MEMBER_FIELDS: &str = "id name stage levelOfCare version atRisk sessionsAt
     consecutiveMissedCheckIns erased checkIns { id dueAt status } followUps { id dayOffset dueAt outcome }
     groups { id name }";
 
-/// What intake may read of a member: the profile, no attendance, check-ins or outcomes.
-const PROFILE_FIELDS: &str = "id name stage levelOfCare version erased groups { id name }";
+/// What intake may read of a member: the profile, no attendance, groups, check-ins or outcomes.
+const PROFILE_FIELDS: &str = "id name stage levelOfCare version erased";
 
 fn member_mutation(name: &str, args: &str) -> String {
     member_mutation_answering(name, args, MEMBER_FIELDS)
@@ -738,8 +738,8 @@ async fn a_member_page_is_logged_as_one_row_and_audited_per_member(pool: PgPool)
         ["attendance"],
         "one row, the category that covers both"
     );
-    // Unless the caller may not see attendance (intake): then the fields are refused, and the
-    // page is the profile read it was.
+    // Unless the caller may not see attendance (intake): then the fields are refused, the page
+    // is the profile read it was, and each member's refused field is logged as denied.
     let intake = app.token("front-desk", Role::Intake, "north");
     let (code, _) = app
         .graphql_error(
@@ -749,14 +749,19 @@ async fn a_member_page_is_logged_as_one_row_and_audited_per_member(pool: PgPool)
         )
         .await;
     assert_eq!(code, "FORBIDDEN");
-    let categories: Vec<String> = sqlx::query_scalar(
-        "SELECT category FROM access_log WHERE id > $1 AND actor = 'front-desk' ORDER BY id",
+    let categories: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT category, allowed FROM access_log WHERE id > $1 AND actor = 'front-desk' ORDER BY id",
     )
     .bind(last)
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(categories, ["profile"]);
+    assert_eq!(categories[0], ("profile".to_owned(), true));
+    assert_eq!(
+        categories[1..],
+        vec![("attendance".to_owned(), false); ids.len()],
+        "{categories:?}"
+    );
 }
 
 /// A member admitted by `clinician` on the roster of a new group dr-lee facilitates: the
@@ -997,6 +1002,8 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
     for query in [
         "query($id: ID!) { member(id: $id) { atRisk } }",
         "query($id: ID!) { member(id: $id) { sessionsAttendedLast7Days } }",
+        "query($id: ID!) { member(id: $id) { consecutiveMissedCheckIns } }",
+        "query($id: ID!) { member(id: $id) { groups { id } } }",
         "query($id: ID!) { member(id: $id) { checkIns { id } } }",
         "query($id: ID!) { member(id: $id) { followUps { id } } }",
         "{ members(atRisk: true) { totalCount } }",
@@ -1048,6 +1055,7 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
         ("dr-lee", "OUTCOMES", true),
         ("auditor-ana", "HISTORY", true),
         ("front-desk", "CHECK_INS", false),
+        ("front-desk", "ATTENDANCE", false),
     ] {
         let expected = (expected.0.to_owned(), expected.1.to_owned(), expected.2);
         assert!(entries.contains(&expected), "{expected:?} in {entries:?}");

@@ -158,7 +158,7 @@ async fn a_subscription_ends_when_its_token_expires(pool: PgPool) {
     assert_eq!(end["type"], "complete", "{end}");
     assert!(started.elapsed() < Duration::from_secs(5));
     // Nor does the socket run anything else on the expired token.
-    send_operation(&mut socket, "2", "{ pipeline { stages { stage count } } }").await;
+    send_operation(&mut socket, "2", BOARD).await;
     let answer = next_json(&mut socket).await;
     assert_eq!(
         answer["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",

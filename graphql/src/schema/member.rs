@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::audit::{parse_uuid, EventConnection};
 use super::enums::{CheckInStatus, DataCategory, FollowUpOutcome, LevelOfCare, Stage};
-use super::guard::{roles, RoleGuard};
+use super::guard::roles;
 use super::{request, scalars, services};
 use crate::error::{ApiError, ApiResult};
 
@@ -119,6 +119,17 @@ pub struct Past {
 pub struct Member(pub Arc<MemberView>);
 
 impl Member {
+    /// The role check of a clinical read of this member (admins, clinicians, auditors); a
+    /// refusal is logged as a denied read of `category`.
+    async fn require_clinical(
+        &self,
+        ctx: &Context<'_>,
+        what: &'static str,
+        category: DataCategory,
+    ) -> ApiResult<()> {
+        super::guard::require_reading(ctx, what, roles::CLINICAL_READ, self.0.id, category).await
+    }
+
     /// The check of a nested clinical field (check-ins, outcomes): open to clinical readers,
     /// and access-logged either way (the member list logged only the profile).
     async fn read_record(
@@ -127,7 +138,7 @@ impl Member {
         what: &'static str,
         category: DataCategory,
     ) -> ApiResult<()> {
-        super::guard::require_reading(ctx, what, roles::CLINICAL_READ, self.0.id, category).await?;
+        self.require_clinical(ctx, what, category).await?;
         super::views::log_reads(
             ctx,
             &[self.0.id],
@@ -168,8 +179,13 @@ impl Member {
     /// In treatment and attending fewer sessions a week than the clinic's threshold
     /// (`CLINIC_AT_RISK_THRESHOLD[S]`, 3 by default; clinical reads: it counts every group, so
     /// not for a facilitator, who sees their own groups' attendance).
-    #[graphql(guard = "RoleGuard::new(\"read attendance across groups\", roles::CLINICAL_READ)")]
     async fn at_risk(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        self.require_clinical(
+            ctx,
+            "read attendance across groups",
+            DataCategory::Attendance,
+        )
+        .await?;
         Ok(is_at_risk(
             self.0.stage,
             self.0.sessions_attended_last_7_days,
@@ -179,15 +195,21 @@ impl Member {
 
     /// Sessions attended (present or late) in the trailing 7 days, in every group (clinical
     /// reads, as `atRisk`).
-    #[graphql(guard = "RoleGuard::new(\"read attendance across groups\", roles::CLINICAL_READ)")]
-    async fn sessions_attended_last_7_days(&self) -> i32 {
-        self.0.sessions_attended_last_7_days as i32
+    async fn sessions_attended_last_7_days(&self, ctx: &Context<'_>) -> ApiResult<i32> {
+        self.require_clinical(
+            ctx,
+            "read attendance across groups",
+            DataCategory::Attendance,
+        )
+        .await?;
+        Ok(self.0.sessions_attended_last_7_days as i32)
     }
 
     /// Scheduled check-ins missed in a row (2 opens an outreach item; clinical reads).
-    #[graphql(guard = "RoleGuard::new(\"read check-ins\", roles::CLINICAL_READ)")]
-    async fn consecutive_missed_check_ins(&self) -> i32 {
-        self.0.consecutive_missed_check_ins as i32
+    async fn consecutive_missed_check_ins(&self, ctx: &Context<'_>) -> ApiResult<i32> {
+        self.require_clinical(ctx, "read check-ins", DataCategory::CheckIns)
+            .await?;
+        Ok(self.0.consecutive_missed_check_ins as i32)
     }
 
     /// Whether their personal data was erased.
@@ -228,8 +250,17 @@ impl Member {
         }
     }
 
-    /// The groups they are on (a facilitator: those of them they run).
+    /// The groups they are on (a facilitator: those of them they run; not intake, whose reads
+    /// are profiles: a member's groups are their treatment).
     async fn groups(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::views::Group>> {
+        super::guard::require_reading(
+            ctx,
+            "read a member's groups",
+            roles::SESSION_READ,
+            self.0.id,
+            DataCategory::Attendance,
+        )
+        .await?;
         let ids = match &self.0.past {
             Some(past) => past.groups.clone(),
             None => super::views::group_ids_of(ctx, self.0.id).await?,
