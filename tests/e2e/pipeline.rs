@@ -1016,6 +1016,32 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
         assert_eq!(code, "FORBIDDEN", "{query}");
     }
 
+    // A mutation intake may run, answering with a field intake may not read (even through a
+    // fragment, under an alias): refused before it writes.
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    for answer in [
+        "id atRisk",
+        "id ... on Member { risk: atRisk }",
+        "id groups { id }",
+    ] {
+        let (code, _) = app
+            .graphql_error(
+                Some(&intake),
+                &format!("mutation {{ referMember(name: \"Dale Example\", source: SELF) {{ {answer} }} }}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(code, "FORBIDDEN", "{answer}");
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "nothing written");
+
     // A clinician's reads of check-ins and outcomes, and an auditor's page of the log, each
     // name the member in the access log under their category.
     app.graphql(

@@ -17,6 +17,7 @@ use super::audit::{parse_uuid, EventConnection};
 use super::enums::{CheckInStatus, DataCategory, FollowUpOutcome, LevelOfCare, Stage};
 use super::guard::roles;
 use super::{request, scalars, services};
+use crate::auth::Role;
 use crate::error::{ApiError, ApiResult};
 
 /// The name shown for a member whose personal data was erased: what the log's sealed fields
@@ -118,31 +119,123 @@ pub struct Past {
 #[derive(Clone, Debug)]
 pub struct Member(pub Arc<MemberView>);
 
+/// A field of `Member` beyond the profile, and who may read it. The field's resolver checks
+/// it ([`Member::require`]), and so does a member mutation before it writes
+/// ([`refuse_unreadable_answer`]): otherwise a write whose answer selects such a field would be
+/// stored and then answered `FORBIDDEN`, where service.md says a refusal writes nothing.
+pub(super) struct Restricted {
+    /// The GraphQL field.
+    field: &'static str,
+    /// What the refusal says the role may not do.
+    pub what: &'static str,
+    /// Who may read it.
+    pub roles: &'static [Role],
+    /// What a read of it is logged as.
+    pub category: DataCategory,
+}
+
+/// `atRisk`: counts every group, so clinical readers only (a facilitator sees their own
+/// groups' attendance).
+const AT_RISK: Restricted = Restricted {
+    field: "atRisk",
+    what: "read attendance across groups",
+    roles: roles::CLINICAL_READ,
+    category: DataCategory::Attendance,
+};
+/// `sessionsAttendedLast7Days`: as `atRisk`.
+const SESSIONS_ATTENDED: Restricted = Restricted {
+    field: "sessionsAttendedLast7Days",
+    ..AT_RISK
+};
+/// `consecutiveMissedCheckIns`.
+const MISSED_CHECK_INS: Restricted = Restricted {
+    field: "consecutiveMissedCheckIns",
+    what: "read check-ins",
+    roles: roles::CLINICAL_READ,
+    category: DataCategory::CheckIns,
+};
+/// `checkIns`.
+const CHECK_INS: Restricted = Restricted {
+    field: "checkIns",
+    ..MISSED_CHECK_INS
+};
+/// `followUps`.
+const FOLLOW_UPS: Restricted = Restricted {
+    field: "followUps",
+    what: "read follow-ups",
+    roles: roles::CLINICAL_READ,
+    category: DataCategory::Outcomes,
+};
+/// `groups`: a member's groups are their treatment, beyond intake's profiles.
+const GROUPS: Restricted = Restricted {
+    field: "groups",
+    what: "read a member's groups",
+    roles: roles::SESSION_READ,
+    category: DataCategory::Attendance,
+};
+/// `history`: auditors, admins and the clinicians who treat them.
+const HISTORY: Restricted = Restricted {
+    field: "history",
+    what: "read a member's history",
+    roles: roles::HISTORY,
+    category: DataCategory::History,
+};
+/// `consents`.
+pub(super) const CONSENTS: Restricted = Restricted {
+    field: "consents",
+    what: "read consents",
+    roles: roles::CONSENTS,
+    category: DataCategory::Consents,
+};
+/// `emails`: what was sent under which consent.
+pub(super) const EMAILS: Restricted = Restricted {
+    field: "emails",
+    what: "read a member's emails",
+    ..CONSENTS
+};
+
+const RESTRICTED: [&Restricted; 9] = [
+    &AT_RISK,
+    &SESSIONS_ATTENDED,
+    &MISSED_CHECK_INS,
+    &CHECK_INS,
+    &FOLLOW_UPS,
+    &GROUPS,
+    &HISTORY,
+    &CONSENTS,
+    &EMAILS,
+];
+
+/// Refuses a member mutation, before it writes, whose answer selects a field of the member the
+/// caller may not read (intake asking `referMember { atRisk }`).
+pub(super) fn refuse_unreadable_answer(ctx: &Context<'_>) -> ApiResult<()> {
+    let role = request(ctx)?.staff.role;
+    for selected in ctx.field().selection_set() {
+        let refused = RESTRICTED
+            .iter()
+            .find(|r| r.field == selected.name() && !r.roles.contains(&role));
+        if let Some(refused) = refused {
+            return Err(ApiError::Forbidden(refused.what));
+        }
+    }
+    Ok(())
+}
+
 impl Member {
-    /// The role check of a clinical read of this member (admins, clinicians, auditors); a
-    /// refusal is logged as a denied read of `category`.
-    async fn require_clinical(
-        &self,
-        ctx: &Context<'_>,
-        what: &'static str,
-        category: DataCategory,
-    ) -> ApiResult<()> {
-        super::guard::require_reading(ctx, what, roles::CLINICAL_READ, self.0.id, category).await
+    /// The role check of a read of `field` of this member; a refusal is logged as a denied
+    /// read of its category.
+    async fn require(&self, ctx: &Context<'_>, field: &Restricted) -> ApiResult<()> {
+        super::guard::require_reading(ctx, field.what, field.roles, self.0.id, field.category).await
     }
 
-    /// The check of a nested clinical field (check-ins, outcomes): open to clinical readers,
-    /// and access-logged either way (the member list logged only the profile).
-    async fn read_record(
-        &self,
-        ctx: &Context<'_>,
-        what: &'static str,
-        category: DataCategory,
-    ) -> ApiResult<()> {
-        self.require_clinical(ctx, what, category).await?;
+    /// The check of a nested clinical record (check-ins, outcomes), access-logged either way
+    /// (the member list logged only the profile).
+    async fn read_record(&self, ctx: &Context<'_>, field: &Restricted) -> ApiResult<()> {
+        self.require(ctx, field).await?;
         super::views::log_reads(
             ctx,
             &[self.0.id],
-            super::views::Read::Record(category),
+            super::views::Read::Record(field.category),
             true,
         )
         .await
@@ -180,12 +273,7 @@ impl Member {
     /// (`CLINIC_AT_RISK_THRESHOLD[S]`, 3 by default; clinical reads: it counts every group, so
     /// not for a facilitator, who sees their own groups' attendance).
     async fn at_risk(&self, ctx: &Context<'_>) -> ApiResult<bool> {
-        self.require_clinical(
-            ctx,
-            "read attendance across groups",
-            DataCategory::Attendance,
-        )
-        .await?;
+        self.require(ctx, &AT_RISK).await?;
         Ok(is_at_risk(
             self.0.stage,
             self.0.sessions_attended_last_7_days,
@@ -196,19 +284,13 @@ impl Member {
     /// Sessions attended (present or late) in the trailing 7 days, in every group (clinical
     /// reads, as `atRisk`).
     async fn sessions_attended_last_7_days(&self, ctx: &Context<'_>) -> ApiResult<i32> {
-        self.require_clinical(
-            ctx,
-            "read attendance across groups",
-            DataCategory::Attendance,
-        )
-        .await?;
+        self.require(ctx, &SESSIONS_ATTENDED).await?;
         Ok(self.0.sessions_attended_last_7_days as i32)
     }
 
     /// Scheduled check-ins missed in a row (2 opens an outreach item; clinical reads).
     async fn consecutive_missed_check_ins(&self, ctx: &Context<'_>) -> ApiResult<i32> {
-        self.require_clinical(ctx, "read check-ins", DataCategory::CheckIns)
-            .await?;
+        self.require(ctx, &MISSED_CHECK_INS).await?;
         Ok(self.0.consecutive_missed_check_ins as i32)
     }
 
@@ -232,8 +314,7 @@ impl Member {
 
     /// Their check-ins (clinical reads: admins, clinicians, auditors).
     async fn check_ins(&self, ctx: &Context<'_>) -> ApiResult<Vec<CheckIn>> {
-        self.read_record(ctx, "read check-ins", DataCategory::CheckIns)
-            .await?;
+        self.read_record(ctx, &CHECK_INS).await?;
         match &self.0.past {
             Some(past) => Ok(past.check_ins.clone()),
             None => super::views::check_ins_of(ctx, self.0.id).await,
@@ -242,8 +323,7 @@ impl Member {
 
     /// Their alumni follow-ups and outcomes (clinical reads: admins, clinicians, auditors).
     async fn follow_ups(&self, ctx: &Context<'_>) -> ApiResult<Vec<FollowUp>> {
-        self.read_record(ctx, "read follow-ups", DataCategory::Outcomes)
-            .await?;
+        self.read_record(ctx, &FOLLOW_UPS).await?;
         match &self.0.past {
             Some(past) => Ok(past.follow_ups.clone()),
             None => super::views::follow_ups_of(ctx, self.0.id).await,
@@ -253,14 +333,7 @@ impl Member {
     /// The groups they are on (a facilitator: those of them they run; not intake, whose reads
     /// are profiles: a member's groups are their treatment).
     async fn groups(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::views::Group>> {
-        super::guard::require_reading(
-            ctx,
-            "read a member's groups",
-            roles::SESSION_READ,
-            self.0.id,
-            DataCategory::Attendance,
-        )
-        .await?;
+        self.require(ctx, &GROUPS).await?;
         let ids = match &self.0.past {
             Some(past) => past.groups.clone(),
             None => super::views::group_ids_of(ctx, self.0.id).await?,
@@ -281,14 +354,7 @@ impl Member {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<EventConnection> {
-        super::guard::require_reading(
-            ctx,
-            "read a member's history",
-            roles::HISTORY,
-            self.0.id,
-            DataCategory::History,
-        )
-        .await?;
+        self.require(ctx, &HISTORY).await?;
         let (services, request) = (services(ctx)?, request(ctx)?);
         let limit = scalars::page_size(first, 100, 1000)?;
         let from_version = match after.as_deref() {

@@ -728,6 +728,7 @@ async fn run_member(
     expected_version: Option<i64>,
     command: MemberCommand,
 ) -> ApiResult<Member> {
+    super::member::refuse_unreadable_answer(ctx)?;
     let position = execute_member(ctx, member, expected_version, command).await?;
     views::member_after_write(ctx, member, position).await
 }

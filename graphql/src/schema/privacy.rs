@@ -161,14 +161,8 @@ pub struct MemberEmail {
 
 /// The emails about a member, oldest first, each with the consent that allowed it.
 pub async fn emails_of(ctx: &Context<'_>, member: MemberId) -> ApiResult<Vec<MemberEmail>> {
-    require_reading(
-        ctx,
-        "read a member's emails",
-        roles::CONSENTS,
-        member,
-        DataCategory::Consents,
-    )
-    .await?;
+    let field = &super::member::EMAILS;
+    require_reading(ctx, field.what, field.roles, member, field.category).await?;
     let (services, request) = (services(ctx)?, request(ctx)?);
     let emails = clinic_infra::outbox::emails_of(&services.pool, &request.staff.clinic, member)
         .await
@@ -195,14 +189,8 @@ pub async fn consents_of(
     member: MemberId,
     past: Option<Vec<Consent>>,
 ) -> ApiResult<Vec<Consent>> {
-    require_reading(
-        ctx,
-        "read consents",
-        roles::CONSENTS,
-        member,
-        DataCategory::Consents,
-    )
-    .await?;
+    let field = &super::member::CONSENTS;
+    require_reading(ctx, field.what, field.roles, member, field.category).await?;
     let shown = match past {
         Some(past) => past,
         None => {
