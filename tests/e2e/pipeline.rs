@@ -779,6 +779,81 @@ async fn member_in_a_group(app: &clinic_tests::TestApp, clinician: &str) -> (Val
     (id, group)
 }
 
+/// Time travel shows the groups the member was on then: joined by that moment and not yet left
+/// (the read models keep only today's rosters).
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn time_travel_shows_the_groups_the_member_was_on_then(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let auditor = app.token("auditor", Role::Auditor, "north");
+    let member = admitted(&app, &clinician, "Casey Example").await;
+    let id = member["id"].clone();
+    let first = form_group(&app, &clinician, 12, "dr-lee").await["id"].clone();
+    let second = form_group(&app, &clinician, 12, "dr-lee").await["id"].clone();
+    let moment = || async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let now = rfc3339(time::OffsetDateTime::now_utc());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        now
+    };
+    let change = |mutation: &'static str, group: Value| {
+        let (app, clinician, id) = (&app, &clinician, id.clone());
+        async move {
+            app.graphql(
+                clinician,
+                &format!("mutation($g: ID!, $m: ID!) {{ {mutation} {{ id }} }}"),
+                json!({ "g": group, "m": id }),
+            )
+            .await;
+        }
+    };
+    let join = "joinGroup(groupId: $g, memberId: $m)";
+    let leave = "leaveGroup(groupId: $g, memberId: $m, reason: \"moved to evenings\")";
+    let before_any = moment().await;
+    change(join, first.clone()).await;
+    let on_first = moment().await;
+    change(join, second.clone()).await;
+    let on_both = moment().await;
+    change(leave, first.clone()).await;
+    let on_second = moment().await;
+
+    let mut seen = Vec::new();
+    for at in [&before_any, &on_first, &on_both, &on_second] {
+        let then = app
+            .graphql(
+                &auditor,
+                "query($id: ID!, $at: DateTime!) { memberAsOf(id: $id, at: $at) { groups { id } } }",
+                json!({ "id": id, "at": at }),
+            )
+            .await;
+        let mut groups: Vec<String> = then["memberAsOf"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["id"].as_str().unwrap().to_owned())
+            .collect();
+        groups.sort();
+        seen.push(groups);
+    }
+    let ids = |groups: &[&Value]| {
+        let mut ids: Vec<String> = groups
+            .iter()
+            .map(|g| g.as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        seen,
+        [
+            ids(&[]),
+            ids(&[&first]),
+            ids(&[&first, &second]),
+            ids(&[&second]),
+        ]
+    );
+}
+
 /// Time travel counts engagement from what was recorded by then: a session recorded later
 /// (even one held earlier) and a later correction are not part of the member as they were.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use async_graphql::{Context, Object, SimpleObject, ID};
 use clinic_domain::engagement::{self, ENGAGEMENT_WINDOW};
-use clinic_domain::{GroupEvent, MemberId};
+use clinic_domain::{GroupEvent, GroupId, GroupState, MemberId};
 use clinic_infra::access_log::{self, AccessQuery};
 use clinic_infra::event_store::{RecordedEvent, Scope, StreamId};
 use clinic_infra::keyring::KeySet;
@@ -292,28 +292,59 @@ impl AuditQuery {
             at,
         )
         .await?;
+        // The groups they had joined by then (the read models keep only today's rosters): which
+        // of them they were still on comes from those groups' streams below.
+        let joined = services
+            .store
+            .streams_naming(
+                &request.staff.clinic,
+                "MemberJoined",
+                "member_id",
+                &member.to_string(),
+                at,
+            )
+            .await?;
         // The member's stream and those groups' streams, as of `at`, in one round trip.
         let stream = StreamId::of("member", member.as_uuid());
-        let streams: Vec<StreamId> = std::iter::once(stream.clone())
+        let mut streams: Vec<StreamId> = std::iter::once(stream.clone())
             .chain(groups.iter().map(|g| StreamId::of("group", g.as_uuid())))
+            .chain(joined)
             .collect();
+        streams.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        streams.dedup();
         let (events, group_rows): (Vec<_>, Vec<_>) = services
             .store
             .read_streams_as_of(&request.staff.clinic, &streams, at)
             .await?
             .into_iter()
             .partition(|row| row.stream_id == stream.as_str());
-        // No member keys: attendance has no personal field, and other members' are not opened.
-        let group_events: Vec<GroupEvent> = group_rows
-            .iter()
-            .map(|row| clinic_infra::codec::decode(&KeySet::default(), row))
-            .collect::<Result<_, _>>()
-            .map_err(ApiError::internal)?;
+        // No member keys: attendance and rosters have no personal field, and other members' are
+        // not opened. Rows come in stream order, so each group's events are consecutive.
+        let mut group_events: Vec<GroupEvent> = Vec::with_capacity(group_rows.len());
+        let mut on_roster = Vec::new();
+        for rows in group_rows.chunk_by(|a, b| a.stream_id == b.stream_id) {
+            let first = group_events.len();
+            for row in rows {
+                group_events.push(
+                    clinic_infra::codec::decode(&KeySet::default(), row)
+                        .map_err(ApiError::internal)?,
+                );
+            }
+            let state = GroupState::from_events(&group_events[first..]);
+            let group = rows[0]
+                .stream_id
+                .strip_prefix("group-")
+                .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                .map(GroupId::new);
+            if let Some(group) = group.filter(|_| state.is_on_roster(member)) {
+                on_roster.push(group);
+            }
+        }
         let attended = engagement::sessions_attended(member, &group_events, at);
         let keys =
             clinic_infra::codec::current_keys_for(&services.keyring, &services.pool, &events)
                 .await?;
-        let view = super::member::snapshot(member, &events, &keys, attended, Vec::new(), at)?;
+        let view = super::member::snapshot(member, &events, &keys, attended, on_roster, at)?;
         if view.is_some() {
             super::views::log_reads(
                 ctx,

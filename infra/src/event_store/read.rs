@@ -113,6 +113,34 @@ impl EventStore {
             .map_err(EventStoreError::Database)
     }
 
+    /// The streams of `clinic` that hold an event of `event_type` whose data field `field` is
+    /// `value`, recorded by `at`: which groups a member had joined by then, for time travel
+    /// (the read models keep only today's rosters). Scans the clinic's log: for rare reads.
+    pub async fn streams_naming(
+        &self,
+        clinic: &ClinicId,
+        event_type: &str,
+        field: &str,
+        value: &str,
+        at: OffsetDateTime,
+    ) -> Result<Vec<StreamId>, EventStoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(include_str!("sql/streams_naming.sql"))
+            // Planned per call: the plan depends on the type's and the clinic's share of the log.
+            .persistent(false)
+            .bind(clinic.as_str())
+            .bind(event_type)
+            .bind(field)
+            .bind(value)
+            .bind(at)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(EventStoreError::Database)?;
+        ids.iter()
+            .map(|id| StreamId::parse(id))
+            .collect::<Result<_, _>>()
+            .map_err(|error| EventStoreError::Database(sqlx::Error::Decode(Box::new(error))))
+    }
+
     /// The stream's current version (0 when it does not exist).
     pub async fn stream_version(
         &self,
