@@ -93,16 +93,17 @@ pub async fn graphql(
     headers: HeaderMap,
     request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
-    let mut request = match request {
-        Ok(request) => request.into_inner(),
-        Err(rejection) => return not_a_request(&rejection.0),
-    };
+    // The token first: a caller without one learns nothing, not even what is wrong with its body.
     let staff = match state
         .keys
         .verify_header(headers.get("authorization").and_then(|v| v.to_str().ok()))
     {
         Ok(staff) => staff,
         Err(_) => return unauthenticated(),
+    };
+    let mut request = match request {
+        Ok(request) => request.into_inner(),
+        Err(rejection) => return not_a_request(&rejection.0),
     };
     let operation = operation_label(
         request

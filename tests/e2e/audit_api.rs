@@ -83,6 +83,17 @@ async fn requests_without_a_valid_token_are_unauthenticated(pool: PgPool) {
         assert_eq!(status, 401, "{token}: {body}");
         assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
     }
+
+    // Without a token, a malformed body is unauthenticated too: nothing is looked at first.
+    let malformed = app
+        .http
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body("{ not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 401);
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
