@@ -358,7 +358,8 @@ impl Member {
         let (services, request) = (services(ctx)?, request(ctx)?);
         let limit = scalars::page_size(first, 100, 1000)?;
         let from_version = match after.as_deref() {
-            Some(cursor) => scalars::decode(cursor)? + 1,
+            // The version after the cursor's (saturating: the last possible one has none).
+            Some(cursor) => scalars::decode(cursor)?.saturating_add(1),
             None => 1,
         };
         let stream = StreamId::of("member", self.0.id.as_uuid());

@@ -9,11 +9,13 @@ pub fn encode(position: i64) -> String {
     position.to_string()
 }
 
-/// Decodes a cursor a client sent back.
+/// Decodes a cursor a client sent back: a position or version this API issued, never negative.
 pub fn decode(cursor: &str) -> Result<i64, ApiError> {
     cursor
         .parse()
-        .map_err(|_| ApiError::BadInput("the `after` cursor is not one this API issued".into()))
+        .ok()
+        .filter(|position: &i64| *position >= 0)
+        .ok_or_else(|| ApiError::BadInput("the `after` cursor is not one this API issued".into()))
 }
 
 /// A page size: `first`, defaulting and capped, never negative.
@@ -32,4 +34,18 @@ pub struct PageInfo {
     pub has_next_page: bool,
     /// The cursor of the page's last edge.
     pub end_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_the_positions_this_api_issues() {
+        assert_eq!(decode(&encode(42)).ok(), Some(42));
+        assert_eq!(decode(&encode(i64::MAX)).ok(), Some(i64::MAX));
+        for foreign in ["-1", "", "abc", "9223372036854775808", "1.5"] {
+            assert!(decode(foreign).is_err(), "{foreign:?}");
+        }
+    }
 }
