@@ -779,6 +779,64 @@ async fn member_in_a_group(app: &clinic_tests::TestApp, clinician: &str) -> (Val
     (id, group)
 }
 
+/// What staff say is what is recorded: a check-in's channel, a referral's primary substance
+/// (sealed like the name, never in clear in the log).
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_check_ins_channel_and_a_referrals_substance_are_recorded_as_given(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let referred = app
+        .graphql(
+            &clinician,
+            "mutation { referMember(name: \"Casey Example\", source: SELF, primarySubstance: \"opioids\") { id } }",
+            json!({}),
+        )
+        .await;
+    let id = referred["referMember"]["id"].clone();
+    for (step, args) in [
+        ("completeIntake", "recommendedLevel: OUTPATIENT"),
+        ("admitMember", "levelOfCare: OUTPATIENT"),
+    ] {
+        app.graphql(
+            &clinician,
+            &member_mutation(step, args),
+            json!({ "id": id }),
+        )
+        .await;
+    }
+    for channel in ["IN_PERSON", "APP"] {
+        app.graphql(
+            &clinician,
+            &format!("mutation($id: ID!, $due: DateTime!) {{ scheduleCheckIn(memberId: $id, dueAt: $due, channel: {channel}) {{ id }} }}"),
+            json!({ "id": id, "due": rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(1)) }),
+        )
+        .await;
+    }
+    app.graphql(
+        &clinician,
+        "mutation($id: ID!, $due: DateTime!) { scheduleCheckIn(memberId: $id, dueAt: $due) { id } }",
+        json!({ "id": id, "due": rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(2)) }),
+    )
+    .await;
+    let channels: Vec<String> = sqlx::query_scalar(
+        "SELECT data ->> 'channel' FROM events WHERE type = 'CheckInScheduled' ORDER BY position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(channels, ["in_person", "app", "call"]);
+    let substance: String = sqlx::query_scalar(
+        "SELECT data ->> 'primary_substance' FROM events WHERE type = 'MemberReferred'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        !substance.is_empty() && !substance.contains("opioids"),
+        "sealed: {substance}"
+    );
+}
+
 /// Time travel shows the groups the member was on then: joined by that moment and not yet left
 /// (the read models keep only today's rosters).
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

@@ -55,6 +55,18 @@ pub enum LevelOfCare {
     Outpatient,
 }
 
+/// How a check-in is held.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "values::CheckInChannel")]
+pub enum CheckInChannel {
+    /// A phone call.
+    Call,
+    /// The mobile app.
+    App,
+    /// In person at the clinic.
+    InPerson,
+}
+
 /// Who referred the member.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "values::ReferralSource")]

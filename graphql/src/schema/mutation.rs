@@ -11,9 +11,7 @@ use clinic_domain::member::{
     AdmitMember, ChangeLevelOfCare, CompleteCheckIn, CompleteIntake, DischargeMember, EnrollAlumni,
     GiveConsent, ReadmitMember, ReferMember, RevokeConsentsOfScope, ScheduleCheckIn,
 };
-use clinic_domain::values::{
-    Capacity, CheckInChannel, Craving, Email, Mood, PersonName, SessionMinutes, Text,
-};
+use clinic_domain::values::{Capacity, Craving, Email, Mood, PersonName, SessionMinutes, Text};
 use clinic_domain::{
     CheckInId, ConsentId, GroupCommand, GroupId, MemberCommand, MemberId, SessionId,
 };
@@ -49,8 +47,10 @@ pub struct PipelineMutation;
 #[Object]
 impl PipelineMutation {
     /// Records a referral or inquiry: a new member in stage REFERRED (`at`, when it arrived,
-    /// may be in the past).
+    /// may be in the past; `primarySubstance`, if known, is sealed with the member's other
+    /// personal fields and erased with them).
     #[graphql(guard = "RoleGuard::new(\"refer members\", roles::INTAKE)")]
+    #[allow(clippy::too_many_arguments)]
     async fn refer_member(
         &self,
         ctx: &Context<'_>,
@@ -58,6 +58,7 @@ impl PipelineMutation {
         email: Option<String>,
         phone: Option<String>,
         source: ReferralSource,
+        primary_substance: Option<String>,
         at: Option<OffsetDateTime>,
     ) -> ApiResult<Member> {
         let member = MemberId::new(new_id(ctx, "member", "")?);
@@ -70,7 +71,10 @@ impl PipelineMutation {
                 .map(clinic_domain::values::Phone::parse)
                 .transpose()?,
             source: source.into(),
-            primary_substance: None,
+            primary_substance: primary_substance
+                .as_deref()
+                .map(|substance| Text::parse("primary substance", substance))
+                .transpose()?,
             at: not_in_future("at", at)?,
         };
         Ok(run_member(ctx, member, None, command.into()).await?)
@@ -212,19 +216,21 @@ impl PipelineMutation {
         Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
     }
 
-    /// Schedules a check-in; a due time in the past becomes CheckInMissed at the next tick.
+    /// Schedules a check-in (`channel`: how it is to be held, a call unless said); a due time
+    /// in the past becomes CheckInMissed at the next tick.
     #[graphql(guard = "RoleGuard::new(\"schedule check-ins\", roles::CLINICAL)")]
     async fn schedule_check_in(
         &self,
         ctx: &Context<'_>,
         member_id: ID,
         due_at: OffsetDateTime,
+        channel: Option<super::enums::CheckInChannel>,
     ) -> ApiResult<Member> {
         let member = member_id_of(&member_id)?;
         let command = ScheduleCheckIn {
             check_in: CheckInId::new(new_id(ctx, "check-in", &member.to_string())?),
             due_at,
-            channel: CheckInChannel::Call,
+            channel: channel.map_or(clinic_domain::values::CheckInChannel::Call, Into::into),
             at: OffsetDateTime::now_utc(),
         };
         Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
