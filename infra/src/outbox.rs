@@ -251,7 +251,8 @@ async fn run_gauges(pool: PgPool, mut stop: watch::Receiver<bool>) {
                 metrics::gauge!("clinic_outbox_dead").set(depth.dead as f64);
             }
             Err(error) => {
-                tracing::debug!(error = %crate::error_chain(&error), "could not read the outbox's depth");
+                // Said loudly: the gauges keep their last values meanwhile.
+                tracing::warn!(error = %crate::error_chain(&error), "could not read the outbox's depth; its gauges are stale");
             }
         }
         if sleep_or_stop(&mut stop, GAUGE_INTERVAL).await {

@@ -379,3 +379,77 @@ async fn admins_see_undeliverable_emails_of_their_clinic(pool: PgPool) {
         .await;
     assert_eq!(code, "NOT_FOUND", "no longer dead");
 }
+
+/// `clinic_projection_lag_positions` counts what a projection has yet to apply in the order it
+/// reads (transaction, then position): a transaction that took its id before another and its
+/// position after does not leave the gauge above 0 once both are applied.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn projection_lag_reaches_zero_when_commits_come_out_of_position_order(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let mut early = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *early)
+        .await
+        .unwrap();
+    let note = |n: i32| NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: "Noted".into(),
+        schema_version: 1,
+        data: json!({ "n": n }),
+        metadata: Metadata {
+            actor: "tester".into(),
+            correlation_id: Uuid::new_v4(),
+            causation_id: None,
+        },
+    };
+    EventStore::new(pool.clone())
+        .append(
+            &ClinicId::parse("north").unwrap(),
+            &StreamId::of("note", Uuid::new_v4()),
+            ExpectedVersion::Any,
+            &[note(1)],
+        )
+        .await
+        .unwrap();
+    // The earlier transaction's event: a higher position, first in commit-safe order.
+    sqlx::query(
+        "INSERT INTO events (clinic, stream_id, version, event_id, type, schema_version, data,
+                             metadata, prev_hash, hash)
+         VALUES ('north', $1, 1, $2, 'Noted', 1, '{}', '{}', '\\x', '\\x00')",
+    )
+    .bind(StreamId::of("note", Uuid::new_v4()).as_str())
+    .bind(Uuid::new_v4())
+    .execute(&mut *early)
+    .await
+    .unwrap();
+    early.commit().await.unwrap();
+
+    let lag = || async {
+        let metrics = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("clinic_projection_lag_positions{projection=\"members\"} ")
+            })
+            .and_then(|value| value.parse::<f64>().ok())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut last = lag().await;
+    while last != Some(0.0) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        last = lag().await;
+    }
+    assert_eq!(
+        last,
+        Some(0.0),
+        "the members projection applied both events"
+    );
+}
