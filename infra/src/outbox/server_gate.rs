@@ -109,6 +109,11 @@ impl ServerGate {
             return;
         }
         match report {
+            Report::Answered if !was_probe && state.closed_until.is_some() => {
+                // A loop admitted before the gate closed, answered on a session it already
+                // had (a pooled connection logged in before a password rotation, say): that
+                // says nothing of new sessions. The probe decides when the gate opens.
+            }
             Report::Answered => {
                 state.failures = 0;
                 state.closed_until = None;
@@ -235,6 +240,28 @@ mod tests {
             pause <= Duration::from_secs(20),
             "the second step, not the third: {pause:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_success_on_an_old_session_does_not_reopen_the_gate() {
+        let gate = gate();
+        gate.report(Admission::Go, Report::Trouble);
+        let Admission::Wait(pause) = gate.admit() else {
+            panic!("the gate stayed open after trouble");
+        };
+        // Another loop, admitted before, sends on the session it had.
+        gate.report(Admission::Go, Report::Answered);
+        assert!(matches!(gate.admit(), Admission::Wait(p) if p == pause));
+        tokio::time::advance(pause).await;
+        assert_eq!(gate.admit(), Admission::Probe);
+        gate.report(Admission::Go, Report::Answered);
+        assert_eq!(
+            gate.admit(),
+            Admission::Wait(Duration::from_secs(1)),
+            "the probe decides"
+        );
+        gate.report(Admission::Probe, Report::Answered);
+        assert_eq!(gate.admit(), Admission::Go);
     }
 
     #[tokio::test(start_paused = true)]
