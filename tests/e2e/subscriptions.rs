@@ -268,3 +268,26 @@ async fn shutdown_does_not_wait_for_open_subscriptions(pool: PgPool) {
         "the shutdown waited for an open subscription"
     );
 }
+
+/// A subscription whose reads start failing says so (an `INTERNAL` error), then ends: the
+/// client can tell a failure from the normal end at its token's expiry.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_subscription_that_fails_says_so_before_it_ends(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let token = app.token("dr-lee", Role::Clinician, "north");
+    let mut socket = subscribed(&app, &token, BOARD).await;
+    let first = next_json(&mut socket).await;
+    assert_eq!(first["type"], "next", "{first}");
+    // The board's table goes away under it: its next read (within the poll interval) fails.
+    sqlx::query("ALTER TABLE pipeline_counts RENAME TO pipeline_counts_away")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let failed = next_json(&mut socket).await;
+    assert_eq!(
+        failed["payload"]["errors"][0]["extensions"]["code"], "INTERNAL",
+        "{failed}"
+    );
+    let end = next_json(&mut socket).await;
+    assert_eq!(end["type"], "complete", "{end}");
+}

@@ -32,7 +32,7 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
         stream_prefix: Option<String>,
-    ) -> async_graphql::Result<impl Stream<Item = Event>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Event>>> {
         let services = ctx.data::<Services>()?;
         let request = ctx.data::<RequestContext>()?;
         let scope = Scope::Clinic(request.staff.clinic.clone());
@@ -48,30 +48,33 @@ impl Subscription {
             buffered: Vec::new(),
             reader: Reader::of(ctx)?,
         };
-        let events = stream::unfold(state, move |mut state| {
+        // The state is gone after a failure: the error is the subscription's last item.
+        let events = stream::unfold(Some(state), move |state| {
             let prefix = prefix.clone();
             async move {
+                let mut state = state?;
                 loop {
                     if let Some(event) = state.buffered.pop() {
                         if event.stream_id.starts_with(&prefix) {
                             // Pushed only once the read is in the access log.
                             let members = members_named(std::slice::from_ref(&event));
                             let read = Read::List(DataCategory::History);
-                            state.reader.log(&members, read).await.ok()?;
-                            return Some((Event::of(event, None), state));
+                            if let Err(error) = state.reader.log(&members, read).await {
+                                return Some((Err(error.into()), None));
+                            }
+                            return Some((Ok(Event::of(event, None)), Some(state)));
                         }
                         continue;
                     }
-                    // Wake on a notification or the poll interval, whichever comes first;
-                    // a failing database (the read below) ends the subscription.
+                    // Wake on a notification or the poll interval, whichever comes first.
                     state.notifications.next(POLL_INTERVAL).await;
-                    let page = state
-                        .store
-                        .read_log(&state.scope, state.cursor, 100)
-                        .await
-                        .ok()?;
-                    state.cursor = page.next;
-                    state.buffered = page.events.into_iter().rev().collect();
+                    match state.store.read_log(&state.scope, state.cursor, 100).await {
+                        Ok(page) => {
+                            state.cursor = page.next;
+                            state.buffered = page.events.into_iter().rev().collect();
+                        }
+                        Err(error) => return Some((Err(ApiError::from(error).into()), None)),
+                    }
                 }
             }
         });
@@ -84,7 +87,7 @@ impl Subscription {
     async fn pipeline_changed(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<impl Stream<Item = PipelineBoard>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<PipelineBoard>>> {
         let services = ctx.data::<Services>()?;
         let request = ctx.data::<RequestContext>()?;
         let notifications = Notifications::listen(services.store.pool());
@@ -94,14 +97,17 @@ impl Subscription {
             notifications,
             last: None,
         };
-        let boards = stream::unfold(state, |mut state| async move {
+        // As `events`: a failure is said, then the subscription ends.
+        let boards = stream::unfold(Some(state), |state| async move {
+            let mut state = state?;
             loop {
-                let board = read_models::pipeline_board(&state.pool, &state.clinic)
-                    .await
-                    .ok()?;
+                let board = match read_models::pipeline_board(&state.pool, &state.clinic).await {
+                    Ok(board) => board,
+                    Err(error) => return Some((Err(ApiError::from(error).into()), None)),
+                };
                 if state.last.as_ref() != Some(&board) {
                     state.last = Some(board.clone());
-                    return Some((PipelineBoard::from(board), state));
+                    return Some((Ok(PipelineBoard::from(board)), Some(state)));
                 }
                 state.notifications.next(POLL_INTERVAL).await;
             }
