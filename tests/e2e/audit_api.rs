@@ -337,7 +337,7 @@ async fn admins_see_undeliverable_emails_of_their_clinic(pool: PgPool) {
         .await
         .unwrap();
     }
-    let query = "{ deadLetters { id kind attempts lastError messageId } }";
+    let query = "{ deadLetters { id memberId kind attempts lastError messageId } }";
     let admin = app.token("admin", Role::Admin, "north");
     let data = app.graphql(&admin, query, json!({})).await;
     let letters = data["deadLetters"].as_array().unwrap();
@@ -352,6 +352,18 @@ async fn admins_see_undeliverable_emails_of_their_clinic(pool: PgPool) {
     let clinician = app.token("dr-lee", Role::Clinician, "north");
     let (code, _) = app.graphql_error(Some(&clinician), query, json!({})).await;
     assert_eq!(code, "FORBIDDEN");
+    // Auditors read them too; each read names the members in the access log.
+    let auditor = app.token("auditor-ana", Role::Auditor, "north");
+    let seen = app.graphql(&auditor, query, json!({})).await;
+    assert_eq!(seen["deadLetters"], data["deadLetters"]);
+    let logged: Vec<String> = sqlx::query_scalar(
+        "SELECT actor FROM access_log WHERE category = 'consents' AND $1 = ANY(member_ids) ORDER BY id",
+    )
+    .bind(letters[0]["memberId"].as_str().map(|id| Uuid::parse_str(id).unwrap()))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(logged, ["admin", "auditor-ana"]);
 
     // Once the cause is fixed, an admin puts it back in the queue: pending, attempts from 0.
     let requeue = "mutation($id: ID!) { requeueDeadLetter(id: $id) }";

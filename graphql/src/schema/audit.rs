@@ -231,8 +231,9 @@ impl AuditQuery {
         Ok(access_page(ctx, member_id, false, first, after).await?)
     }
 
-    /// Emails given up on after every attempt, newest first (admins).
-    #[graphql(guard = "RoleGuard::new(\"see undeliverable emails\", roles::ADMIN)")]
+    /// Emails given up on after every attempt, newest first (admins, who requeue them, and
+    /// auditors). Each names a member, so the list is logged as a read of their emails.
+    #[graphql(guard = "RoleGuard::new(\"see undeliverable emails\", roles::AUDIT)")]
     async fn dead_letters(
         &self,
         ctx: &Context<'_>,
@@ -244,6 +245,8 @@ impl AuditQuery {
             clinic_infra::outbox::dead_letters(&services.pool, &request.staff.clinic, limit)
                 .await
                 .map_err(ApiError::internal)?;
+        let members: Vec<MemberId> = letters.iter().map(|letter| letter.member_id).collect();
+        super::views::log_reads(ctx, &members, Read::List(DataCategory::Consents), true).await?;
         Ok(letters
             .into_iter()
             .map(|letter| DeadLetter {
