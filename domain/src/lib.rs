@@ -37,7 +37,7 @@ pub mod group;
 pub mod ids;
 pub mod member;
 pub mod payload;
-#[cfg(any(test, feature = "testing"))]
+#[cfg(test)]
 pub mod testing;
 pub mod timeline;
 pub mod upcast;
