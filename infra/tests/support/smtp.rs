@@ -1,5 +1,5 @@
 //! A real SMTP server for tests and benchmarks: Python's aiosmtpd (`python3 -m aiosmtpd`, 1.4.6,
-//! installed by `.ci/run`) on a port of its own, storing what it receives in a Maildir of its
+//! installed by `.ci/test-deps`) on a port of its own, storing what it receives in a Maildir of its
 //! own, one file per message under `new/`. Killed and its Maildir removed on drop.
 //!
 //! Two handlers: aiosmtpd's stock `aiosmtpd.handlers.Mailbox` ([`Handler::Mailbox`]), and
