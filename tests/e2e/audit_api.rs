@@ -295,15 +295,7 @@ async fn graphiql_and_metrics_are_served(pool: PgPool) {
         )
         .await;
     assert_eq!(status, 200);
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("clinic_graphql_requests_total{operation=\"IntegrityCheck\""),
         "{metrics}"
@@ -437,16 +429,8 @@ async fn projection_lag_reaches_zero_when_commits_come_out_of_position_order(poo
     early.commit().await.unwrap();
 
     let lag = || async {
-        let metrics = app
-            .http
-            .get(app.url("/metrics"))
-            .send()
+        app.metrics()
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        metrics
             .lines()
             .find_map(|line| {
                 line.strip_prefix("clinic_projection_lag_positions{projection=\"members\"} ")

@@ -40,6 +40,18 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// What `GET /metrics` shows now (Prometheus text).
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// A token for `sub` with `role` in `clinic`, valid for an hour.
     pub fn token(&self, sub: &str, role: Role, clinic: &str) -> String {
         self.keys.sign(
