@@ -1052,8 +1052,8 @@ async fn an_unreadable_stream_holds_its_emails_back_instead_of_killing_them(pool
         matches!(
             outcomes[..],
             [
-                ExecutionOutcome::Retrying { .. },
-                ExecutionOutcome::Retrying { .. },
+                ExecutionOutcome::Held { .. },
+                ExecutionOutcome::Held { .. },
                 ExecutionOutcome::Dead { .. }
             ]
         ),

@@ -189,6 +189,16 @@ pub enum ExecutionOutcome {
         /// every email would fail now, so the worker waits before trying another.
         server_trouble: bool,
     },
+    /// The email could not be checked (its member's stream holds an event this build cannot
+    /// read) and waits, without the server having been reached, until `delay` has passed.
+    Held {
+        /// The outbox row.
+        id: Uuid,
+        /// Attempts made so far.
+        attempts: u32,
+        /// Until the next attempt.
+        delay: Duration,
+    },
     /// Sending failed for the last time (or for good): the email is dead-lettered.
     Dead {
         /// The outbox row.
@@ -254,8 +264,22 @@ async fn execute_task(
             // the usual backoff, for a worker that can read it, and is dead-lettered (for an
             // admin to see) only when its attempts run out.
             tracing::error!(outbox_id = %task.id, position, attempts = task.attempts, "the member's stream could not be decoded; the email waits");
+            if task.send_before < now {
+                // Past its sending window it would be cancelled as stale anyway.
+                cancel(&pool, &task, CancelReason::Stale).await?;
+                metrics::counter!("clinic_outbox_cancelled_total").increment(1);
+                return Ok(ExecutionOutcome::Cancelled {
+                    id: task.id,
+                    reason: CancelReason::Stale,
+                });
+            }
             if task.attempts < policy.max_attempts {
-                return retry_later(&pool, &task, &policy, "undecodable_stream", false).await;
+                let delay = retry_later(&pool, &task, &policy, "undecodable_stream").await?;
+                return Ok(ExecutionOutcome::Held {
+                    id: task.id,
+                    attempts: task.attempts,
+                    delay,
+                });
             }
             record_dead(&pool, &task, "undecodable_stream").await?;
             return Ok(ExecutionOutcome::Dead {
@@ -314,26 +338,24 @@ async fn execute_task(
         }
         Err(error) => {
             tracing::info!(outbox_id = %task.id, attempts, error = %error.summary(), "an email will be retried");
-            retry_later(
-                &pool,
-                &task,
-                &policy,
-                &error.summary(),
-                error.is_server_trouble(),
-            )
-            .await
+            let delay = retry_later(&pool, &task, &policy, &error.summary()).await?;
+            Ok(ExecutionOutcome::Retrying {
+                id: task.id,
+                attempts,
+                delay,
+                server_trouble: error.is_server_trouble(),
+            })
         }
     }
 }
 
-/// Puts the task back for another attempt after the policy's delay, noting `why`.
+/// Puts the task back for another attempt after the policy's delay (returned), noting `why`.
 async fn retry_later(
     pool: &PgPool,
     task: &Task,
     policy: &RetryPolicy,
     why: &str,
-    server_trouble: bool,
-) -> Result<ExecutionOutcome, OutboxError> {
+) -> Result<Duration, OutboxError> {
     let delay = policy.jittered_delay(task.attempts);
     let recorded = sqlx::query(include_str!("sql/mark_retry.sql"))
         .bind(task.id)
@@ -343,12 +365,7 @@ async fn retry_later(
         .execute(pool)
         .await?;
     lease_check(task, recorded.rows_affected());
-    Ok(ExecutionOutcome::Retrying {
-        id: task.id,
-        attempts: task.attempts,
-        delay,
-        server_trouble,
-    })
+    Ok(delay)
 }
 
 /// Marks the email sent. The server has accepted it, so a failure to record that would send it
@@ -472,7 +489,7 @@ async fn record_dead(pool: &PgPool, task: &Task, error: &str) -> Result<(), Outb
 pub struct Drained {
     /// Emails sent.
     pub sent: u64,
-    /// Failed attempts to be retried.
+    /// Failed attempts to be retried, and emails held back for a later attempt.
     pub retrying: u64,
     /// Emails dead-lettered.
     pub dead: u64,
@@ -485,7 +502,7 @@ impl Drained {
         match outcome {
             ExecutionOutcome::EmptyQueue => {}
             ExecutionOutcome::Sent { .. } => self.sent += 1,
-            ExecutionOutcome::Retrying { .. } => self.retrying += 1,
+            ExecutionOutcome::Retrying { .. } | ExecutionOutcome::Held { .. } => self.retrying += 1,
             ExecutionOutcome::Dead { .. } => self.dead += 1,
             ExecutionOutcome::Cancelled { .. } => self.cancelled += 1,
         }
@@ -607,9 +624,12 @@ fn what_the_server_did(outcome: &Result<ExecutionOutcome, OutboxError>) -> Repor
             DeadCause::ServerTrouble => Report::Trouble,
             DeadCause::Unreadable | DeadCause::Unsendable => Report::NotReached,
         },
-        Ok(ExecutionOutcome::EmptyQueue | ExecutionOutcome::Cancelled { .. }) | Err(_) => {
-            Report::NotReached
-        }
+        Ok(
+            ExecutionOutcome::EmptyQueue
+            | ExecutionOutcome::Cancelled { .. }
+            | ExecutionOutcome::Held { .. },
+        )
+        | Err(_) => Report::NotReached,
     }
 }
 
@@ -647,6 +667,14 @@ mod tests {
                 Ok(ExecutionOutcome::Cancelled {
                     id,
                     reason: CancelReason::ConsentRevoked,
+                }),
+                Report::NotReached,
+            ),
+            (
+                Ok(ExecutionOutcome::Held {
+                    id,
+                    attempts: 1,
+                    delay: Duration::ZERO,
                 }),
                 Report::NotReached,
             ),
