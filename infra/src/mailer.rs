@@ -269,6 +269,11 @@ impl SendError {
                 server: true,
                 summary: format!("policy {}", smtp_summary(error)),
             },
+            SmtpFailure::RecipientPolicy(error) => Self::Smtp {
+                permanent: false,
+                server: false,
+                summary: format!("recipient policy {}", smtp_summary(error)),
+            },
             SmtpFailure::Unsupported => Self::Smtp {
                 permanent: true,
                 server: false,

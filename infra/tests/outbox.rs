@@ -697,6 +697,8 @@ enum Refuses {
     LoginOrSender,
     /// Every recipient (`RCPT TO`), with this answer.
     Recipient(&'static str),
+    /// Every message, at the end of its data, with this answer.
+    Message(&'static str),
 }
 
 /// An SMTP server that refuses `what` on every connection. Returns its port and how many
@@ -718,13 +720,28 @@ async fn refusing_server(what: Refuses) -> (u16, Arc<AtomicUsize>) {
                     return;
                 }
                 let _ = write.write_all(b"220 fake ESMTP\r\n").await;
+                let mut in_data = false;
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let answer: String = match (line.get(..4).unwrap_or(""), what) {
+                    if in_data {
+                        if line != "." {
+                            continue;
+                        }
+                        in_data = false;
+                    }
+                    let answer: String = match (line.get(..4).unwrap_or(line.as_str()), what) {
                         ("EHLO", _) => "250-fake\r\n250 AUTH PLAIN LOGIN\r\n".into(),
                         ("AUTH", _) => "535 5.7.8 authentication credentials invalid\r\n".into(),
-                        ("MAIL", Refuses::Recipient(_)) => "250 2.1.0 ok\r\n".into(),
+                        ("MAIL", Refuses::Recipient(_) | Refuses::Message(_)) => {
+                            "250 2.1.0 ok\r\n".into()
+                        }
                         ("MAIL", _) => "553 5.7.1 sender address rejected\r\n".into(),
                         ("RCPT", Refuses::Recipient(answer)) => format!("{answer}\r\n"),
+                        ("RCPT", Refuses::Message(_)) => "250 2.1.5 ok\r\n".into(),
+                        ("DATA", Refuses::Message(_)) => {
+                            in_data = true;
+                            "354 end data with <CR><LF>.<CR><LF>\r\n".into()
+                        }
+                        (".", Refuses::Message(answer)) => format!("{answer}\r\n"),
                         ("RSET", _) => "250 2.0.0 ok\r\n".into(),
                         ("QUIT", _) => "221 bye\r\n".into(),
                         _ => "503 5.5.1 bad sequence\r\n".into(),
@@ -739,11 +756,10 @@ async fn refusing_server(what: Refuses) -> (u16, Arc<AtomicUsize>) {
     (port, sessions)
 }
 
-/// A server refusing the session, the sender, or a recipient on policy grounds (5.7.x: relay
-/// access denied, the account not allowed to send) is the server's or the configuration's
-/// trouble (a rotated password, maintenance, a mistyped `CLINIC_MAIL_FROM`, missing
-/// credentials), not the email's: even its 5xx answers are retried, never a dead letter at the
-/// first try.
+/// A server refusing the session, the sender, or the message on policy grounds (5.7.x at the end
+/// of the data: the account not allowed to send as the sender, DMARC) is the server's or the
+/// configuration's trouble (a rotated password, maintenance, a mistyped `CLINIC_MAIL_FROM`),
+/// not the email's: even its 5xx answers are retried, never a dead letter at the first try.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn a_refused_greeting_login_or_sender_is_retried_not_dead_lettered(pool: PgPool) {
     a_consenting_member_in_aftercare(&pool, "gus@example.org").await;
@@ -765,10 +781,10 @@ async fn a_refused_greeting_login_or_sender_is_retried_not_dead_lettered(pool: P
         "smtp://127.0.0.1:{}",
         refusing_server(Refuses::LoginOrSender).await.0
     );
-    let relay = format!(
+    let message = format!(
         "smtp://127.0.0.1:{}",
-        refusing_server(Refuses::Recipient(
-            "554 5.7.1 <gus@example.org>: Relay access denied"
+        refusing_server(Refuses::Message(
+            "550 5.7.1 sender not authorized for this account"
         ))
         .await
         .0
@@ -777,7 +793,7 @@ async fn a_refused_greeting_login_or_sender_is_retried_not_dead_lettered(pool: P
         (greeting, "session permanent 554"),
         (login, "session permanent 535"),
         (sender, "sender permanent 553"),
-        (relay, "policy permanent 554"),
+        (message, "policy permanent 550"),
     ] {
         tokio::time::sleep(Duration::from_millis(5)).await;
         let outcome = try_execute_task(&pool, &mailer(&url), &policy)
@@ -799,6 +815,32 @@ async fn a_refused_greeting_login_or_sender_is_retried_not_dead_lettered(pool: P
             .unwrap();
         assert_eq!(last_error.as_deref(), Some(error));
     }
+    assert_eq!(statuses(&pool).await, [("pending".to_owned(), 1)]);
+
+    // A recipient refused on policy grounds (relay access denied, or that mailbox's own
+    // policy): retried, but the server answered, so the other emails go on.
+    let relay = format!(
+        "smtp://127.0.0.1:{}",
+        refusing_server(Refuses::Recipient(
+            "554 5.7.1 <gus@example.org>: Relay access denied"
+        ))
+        .await
+        .0
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let outcome = try_execute_task(&pool, &mailer(&relay), &policy)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            ExecutionOutcome::Retrying {
+                server_trouble: false,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
     assert_eq!(statuses(&pool).await, [("pending".to_owned(), 1)]);
 
     // A recipient refused for itself (no such mailbox) is the email's own trouble: dead.

@@ -187,7 +187,15 @@ async fn transaction(
     for to in envelope.to() {
         conn.command(Rcpt::new(to.clone(), Vec::new()))
             .await
-            .map_err(email_or_policy)?;
+            .map_err(|error| match email_or_policy(error) {
+                // A 5.7.x refusal of one recipient is as often that recipient's own policy
+                // (a mailbox refusing outside senders) as ours (relay access denied): retried,
+                // but no reason to hold every other email back.
+                SmtpFailure::Policy(error) if !is_authentication_required(&error) => {
+                    SmtpFailure::RecipientPolicy(error)
+                }
+                failure => failure,
+            })?;
     }
     conn.command(Data).await.map_err(email_or_policy)?;
     conn.message(email).await.map_err(email_or_policy)?;
@@ -204,6 +212,11 @@ fn email_or_policy(error: lettre::transport::smtp::Error) -> SmtpFailure {
     }
 }
 
+/// 530: the server wants a login before it takes mail (credentials missing from the URL).
+fn is_authentication_required(error: &lettre::transport::smtp::Error) -> bool {
+    error.status().is_some_and(|code| code.to_string() == "530")
+}
+
 /// A permanent refusal on security or policy grounds: enhanced status 5.7.x (RFC 3463: relay
 /// access denied, authentication required, sender not authorized, DMARC) or 530
 /// (authentication required). Every email goes out with the same account and sender, so such a
@@ -213,7 +226,7 @@ pub(crate) fn is_policy_refusal(error: &lettre::transport::smtp::Error) -> bool 
     if !error.is_permanent() {
         return false;
     }
-    if error.status().is_some_and(|code| code.to_string() == "530") {
+    if is_authentication_required(error) {
         return true;
     }
     std::error::Error::source(error).is_some_and(|text| {
@@ -249,9 +262,12 @@ pub(crate) enum SmtpFailure {
     /// The server refused the sender (`MAIL FROM`), which is the same for every email: the
     /// configuration's or the server's trouble, like a refused login.
     Sender(lettre::transport::smtp::Error),
-    /// The server refused a recipient or the message on security or policy grounds
+    /// The server refused the message on security or policy grounds, or asked for a login
     /// ([`is_policy_refusal`]): like a refused sender, the configuration's trouble.
     Policy(lettre::transport::smtp::Error),
+    /// The server refused a recipient on policy grounds (5.7.x at `RCPT TO`): ours (relay access
+    /// denied) or that recipient's. Worth retrying, but not the server failing.
+    RecipientPolicy(lettre::transport::smtp::Error),
     /// The email needs an extension the server lacks (SMTPUTF8 for an address beyond ASCII,
     /// 8BITMIME for a body beyond ASCII): this server will never take it.
     Unsupported,
