@@ -45,8 +45,14 @@ pub type ClinicSchema = Schema<Query, Mutation, subscription::Subscription>;
 /// (graphql-js's, which GraphiQL at `GET /graphql` and codegen tools send) nests 13 deep, 15 in
 /// graphql-js 17; what a deep data query costs is bounded by [`MAX_COMPLEXITY`].
 pub const MAX_DEPTH: usize = 15;
-/// How much a query may ask for (fields, weighted by list sizes) before it is refused.
+/// How much a query may ask for (each field 1, nested lists weighted by
+/// [`NESTED_LIST_WEIGHT`]) before it is refused.
 pub const MAX_COMPLEXITY: usize = 2_000;
+/// What a list nested in a record (a member's groups, check-ins and follow-ups; a group's
+/// roster and sessions; a session's attendance) multiplies its fields' cost by. A dashboard
+/// nests two or three of them; a query cycling through them (`groups { members { groups {
+/// members … } } }`) passes [`MAX_COMPLEXITY`] at the fifth, whatever the depth limit.
+pub const NESTED_LIST_WEIGHT: usize = 5;
 
 /// What resolvers reach: the database, the store and the command handlers.
 #[derive(Debug, Clone)]

@@ -251,6 +251,13 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("nested too deep"), "{body}");
 
+    // Within the depth limit but cycling through nested lists: each level multiplies the work,
+    // so the complexity limit refuses it before it runs.
+    let cycling = "{ groups { edges { node { members { groups { members { groups { members { id } } } } } } } } }";
+    let (_, body) = app.graphql_raw(Some(&token), cycling, json!({})).await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("complex"), "{body}");
+
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 }

@@ -313,6 +313,7 @@ impl Member {
     }
 
     /// Their check-ins (clinical reads: admins, clinicians, auditors).
+    #[graphql(complexity = "crate::schema::NESTED_LIST_WEIGHT * child_complexity")]
     async fn check_ins(&self, ctx: &Context<'_>) -> ApiResult<Vec<CheckIn>> {
         self.read_record(ctx, &CHECK_INS).await?;
         match &self.0.past {
@@ -322,6 +323,7 @@ impl Member {
     }
 
     /// Their alumni follow-ups and outcomes (clinical reads: admins, clinicians, auditors).
+    #[graphql(complexity = "crate::schema::NESTED_LIST_WEIGHT * child_complexity")]
     async fn follow_ups(&self, ctx: &Context<'_>) -> ApiResult<Vec<FollowUp>> {
         self.read_record(ctx, &FOLLOW_UPS).await?;
         match &self.0.past {
@@ -332,6 +334,7 @@ impl Member {
 
     /// The groups they are on (a facilitator: those of them they run; not intake, whose reads
     /// are profiles: a member's groups are their treatment).
+    #[graphql(complexity = "crate::schema::NESTED_LIST_WEIGHT * child_complexity")]
     async fn groups(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::views::Group>> {
         self.require(ctx, &GROUPS).await?;
         let ids = match &self.0.past {

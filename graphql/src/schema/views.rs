@@ -720,7 +720,10 @@ impl Group {
         self.0.attendance_rate
     }
     /// Who is on the roster now (a facilitator: of a group they run; not intake).
-    #[graphql(guard = "RoleGuard::new(\"read rosters\", roles::SESSION_READ)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"read rosters\", roles::SESSION_READ)",
+        complexity = "crate::schema::NESTED_LIST_WEIGHT * child_complexity"
+    )]
     async fn members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
         ensure_runs(ctx, &self.0)?;
         let roster = loaders(ctx)?
@@ -735,7 +738,10 @@ impl Group {
         Ok(members)
     }
     /// Its sessions, oldest first, with attendance (a facilitator: of a group they run).
-    #[graphql(guard = "RoleGuard::new(\"read sessions\", roles::SESSION_READ)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"read sessions\", roles::SESSION_READ)",
+        complexity = "crate::schema::NESTED_LIST_WEIGHT * child_complexity"
+    )]
     async fn sessions(&self, ctx: &Context<'_>) -> ApiResult<Vec<Session>> {
         ensure_runs(ctx, &self.0)?;
         let sessions = loaders(ctx)?
@@ -794,7 +800,10 @@ impl Session {
         self.0.status.as_str()
     }
     /// Attendance of every member on the roster, after corrections.
-    #[graphql(guard = "RoleGuard::new(\"read attendance\", roles::SESSION_READ)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"read attendance\", roles::SESSION_READ)",
+        complexity = "crate::schema::NESTED_LIST_WEIGHT * child_complexity"
+    )]
     async fn attendance(&self, ctx: &Context<'_>) -> ApiResult<Vec<AttendanceRecord>> {
         let ids: Vec<MemberId> = self.0.attendance.iter().map(|a| a.member_id).collect();
         let members = loaders(ctx)?
