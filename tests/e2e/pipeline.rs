@@ -1174,6 +1174,33 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(before, after, "nothing written");
+    // On an existing member the refusal is logged as a denied read of what was asked.
+    let (code, _) = app
+        .graphql_error(
+            Some(&intake),
+            &member_mutation_answering(
+                "completeIntake",
+                "recommendedLevel: OUTPATIENT",
+                "id history { edges { cursor } }",
+            ),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    // A facilitator's session whose answer reaches a member's clinical fields: refused too.
+    let (code, _) = app
+        .graphql_error(
+            Some(&facilitator),
+            "mutation($g: ID!, $m: ID!) { recordSession(groupId: $g, topic: \"Coping skills\", heldAt: \"2026-01-05T10:00:00Z\", attendance: [{ memberId: $m, status: PRESENT }]) { id attendance { member { atRisk } } } }",
+            json!({ "g": theirs["id"], "m": id }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "still nothing written");
 
     // A clinician's reads of check-ins and outcomes, and an auditor's page of the log, each
     // name the member in the access log under their category.
@@ -1215,6 +1242,7 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
         ("auditor-ana", "HISTORY", true),
         ("front-desk", "CHECK_INS", false),
         ("front-desk", "ATTENDANCE", false),
+        ("front-desk", "HISTORY", false),
     ] {
         let expected = (expected.0.to_owned(), expected.1.to_owned(), expected.2);
         assert!(entries.contains(&expected), "{expected:?} in {entries:?}");

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, SimpleObject, ID};
+use async_graphql::{ComplexObject, Context, SelectionField, SimpleObject, ID};
 use clinic_domain::engagement::is_at_risk;
 use clinic_domain::member::MemberEvent;
 use clinic_domain::{MemberId, MemberState};
@@ -206,19 +206,40 @@ const RESTRICTED: [&Restricted; 9] = [
     &EMAILS,
 ];
 
-/// Refuses a member mutation, before it writes, whose answer selects a field of the member the
-/// caller may not read (intake asking `referMember { atRisk }`).
-pub(super) fn refuse_unreadable_answer(ctx: &Context<'_>) -> ApiResult<()> {
+/// Refuses a mutation, before it writes, whose answer selects, at any depth, a field of a member
+/// the caller may not read (intake asking `referMember { atRisk }`, a facilitator
+/// `recordSession { attendance { member { checkIns } } }`). With `member`, the mutation's own
+/// member, the refusal is logged as a denied read of their record.
+pub(super) async fn refuse_unreadable_answer(
+    ctx: &Context<'_>,
+    member: Option<MemberId>,
+) -> ApiResult<()> {
     let role = request(ctx)?.staff.role;
-    for selected in ctx.field().selection_set() {
-        let refused = RESTRICTED
-            .iter()
-            .find(|r| r.field == selected.name() && !r.roles.contains(&role));
-        if let Some(refused) = refused {
-            return Err(ApiError::Forbidden(refused.what));
-        }
+    let Some(refused) = first_refused(ctx.field(), role) else {
+        return Ok(());
+    };
+    if let Some(member) = member {
+        super::views::log_reads(
+            ctx,
+            &[member],
+            super::views::Read::Record(refused.category),
+            false,
+        )
+        .await?;
     }
-    Ok(())
+    Err(ApiError::Forbidden(refused.what))
+}
+
+/// The first restricted field `role` may not read under `field`. By name: the restricted
+/// names are fields of `Member` only, wherever a member is reached from.
+fn first_refused(field: SelectionField<'_>, role: Role) -> Option<&'static Restricted> {
+    field.selection_set().find_map(|selected| {
+        RESTRICTED
+            .iter()
+            .copied()
+            .find(|r| r.field == selected.name() && !r.roles.contains(&role))
+            .or_else(|| first_refused(selected, role))
+    })
 }
 
 impl Member {

@@ -574,6 +574,7 @@ async fn run_session(
     command: GroupCommand,
 ) -> ApiResult<Session> {
     ensure_may_record_sessions(ctx, group).await?;
+    super::member::refuse_unreadable_answer(ctx, None).await?;
     let position = execute_group(ctx, group, None, command).await?;
     views::session_after_write(ctx, group, session, position).await
 }
@@ -734,7 +735,9 @@ async fn run_member(
     expected_version: Option<i64>,
     command: MemberCommand,
 ) -> ApiResult<Member> {
-    super::member::refuse_unreadable_answer(ctx)?;
+    // A referral's member does not exist yet: no record to log a denied read against.
+    let existing = !matches!(command, MemberCommand::ReferMember(_));
+    super::member::refuse_unreadable_answer(ctx, existing.then_some(member)).await?;
     let position = execute_member(ctx, member, expected_version, command).await?;
     views::member_after_write(ctx, member, position).await
 }
@@ -756,6 +759,7 @@ async fn run_group(
     expected_version: Option<i64>,
     command: GroupCommand,
 ) -> ApiResult<Group> {
+    super::member::refuse_unreadable_answer(ctx, None).await?;
     let position = execute_group(ctx, group, expected_version, command).await?;
     views::group_after_write(ctx, group, position).await
 }
