@@ -115,7 +115,8 @@ impl EventStore {
 
     /// The streams of `clinic` that hold an event of `event_type` whose data field `field` is
     /// `value`, recorded by `at`: which groups a member had joined by then, for time travel
-    /// (the read models keep only today's rosters). Scans the clinic's log: for rare reads.
+    /// (the read models keep only today's rosters). Fast only where an index serves the type
+    /// and field (MemberJoined's `member_id`, migration 14); otherwise a scan of the log.
     pub async fn streams_naming(
         &self,
         clinic: &ClinicId,
@@ -125,7 +126,7 @@ impl EventStore {
         at: OffsetDateTime,
     ) -> Result<Vec<StreamId>, EventStoreError> {
         let ids: Vec<String> = sqlx::query_scalar(include_str!("sql/streams_naming.sql"))
-            // Planned per call: the plan depends on the type's and the clinic's share of the log.
+            // Planned per call, with the values: only then can a partial index on the type serve.
             .persistent(false)
             .bind(clinic.as_str())
             .bind(event_type)
