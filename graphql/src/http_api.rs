@@ -13,8 +13,8 @@ use async_graphql::ErrorExtensions;
 use async_graphql::ParseRequestError;
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{Request, State, WebSocketUpgrade};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRequest, Request, State, WebSocketUpgrade};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use clinic_infra::projections::ProjectionName;
@@ -88,12 +88,10 @@ pub async fn graphiql() -> Html<String> {
 }
 
 /// `POST /graphql`: a query or mutation from a staff member with a valid token.
-pub async fn graphql(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: Result<GraphQLRequest, GraphQLRejection>,
-) -> Response {
-    // The token first: a caller without one learns nothing, not even what is wrong with its body.
+pub async fn graphql(State(state): State<AppState>, http: Request) -> Response {
+    // The token first, before the body is read: a caller without one costs no parsing and
+    // learns nothing, not even what is wrong with its body.
+    let headers = http.headers();
     let staff = match state
         .keys
         .verify_header(headers.get("authorization").and_then(|v| v.to_str().ok()))
@@ -101,7 +99,11 @@ pub async fn graphql(
         Ok(staff) => staff,
         Err(_) => return unauthenticated(),
     };
-    let mut request = match request {
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut request = match GraphQLRequest::<GraphQLRejection>::from_request(http, &state).await {
         Ok(request) => request.into_inner(),
         Err(rejection) => return not_a_request(&rejection.0),
     };
@@ -111,10 +113,6 @@ pub async fn graphql(
             .as_deref()
             .or_else(|| named_operation(&request.query)),
     );
-    let idempotency_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     DocumentCache::global().prepare(&mut request);
     let threshold = state.rules.at_risk_threshold(&staff.clinic);
     let loaders = Loaders::new(state.pool.clone(), staff.clinic.clone(), threshold);

@@ -4,6 +4,7 @@ use clinic_graphql::auth::Role;
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
 use clinic_tests::spawn_app;
+use futures::StreamExt;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -83,6 +84,22 @@ async fn requests_without_a_valid_token_are_unauthenticated(pool: PgPool) {
         assert_eq!(status, 401, "{token}: {body}");
         assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
     }
+
+    // Without a token the body is not even read: a client still sending one is answered.
+    let endless = futures::stream::iter([Ok::<_, std::io::Error>(b"{\"query\":".to_vec())])
+        .chain(futures::stream::pending());
+    let unread = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.http
+            .post(app.url("/graphql"))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(endless))
+            .send(),
+    )
+    .await
+    .expect("answered without waiting for the body")
+    .unwrap();
+    assert_eq!(unread.status(), 401);
 
     // Without a token, a malformed body is unauthenticated too: nothing is looked at first.
     let malformed = app
