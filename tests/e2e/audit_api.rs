@@ -409,48 +409,49 @@ async fn admins_see_undeliverable_emails_of_their_clinic(pool: PgPool) {
 }
 
 /// `clinic_projection_lag_positions` counts what a projection has yet to apply in the order it
-/// reads (transaction, then position): a transaction that took its id before another and its
-/// position after does not leave the gauge above 0 once both are applied.
+/// reads (transaction, then position): an event whose transaction id is lower than another's
+/// and its position higher (a transaction that took its id first and committed last) does not
+/// leave the gauge above 0 once the projection is past both.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn projection_lag_reaches_zero_when_commits_come_out_of_position_order(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
-    let mut early = pool.begin().await.unwrap();
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut *early)
-        .await
-        .unwrap();
-    let note = |n: i32| NewEvent {
+    let note = NewEvent {
         event_id: Uuid::new_v4(),
         event_type: "Noted".into(),
         schema_version: 1,
-        data: json!({ "n": n }),
+        data: json!({ "n": 1 }),
         metadata: Metadata {
             actor: "tester".into(),
             correlation_id: Uuid::new_v4(),
             causation_id: None,
         },
     };
-    EventStore::new(pool.clone())
+    let appended = EventStore::new(pool.clone())
         .append(
             &ClinicId::parse("north").unwrap(),
             &StreamId::of("note", Uuid::new_v4()),
             ExpectedVersion::Any,
-            &[note(1)],
+            &[note],
         )
         .await
         .unwrap();
-    // The earlier transaction's event: a higher position, first in commit-safe order.
+    // The other transaction's event, written as such a transaction leaves it: its id below the
+    // first's, its position above. (Written directly rather than by holding a transaction open:
+    // an open transaction id holds back every commit-safe reader on the server, other tests'
+    // included.)
     sqlx::query(
-        "INSERT INTO events (clinic, stream_id, version, event_id, type, schema_version, data,
-                             metadata, prev_hash, hash)
-         VALUES ('north', $1, 1, $2, 'Noted', 1, '{}', '{}', '\\x', '\\x00')",
+        "INSERT INTO events (transaction_id, clinic, stream_id, version, event_id, type,
+                             schema_version, data, metadata, prev_hash, hash)
+         SELECT (transaction_id::text::bigint - 1)::text::xid8, 'north', $2, 1, $3, 'Noted', 1,
+                '{}', '{}', '\\x', '\\x00'
+           FROM events WHERE position = $1",
     )
+    .bind(appended.last_position())
     .bind(StreamId::of("note", Uuid::new_v4()).as_str())
     .bind(Uuid::new_v4())
-    .execute(&mut *early)
+    .execute(&pool)
     .await
     .unwrap();
-    early.commit().await.unwrap();
 
     let lag = || async {
         app.metrics()
