@@ -1201,6 +1201,15 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(before, after, "still nothing written");
+    // A field the request itself leaves out is not read, so not refused.
+    let referred = app
+        .graphql(
+            &intake,
+            "mutation($clinical: Boolean!) { referMember(name: \"Eli Example\", source: SELF) { id atRisk @include(if: $clinical) } }",
+            json!({ "clinical": false }),
+        )
+        .await;
+    assert!(referred["referMember"]["id"].is_string(), "{referred}");
 
     // A clinician's reads of check-ins and outcomes, and an auditor's page of the log, each
     // name the member in the access log under their category.

@@ -208,37 +208,65 @@ const RESTRICTED: [&Restricted; 9] = [
 
 /// Refuses a mutation, before it writes, whose answer selects, at any depth, a field of a member
 /// the caller may not read (intake asking `referMember { atRisk }`, a facilitator
-/// `recordSession { attendance { member { checkIns } } }`). With `member`, the mutation's own
-/// member, the refusal is logged as a denied read of their record.
+/// `recordSession { attendance { member { checkIns } } }`). The refusal is logged as a denied
+/// read of the records of `members` (the members the command names) that exist in the
+/// caller's clinic: a referral's member does not yet, nor does a mistyped id.
 pub(super) async fn refuse_unreadable_answer(
     ctx: &Context<'_>,
-    member: Option<MemberId>,
+    members: &[MemberId],
 ) -> ApiResult<()> {
     let role = request(ctx)?.staff.role;
     let Some(refused) = first_refused(ctx.field(), role) else {
         return Ok(());
     };
-    if let Some(member) = member {
-        super::views::log_reads(
-            ctx,
-            &[member],
-            super::views::Read::Record(refused.category),
-            false,
-        )
-        .await?;
-    }
+    let existing: Vec<MemberId> = super::views::members_by_ids(ctx, members)
+        .await?
+        .iter()
+        .map(|member| member.0.id)
+        .collect();
+    super::views::log_reads(
+        ctx,
+        &existing,
+        super::views::Read::Record(refused.category),
+        false,
+    )
+    .await?;
     Err(ApiError::Forbidden(refused.what))
 }
 
 /// The first restricted field `role` may not read under `field`. By name: the restricted
-/// names are fields of `Member` only, wherever a member is reached from.
+/// names are fields of `Member` only, wherever a member is reached from. A field the request
+/// skips (`@skip(if: true)`, `@include(if: false)`) is not read, so not refused.
 fn first_refused(field: SelectionField<'_>, role: Role) -> Option<&'static Restricted> {
-    field.selection_set().find_map(|selected| {
-        RESTRICTED
+    field
+        .selection_set()
+        .filter(|selected| !skipped(selected))
+        .find_map(|selected| {
+            RESTRICTED
+                .iter()
+                .copied()
+                .find(|r| r.field == selected.name() && !r.roles.contains(&role))
+                .or_else(|| first_refused(selected, role))
+        })
+}
+
+/// Whether the request's own directives leave `field` out of the answer. (A directive on a
+/// fragment spread is not seen here: such a field is checked, so refused if restricted.)
+fn skipped(field: &SelectionField<'_>) -> bool {
+    let Ok(directives) = field.directives() else {
+        return false;
+    };
+    directives.iter().any(|directive| {
+        let condition = directive
+            .arguments
             .iter()
-            .copied()
-            .find(|r| r.field == selected.name() && !r.roles.contains(&role))
-            .or_else(|| first_refused(selected, role))
+            .find(|(name, _)| name.node.as_str() == "if")
+            .map(|(_, value)| &value.node);
+        matches!(
+            (directive.name.node.as_str(), condition),
+            ("skip", Some(async_graphql::Value::Boolean(true)))
+                | ("include", Some(async_graphql::Value::Boolean(false)))
+        )
     })
 }
 

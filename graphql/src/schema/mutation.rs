@@ -567,6 +567,22 @@ impl PipelineMutation {
 
 /// Runs a command about one session of `group` (a facilitator: of a group they run); answers
 /// the session as the read models show it after the write.
+/// The members a group command names: whose records its answer would show.
+fn members_named(command: &GroupCommand) -> Vec<MemberId> {
+    match command {
+        GroupCommand::JoinGroup(join) => vec![join.member],
+        GroupCommand::LeaveGroup(leave) => vec![leave.member],
+        GroupCommand::RecordSession(session) => {
+            session.attendance.iter().map(|a| a.member_id).collect()
+        }
+        GroupCommand::CorrectAttendance(correction) => vec![correction.member],
+        GroupCommand::FormGroup(_)
+        | GroupCommand::ScheduleSession(_)
+        | GroupCommand::CancelSession(_)
+        | GroupCommand::CloseGroup(_) => Vec::new(),
+    }
+}
+
 async fn run_session(
     ctx: &Context<'_>,
     group: GroupId,
@@ -574,7 +590,7 @@ async fn run_session(
     command: GroupCommand,
 ) -> ApiResult<Session> {
     ensure_may_record_sessions(ctx, group).await?;
-    super::member::refuse_unreadable_answer(ctx, None).await?;
+    super::member::refuse_unreadable_answer(ctx, &members_named(&command)).await?;
     let position = execute_group(ctx, group, None, command).await?;
     views::session_after_write(ctx, group, session, position).await
 }
@@ -735,9 +751,7 @@ async fn run_member(
     expected_version: Option<i64>,
     command: MemberCommand,
 ) -> ApiResult<Member> {
-    // A referral's member does not exist yet: no record to log a denied read against.
-    let existing = !matches!(command, MemberCommand::ReferMember(_));
-    super::member::refuse_unreadable_answer(ctx, existing.then_some(member)).await?;
+    super::member::refuse_unreadable_answer(ctx, &[member]).await?;
     let position = execute_member(ctx, member, expected_version, command).await?;
     views::member_after_write(ctx, member, position).await
 }
@@ -759,7 +773,7 @@ async fn run_group(
     expected_version: Option<i64>,
     command: GroupCommand,
 ) -> ApiResult<Group> {
-    super::member::refuse_unreadable_answer(ctx, None).await?;
+    super::member::refuse_unreadable_answer(ctx, &members_named(&command)).await?;
     let position = execute_group(ctx, group, expected_version, command).await?;
     views::group_after_write(ctx, group, position).await
 }
