@@ -90,7 +90,7 @@ async fn page_through(
     }
 }
 
-#[sqlx::test(migrations = "../migrations")]
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn work_lists_page_through_every_row_once(pool: PgPool) {
     let app = simulated_clinic(pool, 400, 120).await;
     let clinician = app.token("dr-north", Role::Clinician, "north");
