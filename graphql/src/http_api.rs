@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::parser::types::DocumentOperations;
 use async_graphql::Data;
 use async_graphql::ErrorExtensions;
 use async_graphql::ParseRequestError;
@@ -107,13 +108,8 @@ pub async fn graphql(State(state): State<AppState>, http: Request) -> Response {
         Ok(request) => request.into_inner(),
         Err(rejection) => return not_a_request(&rejection.0),
     };
-    let operation = operation_label(
-        request
-            .operation_name
-            .as_deref()
-            .or_else(|| named_operation(&request.query)),
-    );
     DocumentCache::global().prepare(&mut request);
+    let operation = operation_label(operation_name(&mut request).as_deref());
     let threshold = state.rules.at_risk_threshold(&staff.clinic);
     let loaders = Loaders::new(state.pool.clone(), staff.clinic.clone(), threshold);
     let context = request_context(staff, &operation, idempotency_key, false);
@@ -233,18 +229,19 @@ fn metric_label(operation: &str) -> String {
     }
 }
 
-/// The name of the document's first operation (`query Name …`), when the client did not send
-/// `operationName`.
-fn named_operation(query: &str) -> Option<&str> {
-    let rest = query.trim_start();
-    let rest = ["query", "mutation", "subscription"]
-        .iter()
-        .find_map(|keyword| rest.strip_prefix(keyword))?;
-    let rest = rest.trim_start();
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(rest.len());
-    (end > 0).then(|| &rest[..end])
+/// The name of the operation the request runs: the client's `operationName`, or the name of
+/// the document's one named operation (wherever it stands: after a comment or a fragment). The
+/// document is parsed here if the cache did not have it, once: execution uses this parse.
+fn operation_name(request: &mut async_graphql::Request) -> Option<String> {
+    if let Some(name) = &request.operation_name {
+        return Some(name.clone());
+    }
+    match &request.parsed_query().ok()?.operations {
+        DocumentOperations::Multiple(operations) if operations.len() == 1 => {
+            operations.keys().next().map(ToString::to_string)
+        }
+        _ => None,
+    }
 }
 
 /// Every error carries `extensions.code` (service.md): the resolvers' errors have theirs, and
@@ -350,12 +347,30 @@ mod tests {
 
     #[test]
     fn operation_labels_are_bounded_names() {
+        let name = |query: &str, operation: Option<&str>| {
+            let mut request = async_graphql::Request::new(query);
+            if let Some(operation) = operation {
+                request = request.operation_name(operation);
+            }
+            operation_name(&mut request)
+        };
+        let board = Some("Board".to_owned());
         assert_eq!(
-            named_operation("  query Board { pipeline { stages { count } } }"),
-            Some("Board")
+            name("  query Board { pipeline { stages { count } } }", None),
+            board
         );
-        assert_eq!(named_operation("mutation($x: ID!) { a }"), None);
-        assert_eq!(named_operation("{ a }"), None);
+        assert_eq!(name("# the board\nquery Board { a }", None), board);
+        assert_eq!(
+            name("fragment F on Q { a } query Board { ...F }", None),
+            board
+        );
+        assert_eq!(
+            name("query A { a } query Board { b }", Some("Board")),
+            board
+        );
+        assert_eq!(name("query A { a } query B { b }", None), None);
+        assert_eq!(name("mutation($x: ID!) { a }", None), None);
+        assert_eq!(name("{ a }", None), None);
         assert_eq!(operation_label(Some("Board")), "Board");
         assert_eq!(operation_label(Some("drop table; --")), "anonymous");
         assert_eq!(operation_label(None), "anonymous");
