@@ -25,7 +25,8 @@ use super::enums::{
     AttendanceStatus, ConsentScope, DischargeReason, GroupModel, LevelOfCare, ReferralSource,
 };
 use super::guard::{roles, RoleGuard};
-use super::member::{FollowUp, Member};
+// Under another name here: resolvers' `member_id` arguments would shadow it.
+use super::member::{member_id as member_id_of, FollowUp, Member};
 use super::views::{self, Group, Session};
 use super::RequestContext;
 use crate::auth::Role;
@@ -233,7 +234,7 @@ impl PipelineMutation {
             channel: channel.map_or(clinic_domain::values::CheckInChannel::Call, Into::into),
             at: OffsetDateTime::now_utc(),
         };
-        Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
+        Ok(run_member(ctx, member, None, command.into()).await?)
     }
 
     /// Records a completed check-in (mood 1-5, craving 0-10).
@@ -635,10 +636,6 @@ pub(super) fn member_stream(member: MemberId) -> StreamId {
 
 fn group_stream(group: GroupId) -> StreamId {
     StreamId::of("group", group.as_uuid())
-}
-
-pub(super) fn member_id_of(id: &ID) -> ApiResult<MemberId> {
-    parse_uuid(id).map(MemberId::new)
 }
 
 fn group_id_of(id: &ID) -> ApiResult<GroupId> {
