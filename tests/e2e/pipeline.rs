@@ -919,10 +919,6 @@ async fn time_travel_counts_the_attendance_recorded_by_then(pool: PgPool) {
     let app = spawn_app(pool).await;
     let clinician = app.token("dr-lee", Role::Clinician, "north");
     let (id, group) = member_in_a_group(&app, &clinician).await;
-    let rfc3339 = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
     let record = |held_at: time::OffsetDateTime| {
         let app = &app;
         let clinician = &clinician;
@@ -1021,10 +1017,6 @@ async fn time_travel_waits_for_a_lagging_groups_read_model(pool: PgPool) {
         .execute(&mut *hold)
         .await
         .unwrap();
-    let rfc3339 = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
     // Requests in tasks of their own, so the test can look on while they wait.
     let send = |token: String, query: &'static str, variables: Value| {
         let request = app
@@ -1151,10 +1143,7 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
 
     // A mutation intake may run, answering with a field intake may not read (even through a
     // fragment, under an alias): refused before it writes.
-    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let before = app.events_stored().await;
     for answer in [
         "id atRisk",
         "id ... on Member { risk: atRisk }",
@@ -1169,10 +1158,7 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
             .await;
         assert_eq!(code, "FORBIDDEN", "{answer}");
     }
-    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let after = app.events_stored().await;
     assert_eq!(before, after, "nothing written");
     // On an existing member the refusal is logged as a denied read of what was asked.
     let (code, _) = app
@@ -1196,10 +1182,7 @@ async fn nested_fields_keep_each_roles_limits_and_are_logged(pool: PgPool) {
         )
         .await;
     assert_eq!(code, "FORBIDDEN");
-    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let after = app.events_stored().await;
     assert_eq!(before, after, "still nothing written");
     // A field the request itself leaves out is not read, so not refused.
     let referred = app

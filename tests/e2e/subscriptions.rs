@@ -186,7 +186,7 @@ async fn a_subscription_without_a_valid_token_is_refused(pool: PgPool) {
 /// to `POST /graphql` (where it gets its loaders, access log and metrics) and writes nothing.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn queries_and_mutations_on_the_socket_are_sent_to_post_graphql(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = spawn_app(pool).await;
     let token = app.token("dr-lee", Role::Clinician, "north");
     for operation in [
         "{ member(id: \"00000000-0000-0000-0000-000000000001\") { name } }",
@@ -201,11 +201,7 @@ async fn queries_and_mutations_on_the_socket_are_sent_to_post_graphql(pool: PgPo
             "{answer}"
         );
     }
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(events, 0, "nothing written");
+    assert_eq!(app.events_stored().await, 0, "nothing written");
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

@@ -40,6 +40,14 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// How many events the log holds: what a refused request must leave unchanged.
+    pub async fn events_stored(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
     /// What `GET /metrics` shows now (Prometheus text).
     pub async fn metrics(&self) -> String {
         self.http
