@@ -19,8 +19,8 @@ use crate::schema::ClinicSchema;
 pub struct SubscriptionsOnly(pub ClinicSchema);
 
 impl Executor for SubscriptionsOnly {
-    async fn execute(&self, request: Request) -> Response {
-        match refusal(&request) {
+    async fn execute(&self, mut request: Request) -> Response {
+        match refusal(&mut request) {
             Some(error) => Response::from_errors(vec![error]),
             None => self.0.execute(request).await,
         }
@@ -28,21 +28,23 @@ impl Executor for SubscriptionsOnly {
 
     fn execute_stream(
         &self,
-        request: Request,
+        mut request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        match refusal(&request) {
+        match refusal(&mut request) {
             Some(error) => stream::once(async move { Response::from_errors(vec![error]) }).boxed(),
             None => Executor::execute_stream(&self.0, request, session_data),
         }
     }
 }
 
-/// Why `request` may not run on the socket, if it may not. A document the parser refuses is
-/// left to the schema, which answers it as it answers any other.
-fn refusal(request: &Request) -> Option<ServerError> {
-    let document = async_graphql::parser::parse_query(&request.query).ok()?;
-    let operation = match (&document.operations, request.operation_name.as_deref()) {
+/// Why `request` may not run on the socket, if it may not. The document is parsed into the
+/// request, so the schema runs this parse rather than its own; one the parser refuses is left
+/// to the schema, which answers it as it answers any other.
+fn refusal(request: &mut Request) -> Option<ServerError> {
+    let name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    let operation = match (&document.operations, name.as_deref()) {
         (DocumentOperations::Single(operation), _) => operation,
         (DocumentOperations::Multiple(operations), Some(name)) => {
             operations.iter().find(|(n, _)| n.as_str() == name)?.1
@@ -69,7 +71,7 @@ mod tests {
         if let Some(name) = name {
             request = request.operation_name(name);
         }
-        refusal(&request).is_some()
+        refusal(&mut request).is_some()
     }
 
     #[test]
