@@ -281,6 +281,11 @@ pub const REACTS_TO: &[&str] = &[
     "MemberErased",
 ];
 
+/// Whether an email due to go before `send_before` is too late to go `now`.
+pub fn is_stale(send_before: OffsetDateTime, now: OffsetDateTime) -> bool {
+    now >= send_before
+}
+
 /// Whether a pending email may go now, given the member as they are now: `Err` says why it is
 /// cancelled instead. Member emails need the consent the row recorded to be in force `now`.
 pub fn send_check(
@@ -293,7 +298,7 @@ pub fn send_check(
     if now_member.state().erased() {
         return Err(CancelReason::MemberErased);
     }
-    if now >= send_before {
+    if is_stale(send_before, now) {
         return Err(CancelReason::Stale);
     }
     if !kind.to_member() {

@@ -264,14 +264,9 @@ async fn execute_task(
             // the usual backoff, for a worker that can read it, and is dead-lettered (for an
             // admin to see) only when its attempts run out.
             tracing::error!(outbox_id = %task.id, position, attempts = task.attempts, "the member's stream could not be decoded; the email waits");
-            if task.send_before < now {
+            if fold::is_stale(task.send_before, now) {
                 // Past its sending window it would be cancelled as stale anyway.
-                cancel(&pool, &task, CancelReason::Stale).await?;
-                metrics::counter!("clinic_outbox_cancelled_total").increment(1);
-                return Ok(ExecutionOutcome::Cancelled {
-                    id: task.id,
-                    reason: CancelReason::Stale,
-                });
+                return cancelled(&pool, &task, CancelReason::Stale).await;
             }
             if task.attempts < policy.max_attempts {
                 let delay = retry_later(&pool, &task, &policy, "undecodable_stream").await?;
@@ -293,14 +288,7 @@ async fn execute_task(
         .and_then(|()| task.recipient.clone().ok_or(CancelReason::MemberErased));
     let recipient = match check {
         Ok(recipient) => recipient,
-        Err(reason) => {
-            cancel(&pool, &task, reason).await?;
-            metrics::counter!("clinic_outbox_cancelled_total").increment(1);
-            return Ok(ExecutionOutcome::Cancelled {
-                id: task.id,
-                reason,
-            });
-        }
+        Err(reason) => return cancelled(&pool, &task, reason).await,
     };
     let email = OutgoingEmail {
         to: recipient,
@@ -347,6 +335,21 @@ async fn execute_task(
             })
         }
     }
+}
+
+/// Cancels the task (see [`cancel`]) and counts it: the outcome of an email that may no
+/// longer go.
+async fn cancelled(
+    pool: &PgPool,
+    task: &Task,
+    reason: CancelReason,
+) -> Result<ExecutionOutcome, OutboxError> {
+    cancel(pool, task, reason).await?;
+    metrics::counter!("clinic_outbox_cancelled_total").increment(1);
+    Ok(ExecutionOutcome::Cancelled {
+        id: task.id,
+        reason,
+    })
 }
 
 /// Puts the task back for another attempt after the policy's delay (returned), noting `why`.
