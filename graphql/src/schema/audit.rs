@@ -334,13 +334,10 @@ impl AuditQuery {
                 );
             }
             let state = GroupState::from_events(&group_events[first..]);
-            let group = rows[0]
-                .stream_id
-                .strip_prefix("group-")
-                .and_then(|id| uuid::Uuid::parse_str(id).ok())
-                .map(GroupId::new);
-            if let Some(group) = group.filter(|_| state.is_on_roster(member)) {
-                on_roster.push(group);
+            if let Ok(group) = GroupId::from_stream_id(&rows[0].stream_id) {
+                if state.is_on_roster(member) {
+                    on_roster.push(group);
+                }
             }
         }
         let attended = engagement::sessions_attended(member, &group_events, at);
