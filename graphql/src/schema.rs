@@ -45,14 +45,22 @@ pub type ClinicSchema = Schema<Query, Mutation, subscription::Subscription>;
 /// (graphql-js's, which GraphiQL at `GET /graphql` and codegen tools send) nests 13 deep, 15 in
 /// graphql-js 17; what a deep data query costs is bounded by [`MAX_COMPLEXITY`].
 pub const MAX_DEPTH: usize = 15;
-/// How much a query may ask for (each field 1, nested lists weighted by
-/// [`NESTED_LIST_WEIGHT`]) before it is refused.
-pub const MAX_COMPLEXITY: usize = 2_000;
+/// How much a query may ask for before it is refused: about how many values its answer may
+/// hold. Each field weighs 1; a page weighs its selection once per row it may return
+/// (`PageSizes::complexity`), and a list nested in a record its selection times its
+/// expected length ([`NESTED_LIST_WEIGHT`], [`SESSION_LIST_WEIGHT`]). A full page of 500 members
+/// or 1,000 events with every plain field passes; the same page with each member's groups, their
+/// rosters and those members' groups does not, nor does a history of each member.
+pub const MAX_COMPLEXITY: usize = 50_000;
 /// What a list nested in a record (a member's groups, check-ins and follow-ups; a group's
-/// roster and sessions; a session's attendance) multiplies its fields' cost by. A dashboard
-/// nests two or three of them; a query cycling through them (`groups { members { groups {
-/// members … } } }`) passes [`MAX_COMPLEXITY`] at the fifth, whatever the depth limit.
+/// roster; a session's attendance) multiplies its fields' cost by: about its length. A
+/// dashboard nests two or three of them; a query cycling through them (`groups { members {
+/// groups { members … } } }`) passes [`MAX_COMPLEXITY`] within a few levels, whatever the depth
+/// limit.
 pub const NESTED_LIST_WEIGHT: usize = 5;
+/// What a group's sessions multiply their fields' cost by: the list grows by about 150 a year
+/// (three a week), so it weighs as a few months of them.
+pub const SESSION_LIST_WEIGHT: usize = 50;
 
 /// What resolvers reach: the database, the store and the command handlers.
 #[derive(Debug, Clone)]

@@ -226,6 +226,8 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
         body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{body}"
     );
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`first`"), "{body}");
 
     let oversize = app
         .http
@@ -274,6 +276,20 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
     let (_, body) = app.graphql_raw(Some(&token), cycling, json!({})).await;
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("complex"), "{body}");
+
+    // A page weighs its rows: nested lists in each of 500 rows are refused before they run,
+    // the same selection over 50 rows runs, and a full page of plain fields runs.
+    let nested = |first: u32| {
+        format!("{{ members(first: {first}) {{ edges {{ node {{ id groups {{ name members {{ name groups {{ name }} }} }} }} }} }} }}")
+    };
+    let (_, body) = app.graphql_raw(Some(&token), &nested(500), json!({})).await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("complex"), "{body}");
+    let (_, body) = app.graphql_raw(Some(&token), &nested(50), json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let full_pages = "{ members(first: 500) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id name stage levelOfCare version erased } } } events(first: 1000) { pageInfo { hasNextPage endCursor } edges { cursor node { position streamId version type recordedAt actor data } } } }";
+    let (_, body) = app.graphql_raw(Some(&token), full_pages, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
 
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);

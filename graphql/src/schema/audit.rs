@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::enums::{DataCategory, Role};
 use super::guard::{roles, RoleGuard};
-use super::scalars::{self, PageInfo};
+use super::scalars::{self, PageInfo, EVENT_PAGES, LIST_PAGES};
 use super::views::Read;
 use crate::error::{ApiError, ApiResult};
 
@@ -191,7 +191,10 @@ pub struct AuditQuery;
 #[Object]
 impl AuditQuery {
     /// The clinic's whole log in position order (auditors and admins).
-    #[graphql(guard = "RoleGuard::new(\"read the event log\", roles::AUDIT)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"read the event log\", roles::AUDIT)",
+        complexity = "EVENT_PAGES.complexity(first, child_complexity)"
+    )]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -219,7 +222,10 @@ impl AuditQuery {
     }
 
     /// Who read which member's record, newest first (auditors and admins).
-    #[graphql(guard = "RoleGuard::new(\"read the access log\", roles::AUDIT)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"read the access log\", roles::AUDIT)",
+        complexity = "LIST_PAGES.complexity(first, child_complexity)"
+    )]
     async fn access_log(
         &self,
         ctx: &Context<'_>,
@@ -233,14 +239,17 @@ impl AuditQuery {
 
     /// Emails given up on after every attempt, newest first (admins, who requeue them, and
     /// auditors). Each names a member, so the list is logged as a read of their emails.
-    #[graphql(guard = "RoleGuard::new(\"see undeliverable emails\", roles::AUDIT)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"see undeliverable emails\", roles::AUDIT)",
+        complexity = "EVENT_PAGES.complexity(first, child_complexity)"
+    )]
     async fn dead_letters(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
     ) -> ApiResult<Vec<DeadLetter>> {
         let (services, request) = (super::services(ctx)?, super::request(ctx)?);
-        let limit = scalars::page_size(first, 100, 1000)?;
+        let limit = i64::from(EVENT_PAGES.of(first)?);
         let letters =
             clinic_infra::outbox::dead_letters(&services.pool, &request.staff.clinic, limit)
                 .await
@@ -358,7 +367,10 @@ impl AuditQuery {
     }
 
     /// Reads that needed a break-glass reason, for review (auditors and admins).
-    #[graphql(guard = "RoleGuard::new(\"review break-glass reads\", roles::AUDIT)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"review break-glass reads\", roles::AUDIT)",
+        complexity = "LIST_PAGES.complexity(first, child_complexity)"
+    )]
     async fn break_glass_reads(
         &self,
         ctx: &Context<'_>,
@@ -376,7 +388,7 @@ async fn events(
 ) -> ApiResult<EventConnection> {
     let services = super::services(ctx)?;
     let request = super::request(ctx)?;
-    let limit = scalars::page_size(first, 100, 1000)?;
+    let limit = i64::from(EVENT_PAGES.of(first)?);
     let fetched = services
         .store
         .read_log_by_position(
@@ -455,7 +467,7 @@ async fn access_page(
 ) -> ApiResult<AccessConnection> {
     let services = super::services(ctx)?;
     let request = super::request(ctx)?;
-    let limit = scalars::page_size(first, 50, 500)?;
+    let limit = i64::from(LIST_PAGES.of(first)?);
     let before = after.as_deref().map(decode_access_cursor).transpose()?;
     let mut rows = access_log::list(
         &services.pool,

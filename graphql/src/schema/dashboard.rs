@@ -8,7 +8,7 @@ use clinic_infra::read_models::{self, MemberFilter, PageRequest};
 use super::enums::{DataCategory, FollowUpOutcome, LevelOfCare, Stage};
 use super::guard::{roles, RoleGuard};
 use super::member::{member_id, now, FollowUp, Member};
-use super::scalars::PageInfo;
+use super::scalars::{PageInfo, LIST_PAGES};
 use super::views::{self, log_reads, Group, Read};
 use super::{request, services};
 use crate::auth::Role;
@@ -176,9 +176,8 @@ pub struct OutreachItem {
 }
 
 fn page_request(first: Option<i32>, after: Option<String>) -> ApiResult<PageRequest> {
-    let first = super::scalars::page_size(first, 50, i64::from(read_models::MAX_PAGE_SIZE))?;
     Ok(PageRequest {
-        first: u32::try_from(first).unwrap_or(read_models::MAX_PAGE_SIZE),
+        first: LIST_PAGES.of(first)?,
         after,
     })
 }
@@ -204,7 +203,10 @@ impl DashboardQuery {
     }
 
     /// Members in referral order, optionally of one stage and/or at risk.
-    #[graphql(guard = "RoleGuard::new(\"list members\", roles::LIST_MEMBERS)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"list members\", roles::LIST_MEMBERS)",
+        complexity = "LIST_PAGES.complexity(first, child_complexity)"
+    )]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -257,7 +259,10 @@ impl DashboardQuery {
     }
 
     /// Groups in the order they were formed (a facilitator sees their own).
-    #[graphql(guard = "RoleGuard::new(\"list groups\", roles::READ_MEMBERS)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"list groups\", roles::READ_MEMBERS)",
+        complexity = "LIST_PAGES.complexity(first, child_complexity)"
+    )]
     async fn groups(
         &self,
         ctx: &Context<'_>,
@@ -289,7 +294,10 @@ impl DashboardQuery {
 
     /// Open follow-ups due within `withinDays` (default 7; overdue ones included), by due time:
     /// the whole list (`dueFollowUps` pages it).
-    #[graphql(guard = "RoleGuard::new(\"see follow-ups\", roles::CLINICAL_READ)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"see follow-ups\", roles::CLINICAL_READ)",
+        complexity = "LIST_PAGES.unpaged_complexity(child_complexity)"
+    )]
     async fn follow_ups_due(
         &self,
         ctx: &Context<'_>,
@@ -311,7 +319,10 @@ impl DashboardQuery {
 
     /// Open follow-ups due within `withinDays` (default 7; overdue ones included), by due time,
     /// a page at a time: the work list as it grows.
-    #[graphql(guard = "RoleGuard::new(\"see follow-ups\", roles::CLINICAL_READ)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"see follow-ups\", roles::CLINICAL_READ)",
+        complexity = "LIST_PAGES.complexity(first, child_complexity)"
+    )]
     async fn due_follow_ups(
         &self,
         ctx: &Context<'_>,
@@ -368,6 +379,7 @@ impl DashboardQuery {
     /// threshold (`CLINIC_AT_RISK_THRESHOLD[S]`, 3 by default), all at once.
     #[graphql(
         guard = "RoleGuard::new(\"see members at risk\", roles::CLINICAL_READ)",
+        complexity = "LIST_PAGES.unpaged_complexity(child_complexity)",
         deprecation = "the whole list at once; `members(atRisk: true)` pages it"
     )]
     async fn at_risk_members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
@@ -386,7 +398,10 @@ impl DashboardQuery {
 
     /// Members absent from a group's last 2 sessions in a row (a facilitator: their groups), by
     /// group then join.
-    #[graphql(guard = "RoleGuard::new(\"see attendance flags\", roles::SESSION_READ)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"see attendance flags\", roles::SESSION_READ)",
+        complexity = "LIST_PAGES.complexity(first, child_complexity)"
+    )]
     async fn stopped_attending(
         &self,
         ctx: &Context<'_>,
@@ -420,7 +435,10 @@ impl DashboardQuery {
 
     /// Members who missed 2 or more check-ins in a row, for their primary counselor, in
     /// referral order.
-    #[graphql(guard = "RoleGuard::new(\"see outreach items\", roles::CLINICAL_READ)")]
+    #[graphql(
+        guard = "RoleGuard::new(\"see outreach items\", roles::CLINICAL_READ)",
+        complexity = "LIST_PAGES.complexity(first, child_complexity)"
+    )]
     async fn outreach_items(
         &self,
         ctx: &Context<'_>,

@@ -400,6 +400,7 @@ impl Member {
     }
 
     /// Every event of their stream, oldest first (auditors, admins and clinicians).
+    #[graphql(complexity = "scalars::EVENT_PAGES.complexity(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -408,7 +409,7 @@ impl Member {
     ) -> ApiResult<EventConnection> {
         self.require(ctx, &HISTORY).await?;
         let (services, request) = (services(ctx)?, request(ctx)?);
-        let limit = scalars::page_size(first, 100, 1000)?;
+        let limit = i64::from(scalars::EVENT_PAGES.of(first)?);
         let from_version = match after.as_deref() {
             // The version after the cursor's (saturating: the last possible one has none).
             Some(cursor) => scalars::decode(cursor)?.saturating_add(1),

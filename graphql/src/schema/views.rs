@@ -740,7 +740,7 @@ impl Group {
     /// Its sessions, oldest first, with attendance (a facilitator: of a group they run).
     #[graphql(
         guard = "RoleGuard::new(\"read sessions\", roles::SESSION_READ)",
-        complexity = "crate::schema::NESTED_LIST_WEIGHT * child_complexity"
+        complexity = "crate::schema::SESSION_LIST_WEIGHT * child_complexity"
     )]
     async fn sessions(&self, ctx: &Context<'_>) -> ApiResult<Vec<Session>> {
         ensure_runs(ctx, &self.0)?;
