@@ -494,4 +494,28 @@ async fn seed_demo_plans_the_clinics_own_follow_up_days(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(offsets, [14, 60]);
+
+    // A second clinic seeded with the same options is a clinic of its own, with its own ids
+    // (the same ids would be refused as events already stored).
+    let output = clinic_with_key(
+        &[
+            "seed-demo",
+            "--members",
+            "60",
+            "--days",
+            "150",
+            "--clinic",
+            "south",
+        ],
+        &url,
+        &[("CLINIC_FOLLOW_UP_DAYS", "14,60")],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let per_clinic: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT clinic, count(*) FROM streams WHERE category = 'member' GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(per_clinic, [("north".into(), 60), ("south".into(), 60)]);
 }

@@ -37,6 +37,7 @@ use clinic_domain::{
     MemberCommand, MemberDecider, MemberEvent, MemberId, MemberState, SessionId, StoredEvent,
 };
 use futures::TryStreamExt;
+use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime, Time};
 use uuid::Uuid;
 
@@ -56,7 +57,8 @@ pub struct DemoOptions {
     pub members: u32,
     /// How many days the simulation covers, ending at the start of today.
     pub days: u32,
-    /// The random seed (the same seed and options give the same clinic).
+    /// The random seed (the same seed and options, the clinic among them, give the same
+    /// history).
     pub seed: u64,
     /// Simulated days between appends: smaller interleaves streams more finely.
     pub flush_every_days: u32,
@@ -242,7 +244,13 @@ fn text(field: &'static str, value: &str) -> Text {
 
 impl Simulation {
     fn new(options: &DemoOptions, start: OffsetDateTime) -> Self {
-        let mut rng = Rng(options.seed ^ u64::from(options.members) << 20);
+        // The clinic is in the seed: two clinics seeded alike get ids of their own (the same
+        // event ids would be refused as stored already).
+        let clinic: [u8; 8] = Sha256::digest(options.clinic.as_str().as_bytes())[..8]
+            .try_into()
+            .expect("a digest is longer than 8 bytes");
+        let mut rng =
+            Rng(options.seed ^ u64::from(options.members) << 20 ^ u64::from_be_bytes(clinic));
         // Enough groups for those in treatment at once (about 36 days' admissions) at about
         // ten members each, plus a few alumni groups.
         let per_day = f64::from(options.members) / f64::from(options.days.max(1));
