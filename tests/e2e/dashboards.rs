@@ -173,7 +173,7 @@ async fn work_lists_page_through_every_row_once(pool: PgPool) {
         .await["members"]["pageInfo"]["endCursor"]
         .clone();
     for field in ["outreachItems", "stoppedAttending", "dueFollowUps"] {
-        let (code, _) = app
+        let (code, message) = app
             .graphql_error(
                 Some(&clinician),
                 &format!("query($after: String) {{ {field}(after: $after) {{ totalCount }} }}"),
@@ -181,5 +181,6 @@ async fn work_lists_page_through_every_row_once(pool: PgPool) {
             )
             .await;
         assert_eq!(code, "BAD_USER_INPUT", "{field}");
+        assert!(message.contains("cursor"), "{field}: {message}");
     }
 }

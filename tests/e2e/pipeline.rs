@@ -338,7 +338,7 @@ async fn rules_refuse_with_conflict_and_bad_input_with_bad_user_input(pool: PgPo
     assert_eq!(code, "CONFLICT");
 
     // Invalid input.
-    let (code, _) = app
+    let (code, message) = app
         .graphql_error(
             Some(&clinician),
             "mutation { referMember(name: \"   \", source: SELF) { id } }",
@@ -346,7 +346,8 @@ async fn rules_refuse_with_conflict_and_bad_input_with_bad_user_input(pool: PgPo
         )
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
-    let (code, _) = app
+    assert!(message.contains("name"), "{message}");
+    let (code, message) = app
         .graphql_error(
             Some(&clinician),
             "mutation { referMember(name: \"A B\", email: \"not-an-email\", source: SELF) { id } }",
@@ -354,7 +355,8 @@ async fn rules_refuse_with_conflict_and_bad_input_with_bad_user_input(pool: PgPo
         )
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
-    let (code, _) = app
+    assert!(message.contains("email"), "{message}");
+    let (code, message) = app
         .graphql_error(
             Some(&clinician),
             "mutation { formGroup(name: \"G\", model: SUPPORT, capacity: 51) { id } }",
@@ -362,7 +364,8 @@ async fn rules_refuse_with_conflict_and_bad_input_with_bad_user_input(pool: PgPo
         )
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
-    let (code, _) = app
+    assert!(message.contains("capacity"), "{message}");
+    let (code, message) = app
         .graphql_error(
             Some(&clinician),
             "query { member(id: \"not-a-uuid\") { id } }",
@@ -370,6 +373,7 @@ async fn rules_refuse_with_conflict_and_bad_input_with_bad_user_input(pool: PgPo
         )
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("not an id"), "{message}");
 
     // Nothing was written by the refusals: still one event.
     let auditor = app.token("auditor", Role::Auditor, "north");
@@ -657,7 +661,7 @@ async fn member_lists_page_with_a_total_count(pool: PgPool) {
         names,
         (0..5).map(|n| format!("Person {n}")).collect::<Vec<_>>()
     );
-    let (code, _) = app
+    let (code, message) = app
         .graphql_error(
             Some(&intake),
             "{ members(after: \"bogus\") { totalCount } }",
@@ -665,6 +669,7 @@ async fn member_lists_page_with_a_total_count(pool: PgPool) {
         )
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("cursor"), "{message}");
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

@@ -983,7 +983,10 @@ fn a_disclosure_to_a_member_of_the_named_class_is_recorded() {
             Some("TREATING PROVIDERS"),
             day(5),
         ))
-        .then_ok();
+        .then([DisclosureMade {
+            recipient: "Dr. Okafor".into(),
+            ..disclosure(day(5))
+        }]);
 }
 
 #[test]
@@ -1023,7 +1026,10 @@ fn a_full_consent_of_the_email_outreach_scope_may_support_a_disclosure() {
         )],
     ))
     .when(disclose(1, "Harbor Step-Down Clinic", None, day(5)))
-    .then_ok();
+    .then([DisclosureMade {
+        recipient: "Harbor Step-Down Clinic".into(),
+        ..disclosure(day(5))
+    }]);
 }
 
 #[test]
@@ -1049,7 +1055,7 @@ fn a_disclosure_made_before_the_revocation_was_received_may_still_be_recorded() 
     };
     given(with(with_consent(), [revoked.into()]))
         .when(disclose(1, "treating providers", None, day(9)))
-        .then_ok();
+        .then([disclosed(day(9))]);
 }
 
 #[test]
@@ -1433,6 +1439,10 @@ fn treatment_records_are_kept_for_the_retention_period_after_the_last_discharge(
 }
 
 fn disclosed(at: OffsetDateTime) -> MemberEvent {
+    disclosure(at).into()
+}
+
+fn disclosure(at: OffsetDateTime) -> DisclosureMade {
     DisclosureMade {
         disclosure_id: disclosure_id(1),
         consent_id: consent_id(1),
@@ -1444,7 +1454,6 @@ fn disclosed(at: OffsetDateTime) -> MemberEvent {
         disclosed_at: at,
         notice: DISCLOSURE_NOTICE.into(),
     }
-    .into()
 }
 
 #[test]
@@ -1455,7 +1464,7 @@ fn the_accounting_of_a_disclosure_is_kept_for_the_retention_period_even_if_never
         .then_err(MemberError::RetentionNotElapsed { until: day(370) });
     given([referred(), consent, disclosed(day(5))])
         .when(erase(day(370)))
-        .then_ok();
+        .then([erased(day(370))]);
 }
 
 #[test]
@@ -1469,7 +1478,7 @@ fn a_disclosure_after_the_discharge_keeps_the_records_longer() {
         .then_err(MemberError::RetentionNotElapsed { until: day(465) });
     given(with(in_aftercare(), disclosed_later))
         .when(erase(day(465)))
-        .then_ok();
+        .then([erased(day(465))]);
 }
 
 #[test]
