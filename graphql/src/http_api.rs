@@ -2,6 +2,7 @@
 //! (GraphiQL), `GET /graphql/ws` (subscriptions; token in `connection_init`) and `/metrics`.
 
 mod documents;
+mod expansion;
 mod websocket;
 
 use std::sync::OnceLock;
@@ -110,6 +111,11 @@ pub async fn graphql(State(state): State<AppState>, http: Request) -> Response {
     };
     DocumentCache::global().prepare(&mut request);
     let operation = operation_label(operation_name(&mut request).as_deref());
+    if let Ok(document) = request.parsed_query() {
+        if let Err(error) = expansion::check(document) {
+            return error_response(StatusCode::OK, error);
+        }
+    }
     let threshold = state.rules.at_risk_threshold(&staff.clinic);
     let loaders = Loaders::new(state.pool.clone(), staff.clinic.clone(), threshold);
     let context = request_context(staff, &operation, idempotency_key, false);

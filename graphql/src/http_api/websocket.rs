@@ -1,4 +1,5 @@
-//! The schema as `GET /graphql/ws` serves it: subscriptions only.
+//! The schema as `GET /graphql/ws` serves it: subscriptions only, and none whose fragments
+//! stand for too many fields (see `expansion`).
 //!
 //! graphql-transport-ws lets a client send queries and mutations on the socket too, but those
 //! would run without what `POST /graphql` gives each request: its loaders, its own correlation
@@ -44,6 +45,10 @@ impl Executor for SubscriptionsOnly {
 fn refusal(request: &mut Request) -> Option<ServerError> {
     let name = request.operation_name.clone();
     let document = request.parsed_query().ok()?;
+    if let Err(error) = super::expansion::check(document) {
+        let error: async_graphql::Error = error.into();
+        return Some(error.into_server_error(async_graphql::Pos::default()));
+    }
     let operation = match (&document.operations, name.as_deref()) {
         (DocumentOperations::Single(operation), _) => operation,
         (DocumentOperations::Multiple(operations), Some(name)) => {
