@@ -59,8 +59,18 @@ pub const MAX_COMPLEXITY: usize = 50_000;
 /// limit.
 pub const NESTED_LIST_WEIGHT: usize = 5;
 /// What a group's sessions multiply their fields' cost by: the list grows by about 150 a year
-/// (three a week), so it weighs as a few months of them.
-pub const SESSION_LIST_WEIGHT: usize = 50;
+/// (three a week); it weighs as a couple of months of them, so that a page of groups with
+/// their sessions' attendance (a facilitators' overview) still passes.
+pub const SESSION_LIST_WEIGHT: usize = 20;
+
+/// What a list weighs: its selection (`child_complexity`) times how many rows it may hold,
+/// saturating at just past [`MAX_COMPLEXITY`]. async-graphql adds siblings' weights with plain
+/// arithmetic, and a document can repeat a fragment thousands of times at every level: an
+/// uncapped product could wrap around to a small number and let the query through.
+pub fn weigh(rows: usize, child_complexity: usize) -> usize {
+    rows.saturating_mul(child_complexity)
+        .min(MAX_COMPLEXITY + 1)
+}
 
 /// What resolvers reach: the database, the store and the command handlers.
 #[derive(Debug, Clone)]

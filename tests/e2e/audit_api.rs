@@ -290,6 +290,33 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
     let full_pages = "{ members(first: 500) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id name stage levelOfCare version erased } } } events(first: 1000) { pageInfo { hasNextPage endCursor } edges { cursor node { position streamId version type recordedAt actor data } } } }";
     let (_, body) = app.graphql_raw(Some(&token), full_pages, json!({})).await;
     assert!(body.get("errors").is_none(), "{body}");
+    // A facilitators' overview: a page of groups with each session's attendance.
+    let overview = "{ groups { totalCount edges { node { id name facilitator sessions { id heldAt topic attendance { status member { id name } } } } } } }";
+    let (_, body) = app.graphql_raw(Some(&token), overview, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    // A fragment spread eight times, twelve levels deep: a kilobyte standing for 8^12 fields,
+    // which validation would walk one by one for hours. Refused at once.
+    let mut bomb = String::from("{ pipeline { ...F0 } }");
+    for level in 0..12 {
+        let spreads = format!("...F{} ", level + 1).repeat(8);
+        bomb.push_str(&format!(
+            " fragment F{level} on PipelineBoard {{ {spreads}}}"
+        ));
+    }
+    bomb.push_str(" fragment F12 on PipelineBoard { stages { count } }");
+    let (_, body) = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        app.graphql_raw(Some(&token), &bomb, json!({})),
+    )
+    .await
+    .expect("answered at once");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("fragments"), "{body}");
 
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);

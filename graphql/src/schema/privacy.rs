@@ -258,7 +258,8 @@ impl PrivacyQuery {
     /// The accounting of disclosures: every disclosure of the member's records in the last
     /// `sinceDays` days (default 2190, six years), newest first.
     #[graphql(
-        guard = "RoleGuard::new(\"read the accounting of disclosures\", roles::DISCLOSURES).reading(member_id.clone(), DataCategory::Disclosures)"
+        guard = "RoleGuard::new(\"read the accounting of disclosures\", roles::DISCLOSURES).reading(member_id.clone(), DataCategory::Disclosures)",
+        complexity = "crate::schema::weigh(crate::schema::NESTED_LIST_WEIGHT, child_complexity)"
     )]
     async fn disclosures(
         &self,

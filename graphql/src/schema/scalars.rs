@@ -60,12 +60,12 @@ impl PageSizes {
     /// refused when the field runs.
     pub fn complexity(self, first: Option<i32>, child_complexity: usize) -> usize {
         let rows = self.of(first).unwrap_or(0);
-        (rows as usize).saturating_mul(child_complexity)
+        crate::schema::weigh(rows as usize, child_complexity)
     }
 
     /// What a list returned whole weighs: as a page of the most rows.
     pub fn unpaged_complexity(self, child_complexity: usize) -> usize {
-        (self.max as usize).saturating_mul(child_complexity)
+        crate::schema::weigh(self.max as usize, child_complexity)
     }
 }
 
@@ -106,5 +106,10 @@ mod tests {
         assert_eq!(EVENT_PAGES.complexity(Some(i32::MAX), 10), 10_000);
         assert_eq!(LIST_PAGES.complexity(Some(-5), 10), 0);
         assert_eq!(LIST_PAGES.complexity(Some(0), 10), 0);
+        // Capped just past the limit, so sums of many weights cannot wrap around.
+        assert_eq!(
+            EVENT_PAGES.complexity(None, usize::MAX),
+            crate::schema::MAX_COMPLEXITY + 1
+        );
     }
 }
