@@ -10,6 +10,7 @@ mod mutation;
 mod privacy;
 mod scalars;
 mod subscription;
+mod times;
 pub mod views;
 
 use async_graphql::{MergedObject, Schema};

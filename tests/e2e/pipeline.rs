@@ -1675,3 +1675,49 @@ async fn each_clinics_at_risk_threshold_and_follow_up_days_apply(pool: PgPool) {
     );
     app.stop().await.unwrap();
 }
+
+/// A time outside the calendar (here year 10000 once in UTC, or before year 1) is refused
+/// before anything is stored: stored, it stopped the members projection for good (its
+/// timestamp conversion panics on every replay), and a year-0 time could never be shown.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn times_outside_the_calendar_are_refused_and_nothing_is_stored(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let member = admitted(&app, &clinician, "Casey Example").await;
+    let id = member["id"].clone();
+    let stored = app.events_stored().await;
+
+    let schedule = "mutation($id: ID!, $due: DateTime!) { scheduleCheckIn(memberId: $id, dueAt: $due) { id } }";
+    for (due, argument) in [
+        ("9999-12-31T23:00:00-05:00", "`dueAt`"),
+        ("0000-01-01T00:00:00+01:00", "`dueAt`"),
+    ] {
+        let (code, message) = app
+            .graphql_error(Some(&clinician), schedule, json!({ "id": id, "due": due }))
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT", "{due}: {message}");
+        assert!(message.contains(argument), "{message}");
+    }
+    let (code, message) = app
+        .graphql_error(
+            Some(&clinician),
+            "query($id: ID!) { memberAsOf(id: $id, at: \"9999-12-31T23:00:00-05:00\") { stage } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT", "{message}");
+    assert_eq!(app.events_stored().await, stored, "nothing stored");
+
+    // The read models go on: a check-in in range is scheduled and read back at once.
+    let scheduled = app
+        .graphql(
+            &clinician,
+            "mutation($id: ID!, $due: DateTime!) { scheduleCheckIn(memberId: $id, dueAt: $due) { checkIns { dueAt } } }",
+            json!({ "id": id, "due": "2199-12-31T22:00:00-01:00" }),
+        )
+        .await;
+    assert_eq!(
+        scheduled["scheduleCheckIn"]["checkIns"][0]["dueAt"], "2199-12-31T23:00:00Z",
+        "kept in UTC"
+    );
+}

@@ -281,6 +281,7 @@ impl AuditQuery {
         at: OffsetDateTime,
     ) -> ApiResult<Option<super::member::Member>> {
         let member = super::member::member_id(&id)?;
+        let at = super::times::in_calendar("at", at)?;
         let (services, request) = (super::services(ctx)?, super::request(ctx)?);
         // Engagement as it stood at `at`: the sessions of the 7 days before it, from the streams
         // of the groups where the member has such a session, as recorded up to `at` (a session

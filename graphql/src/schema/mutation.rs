@@ -27,6 +27,7 @@ use super::enums::{
 use super::guard::{roles, RoleGuard};
 // Under another name here: resolvers' `member_id` arguments would shadow it.
 use super::member::{member_id as member_id_of, FollowUp, Member};
+use super::times::{in_calendar, not_in_future};
 use super::views::{self, Group, Session};
 use super::RequestContext;
 use crate::auth::Role;
@@ -230,7 +231,7 @@ impl PipelineMutation {
         let member = member_id_of(&member_id)?;
         let command = ScheduleCheckIn {
             check_in: CheckInId::new(new_id(ctx, "check-in", &member.to_string())?),
-            due_at,
+            due_at: in_calendar("dueAt", due_at)?,
             channel: channel.map_or(clinic_domain::values::CheckInChannel::Call, Into::into),
             at: OffsetDateTime::now_utc(),
         };
@@ -452,7 +453,7 @@ impl PipelineMutation {
         let session = SessionId::new(new_id(ctx, "session", &group.to_string())?);
         let command = ScheduleSession {
             session,
-            starts_at,
+            starts_at: in_calendar("startsAt", starts_at)?,
             topic: Text::parse("topic", &topic)?,
             at: OffsetDateTime::now_utc(),
         };
@@ -640,22 +641,6 @@ fn group_stream(group: GroupId) -> StreamId {
 
 fn group_id_of(id: &ID) -> ApiResult<GroupId> {
     parse_uuid(id).map(GroupId::new)
-}
-
-/// A time a client gives (as `argument`) for something that already happened; none is now.
-/// Five minutes of slack allow for clocks a little ahead.
-pub(super) fn not_in_future(
-    argument: &str,
-    at: Option<OffsetDateTime>,
-) -> ApiResult<OffsetDateTime> {
-    let now = OffsetDateTime::now_utc();
-    match at {
-        None => Ok(now),
-        Some(at) if at <= now + time::Duration::minutes(5) => Ok(at),
-        Some(_) => Err(ApiError::BadInput(format!(
-            "`{argument}` must not be in the future"
-        ))),
-    }
 }
 
 /// The id of something new a mutation creates (a member, a group, a session of `within`...):

@@ -14,7 +14,8 @@ use time::{Duration, OffsetDateTime};
 use super::enums::{ConsentKind, ConsentScope, DataCategory};
 use super::guard::{require_reading, roles, RoleGuard};
 use super::member::{member_id, Member};
-use super::mutation::{command_context, member_stream, new_id, not_in_future};
+use super::mutation::{command_context, member_stream, new_id};
+use super::times::{in_calendar, not_in_future};
 use super::views::{self, log_reads, Read};
 use super::{request, services};
 use crate::error::{ApiError, ApiResult};
@@ -349,6 +350,9 @@ impl PrivacyMutation {
         let member = self::member_id(&member_id)?;
         let consent = ConsentId::new(new_id(ctx, "consent", &member.to_string())?);
         let signed_at = not_in_future("signedAt", Some(signed_at))?;
+        let expires_at = expires_at
+            .map(|expires| in_calendar("expiresAt", expires))
+            .transpose()?;
         if expires_at.is_some_and(|expires| expires <= signed_at) {
             return Err(ApiError::BadInput(
                 "`expiresAt` must be after `signedAt`".into(),
