@@ -101,10 +101,10 @@ pub async fn graphql(State(state): State<AppState>, http: Request) -> Response {
         Ok(staff) => staff,
         Err(_) => return unauthenticated(),
     };
-    let idempotency_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let idempotency_key = match idempotency_key(headers.get("idempotency-key")) {
+        Ok(key) => key,
+        Err(error) => return error_response(StatusCode::BAD_REQUEST, error),
+    };
     let mut request = match GraphQLRequest::<GraphQLRejection>::from_request(http, &state).await {
         Ok(request) => request.into_inner(),
         Err(rejection) => return not_a_request(&rejection.0),
@@ -197,6 +197,33 @@ fn request_context(
         operation: operation.to_owned(),
         idempotency_key,
         long_lived,
+    }
+}
+
+/// The most characters an `Idempotency-Key` may have (a UUID has 36).
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The request's `Idempotency-Key`, if it sent one. A key the client meant to send but that
+/// cannot name a request (empty, over [`MAX_IDEMPOTENCY_KEY`] characters, or with other than
+/// visible ASCII) is refused rather than ignored: ignored, a retry would have run again (a
+/// second referral), and an empty key shared by every request would have made each later
+/// mutation a "retry" of the first.
+fn idempotency_key(header: Option<&header::HeaderValue>) -> Result<Option<String>, ApiError> {
+    let Some(header) = header else {
+        return Ok(None);
+    };
+    match header.to_str() {
+        Ok(key)
+            if !key.is_empty()
+                && key.len() <= MAX_IDEMPOTENCY_KEY
+                && key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(key.to_owned()))
+        }
+        _ => Err(ApiError::BadInput(format!(
+            "the Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII \
+             characters (a UUID, say)"
+        ))),
     }
 }
 
@@ -335,6 +362,26 @@ fn error_response(status: StatusCode, error: impl Into<async_graphql::Error>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idempotency_key_names_a_request_or_is_refused() {
+        let key =
+            |raw: &[u8]| idempotency_key(Some(&header::HeaderValue::from_bytes(raw).unwrap()));
+        assert_eq!(idempotency_key(None).ok(), Some(None));
+        assert_eq!(
+            key(b"3f1c2b7e-retry-1").ok(),
+            Some(Some("3f1c2b7e-retry-1".to_owned()))
+        );
+        for refused in [
+            &b""[..],
+            &b"two words"[..],
+            "cl\u{e9}".as_bytes(),
+            &[b'k'; 256][..],
+        ] {
+            assert!(key(refused).is_err(), "{refused:?}");
+        }
+        assert!(key(&[b'k'; 255]).is_ok());
+    }
 
     #[test]
     fn metric_labels_stop_growing_at_their_cap() {

@@ -629,6 +629,34 @@ async fn a_retried_mutation_with_the_same_idempotency_key_appends_nothing_twice(
         (two["a"]["name"].as_str(), two["b"]["name"].as_str()),
         (Some("Ann Alias"), Some("Bo Alias"))
     );
+
+    // A key that cannot name a request is refused, not ignored (ignored, the retry would
+    // refer the person again; an empty key shared by all would make every later mutation a
+    // "retry" of the first), and nothing is stored.
+    let stored = app.events_stored().await;
+    for key in ["", "two words", "\u{e9}t\u{e9}"] {
+        let refused = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(&clinician)
+            .header(
+                "idempotency-key",
+                reqwest::header::HeaderValue::from_bytes(key.as_bytes()).unwrap(),
+            )
+            .json(&json!({ "query": refer }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "{key:?}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("Idempotency-Key"), "{body}");
+    }
+    assert_eq!(app.events_stored().await, stored);
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
