@@ -73,6 +73,17 @@ pub enum ValueError {
     /// A consent would expire before it was signed.
     #[error("a consent must expire after it is signed")]
     ExpiryBeforeSigning,
+    /// A written consent states when it ends (42 CFR 2.31(a)(6)): a date, an event or a
+    /// condition ("none" where the rule allows it, for treatment, payment and health care
+    /// operations). Without one, the record would hold a consent in force for good.
+    #[error(
+        "a consent needs its expiry: `expiresAt` (a date) or `expiresOn` (an event or condition)"
+    )]
+    ConsentWithoutExpiry,
+    /// A revocation would be received before the consent was signed: it would void the
+    /// consent from the start, and with it disclosures made under it while it was in force.
+    #[error("a revocation cannot be received before the consent was signed")]
+    RevocationBeforeSigning,
 }
 
 /// Declares a closed set of names that are stored as snake_case text.

@@ -70,7 +70,7 @@ async fn the_service_logs_no_personal_data(pool: PgPool) {
     assert!(message.contains("email"), "{message}");
     app.graphql(
         &admin,
-        "mutation($id: ID!, $s: String!) { recordConsent(memberId: $id, scope: FAMILY_CONTACT, kind: STANDARD, recipient: $s, purpose: \"care\", information: \"all\", signedBy: $s, signedAt: \"2026-01-01T00:00:00Z\", formVersion: \"v1\") { id } }",
+        "mutation($id: ID!, $s: String!) { recordConsent(memberId: $id, scope: FAMILY_CONTACT, kind: STANDARD, recipient: $s, purpose: \"care\", information: \"all\", expiresOn: \"the end of treatment\", signedBy: $s, signedAt: \"2026-01-01T00:00:00Z\", formVersion: \"v1\") { id } }",
         json!({ "id": id, "s": NAME }),
     )
     .await;

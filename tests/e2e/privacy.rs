@@ -651,8 +651,7 @@ async fn a_retried_consent_or_disclosure_is_recorded_once(pool: PgPool) {
             response["data"].clone()
         }
     };
-    let variables =
-        json!({ "id": id, "r": "Harbor Step-Down Clinic", "signed": days_ago(1), "expires": null });
+    let variables = json!({ "id": id, "r": "Harbor Step-Down Clinic", "signed": days_ago(1), "expires": days_ago(-90) });
     let first = send(CONSENT, variables.clone(), "consent-retry-1").await;
     let retry = send(CONSENT, variables, "consent-retry-1").await;
     assert_eq!(first["recordConsent"]["id"], retry["recordConsent"]["id"]);

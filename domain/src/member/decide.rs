@@ -174,6 +174,9 @@ fn give_consent(state: &MemberState, c: GiveConsent) -> Decision {
     if state.consent(c.consent).is_some() {
         return Err(MemberError::DuplicateConsent { consent: c.consent });
     }
+    if c.expires_at.is_none() && c.expires_on.is_none() {
+        return Err(ValueError::ConsentWithoutExpiry.into());
+    }
     if c.expires_at.is_some_and(|expires| expires <= c.signed_at) {
         return Err(ValueError::ExpiryBeforeSigning.into());
     }
@@ -199,6 +202,9 @@ fn revoke_consent(state: &MemberState, c: RevokeConsent) -> Decision {
         .ok_or(MemberError::UnknownConsent { consent: c.consent })?;
     if consent.revoked_at.is_some() {
         return Err(MemberError::ConsentAlreadyRevoked { consent: c.consent });
+    }
+    if c.at < consent.signed_at {
+        return Err(ValueError::RevocationBeforeSigning.into());
     }
     Ok(vec![ConsentRevoked {
         consent_id: c.consent,

@@ -836,6 +836,32 @@ fn a_consent_expiring_before_it_is_signed_is_invalid_input() {
 }
 
 #[test]
+fn a_consent_states_its_expiry_as_a_date_or_an_event() {
+    let error = given(in_treatment())
+        .when(GiveConsent {
+            expires_at: None,
+            expires_on: None,
+            ..give_full(1)
+        })
+        .then_error();
+    assert_eq!(error, MemberError::Value(ValueError::ConsentWithoutExpiry));
+    assert!(error.is_invalid_input());
+    // An event or condition is enough ("none" where 42 CFR 2.31 allows it).
+    let events = given(in_treatment())
+        .when(GiveConsent {
+            expires_at: None,
+            expires_on: Some(text("none")),
+            kind: ConsentKind::TreatmentPaymentOperations,
+            ..give_full(1)
+        })
+        .then_ok();
+    assert!(
+        matches!(&events[..], [MemberEvent::ConsentGiven(given)] if given.expires_on.as_deref() == Some("none")),
+        "{events:?}"
+    );
+}
+
+#[test]
 fn revoking_a_consent_records_when_and_how_it_was_received() {
     let state = given(with(
         in_treatment(),
@@ -877,6 +903,29 @@ fn a_consent_is_revoked_only_once() {
     .then_err(MemberError::ConsentAlreadyRevoked {
         consent: consent_id(1),
     });
+}
+
+#[test]
+fn a_revocation_cannot_be_received_before_the_consent_was_signed() {
+    // Signed on day 3: a revocation dated day 2 would void it from the start, disclosures
+    // made under it included.
+    let revoke = |at| RevokeConsent {
+        consent: consent_id(1),
+        how_received: text("in writing"),
+        at,
+    };
+    let signed = with(
+        in_treatment(),
+        [consent_given(1, ConsentScope::FamilyContact, "x")],
+    );
+    given(signed.clone())
+        .when(revoke(day(2)))
+        .then_err(ValueError::RevocationBeforeSigning);
+    given(signed).when(revoke(day(3))).then([ConsentRevoked {
+        consent_id: consent_id(1),
+        received_at: day(3),
+        how_received: "in writing".into(),
+    }]);
 }
 
 #[test]
