@@ -228,6 +228,28 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
     );
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("`first`"), "{body}");
+    // A negative position is a mistake, not the log's start; a NUL in a name is the caller's
+    // mistake, not an internal error (PostgreSQL refuses it in text).
+    for (query, variables, argument) in [
+        (
+            "{ events(afterPosition: -5) { edges { cursor } } }",
+            json!({}),
+            "afterPosition",
+        ),
+        (
+            "query($c: String) { outreachItems(counselor: $c) { totalCount } }",
+            json!({ "c": "dr\u{0}lee" }),
+            "counselor",
+        ),
+    ] {
+        let (_, body) = app.graphql_raw(Some(&token), query, variables).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(argument), "{body}");
+    }
 
     let oversize = app
         .http

@@ -390,11 +390,21 @@ async fn events(
     let services = super::services(ctx)?;
     let request = super::request(ctx)?;
     let limit = i64::from(EVENT_PAGES.of(first)?);
+    // A position this API issued, as cursors are: a negative one is a mistake to report, not
+    // the log's start.
+    let after = match after {
+        Some(position) if position < 0 => {
+            return Err(ApiError::BadInput(
+                "`afterPosition` must not be negative".into(),
+            ))
+        }
+        after => after.unwrap_or(0),
+    };
     let fetched = services
         .store
         .read_log_by_position(
             &Scope::Clinic(request.staff.clinic.clone()),
-            after.unwrap_or(0),
+            after,
             (limit + 1) as u32,
         )
         .await?;
@@ -533,8 +543,21 @@ async fn access_page(
 
 /// Parses an id argument.
 pub fn parse_uuid(id: &ID) -> ApiResult<uuid::Uuid> {
-    uuid::Uuid::parse_str(id.as_str())
-        .map_err(|_| ApiError::BadInput(format!("`{}` is not an id", id.as_str())))
+    uuid::Uuid::parse_str(id.as_str()).map_err(|_| {
+        // Shown back, but never more than an id's length, nor a control character.
+        let shown: String = id
+            .as_str()
+            .chars()
+            .take(40)
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
+        let more = if id.as_str().chars().count() > 40 {
+            "…"
+        } else {
+            ""
+        };
+        ApiError::BadInput(format!("`{shown}{more}` is not an id"))
+    })
 }
 
 #[cfg(test)]
@@ -542,6 +565,17 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn an_id_that_is_not_one_is_shown_back_short_and_printable() {
+        let id = uuid::Uuid::from_u128(7);
+        assert_eq!(parse_uuid(&ID(id.to_string())).ok(), Some(id));
+        let long = format!("{}\u{0}", "x".repeat(100_000));
+        let message = parse_uuid(&ID(long)).unwrap_err().message();
+        assert_eq!(message, format!("`{}…` is not an id", "x".repeat(40)));
+        let message = parse_uuid(&ID("ab\u{0}c".into())).unwrap_err().message();
+        assert_eq!(message, "`ab?c` is not an id");
+    }
 
     #[test]
     fn access_cursors_name_a_row_and_a_place_and_old_cursors_still_page() {

@@ -447,10 +447,15 @@ impl DashboardQuery {
         after: Option<String>,
     ) -> ApiResult<Connection<OutreachItem>> {
         let (services, request) = (services(ctx)?, request(ctx)?);
+        // A name as staff records it: a control character (a NUL, which PostgreSQL refuses in
+        // text) is the caller's mistake, not an internal error.
+        let counselor = counselor
+            .map(|name| clinic_domain::values::Text::parse("counselor", &name))
+            .transpose()?;
         let page = read_models::outreach_items(
             &services.pool,
             &request.staff.clinic,
-            counselor.as_deref(),
+            counselor.as_ref().map(|name| name.as_str()),
             &page_request(first, after)?,
         )
         .await?;
