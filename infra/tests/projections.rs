@@ -1552,3 +1552,44 @@ async fn an_unfinished_rebuilds_tables_are_dropped(pool: PgPool) {
     projections::drop_abandoned_rebuilds(&pool).await.unwrap();
     assert_eq!(shadow_schemas(&pool).await, Vec::<String>::new());
 }
+
+/// An event a fold cannot store (here a check-in due in year 10000 once in UTC, appended past
+/// the API's checks as a release without them could have) makes applying its page panic. The
+/// runner survives it: nothing of the page is stored, the checkpoint stays before the event,
+/// and the task keeps retrying until it is stopped, instead of ending with the panic.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_page_that_panics_is_retried_and_the_runner_lives_on(pool: PgPool) {
+    let mut c = scripted_clinic(&pool).await;
+    let before = c.last_position;
+    c.schedule_check_in(
+        ann(),
+        check_in(9),
+        time::macros::datetime!(9999-12-31 23:00 -05:00),
+    )
+    .await;
+    let poisoned = c.last_position;
+    let projection = ProjectionName::Members;
+    let (stop, stopped) = watch::channel(false);
+    let runner = tokio::spawn(projections::run(
+        pool.clone(),
+        keyring(&pool),
+        projection,
+        // A page per event, so the checkpoint can stop just before the bad one.
+        options(1),
+        stopped,
+    ));
+    // Long enough to apply the scripted clinic and fail on the event many times (a retry every
+    // 50 ms, `options`).
+    tokio::time::sleep(StdDuration::from_secs(2)).await;
+    assert!(!runner.is_finished(), "the runner lives on");
+    let reached = checkpoint(&pool, projection).await;
+    assert!(
+        (before..poisoned).contains(&reached),
+        "everything before the event ({before}..), nothing of it ({poisoned}): {reached}"
+    );
+    stop.send(true).unwrap();
+    tokio::time::timeout(StdDuration::from_secs(30), runner)
+        .await
+        .expect("stops when asked")
+        .expect("and ends without a panic");
+}

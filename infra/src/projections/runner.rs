@@ -1,8 +1,10 @@
 //! Running projections: catch up from the checkpoint in pages, then follow the log live, in
 //! exactly one process at a time; and waiting for them (read-your-writes).
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use futures::FutureExt;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -106,6 +108,12 @@ pub(super) async fn open_page(tx: &mut sqlx::PgConnection) -> Result<(), Project
 /// catching up and following the log (NOTIFY, polling as a fallback). Errors are logged and
 /// retried; the function returns when stopped, or for good when a newer release has migrated
 /// the database ([`ProjectionError::Superseded`]: its folds own the tables now).
+///
+/// A fold that panics (an event the projection cannot store: a bug, or a value from before a
+/// check existed) is logged as an error like a failed page and retried from the checkpoint,
+/// which it never passes: the task stays alive, keeps saying so, and picks up again once a
+/// fixed release or a rebuild gets past the event. (The lock goes with the panicking leader's
+/// connection, so another process may try meanwhile.)
 pub async fn run(
     pool: PgPool,
     keyring: Keyring,
@@ -121,7 +129,23 @@ pub async fn run(
         match candidate.try_lead(&pool).await {
             Ok(Some(leader)) => {
                 tracing::info!(%projection, "running the projection");
-                match lead(&pool, &keyring, projection, &options, leader, &mut stop).await {
+                let led = AssertUnwindSafe(lead(
+                    &pool, &keyring, projection, &options, leader, &mut stop,
+                ))
+                .catch_unwind()
+                .await;
+                let Ok(led) = led else {
+                    tracing::error!(
+                        %projection,
+                        "applying a page panicked (see the panic above); nothing of it was \
+                         stored, and the projection retries from its checkpoint"
+                    );
+                    if sleep_or_stop(&mut stop, options.standby_retry).await {
+                        return;
+                    }
+                    continue;
+                };
+                match led {
                     Ok(()) => return,
                     Err(ProjectionError::Superseded(superseded)) => {
                         // For good: this build's folds are older than the database's schema.
