@@ -20,7 +20,7 @@
 //! change of level of care or a discharge not before the admission, a readmission not
 //! before the last discharge.
 
-use time::{Duration, PrimitiveDateTime};
+use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use crate::aftercare::plan_follow_ups;
 use crate::consent::{DISCLOSURE_NOTICE, SHORT_FORM_VERSION};
@@ -161,6 +161,7 @@ fn change_level_of_care(state: &MemberState, stage: Stage, c: ChangeLevelOfCare)
     if let Some(admitted_at) = state.admitted_at().filter(|admitted| c.at < *admitted) {
         return Err(MemberError::LevelChangeBeforeAdmission { admitted_at });
     }
+    not_before_level_change(state, "a change of level of care", c.at)?;
     Ok(vec![LevelOfCareChanged {
         from,
         to: c.to,
@@ -325,11 +326,27 @@ fn mark_check_in_missed(state: &MemberState, c: MarkCheckInMissed) -> Decision {
     .into()])
 }
 
+/// Refuses a step of the episode dated before its current level of care began.
+fn not_before_level_change(
+    state: &MemberState,
+    command: &'static str,
+    at: OffsetDateTime,
+) -> Result<(), MemberError> {
+    match state.level_since() {
+        Some(level_since) if at < level_since => Err(MemberError::BeforeLevelChange {
+            command,
+            level_since,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn discharge(state: &MemberState, stage: Stage, c: DischargeMember) -> Decision {
     require(stage, &[Stage::InTreatment], "discharge")?;
     if let Some(admitted_at) = state.admitted_at().filter(|admitted| c.at < *admitted) {
         return Err(MemberError::DischargeBeforeAdmission { admitted_at });
     }
+    not_before_level_change(state, "a discharge", c.at)?;
     let mut events = vec![MemberDischarged {
         reason: c.reason,
         discharged_at: c.at,

@@ -65,6 +65,15 @@ pub enum MemberError {
         /// When the current episode began.
         admitted_at: OffsetDateTime,
     },
+    /// A change of level of care or a discharge is dated before the episode's last change of
+    /// level: the record would say the member moved after they had left, or moved back in time.
+    #[error("{command} cannot be dated before the member's last change of level of care")]
+    BeforeLevelChange {
+        /// What was refused.
+        command: &'static str,
+        /// When the current level of care began.
+        level_since: OffsetDateTime,
+    },
     /// A readmission is dated before the last discharge.
     #[error("a readmission cannot be dated before the member's last discharge")]
     ReadmissionBeforeDischarge {

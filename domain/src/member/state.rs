@@ -69,6 +69,9 @@ pub struct MemberState {
     primary_counselor: Option<String>,
     episodes: u32,
     admitted_at: Option<OffsetDateTime>,
+    /// Since when the member has been at their current level of care: the episode's
+    /// admission, or its last change of level.
+    level_since: Option<OffsetDateTime>,
     last_discharge: Option<(DischargeReason, OffsetDateTime)>,
     /// Every discharge's time, in the order recorded (consents until the end of treatment).
     discharges: Vec<OffsetDateTime>,
@@ -110,8 +113,12 @@ impl MemberState {
                 self.primary_counselor.clone_from(&e.primary_counselor);
                 self.episodes = self.episodes.saturating_add(1);
                 self.admitted_at = Some(e.admitted_at);
+                self.level_since = Some(e.admitted_at);
             }
-            MemberEvent::LevelOfCareChanged(e) => self.level_of_care = Some(e.to),
+            MemberEvent::LevelOfCareChanged(e) => {
+                self.level_of_care = Some(e.to);
+                self.level_since = Some(e.changed_at);
+            }
             MemberEvent::ConsentGiven(e) => {
                 // A consent entered after a discharge it was signed before ends there too.
                 let mut consent = Consent::given(e);
@@ -198,6 +205,7 @@ impl MemberState {
                 self.primary_counselor.clone_from(&e.primary_counselor);
                 self.episodes = self.episodes.saturating_add(1);
                 self.admitted_at = Some(e.readmitted_at);
+                self.level_since = Some(e.readmitted_at);
                 // A new episode starts a new run of missed check-ins.
                 self.consecutive_missed_check_ins = 0;
                 // Back in treatment, the member is no alumnus to follow up: the previous
@@ -287,6 +295,12 @@ impl MemberState {
     /// When the current (or last) episode began.
     pub const fn admitted_at(&self) -> Option<OffsetDateTime> {
         self.admitted_at
+    }
+
+    /// Since when the member has been at their current level of care (the episode's
+    /// admission or its last change): what a later step of the episode may not predate.
+    pub const fn level_since(&self) -> Option<OffsetDateTime> {
+        self.level_since
     }
 
     /// The reason and time of the last discharge, if any.

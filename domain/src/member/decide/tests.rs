@@ -385,6 +385,41 @@ fn stepping_down_records_both_levels() {
 }
 
 #[test]
+fn later_steps_of_an_episode_may_not_predate_its_last_change_of_level() {
+    let stepped_down = with(
+        in_treatment(),
+        [LevelOfCareChanged {
+            from: LevelOfCare::Residential,
+            to: LevelOfCare::IntensiveOutpatient,
+            reason: "stable".into(),
+            changed_at: day(20),
+        }
+        .into()],
+    );
+    let refused = |command| MemberError::BeforeLevelChange {
+        command,
+        level_since: day(20),
+    };
+    given(stepped_down.clone())
+        .when(ChangeLevelOfCare {
+            to: LevelOfCare::Outpatient,
+            reason: text("entered late"),
+            at: day(15),
+        })
+        .then_err(refused("a change of level of care"));
+    given(stepped_down.clone())
+        .when(DischargeMember::new(DischargeReason::Transferred, day(19)))
+        .then_err(refused("a discharge"));
+    // At or after the change, both are recorded.
+    given(stepped_down)
+        .when(DischargeMember::new(DischargeReason::Transferred, day(20)))
+        .then([MemberDischarged {
+            reason: DischargeReason::Transferred,
+            discharged_at: day(20),
+        }]);
+}
+
+#[test]
 fn changing_to_the_current_level_of_care_is_refused() {
     given(in_treatment())
         .when(ChangeLevelOfCare {
