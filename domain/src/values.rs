@@ -74,15 +74,16 @@ pub enum ValueError {
     #[error("a consent must expire after it is signed")]
     ExpiryBeforeSigning,
     /// A written consent states when it ends (42 CFR 2.31(a)(6)): a date, an event or a
-    /// condition ("none" where the rule allows it, for treatment, payment and health care
-    /// operations). Without one, the record would hold a consent in force for good.
+    /// condition ("none" only where the rule allows it, for treatment, payment and health
+    /// care operations). Without one, the record would hold a consent in force for good.
     #[error(
-        "a consent needs its expiry: `expiresAt` (a date) or `expiresOn` (an event or condition)"
+        "a consent needs its expiry: `expiresAt` (a date) or `expiresOn` (an event or \
+         condition; \"none\" only for treatment, payment and health care operations)"
     )]
     ConsentWithoutExpiry,
-    /// A revocation would be received before the consent was signed: it would void the
+    /// A revocation would be received before (or as) the consent was signed: it would void the
     /// consent from the start, and with it disclosures made under it while it was in force.
-    #[error("a revocation cannot be received before the consent was signed")]
+    #[error("a revocation must be received after the consent was signed")]
     RevocationBeforeSigning,
 }
 

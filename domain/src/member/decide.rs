@@ -25,7 +25,9 @@ use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 use crate::aftercare::plan_follow_ups;
 use crate::consent::{DISCLOSURE_NOTICE, SHORT_FORM_VERSION};
 use crate::ids::{CheckInId, FollowUpId};
-use crate::values::{CheckInStatus, DischargeReason, FollowUpStatus, Stage, Text, ValueError};
+use crate::values::{
+    CheckInStatus, ConsentKind, DischargeReason, FollowUpStatus, Stage, Text, ValueError,
+};
 
 use super::command::{
     AchieveGoal, AdmitMember, ChangeLevelOfCare, CompleteCheckIn, CompleteIntake, DischargeMember,
@@ -178,6 +180,13 @@ fn give_consent(state: &MemberState, c: GiveConsent) -> Decision {
     if c.expires_at.is_none() && c.expires_on.is_none() {
         return Err(ValueError::ConsentWithoutExpiry.into());
     }
+    if c.kind != ConsentKind::TreatmentPaymentOperations
+        && c.expires_on
+            .as_ref()
+            .is_some_and(|on| on.as_str().trim().eq_ignore_ascii_case("none"))
+    {
+        return Err(ValueError::ConsentWithoutExpiry.into());
+    }
     if c.expires_at.is_some_and(|expires| expires <= c.signed_at) {
         return Err(ValueError::ExpiryBeforeSigning.into());
     }
@@ -204,7 +213,9 @@ fn revoke_consent(state: &MemberState, c: RevokeConsent) -> Decision {
     if consent.revoked_at.is_some() {
         return Err(MemberError::ConsentAlreadyRevoked { consent: c.consent });
     }
-    if c.at < consent.signed_at {
+    // At the signing instant too: a consent is in force from its signing up to its
+    // revocation, so one revoked as it was signed was never in force.
+    if c.at <= consent.signed_at {
         return Err(ValueError::RevocationBeforeSigning.into());
     }
     Ok(vec![ConsentRevoked {

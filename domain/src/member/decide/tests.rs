@@ -894,6 +894,14 @@ fn a_consent_states_its_expiry_as_a_date_or_an_event() {
         matches!(&events[..], [MemberEvent::ConsentGiven(given)] if given.expires_on.as_deref() == Some("none")),
         "{events:?}"
     );
+    // ... and only there: another consent saying "none" would be in force for good.
+    given(in_treatment())
+        .when(GiveConsent {
+            expires_at: None,
+            expires_on: Some(text(" None ")),
+            ..give_full(1)
+        })
+        .then_err(ValueError::ConsentWithoutExpiry);
 }
 
 #[test]
@@ -956,9 +964,13 @@ fn a_revocation_cannot_be_received_before_the_consent_was_signed() {
     given(signed.clone())
         .when(revoke(day(2)))
         .then_err(ValueError::RevocationBeforeSigning);
-    given(signed).when(revoke(day(3))).then([ConsentRevoked {
+    // As it was signed, too: it would never have been in force.
+    given(signed.clone())
+        .when(revoke(day(3)))
+        .then_err(ValueError::RevocationBeforeSigning);
+    given(signed).when(revoke(day(4))).then([ConsentRevoked {
         consent_id: consent_id(1),
-        received_at: day(3),
+        received_at: day(4),
         how_received: "in writing".into(),
     }]);
 }
