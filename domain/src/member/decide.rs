@@ -17,8 +17,9 @@
 //!
 //! Time order: a step may be recorded late and dated in the past, but never before the
 //! step it rests on: intake not before the referral, admission not before intake, a
-//! change of level of care or a discharge not before the admission, a readmission not
-//! before the last discharge.
+//! change of level of care or a discharge not before the admission nor the episode's last
+//! change of level, a readmission not before the last discharge, a revocation after the
+//! consent's signing.
 
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
@@ -180,10 +181,11 @@ fn give_consent(state: &MemberState, c: GiveConsent) -> Decision {
     if c.expires_at.is_none() && c.expires_on.is_none() {
         return Err(ValueError::ConsentWithoutExpiry.into());
     }
-    if c.kind != ConsentKind::TreatmentPaymentOperations
+    if c.expires_at.is_none()
+        && c.kind != ConsentKind::TreatmentPaymentOperations
         && c.expires_on
             .as_ref()
-            .is_some_and(|on| on.as_str().trim().eq_ignore_ascii_case("none"))
+            .is_some_and(|on| says_no_expiry(on.as_str()))
     {
         return Err(ValueError::ConsentWithoutExpiry.into());
     }
@@ -204,6 +206,28 @@ fn give_consent(state: &MemberState, c: GiveConsent) -> Decision {
         form_version: c.form_version.into_string(),
     }
     .into()])
+}
+
+/// Whether an expiry event or condition says there is none ("none", "N/A.", "never", "does
+/// not expire"): allowed only for treatment, payment and health care operations consents.
+fn says_no_expiry(expires_on: &str) -> bool {
+    const NO_EXPIRY: [&str; 8] = [
+        "none",
+        "n/a",
+        "na",
+        "never",
+        "no expiry",
+        "no expiration",
+        "does not expire",
+        "indefinite",
+    ];
+    let words = expires_on
+        .trim_end_matches(|c: char| c.is_ascii_punctuation() && c != '/')
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    NO_EXPIRY.contains(&words.as_str())
 }
 
 fn revoke_consent(state: &MemberState, c: RevokeConsent) -> Decision {
@@ -230,7 +254,10 @@ fn revoke_consents_of_scope(state: &MemberState, c: RevokeConsentsOfScope) -> De
     let events: Vec<MemberEvent> = state
         .consents()
         .iter()
-        .filter(|consent| consent.scope == c.scope && consent.in_force_at(c.at))
+        // In force, and signed before: one signed at this very instant was never in force.
+        .filter(|consent| {
+            consent.scope == c.scope && consent.in_force_at(c.at) && consent.signed_at < c.at
+        })
         .map(|consent| {
             ConsentRevoked {
                 consent_id: consent.id,

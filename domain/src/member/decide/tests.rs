@@ -894,14 +894,27 @@ fn a_consent_states_its_expiry_as_a_date_or_an_event() {
         matches!(&events[..], [MemberEvent::ConsentGiven(given)] if given.expires_on.as_deref() == Some("none")),
         "{events:?}"
     );
-    // ... and only there: another consent saying "none" would be in force for good.
-    given(in_treatment())
+    // ... and only there: another consent saying there is none would be in force for good.
+    for none in ["None", "N/A.", "does  not expire", "never!"] {
+        given(in_treatment())
+            .when(GiveConsent {
+                expires_at: None,
+                expires_on: Some(text(none)),
+                ..give_full(1)
+            })
+            .then_err(ValueError::ConsentWithoutExpiry);
+    }
+    // With a date, the date ends it.
+    let events = given(in_treatment())
         .when(GiveConsent {
-            expires_at: None,
-            expires_on: Some(text(" None ")),
+            expires_on: Some(text("none")),
             ..give_full(1)
         })
-        .then_err(ValueError::ConsentWithoutExpiry);
+        .then_ok();
+    assert!(
+        matches!(&events[..], [MemberEvent::ConsentGiven(given)] if given.expires_at == Some(day(100))),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -1034,6 +1047,19 @@ fn revoking_a_scope_with_no_consent_in_force_is_refused() {
         .then_err(MemberError::NothingToRevoke {
             scope: ConsentScope::EmailOutreach,
         });
+    // One signed at the very instant was never in force: nothing to revoke either.
+    given(with(
+        in_treatment(),
+        [consent_given(1, ConsentScope::EmailOutreach, "the clinic")],
+    ))
+    .when(RevokeConsentsOfScope {
+        scope: ConsentScope::EmailOutreach,
+        how_received: text("by email"),
+        at: day(3),
+    })
+    .then_err(MemberError::NothingToRevoke {
+        scope: ConsentScope::EmailOutreach,
+    });
 }
 
 #[test]
