@@ -1578,9 +1578,13 @@ async fn a_page_that_panics_is_retried_and_the_runner_lives_on(pool: PgPool) {
         options(1),
         stopped,
     ));
-    // Long enough to apply the scripted clinic and fail on the event many times (a retry every
-    // 50 ms, `options`).
-    tokio::time::sleep(StdDuration::from_secs(2)).await;
+    // Everything before the event is applied (commit-safe readers may wait for other tests'
+    // transactions on the server), then the event fails many times (a retry every 50 ms).
+    let fresh = wait_until_caught_up(&pool, &[projection], before, StdDuration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(fresh, Freshness::CaughtUp);
+    tokio::time::sleep(StdDuration::from_secs(1)).await;
     assert!(!runner.is_finished(), "the runner lives on");
     let reached = checkpoint(&pool, projection).await;
     assert!(
