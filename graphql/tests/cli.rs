@@ -471,20 +471,23 @@ async fn only_serve_dev_falls_back_to_the_development_key_file(pool: PgPool) {
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn seed_demo_plans_the_clinics_own_follow_up_days(pool: PgPool) {
     let url = url_of(&pool).await;
-    let output = clinic_with_key(
-        &[
-            "seed-demo",
-            "--members",
-            "60",
-            "--days",
-            "150",
-            "--clinic",
-            "north",
-        ],
-        &url,
-        &[("CLINIC_FOLLOW_UP_DAYS", "14,60")],
-    );
-    assert!(output.status.success(), "{output:?}");
+    let seed = |clinic: &str| {
+        let output = clinic_with_key(
+            &[
+                "seed-demo",
+                "--members",
+                "60",
+                "--days",
+                "150",
+                "--clinic",
+                clinic,
+            ],
+            &url,
+            &[("CLINIC_FOLLOW_UP_DAYS", "14,60")],
+        );
+        assert!(output.status.success(), "{output:?}");
+    };
+    seed("north");
     let offsets: Vec<i32> = sqlx::query_scalar(
         "SELECT DISTINCT (f ->> 'day_offset')::int FROM events, \
          jsonb_array_elements(data -> 'follow_ups') AS f \
@@ -497,20 +500,7 @@ async fn seed_demo_plans_the_clinics_own_follow_up_days(pool: PgPool) {
 
     // A second clinic seeded with the same options is a clinic of its own, with its own ids
     // (the same ids would be refused as events already stored).
-    let output = clinic_with_key(
-        &[
-            "seed-demo",
-            "--members",
-            "60",
-            "--days",
-            "150",
-            "--clinic",
-            "south",
-        ],
-        &url,
-        &[("CLINIC_FOLLOW_UP_DAYS", "14,60")],
-    );
-    assert!(output.status.success(), "{output:?}");
+    seed("south");
     let per_clinic: Vec<(String, i64)> = sqlx::query_as(
         "SELECT clinic, count(*) FROM streams WHERE category = 'member' GROUP BY 1 ORDER BY 1",
     )
