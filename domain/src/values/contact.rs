@@ -28,7 +28,10 @@ impl PersonName {
                 max: Self::MAX,
             });
         }
-        if trimmed.chars().any(char::is_control) {
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() || super::text::reorders_display(c))
+        {
             return Err(ValueError::ControlCharacters { field: "name" });
         }
         Ok(Self(trimmed.to_owned()))
@@ -198,6 +201,15 @@ mod tests {
     #[test]
     fn a_name_is_trimmed() {
         assert_eq!(PersonName::parse("  Ann Lee ").unwrap().as_str(), "Ann Lee");
+    }
+
+    #[test]
+    fn a_name_that_would_display_reordered_is_refused() {
+        assert_eq!(
+            PersonName::parse("Ann \u{202E}eeL"),
+            Err(ValueError::ControlCharacters { field: "name" })
+        );
+        assert!(PersonName::parse("Miriam כהן").is_ok());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fmt;
 use super::ValueError;
 
 /// A required free text: trimmed, not empty, at most a limit of characters, no control
-/// characters other than line breaks and tabs.
+/// characters other than line breaks and tabs, and no bidirectional overrides.
 ///
 /// Carries the name of its field so errors say which text was wrong without repeating it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,7 +31,7 @@ impl Text {
         }
         if trimmed
             .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+            .any(|c| (c.is_control() && c != '\n' && c != '\t' && c != '\r') || reorders_display(c))
         {
             return Err(ValueError::ControlCharacters { field });
         }
@@ -54,6 +54,14 @@ impl Text {
     }
 }
 
+/// Whether `c` is a bidirectional embedding, override or isolate (U+202A-U+202E,
+/// U+2066-U+2069): invisible, it reorders how the text around it is shown, so a name or a
+/// reason could read differently on a dashboard from what is stored ("Trojan Source").
+/// Right-to-left names need none of them (nor are the plain marks U+200E/U+200F refused).
+pub(crate) const fn reorders_display(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -71,6 +79,19 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn bidirectional_overrides_are_refused_and_right_to_left_text_is_not() {
+        for sneaky in ["abc\u{202E}fed", "\u{2066}x\u{2069}", "a\u{202A}b"] {
+            assert_eq!(
+                Text::parse("reason", sneaky),
+                Err(ValueError::ControlCharacters { field: "reason" }),
+                "{sneaky:?}"
+            );
+        }
+        assert!(Text::parse("reason", "שלום עולם").is_ok());
+        assert!(Text::parse("reason", "مرحبا\u{200F} 2026").is_ok());
+    }
 
     #[test]
     fn free_text_is_trimmed() {
