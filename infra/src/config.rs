@@ -266,7 +266,16 @@ impl Config {
                 expected: "a whole number of milliseconds from 10 to 3600000 (an hour)",
             });
         }
-        let retention_days = parse_number(&get, "CLINIC_RETENTION_DAYS", 2190)?;
+        let retention_days = parse_number(&get, "CLINIC_RETENTION_DAYS", MIN_RETENTION_DAYS)?;
+        // Erasure ends the accounting of disclosures with the records, and a member may ask for
+        // the disclosures of the last six years: records are kept at least that long.
+        if retention_days < MIN_RETENTION_DAYS {
+            return Err(ConfigError {
+                variable: "CLINIC_RETENTION_DAYS",
+                expected: "a whole number of days, at least 2190 (six years: the accounting of \
+                           disclosures, 45 CFR 164.528, must stay available that long)",
+            });
+        }
         let master_key = get("CLINIC_MASTER_KEY")
             .map(|text| MasterKey::from_base64(&text))
             .transpose()
@@ -358,6 +367,10 @@ impl Config {
         })
     }
 }
+
+/// The shortest retention: six years, the period of the accounting of disclosures (45 CFR
+/// 164.528) that erasure would otherwise cut short. Also the default.
+pub const MIN_RETENTION_DAYS: u32 = 2190;
 
 fn parse_number<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
@@ -517,8 +530,12 @@ mod tests {
         }
         let error = config(&[("CLINIC_MAIL_FROM", "nobody")]).unwrap_err();
         assert_eq!(error.variable, "CLINIC_MAIL_FROM");
-        let error = config(&[("CLINIC_RETENTION_DAYS", "-1")]).unwrap_err();
-        assert_eq!(error.variable, "CLINIC_RETENTION_DAYS");
+        for short in ["-1", "0", "30", "2189"] {
+            let error = config(&[("CLINIC_RETENTION_DAYS", short)]).unwrap_err();
+            assert_eq!(error.variable, "CLINIC_RETENTION_DAYS", "{short}");
+        }
+        let kept = config(&[("CLINIC_RETENTION_DAYS", "3650")]).unwrap();
+        assert_eq!(kept.retention_days, 3650);
         let short_key = "c2VjcmV0LWJ1dC1zaG9ydA==";
         let error = config(&[("CLINIC_MASTER_KEY", short_key)]).unwrap_err();
         assert_eq!(error.variable, "CLINIC_MASTER_KEY");
