@@ -130,18 +130,43 @@ impl Consent {
     }
 }
 
-/// Whether a consent's written expiry event is the end of treatment, which the member's
-/// discharge dates ("end of treatment", "discharge", "discharge from treatment"; case, spacing
-/// and a leading "the" aside).
-pub fn ends_with_treatment(expires_on: &str) -> bool {
-    let words = expires_on
+/// A written expiry event as words to compare: lower case, single spaces, no trailing
+/// punctuation ("End of  treatment." reads "end of treatment"; the slash of "N/A" stays).
+fn expiry_words(expires_on: &str) -> String {
+    expires_on
+        .trim()
+        .trim_end_matches(|c: char| c.is_ascii_punctuation() && c != '/')
         .split_whitespace()
         .map(str::to_lowercase)
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+}
+
+/// Whether a consent's written expiry event is the end of treatment, which the member's
+/// discharge dates ("end of treatment", "discharge", "discharge from treatment"; case, spacing,
+/// trailing punctuation and a leading "the" aside).
+pub fn ends_with_treatment(expires_on: &str) -> bool {
+    let words = expiry_words(expires_on);
     matches!(
         words.strip_prefix("the ").unwrap_or(&words),
         "end of treatment" | "discharge" | "discharge from treatment"
+    )
+}
+
+/// Whether a written expiry event says there is none ("none", "N/A.", "never", "does not
+/// expire"): 42 CFR 2.31 allows that only for a treatment, payment and health care operations
+/// consent.
+pub fn says_no_expiry(expires_on: &str) -> bool {
+    matches!(
+        expiry_words(expires_on).as_str(),
+        "none"
+            | "n/a"
+            | "na"
+            | "never"
+            | "no expiry"
+            | "no expiration"
+            | "does not expire"
+            | "indefinite"
     )
 }
 
@@ -223,6 +248,7 @@ mod tests {
             assert!(ends_with_treatment(written), "{written}");
         }
         assert!(!ends_with_treatment("end of the school year"));
+        assert!(ends_with_treatment("End of treatment."));
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub enum ValueError {
         /// The limit in characters.
         max: usize,
     },
-    /// A text held control characters (line breaks, escapes).
-    #[error("{field} must not contain control characters")]
+    /// A text held control characters (line breaks, escapes) or bidirectional overrides.
+    #[error("{field} must not contain control characters or bidirectional overrides")]
     ControlCharacters {
         /// Which field, in words.
         field: &'static str,

@@ -185,7 +185,7 @@ fn give_consent(state: &MemberState, c: GiveConsent) -> Decision {
         && c.kind != ConsentKind::TreatmentPaymentOperations
         && c.expires_on
             .as_ref()
-            .is_some_and(|on| says_no_expiry(on.as_str()))
+            .is_some_and(|on| crate::consent::says_no_expiry(on.as_str()))
     {
         return Err(ValueError::ConsentWithoutExpiry.into());
     }
@@ -206,28 +206,6 @@ fn give_consent(state: &MemberState, c: GiveConsent) -> Decision {
         form_version: c.form_version.into_string(),
     }
     .into()])
-}
-
-/// Whether an expiry event or condition says there is none ("none", "N/A.", "never", "does
-/// not expire"): allowed only for treatment, payment and health care operations consents.
-fn says_no_expiry(expires_on: &str) -> bool {
-    const NO_EXPIRY: [&str; 8] = [
-        "none",
-        "n/a",
-        "na",
-        "never",
-        "no expiry",
-        "no expiration",
-        "does not expire",
-        "indefinite",
-    ];
-    let words = expires_on
-        .trim_end_matches(|c: char| c.is_ascii_punctuation() && c != '/')
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase();
-    NO_EXPIRY.contains(&words.as_str())
 }
 
 fn revoke_consent(state: &MemberState, c: RevokeConsent) -> Decision {
@@ -254,10 +232,7 @@ fn revoke_consents_of_scope(state: &MemberState, c: RevokeConsentsOfScope) -> De
     let events: Vec<MemberEvent> = state
         .consents()
         .iter()
-        // In force, and signed before: one signed at this very instant was never in force.
-        .filter(|consent| {
-            consent.scope == c.scope && consent.in_force_at(c.at) && consent.signed_at < c.at
-        })
+        .filter(|consent| consent.scope == c.scope && consent.in_force_at(c.at))
         .map(|consent| {
             ConsentRevoked {
                 consent_id: consent.id,

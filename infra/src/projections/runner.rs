@@ -112,8 +112,9 @@ pub(super) async fn open_page(tx: &mut sqlx::PgConnection) -> Result<(), Project
 /// A fold that panics (an event the projection cannot store: a bug, or a value from before a
 /// check existed) is logged as an error and retried from the checkpoint like a failed page:
 /// nothing of its page is stored and the checkpoint never passes it. The task stays alive,
-/// keeps saying so, and picks up again once a fixed release or a rebuild gets past the event. (The lock goes with the panicking leader's
-/// connection, so another process may try meanwhile.)
+/// keeps saying so, and picks up again once a fixed release or a rebuild gets past the event.
+/// (The lock goes with the panicking leader's connection, so another process may try
+/// meanwhile.)
 pub async fn run(
     pool: PgPool,
     keyring: Keyring,

@@ -1047,19 +1047,6 @@ fn revoking_a_scope_with_no_consent_in_force_is_refused() {
         .then_err(MemberError::NothingToRevoke {
             scope: ConsentScope::EmailOutreach,
         });
-    // One signed at the very instant was never in force: nothing to revoke either.
-    given(with(
-        in_treatment(),
-        [consent_given(1, ConsentScope::EmailOutreach, "the clinic")],
-    ))
-    .when(RevokeConsentsOfScope {
-        scope: ConsentScope::EmailOutreach,
-        how_received: text("by email"),
-        at: day(3),
-    })
-    .then_err(MemberError::NothingToRevoke {
-        scope: ConsentScope::EmailOutreach,
-    });
 }
 
 #[test]
