@@ -1749,3 +1749,36 @@ async fn times_outside_the_calendar_are_refused_and_nothing_is_stored(pool: PgPo
         "kept in UTC"
     );
 }
+
+/// Joining a group with an id that names no member of the caller's clinic (a mistyped id, the
+/// group's own id, another clinic's member) is NOT_FOUND, as for any member command; nothing
+/// is stored.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn joining_a_group_with_an_unknown_member_is_not_found(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let group = form_group(&app, &clinician, 12, "facilitator-sam").await;
+    let elsewhere = admitted(
+        &app,
+        &app.token("dr-sol", Role::Clinician, "south"),
+        "Sol South",
+    )
+    .await;
+    let stored = app.events_stored().await;
+    let join = "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }";
+    for member in [
+        json!(uuid::Uuid::new_v4().to_string()),
+        group["id"].clone(),
+        elsewhere["id"].clone(),
+    ] {
+        let (code, message) = app
+            .graphql_error(
+                Some(&clinician),
+                join,
+                json!({ "g": group["id"], "m": member }),
+            )
+            .await;
+        assert_eq!(code, "NOT_FOUND", "{member}: {message}");
+    }
+    assert_eq!(app.events_stored().await, stored);
+}

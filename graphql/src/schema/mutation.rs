@@ -375,6 +375,13 @@ impl PipelineMutation {
             .load(&request.staff.clinic, &member_stream(member))
             .await
             .map_err(ApiError::from)?;
+        // No such member in the caller's clinic (a mistyped id, a group's id, another clinic's
+        // member): not found, as for any other member command, rather than "not admitted".
+        if member_state.member().is_none() {
+            return Err(ApiError::NotFound(
+                clinic_domain::MemberError::UnknownMember.to_string(),
+            ));
+        }
         let at = not_in_future("at", at)?;
         if member_state
             .admitted_at()
