@@ -259,6 +259,22 @@ async fn main() {
         ("member list page", MEMBER_PAGE, true),
         ("pipeline board", PIPELINE, false),
     ] {
+        // A GraphQL error (a refusal by the limits, a role) comes back as 200, which `wrk`
+        // counts as a success: check the answer once before timing it.
+        let answer: serde_json::Value = http
+            .post(&endpoint)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            answer.get("errors").is_none() && !answer["data"].is_null(),
+            "{name} must answer data, not errors: {answer}"
+        );
         let api = wrk(&endpoint, &token, query, seconds);
         let baseline = direct(&pool, page, seconds).await;
         println!(
