@@ -116,6 +116,8 @@ impl Consent {
     /// Whether automatic emails may rely on this consent: it ends by its expiry date, or only by
     /// the member's revocation. One that ends on an event (even the end of treatment, which
     /// the record dates only once the discharge is recorded, perhaps late) is left to people.
+    /// The short form's own wording is compared exactly, on purpose: it is this crate's
+    /// constant, and any other wording (a person's) leaves the emails to people, the safe side.
     pub fn end_is_on_record(&self) -> bool {
         self.expires_on
             .as_deref()
@@ -130,12 +132,13 @@ impl Consent {
     }
 }
 
-/// A written expiry event as words to compare: lower case, single spaces, no trailing
-/// punctuation ("End of  treatment." reads "end of treatment"; the slash of "N/A" stays).
+/// A written expiry event as words to compare: lower case, single spaces, no punctuation or
+/// spaces around it ("End of  treatment." and "\"end of treatment\" )" read "end of
+/// treatment"; the slash of "N/A" stays).
 fn expiry_words(expires_on: &str) -> String {
+    let framing = |c: char| c.is_whitespace() || (c.is_ascii_punctuation() && c != '/');
     expires_on
-        .trim()
-        .trim_end_matches(|c: char| c.is_ascii_punctuation() && c != '/')
+        .trim_matches(framing)
         .split_whitespace()
         .map(str::to_lowercase)
         .collect::<Vec<_>>()
@@ -249,6 +252,7 @@ mod tests {
         }
         assert!(!ends_with_treatment("end of the school year"));
         assert!(ends_with_treatment("End of treatment."));
+        assert!(ends_with_treatment("\"the discharge\" )"));
     }
 
     #[test]

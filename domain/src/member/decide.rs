@@ -216,7 +216,9 @@ fn revoke_consent(state: &MemberState, c: RevokeConsent) -> Decision {
         return Err(MemberError::ConsentAlreadyRevoked { consent: c.consent });
     }
     // At the signing instant too: a consent is in force from its signing up to its
-    // revocation, so one revoked as it was signed was never in force.
+    // revocation, so a revocation dated as it was signed would say it never was. (A scope
+    // revocation, dated now by the service, revokes whatever is in force now, such a consent
+    // included.)
     if c.at <= consent.signed_at {
         return Err(ValueError::RevocationBeforeSigning.into());
     }

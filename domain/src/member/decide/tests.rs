@@ -1047,6 +1047,21 @@ fn revoking_a_scope_with_no_consent_in_force_is_refused() {
         .then_err(MemberError::NothingToRevoke {
             scope: ConsentScope::EmailOutreach,
         });
+    // A consent signed at the very instant is in force then, so the scope revocation takes it.
+    given(with(
+        in_treatment(),
+        [consent_given(1, ConsentScope::EmailOutreach, "the clinic")],
+    ))
+    .when(RevokeConsentsOfScope {
+        scope: ConsentScope::EmailOutreach,
+        how_received: text("by email"),
+        at: day(3),
+    })
+    .then([ConsentRevoked {
+        consent_id: consent_id(1),
+        received_at: day(3),
+        how_received: "by email".into(),
+    }]);
 }
 
 #[test]
