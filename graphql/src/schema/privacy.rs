@@ -329,7 +329,9 @@ pub struct PrivacyMutation;
 #[Object]
 impl PrivacyMutation {
     /// Records a full written consent (42 CFR 2.31); `giveConsent(memberId, scope)` stays the
-    /// short form for the member's own email outreach.
+    /// short form for the member's own email outreach. It states its end: `expiresAt` (a
+    /// date after `signedAt`) or `expiresOn` (an event or condition; "none" only for
+    /// TREATMENT_PAYMENT_OPERATIONS).
     #[graphql(guard = "RoleGuard::new(\"record consent\", roles::INTAKE)")]
     #[allow(clippy::too_many_arguments)]
     async fn record_consent(
@@ -380,7 +382,8 @@ impl PrivacyMutation {
 
     /// Records the member's revocation of one consent, as received (`receivedAt` may be in
     /// the past: a revocation stops disclosures from when it was received, so one recorded
-    /// late is refused for any disclosure after that; `howReceived`: in writing, orally, ...).
+    /// late is refused for any disclosure after that; `howReceived`: in writing, orally, ...;
+    /// never dated at or before the consent's signing).
     /// `revokeConsent(memberId, scope)` stays the short form revoking every consent of a scope.
     #[graphql(guard = "RoleGuard::new(\"record consent\", roles::INTAKE)")]
     async fn record_revocation(
