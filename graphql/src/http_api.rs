@@ -113,6 +113,10 @@ pub async fn graphql(State(state): State<AppState>, http: Request) -> Response {
     let operation = operation_label(operation_name(&mut request).as_deref());
     if let Ok(document) = request.parsed_query() {
         if let Err(error) = expansion::check(document) {
+            // Counted, so an operator sees documents refused before they run (a client's bug,
+            // or someone trying the service's limits).
+            metrics::counter!("clinic_graphql_requests_total", "operation" => metric_label(&operation), "outcome" => "refused")
+                .increment(1);
             return error_response(StatusCode::OK, error);
         }
     }

@@ -339,6 +339,12 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
     );
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("fragments"), "{body}");
+    assert!(
+        app.metrics()
+            .await
+            .contains(r#"clinic_graphql_requests_total{operation="anonymous",outcome="refused"}"#),
+        "the refusal is counted"
+    );
 
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
