@@ -756,6 +756,11 @@ async fn refusing_server(what: Refuses) -> (u16, Arc<AtomicUsize>) {
     (port, sessions)
 }
 
+/// The `CLINIC_SMTP_URL` of a [`refusing_server`] refusing `what`, without credentials.
+async fn refusing_url(what: Refuses) -> String {
+    format!("smtp://127.0.0.1:{}", refusing_server(what).await.0)
+}
+
 /// A server refusing the session, the sender, or the message on policy grounds (5.7.x at the end
 /// of the data: the account not allowed to send as the sender, DMARC) is the server's or the
 /// configuration's trouble (a rotated password, maintenance, a mistyped `CLINIC_MAIL_FROM`),
@@ -769,26 +774,16 @@ async fn a_refused_greeting_login_or_sender_is_retried_not_dead_lettered(pool: P
         max_backoff: Duration::from_millis(1),
         max_attempts: 8,
     };
-    let greeting = format!(
-        "smtp://127.0.0.1:{}",
-        refusing_server(Refuses::Greeting).await.0
-    );
+    let greeting = refusing_url(Refuses::Greeting).await;
     let login = format!(
         "smtp://user:wrong@127.0.0.1:{}",
         refusing_server(Refuses::LoginOrSender).await.0
     );
-    let sender = format!(
-        "smtp://127.0.0.1:{}",
-        refusing_server(Refuses::LoginOrSender).await.0
-    );
-    let message = format!(
-        "smtp://127.0.0.1:{}",
-        refusing_server(Refuses::Message(
-            "550 5.7.1 sender not authorized for this account"
-        ))
-        .await
-        .0
-    );
+    let sender = refusing_url(Refuses::LoginOrSender).await;
+    let message = refusing_url(Refuses::Message(
+        "550 5.7.1 sender not authorized for this account",
+    ))
+    .await;
     for (url, error) in [
         (greeting, "session permanent 554"),
         (login, "session permanent 535"),
@@ -819,14 +814,10 @@ async fn a_refused_greeting_login_or_sender_is_retried_not_dead_lettered(pool: P
 
     // A recipient refused on policy grounds (relay access denied, or that mailbox's own
     // policy): retried, but the server answered, so the other emails go on.
-    let relay = format!(
-        "smtp://127.0.0.1:{}",
-        refusing_server(Refuses::Recipient(
-            "554 5.7.1 <gus@example.org>: Relay access denied"
-        ))
-        .await
-        .0
-    );
+    let relay = refusing_url(Refuses::Recipient(
+        "554 5.7.1 <gus@example.org>: Relay access denied",
+    ))
+    .await;
     tokio::time::sleep(Duration::from_millis(5)).await;
     let outcome = try_execute_task(&pool, &mailer(&relay), &policy)
         .await
@@ -844,14 +835,10 @@ async fn a_refused_greeting_login_or_sender_is_retried_not_dead_lettered(pool: P
     assert_eq!(statuses(&pool).await, [("pending".to_owned(), 1)]);
 
     // A recipient refused for itself (no such mailbox) is the email's own trouble: dead.
-    let unknown = format!(
-        "smtp://127.0.0.1:{}",
-        refusing_server(Refuses::Recipient(
-            "550 5.1.1 <gus@example.org>: no such user"
-        ))
-        .await
-        .0
-    );
+    let unknown = refusing_url(Refuses::Recipient(
+        "550 5.1.1 <gus@example.org>: no such user",
+    ))
+    .await;
     tokio::time::sleep(Duration::from_millis(5)).await;
     let outcome = try_execute_task(&pool, &mailer(&unknown), &policy)
         .await
