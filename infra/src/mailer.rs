@@ -248,27 +248,22 @@ impl SendError {
     }
 
     fn from_failure(failure: &SmtpFailure) -> Self {
+        // The server's or the configuration's trouble, whatever its code: retried, and the
+        // server gate paused.
+        let server_trouble = |stage: &str, error: &lettre::transport::smtp::Error| Self::Smtp {
+            permanent: false,
+            server: true,
+            summary: format!("{stage} {}", smtp_summary(error)),
+        };
         match failure {
             SmtpFailure::Smtp(error) => Self::Smtp {
                 permanent: error.is_permanent(),
                 server: false,
                 summary: smtp_summary(error),
             },
-            SmtpFailure::Session(error) => Self::Smtp {
-                permanent: false,
-                server: true,
-                summary: format!("session {}", smtp_summary(error)),
-            },
-            SmtpFailure::Sender(error) => Self::Smtp {
-                permanent: false,
-                server: true,
-                summary: format!("sender {}", smtp_summary(error)),
-            },
-            SmtpFailure::Policy(error) => Self::Smtp {
-                permanent: false,
-                server: true,
-                summary: format!("policy {}", smtp_summary(error)),
-            },
+            SmtpFailure::Session(error) => server_trouble("session", error),
+            SmtpFailure::Sender(error) => server_trouble("sender", error),
+            SmtpFailure::Policy(error) => server_trouble("policy", error),
             SmtpFailure::RecipientPolicy(error) => Self::Smtp {
                 permanent: false,
                 server: false,
