@@ -73,13 +73,16 @@ pub struct DemoOptions {
 }
 
 impl DemoOptions {
+    /// The seed of [`DemoOptions::new`].
+    pub const DEFAULT_SEED: u64 = 0x5eed;
+
     /// `members` members over `days` days in `clinic`, with defaults for the rest.
     pub fn new(clinic: ClinicId, members: u32, days: u32) -> Self {
         Self {
             clinic,
             members,
             days,
-            seed: 0x5eed,
+            seed: Self::DEFAULT_SEED,
             flush_every_days: 7,
             writers: 4,
             seal: true,

@@ -512,8 +512,7 @@ async fn engagement_changes_as_days_pass_without_new_events(pool: PgPool) {
 
 /// A demo clinic: a few thousand events of every kind, interleaved across streams.
 async fn demo_log(pool: &PgPool, clinic: &str, members: u32, days: u32) -> u64 {
-    let seed = DemoOptions::new(north(), 1, 1).seed;
-    seeded_demo_log(pool, clinic, members, days, seed).await
+    seeded_demo_log(pool, clinic, members, days, DemoOptions::DEFAULT_SEED).await
 }
 
 /// [`demo_log`] with the simulation's seed chosen.
