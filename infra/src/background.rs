@@ -1,6 +1,10 @@
 //! The background tasks of `clinic serve`: a runner per projection and the scheduler, each
 //! active in one process at a time (the others wait on standby), stopped on shutdown.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -44,5 +48,41 @@ impl BackgroundTasks {
                 tracing::warn!(%error, "a background task ended abnormally");
             }
         }
+    }
+}
+
+/// A step of a background loop (a projection page, a scheduler tick) that panicked: a bug, or a
+/// stored value from before a check existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Panicked;
+
+/// Runs one step of a background loop so that a panic in it ends the step, not the loop: the
+/// step's transaction rolls back with its dropped connection, the panic has already been
+/// printed by the hook, and the caller logs and goes on. Unchecked, a panic would end the
+/// task silently, and with it the read model or the scheduler for every clinic.
+///
+/// Asserting unwind safety is sound for these steps: what they share beyond the call (pool,
+/// keyring, options) is only read, and their writes are in transactions that roll back.
+pub(crate) async fn unless_panicked<F: Future>(step: F) -> Result<F::Output, Panicked> {
+    AssertUnwindSafe(step)
+        .catch_unwind()
+        .await
+        .map_err(|_| Panicked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_step_is_an_error_and_the_caller_goes_on() {
+        let panicked = unless_panicked(async {
+            let stored_year: i32 = "10000".parse().unwrap();
+            assert!(stored_year < 10_000, "out of range");
+            1
+        })
+        .await;
+        assert_eq!(panicked, Err(Panicked));
+        assert_eq!(unless_panicked(async { 2 }).await, Ok(2));
     }
 }

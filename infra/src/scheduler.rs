@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::background::{unless_panicked, Panicked};
 use crate::clinic::ClinicId;
 use crate::commands::{CommandContext, CommandError, CommandHandler};
 use crate::event_store::{EventStore, StreamId};
@@ -148,7 +149,7 @@ impl Scheduler {
                 now: missed_by,
             });
             let key = format!("scheduler/check-in-missed/{check_in}");
-            let outcome = self.run(&clinic, member, key, command).await;
+            let outcome = isolated(self.run(&clinic, member, key, command)).await;
             report.count(outcome, |r| r.check_ins_missed += 1);
         }
         let falling_due = sqlx::query(include_str!("scheduler/sql/follow_ups_falling_due.sql"))
@@ -162,7 +163,7 @@ impl Scheduler {
             let follow_up = FollowUpId::new(row.try_get("follow_up_id")?);
             let command = MemberCommand::MarkFollowUpDue(MarkFollowUpDue { follow_up, now });
             let key = format!("scheduler/follow-up-due/{follow_up}");
-            let outcome = self.run(&clinic, member, key, command).await;
+            let outcome = isolated(self.run(&clinic, member, key, command)).await;
             report.count(outcome, |r| r.follow_ups_due += 1);
         }
         let out_of_place = sqlx::query(include_str!(
@@ -177,9 +178,7 @@ impl Scheduler {
             let group = GroupId::new(row.try_get("group_id")?);
             let member = MemberId::new(row.try_get("member_id")?);
             let joined: i64 = row.try_get("joined_position")?;
-            let outcome = self
-                .take_off_roster(&clinic, group, member, joined, now)
-                .await;
+            let outcome = isolated(self.take_off_roster(&clinic, group, member, joined, now)).await;
             report.count(outcome, |r| r.rosters_left += 1);
         }
         Ok(report)
@@ -246,6 +245,18 @@ impl Scheduler {
         let stream = StreamId::of("member", member.as_uuid());
         execute_as_scheduler(&self.members, clinic, stream, idempotency_key, command).await
     }
+}
+
+/// One item of a tick, kept from the others: an item whose stream panics while folding or
+/// deciding (a bug, or a stored value from before a check existed) fails alone, logged, and
+/// is tried again at the next tick, while the tick goes on to the items after it.
+async fn isolated(item: impl std::future::Future<Output = Outcome>) -> Outcome {
+    unless_panicked(item).await.unwrap_or_else(|Panicked| {
+        tracing::error!(
+            "a scheduler item panicked (see the panic above); it is retried at the next tick"
+        );
+        Outcome::Failed
+    })
 }
 
 /// The clinic a read-model row names; `None` (logged) if it is not a valid one.

@@ -1,10 +1,8 @@
 //! Running projections: catch up from the checkpoint in pages, then follow the log live, in
 //! exactly one process at a time; and waiting for them (read-your-writes).
 
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use futures::FutureExt;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -13,6 +11,7 @@ use tokio::time::Instant;
 use crate::keyring::Keyring;
 
 use super::{apply_page, checkpoint, ProjectionError, ProjectionName};
+use crate::background::unless_panicked;
 use crate::db::Superseded;
 use crate::event_store::{EventStore, Notifications, Scope};
 use crate::leadership::{sleep_or_stop, stopped, Candidate, Deposed, Leader};
@@ -130,10 +129,9 @@ pub async fn run(
         match candidate.try_lead(&pool).await {
             Ok(Some(leader)) => {
                 tracing::info!(%projection, "running the projection");
-                let led = AssertUnwindSafe(lead(
+                let led = unless_panicked(lead(
                     &pool, &keyring, projection, &options, leader, &mut stop,
                 ))
-                .catch_unwind()
                 .await;
                 let Ok(led) = led else {
                     tracing::error!(
