@@ -128,6 +128,7 @@ impl<E: DomainRefusal> From<CommandError<E>> for ApiError {
             ),
             CommandError::Store(store) => Self::internal(store),
             CommandError::Codec(codec) => Self::internal(codec),
+            reused @ CommandError::KeyReused => Self::BadInput(reused.to_string()),
         }
     }
 }

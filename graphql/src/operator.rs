@@ -123,6 +123,7 @@ pub async fn erase(
         actor: operator_actor(),
         correlation_id: Uuid::new_v4(),
         idempotency_key: None,
+        request_digest: None,
     };
     let handler = CommandHandler::new(store, keyring.clone());
     erasure::erase_member(

@@ -8,6 +8,7 @@ mod guard;
 mod member;
 mod mutation;
 mod privacy;
+mod request_digest;
 mod scalars;
 mod subscription;
 mod times;

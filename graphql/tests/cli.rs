@@ -55,6 +55,7 @@ async fn append_some(pool: &PgPool, clinic: &str) -> StreamId {
                 actor: "cli-test".into(),
                 correlation_id: Uuid::new_v4(),
                 causation_id: None,
+                request: None,
             },
         })
         .collect();
@@ -286,6 +287,7 @@ async fn referred(pool: &PgPool, key: &str, name: &str) -> MemberId {
                 actor: "cli-test".into(),
                 correlation_id: Uuid::new_v4(),
                 idempotency_key: None,
+                request_digest: None,
             },
             &StreamId::of("member", member.as_uuid()),
             None,
@@ -361,6 +363,7 @@ async fn rotate_master_key_rewraps_every_data_key_without_touching_the_log(pool:
                 actor: "cli-test".into(),
                 correlation_id: Uuid::new_v4(),
                 idempotency_key: None,
+                request_digest: None,
             },
             &StreamId::of("member", Uuid::new_v4()),
             None,

@@ -34,6 +34,7 @@ fn event() -> NewEvent {
             actor: "bench".into(),
             correlation_id: Uuid::new_v4(),
             causation_id: None,
+            request: None,
         },
     }
 }
@@ -78,6 +79,7 @@ async fn goal_events(
             actor: "bench".into(),
             correlation_id: Uuid::new_v4(),
             causation_id: None,
+            request: None,
         };
         rows.push(match keyring {
             Some(keyring) => {

@@ -107,6 +107,7 @@ async fn seed(pool: &PgPool, keyring: &Keyring, n: usize) {
             actor: "bench".into(),
             correlation_id: Uuid::new_v4(),
             causation_id: None,
+            request: None,
         };
         let stream = StreamId::of("member", member.as_uuid());
         let mut encoded = Vec::with_capacity(events.len());

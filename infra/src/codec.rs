@@ -57,16 +57,52 @@ pub async fn encode<E: StoredEvent>(
     let mut row = encode_unsealed(event, event_id, metadata);
     let event_type = event.event_type();
     let fields = E::personal_fields(event_type);
-    if !fields.is_empty() {
-        let subject = event
-            .data_subject()
-            .or_else(|| stream_member(stream, E::CATEGORY))
-            .ok_or(CodecError::NoDataSubject { event_type })?;
-        let key = keyring.writing_key(clinic, subject).await?;
-        seal_fields(&mut row.data, fields, subject, key.as_deref(), event_id);
+    if fields.is_empty() && row.metadata.request.is_none() {
+        return Ok(row);
+    }
+    let Some(subject) = event
+        .data_subject()
+        .or_else(|| stream_member(stream, E::CATEGORY))
+    else {
+        if fields.is_empty() {
+            // A request about no member (a group's name, a session's topic): nothing to seal.
+            return Ok(row);
+        }
+        return Err(CodecError::NoDataSubject { event_type });
+    };
+    let key = keyring.writing_key(clinic, subject).await?;
+    seal_fields(&mut row.data, fields, subject, key.as_deref(), event_id);
+    if let Some(request) = &mut row.metadata.request {
+        *request = match key.as_deref() {
+            Some(key) => envelope(subject, key, request, &aad(event_id, REQUEST)),
+            None => ERASED.to_owned(),
+        };
     }
     Ok(row)
 }
+
+/// The request digest a stored event's metadata carries ([`Metadata::request`]), opened; `None`
+/// when it has none, or when its member's key is destroyed.
+pub async fn request_of(
+    keyring: &Keyring,
+    recorded: &RecordedEvent,
+) -> Result<Option<String>, KeyringError> {
+    let Some(stored) = recorded.metadata.get(REQUEST).and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let keys = keyring
+        .reading_keys(keyring.pool(), sealed_subject(stored))
+        .await?;
+    let aad = aad(recorded.event_id, REQUEST);
+    Ok(match open_envelope(&keys, stored, &aad) {
+        None => Some(stored.to_owned()),
+        Some(opened) if opened == ERASED => None,
+        Some(opened) => Some(opened),
+    })
+}
+
+/// The metadata field of a request digest, also its associated data when sealed.
+const REQUEST: &str = "request";
 
 /// A domain event as a row WITHOUT sealing its personal fields: what [`encode`] seals, and on its
 /// own only for measuring what sealing costs against the same log without it

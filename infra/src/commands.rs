@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::clinic::ClinicId;
 use crate::codec::{self, CodecError};
 use crate::event_store::{
-    AppendResult, EventStore, EventStoreError, ExpectedVersion, Metadata, StreamId,
+    AppendResult, EventStore, EventStoreError, ExpectedVersion, Metadata, RecordedEvent, StreamId,
 };
 use crate::keyring::Keyring;
 
@@ -25,6 +25,11 @@ pub struct CommandContext {
     pub correlation_id: Uuid,
     /// The client's idempotency key: a retried command with the same key appends nothing new.
     pub idempotency_key: Option<String>,
+    /// A digest of the request (operation and arguments) the idempotency key came with, when
+    /// the caller can name one: a command whose key is stored with another request's digest
+    /// is refused ([`CommandError::KeyReused`]) rather than taken for a retry. Stored on the
+    /// command's first event, sealed as that event's personal fields are ([`Metadata::request`]).
+    pub request_digest: Option<String>,
 }
 
 impl CommandContext {
@@ -49,7 +54,9 @@ pub struct Executed<S> {
     pub state: S,
     /// The stream's version after the command.
     pub version: u64,
-    /// Where the new events landed; `None` when the decision was to record nothing.
+    /// Where the new events landed; for a retry, where the original request's landed
+    /// (`duplicate`), so its answer can wait for them too; `None` when the decision was to
+    /// record nothing.
     pub append: Option<AppendResult>,
 }
 
@@ -74,6 +81,13 @@ pub enum CommandError<E: std::error::Error + 'static> {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] EventStoreError),
+    /// The idempotency key was stored with a different request: it is no retry, and running it
+    /// as one would answer what the first request recorded. Nothing was written.
+    #[error(
+        "this Idempotency-Key was used for a different request (other arguments); send each \
+         new request with a new key"
+    )]
+    KeyReused,
 }
 
 /// Runs commands of one stream kind.
@@ -109,11 +123,21 @@ where
         clinic: &ClinicId,
         stream: &StreamId,
     ) -> Result<(D::State, u64, Vec<Uuid>), CommandError<D::Error>> {
+        let (state, recorded) = self.load_recorded(clinic, stream).await?;
+        let ids = recorded.iter().map(|row| row.event_id).collect();
+        Ok((state, recorded.len() as u64, ids))
+    }
+
+    /// The stream's current state and its events as stored.
+    async fn load_recorded(
+        &self,
+        clinic: &ClinicId,
+        stream: &StreamId,
+    ) -> Result<(D::State, Vec<RecordedEvent>), CommandError<D::Error>> {
         let recorded = self.store.read_stream(clinic, stream, 1).await?;
         let events: Vec<D::Event> = codec::decode_all(&self.keyring, &recorded).await?;
         let state = events.iter().fold(D::State::default(), D::evolve);
-        let ids = recorded.iter().map(|row| row.event_id).collect();
-        Ok((state, recorded.len() as u64, ids))
+        Ok((state, recorded))
     }
 
     /// Decides `command` on the stream's current state and appends the result.
@@ -133,13 +157,14 @@ where
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (state, version, stored_ids) = self.load(&context.clinic, stream).await?;
-            let first_id = event_id(context, stream, 0);
-            if context.idempotency_key.is_some() && stored_ids.contains(&first_id) {
+            let (state, recorded) = self.load_recorded(&context.clinic, stream).await?;
+            let version = recorded.len() as u64;
+            if let Some((first, original)) = stored_by_key(context, stream, &recorded) {
+                self.check_same_request(context, first).await?;
                 return Ok(Executed {
                     state,
                     version,
-                    append: None,
+                    append: Some(original),
                 });
             }
             if let Some(expected) = expected_version {
@@ -164,6 +189,10 @@ where
                     actor: context.actor.clone(),
                     correlation_id: context.correlation_id,
                     causation_id: None,
+                    request: context
+                        .request_digest
+                        .clone()
+                        .filter(|_| index == 0 && context.idempotency_key.is_some()),
                 };
                 let id = event_id(context, stream, index);
                 rows.push(
@@ -181,6 +210,10 @@ where
                 .append(&context.clinic, stream, expected, &rows)
                 .await
             {
+                // Another request with this key stored its events between our read and our
+                // append (their ids come from the key): read them back, to answer as a retry
+                // of that request, or refuse if it was another one.
+                Ok(append) if append.duplicate && attempt < MAX_ATTEMPTS => {}
                 Ok(append) => {
                     let state = events.iter().fold(state, D::evolve);
                     return Ok(Executed {
@@ -204,6 +237,59 @@ where
             }
         }
     }
+}
+
+impl<D> CommandHandler<D>
+where
+    D: Decider,
+    D::Error: std::error::Error + 'static,
+{
+    /// Refuses a command whose idempotency key is stored with a different request. A stored
+    /// event without a digest (written before digests were kept, or by a caller that names
+    /// none) or whose member is erased passes, as every retry did before.
+    async fn check_same_request(
+        &self,
+        context: &CommandContext,
+        stored_first: &RecordedEvent,
+    ) -> Result<(), CommandError<D::Error>> {
+        let Some(asked) = &context.request_digest else {
+            return Ok(());
+        };
+        let stored = codec::request_of(&self.keyring, stored_first)
+            .await
+            .map_err(CodecError::from)?;
+        match stored {
+            Some(stored) if stored != *asked => Err(CommandError::KeyReused),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The events a request with the context's idempotency key stored in `recorded` (the first one,
+/// and where they all landed, as a retried append is answered), if it stored any.
+fn stored_by_key<'r>(
+    context: &CommandContext,
+    stream: &StreamId,
+    recorded: &'r [RecordedEvent],
+) -> Option<(&'r RecordedEvent, AppendResult)> {
+    context.idempotency_key.as_ref()?;
+    let first_id = event_id(context, stream, 0);
+    let start = recorded.iter().position(|row| row.event_id == first_id)?;
+    let stored: Vec<&RecordedEvent> = recorded[start..]
+        .iter()
+        .enumerate()
+        .take_while(|(index, row)| row.event_id == event_id(context, stream, *index))
+        .map(|(_, row)| row)
+        .collect();
+    let last = stored.last()?;
+    Some((
+        stored[0],
+        AppendResult {
+            stream_version: last.version as u64,
+            positions: stored.iter().map(|row| row.position).collect(),
+            duplicate: true,
+        },
+    ))
 }
 
 /// Event ids: random, or derived from the idempotency key so a retry produces the same ids

@@ -292,6 +292,7 @@ impl Simulation {
             actor: actor.to_owned(),
             correlation_id: self.rng.uuid(),
             causation_id: None,
+            request: None,
         }
     }
 

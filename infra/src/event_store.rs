@@ -121,6 +121,13 @@ pub struct Metadata {
     /// The event or command that caused this one, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<Uuid>,
+    /// A digest of the request that caused the event, on the first event of a command sent
+    /// with an idempotency key ([`crate::commands::CommandContext::request_digest`]): a later
+    /// command with that key is its retry only if it is the same request. Sealed under the
+    /// member's key where the event concerns a member (the request held their name), so an
+    /// erasure leaves nothing to test a guess against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
 }
 
 /// An event to append: its payload already encoded by its owner.

@@ -292,6 +292,7 @@ where
         actor: ACTOR.to_owned(),
         // The same item always gets the same correlation id, across retries.
         correlation_id: Uuid::new_v5(&CORRELATION_NAMESPACE, idempotency_key.as_bytes()),
+        request_digest: None,
         idempotency_key: Some(idempotency_key),
     };
     match handler.execute(&context, &stream, None, command).await {

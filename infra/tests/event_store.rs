@@ -30,6 +30,7 @@ fn event(event_type: &str, data: serde_json::Value) -> NewEvent {
             actor: "tester".into(),
             correlation_id: Uuid::new_v4(),
             causation_id: None,
+            request: None,
         },
     }
 }

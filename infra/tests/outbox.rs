@@ -62,6 +62,7 @@ async fn append(pool: &PgPool, member: MemberId, events: Vec<MemberEvent>) {
         actor: "test".into(),
         correlation_id: Uuid::new_v4(),
         causation_id: None,
+        request: None,
     };
     let stream = StreamId::of("member", member.as_uuid());
     let keyring = keyring(pool);
@@ -84,6 +85,7 @@ async fn a_group_in_the_log(pool: &PgPool) {
         actor: "test".into(),
         correlation_id: Uuid::new_v4(),
         causation_id: None,
+        request: None,
     };
     let raw = |event_type: &str, data: serde_json::Value| NewEvent {
         event_id: Uuid::new_v4(),
@@ -1053,6 +1055,7 @@ async fn an_unreadable_stream_holds_its_emails_back_instead_of_killing_them(pool
             actor: "a-newer-release".into(),
             correlation_id: Uuid::new_v4(),
             causation_id: None,
+            request: None,
         },
     };
     let stream = StreamId::of("member", member.as_uuid());

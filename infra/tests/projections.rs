@@ -1124,6 +1124,7 @@ async fn append_v1_session(c: &Clinic, held_at: OffsetDateTime, present: &[Membe
             actor: "legacy-import".into(),
             correlation_id: Uuid::new_v4(),
             causation_id: None,
+            request: None,
         },
     };
     c.store

@@ -26,6 +26,7 @@ async fn append(pool: &PgPool, clinic: &str, count: usize) -> StreamId {
                 actor: format!("staff-of-{clinic}"),
                 correlation_id: Uuid::new_v4(),
                 causation_id: None,
+                request: None,
             },
         })
         .collect();
@@ -495,6 +496,7 @@ async fn projection_lag_reaches_zero_when_commits_come_out_of_position_order(poo
             actor: "tester".into(),
             correlation_id: Uuid::new_v4(),
             causation_id: None,
+            request: None,
         },
     };
     let appended = EventStore::new(pool.clone())

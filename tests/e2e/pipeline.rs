@@ -570,14 +570,9 @@ async fn a_retried_mutation_with_the_same_idempotency_key_appends_nothing_twice(
     // What a mutation creates (a member, a group, a session) is named by the key too: a retry
     // finds it recorded and answers with it, rather than creating a second one.
     let send = |key: &'static str, query: &'static str, variables: Value| {
-        let request = app
-            .http
-            .post(app.url("/graphql"))
-            .bearer_auth(&clinician)
-            .header("idempotency-key", key)
-            .json(&json!({ "query": query, "variables": variables }));
+        let answer = app.graphql_keyed(&clinician, key, query, variables);
         async move {
-            let response: Value = request.send().await.unwrap().json().await.unwrap();
+            let response = answer.await;
             assert!(response.get("errors").is_none(), "{response}");
             response["data"].clone()
         }
@@ -657,6 +652,101 @@ async fn a_retried_mutation_with_the_same_idempotency_key_appends_nothing_twice(
         assert!(message.contains("Idempotency-Key"), "{body}");
     }
     assert_eq!(app.events_stored().await, stored);
+}
+
+/// A key names one request. Sent again with other arguments it is no retry: answering it as
+/// one would silently drop the second request (another person never referred), so it is
+/// refused and nothing is stored. The request's digest is kept with the first event, sealed
+/// under the member's key where the request was about a member.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_idempotency_key_sent_again_with_other_arguments_is_refused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let send = |key: &'static str, query: &'static str, variables: Value| {
+        app.graphql_keyed(&clinician, key, query, variables)
+    };
+    let refer = "mutation($name: String!) { referMember(name: $name, source: SELF) { id name } }";
+    let first = send("reuse-1", refer, json!({ "name": "Key Holder" })).await;
+    assert!(first.get("errors").is_none(), "{first}");
+    // The same request spelled otherwise (inline, arguments reordered) is a retry.
+    let inline = "mutation { referMember(source: SELF, name: \"Key Holder\") { id name } }";
+    let again = send("reuse-1", inline, json!({})).await;
+    assert_eq!(again["data"], first["data"], "{again}");
+
+    let stored = app.events_stored().await;
+    let other = send("reuse-1", refer, json!({ "name": "Someone Else" })).await;
+    assert_eq!(
+        other["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{other}"
+    );
+    let message = other["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("different request"), "{other}");
+    assert_eq!(app.events_stored().await, stored, "nothing stored");
+    let names = app
+        .graphql(
+            &clinician,
+            "{ members(first: 10) { edges { node { name } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        names["members"]["edges"],
+        json!([{ "node": { "name": "Key Holder" } }])
+    );
+
+    // Sent at the same moment, the store sees the second request's events as already stored
+    // (their ids come from the key): it still gets the check, not the first one's answer.
+    for round in 0..8 {
+        let key: &'static str = Box::leak(format!("race-{round}").into_boxed_str());
+        let (a, b) = tokio::join!(
+            send(key, refer, json!({ "name": "Racer One" })),
+            send(key, refer, json!({ "name": "Racer Two" })),
+        );
+        let refused = [&a, &b]
+            .iter()
+            .filter(|answer| answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT")
+            .count();
+        assert_eq!(refused, 1, "round {round}: {a} {b}");
+    }
+
+    // The digest is on the member's first event, sealed: nothing of the request in clear.
+    let request: String =
+        sqlx::query_scalar("SELECT metadata->>'request' FROM events WHERE type = 'MemberReferred'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(request.starts_with("enc:v1:"), "{request}");
+
+    // A request about no member (a session's plan) keeps its digest plain, and is checked too.
+    let group = form_group(&app, &clinician, 12, "facilitator-sam").await;
+    let plan = "mutation($g: ID!, $topic: String!) { scheduleSession(groupId: $g, startsAt: \"2030-01-01T10:00:00Z\", topic: $topic) { id } }";
+    let planned = send(
+        "plan-reuse-1",
+        plan,
+        json!({ "g": group["id"], "topic": "Planning ahead" }),
+    )
+    .await;
+    assert!(planned.get("errors").is_none(), "{planned}");
+    let replanned = send(
+        "plan-reuse-1",
+        plan,
+        json!({ "g": group["id"], "topic": "Something else" }),
+    )
+    .await;
+    assert_eq!(
+        replanned["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{replanned}"
+    );
+    let digest: String = sqlx::query_scalar(
+        "SELECT metadata->>'request' FROM events WHERE type = 'SessionScheduled'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{digest}"
+    );
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

@@ -639,14 +639,9 @@ async fn a_retried_consent_or_disclosure_is_recorded_once(pool: PgPool) {
     let clinician = app.token("dr-lee", Role::Clinician, "north");
     let id = refer(&app, &clinician, NAME, EMAIL).await;
     let send = |query: &'static str, variables: Value, key: &'static str| {
-        let request = app
-            .http
-            .post(app.url("/graphql"))
-            .bearer_auth(&clinician)
-            .header("idempotency-key", key)
-            .json(&json!({ "query": query, "variables": variables }));
+        let answer = app.graphql_keyed(&clinician, key, query, variables);
         async move {
-            let response: Value = request.send().await.unwrap().json().await.unwrap();
+            let response = answer.await;
             assert!(response.get("errors").is_none(), "{response}");
             response["data"].clone()
         }
@@ -700,6 +695,7 @@ async fn an_erasure_interrupted_before_its_key_was_destroyed_is_completed_by_the
                 actor: "admin-ada".into(),
                 correlation_id: Uuid::new_v4(),
                 idempotency_key: None,
+                request_digest: None,
             },
             &clinic_infra::event_store::StreamId::of("member", member.as_uuid()),
             None,

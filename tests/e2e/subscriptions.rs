@@ -75,6 +75,7 @@ async fn append(store: &EventStore, clinic: &str, stream: &StreamId, event_type:
             actor: "tester".into(),
             correlation_id: Uuid::new_v4(),
             causation_id: None,
+            request: None,
         },
     };
     store

@@ -91,6 +91,27 @@ impl TestApp {
         (status, response.json().await.unwrap())
     }
 
+    /// Sends a GraphQL request with `token` and an `Idempotency-Key`; returns the JSON body.
+    pub async fn graphql_keyed(
+        &self,
+        token: &str,
+        key: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        self.http
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&serde_json::json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Sends a GraphQL request that must succeed; returns its `data`.
     pub async fn graphql(
         &self,

@@ -664,7 +664,8 @@ pub(super) fn new_id(ctx: &Context<'_>, what: &str, within: &str) -> ApiResult<u
 /// request's `Idempotency-Key` scoped to the caller and to the field's place in the request
 /// (its alias): the key is the caller's, for one request, so another caller reusing it, or two
 /// aliased mutations of one request, are told apart from a retry, both in the event ids the
-/// store compares and in the ids of what they create.
+/// store compares and in the ids of what they create. With a key it also carries the request's
+/// digest, which tells a retry from another request sent with the same key.
 pub(super) fn command_context(ctx: &Context<'_>) -> ApiResult<CommandContext> {
     let request: &RequestContext = super::request(ctx)?;
     let field = ctx
@@ -679,6 +680,10 @@ pub(super) fn command_context(ctx: &Context<'_>) -> ApiResult<CommandContext> {
             .idempotency_key
             .as_ref()
             .map(|key| format!("{key}/{}/{field}", request.staff.sub)),
+        request_digest: match request.idempotency_key {
+            Some(_) => Some(super::request_digest::of(ctx)?),
+            None => None,
+        },
     })
 }
 

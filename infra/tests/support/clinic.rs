@@ -73,6 +73,7 @@ impl Clinic {
             actor: "clinician-test".into(),
             correlation_id: Uuid::new_v4(),
             idempotency_key: None,
+            request_digest: None,
         }
     }
 
