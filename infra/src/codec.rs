@@ -72,12 +72,16 @@ pub async fn encode<E: StoredEvent>(
     };
     let key = keyring.writing_key(clinic, subject).await?;
     seal_fields(&mut row.data, fields, subject, key.as_deref(), event_id);
-    if let Some(request) = &mut row.metadata.request {
-        *request = match key.as_deref() {
-            Some(key) => envelope(subject, key, request, &aad(event_id, REQUEST)),
-            None => ERASED.to_owned(),
-        };
-    }
+    // An erased member's request keeps no digest: there is nothing left to compare it with.
+    row.metadata.request = match (row.metadata.request.take(), key.as_deref()) {
+        (Some(request), Some(key)) => Some(envelope(
+            subject,
+            key,
+            &request,
+            &aad(event_id, REQUEST_AAD_FIELD),
+        )),
+        _ => None,
+    };
     Ok(row)
 }
 
@@ -93,16 +97,18 @@ pub async fn request_of(
     let keys = keyring
         .reading_keys(keyring.pool(), sealed_subject(stored))
         .await?;
-    let aad = aad(recorded.event_id, REQUEST);
-    Ok(match open_envelope(&keys, stored, &aad) {
-        None => Some(stored.to_owned()),
-        Some(opened) if opened == ERASED => None,
-        Some(opened) => Some(opened),
-    })
+    let aad = aad(recorded.event_id, REQUEST_AAD_FIELD);
+    let opened = open_envelope(&keys, stored, &aad).unwrap_or_else(|| stored.to_owned());
+    Ok(Some(opened).filter(|digest| digest != ERASED))
 }
 
-/// The metadata field of a request digest, also its associated data when sealed.
+/// The metadata field of a request digest.
 const REQUEST: &str = "request";
+
+/// What names a sealed request digest in its associated data (`<event id>/metadata/request`),
+/// beside the data fields' `<event id>/<field>`: no field of `data` has a slash in its name, so
+/// a sealed digest and a sealed field can never stand for each other.
+const REQUEST_AAD_FIELD: &str = "metadata/request";
 
 /// A domain event as a row WITHOUT sealing its personal fields: what [`encode`] seals, and on its
 /// own only for measuring what sealing costs against the same log without it

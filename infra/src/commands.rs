@@ -211,9 +211,19 @@ where
                 .await
             {
                 // Another request with this key stored its events between our read and our
-                // append (their ids come from the key): read them back, to answer as a retry
-                // of that request, or refuse if it was another one.
-                Ok(append) if append.duplicate && attempt < MAX_ATTEMPTS => {}
+                // append (their ids come from the key; all of them, or some when it decided
+                // fewer events): read them back, to answer as a retry of that request, or
+                // refuse if it was another one. The next read finds them, so this is once.
+                Ok(append) if append.duplicate => {
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(CommandError::VersionMismatch {
+                            expected: version,
+                            actual: append.stream_version,
+                        });
+                    }
+                }
+                Err(EventStoreError::Duplicate { .. })
+                    if context.idempotency_key.is_some() && attempt < MAX_ATTEMPTS => {}
                 Ok(append) => {
                     let state = events.iter().fold(state, D::evolve);
                     return Ok(Executed {

@@ -20,7 +20,8 @@ use crate::keyring::Keyring;
 /// What an erasure did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Erasure {
-    /// The log position of `MemberErased`; `None` when the member was already erased.
+    /// The log position of `MemberErased` (for a retried request, the original's); `None`
+    /// when the member was already erased.
     pub erased_at_position: Option<i64>,
     /// Whether a live data key was destroyed now (false when it already was).
     pub key_destroyed: bool,

@@ -666,11 +666,21 @@ async fn an_idempotency_key_sent_again_with_other_arguments_is_refused(pool: PgP
         app.graphql_keyed(&clinician, key, query, variables)
     };
     let refer = "mutation($name: String!) { referMember(name: $name, source: SELF) { id name } }";
-    let first = send("reuse-1", refer, json!({ "name": "Key Holder" })).await;
+    // First as variables: the enum as a string, an optional argument sent as null.
+    let as_variables = "mutation($name: String!, $source: ReferralSource!, $email: String) { referMember(name: $name, source: $source, email: $email) { id name } }";
+    let first = send(
+        "reuse-1",
+        as_variables,
+        json!({ "name": "Key Holder", "source": "SELF", "email": null }),
+    )
+    .await;
     assert!(first.get("errors").is_none(), "{first}");
-    // The same request spelled otherwise (inline, arguments reordered) is a retry.
+    // The same request spelled otherwise (inline, arguments reordered, email left out) is a
+    // retry, and so is the first spelling again.
     let inline = "mutation { referMember(source: SELF, name: \"Key Holder\") { id name } }";
     let again = send("reuse-1", inline, json!({})).await;
+    assert_eq!(again["data"], first["data"], "{again}");
+    let again = send("reuse-1", refer, json!({ "name": "Key Holder" })).await;
     assert_eq!(again["data"], first["data"], "{again}");
 
     let stored = app.events_stored().await;
