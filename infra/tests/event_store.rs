@@ -388,6 +388,55 @@ async fn verify_names_the_streams_changed_behind_the_triggers_back(pool: PgPool)
     assert_eq!(south_only.streams_checked, 1);
 }
 
+/// An integrity check runs while the service writes: streams created or appended to during the
+/// check are no tampering. (It read the stream heads and the events in two snapshots: a stream
+/// that moved in between was named broken.)
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn verify_while_appends_go_on_names_nothing(pool: PgPool) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+
+    let store = EventStore::new(pool.clone());
+    let north = clinic("north");
+    let busy = member_stream();
+    let appended = Arc::new(AtomicI64::new(0));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, north, busy) = (store.clone(), north.clone(), busy.clone());
+            let (appended, stopped) = (Arc::clone(&appended), stopped.clone());
+            tokio::spawn(async move {
+                while !*stopped.borrow() {
+                    // A stream of its own, then one every writer shares.
+                    for stream in [member_stream(), busy.clone()] {
+                        let one = [event("GoalSet", json!({}))];
+                        store
+                            .append(&north, &stream, ExpectedVersion::Any, &one)
+                            .await
+                            .unwrap();
+                        appended.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    // Checks, each beside the writers, until they have appended a few hundred events.
+    let mut checks = 0;
+    while appended.load(Ordering::SeqCst) < 300 {
+        let report = store.verify(&Scope::All).await.unwrap();
+        assert!(report.ok(), "{:?}", report.broken_streams);
+        checks += 1;
+    }
+    stop.send(true).unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert!(checks >= 2, "{checks}");
+    let last = store.verify(&Scope::All).await.unwrap();
+    assert!(last.ok());
+    assert_eq!(last.events_checked, appended.load(Ordering::SeqCst));
+}
+
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn streams_read_from_a_version_and_as_of_a_moment(pool: PgPool) {
     let store = EventStore::new(pool);

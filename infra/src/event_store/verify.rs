@@ -37,12 +37,21 @@ impl EventStore {
     /// (memory stays flat whatever its size). A stream is broken when an event's content no
     /// longer gives its hash, a version is missing, a `prev_hash` is not the previous event's
     /// hash, or its `streams` row disagrees with its last event.
+    ///
+    /// The heads and the events are read in one snapshot (a read-only REPEATABLE READ
+    /// transaction), so the check may run while the service writes: a stream appended to or
+    /// created meanwhile is seen before or after that append, never half of it.
     pub async fn verify(&self, scope: &Scope) -> Result<IntegrityReport, EventStoreError> {
+        let mut snapshot = self.pool.begin().await.map_err(EventStoreError::Database)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *snapshot)
+            .await
+            .map_err(EventStoreError::Database)?;
         let heads: BTreeMap<(String, String), (i64, Vec<u8>)> = sqlx::query_as::<_, (String, String, i64, Vec<u8>)>(
             "SELECT clinic, stream_id, version, last_hash FROM streams WHERE $1::text IS NULL OR clinic = $1",
         )
         .bind(scope.clinic())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *snapshot)
         .await
         .map_err(EventStoreError::Database)?
         .into_iter()
@@ -51,7 +60,7 @@ impl EventStore {
 
         let mut rows = sqlx::query_as::<_, RecordedEvent>(include_str!("sql/verify.sql"))
             .bind(scope.clinic())
-            .fetch(&self.pool);
+            .fetch(&mut *snapshot);
         let mut broken = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         let mut events_checked = 0i64;
