@@ -3,6 +3,7 @@
 
 mod documents;
 mod expansion;
+mod nesting;
 mod websocket;
 
 use std::sync::OnceLock;
@@ -109,6 +110,12 @@ pub async fn graphql(State(state): State<AppState>, http: Request) -> Response {
         Ok(request) => request.into_inner(),
         Err(rejection) => return not_a_request(&rejection.0),
     };
+    if let Err(error) = nesting::check(&request.query) {
+        let operation = operation_label(request.operation_name.as_deref());
+        metrics::counter!("clinic_graphql_requests_total", "operation" => metric_label(&operation), "outcome" => "refused")
+            .increment(1);
+        return error_response(StatusCode::OK, error);
+    }
     DocumentCache::global().prepare(&mut request);
     let operation = operation_label(operation_name(&mut request).as_deref());
     if let Ok(document) = request.parsed_query() {

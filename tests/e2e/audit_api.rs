@@ -347,6 +347,21 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
         "the refusal is counted"
     );
 
+    // 3,000 nested lists in 6 KB: the parser's recursion overflowed its thread's stack, which
+    // aborted the process. Refused before it is parsed, and the service answers on.
+    let deep = format!(
+        "{{ pipeline(x: {}{}) {{ total }} }}",
+        "[".repeat(3_000),
+        "]".repeat(3_000)
+    );
+    let (_, body) = app.graphql_raw(Some(&token), &deep, json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("levels deep"), "{body}");
+
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 }

@@ -43,6 +43,10 @@ impl Executor for SubscriptionsOnly {
 /// request, so the schema runs this parse rather than its own; one the parser refuses is left
 /// to the schema, which answers it as it answers any other.
 fn refusal(request: &mut Request) -> Option<ServerError> {
+    if let Err(error) = super::nesting::check(&request.query) {
+        let error: async_graphql::Error = error.into();
+        return Some(error.into_server_error(async_graphql::Pos::default()));
+    }
     let name = request.operation_name.clone();
     let document = request.parsed_query().ok()?;
     if let Err(error) = super::expansion::check(document) {
