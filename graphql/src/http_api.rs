@@ -6,7 +6,8 @@ mod expansion;
 mod nesting;
 mod websocket;
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
@@ -167,16 +168,24 @@ pub async fn graphql_ws(
     let keys = state.keys.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(websocket::MAX_MESSAGE_BYTES)
+        .max_frame_size(websocket::MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, websocket::SubscriptionsOnly(schema), protocol)
-                .on_connection_init(move |payload| async move {
-                    let staff =
-                        staff_from_init(&keys, &payload).map_err(async_graphql::Error::from)?;
-                    let mut data = Data::default();
-                    data.insert(request_context(staff, "subscription", None, true));
-                    Ok(data)
-                })
-                .serve()
+            let initialised = Arc::new(AtomicBool::new(false));
+            let init_done = Arc::clone(&initialised);
+            let serve =
+                GraphQLWebSocket::new(socket, websocket::SubscriptionsOnly(schema), protocol)
+                    .on_connection_init(move |payload| async move {
+                        let staff =
+                            staff_from_init(&keys, &payload).map_err(async_graphql::Error::from)?;
+                        let mut data = Data::default();
+                        data.insert(request_context(staff, "subscription", None, true));
+                        data.insert(websocket::Subscriptions::default());
+                        init_done.store(true, Ordering::SeqCst);
+                        Ok(data)
+                    })
+                    .serve();
+            websocket::closed_unless_initialised(serve, initialised)
         })
 }
 

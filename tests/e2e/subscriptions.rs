@@ -315,3 +315,82 @@ async fn a_subscription_that_fails_says_so_before_it_ends(pool: PgPool) {
     let end = next_json(&mut socket).await;
     assert_eq!(end["type"], "complete", "{end}");
 }
+
+/// A socket is bounded: in the size of a message (every one is parsed whole before the token is
+/// known), in how long it may stay open without `connection_init`, and in the subscriptions it
+/// may hold at once (each reads the database when it wakes).
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_socket_is_bounded_in_what_it_may_hold(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let token = app.token("dr-lee", Role::Clinician, "north");
+    let url = format!("ws://{}/graphql/ws", app.addr);
+    let open = || {
+        let mut request = url.clone().into_client_request().unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        async move { tokio_tungstenite::connect_async(request).await.unwrap().0 }
+    };
+
+    // A valid connection_init carrying 100 KiB more: closed, never acknowledged.
+    let mut socket = open().await;
+    let padded = json!({ "type": "connection_init", "payload": {
+        "authorization": format!("Bearer {token}"), "padding": "x".repeat(100 * 1024) } });
+    let _ = socket.send(Message::text(padded.to_string())).await;
+    let answer = next_json(&mut socket).await;
+    assert!(
+        matches!(answer["type"].as_str(), Some("closed" | "error")),
+        "{answer}"
+    );
+
+    // A socket that never sends connection_init is dropped after 10 s.
+    let mut silent = open().await;
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match silent.next().await {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "still open after 20 s");
+
+    // Sixteen subscriptions at once; the seventeenth is refused until one completes.
+    let mut socket = subscribed(&app, &token, BOARD).await;
+    for id in 2..=17 {
+        send_operation(&mut socket, &id.to_string(), BOARD).await;
+    }
+    let refusal = loop {
+        let message = next_json(&mut socket).await;
+        assert_ne!(message["type"], "timeout", "no answer for 17");
+        if message["id"] == "17" {
+            break message;
+        }
+    };
+    let error = &refusal["payload"]["errors"][0];
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{refusal}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at most 16"),
+        "{refusal}"
+    );
+    let complete = json!({ "id": "1", "type": "complete" });
+    socket
+        .send(Message::text(complete.to_string()))
+        .await
+        .unwrap();
+    send_operation(&mut socket, "18", BOARD).await;
+    loop {
+        let message = next_json(&mut socket).await;
+        assert_ne!(message["type"], "timeout", "no answer for 18");
+        if message["id"] == "18" {
+            assert_eq!(message["type"], "next", "{message}");
+            assert!(message["payload"].get("errors").is_none(), "{message}");
+            break;
+        }
+    }
+}

@@ -6,7 +6,10 @@
 //! id and operation name in the access log, its metrics and its error codes. They are refused
 //! with a pointer to `POST /graphql` instead of half-working.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::futures_util::stream::{self, BoxStream, StreamExt};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
@@ -14,6 +17,61 @@ use async_graphql::{Data, Executor, Request, Response, ServerError};
 
 use crate::error::ApiError;
 use crate::schema::ClinicSchema;
+
+/// The largest message (and frame) a client may send on the socket: a subscription's document
+/// and variables, or `connection_init` with its token, are a few hundred bytes. Every message
+/// is parsed whole into JSON before the token is known, so the default (64 MiB) let anyone
+/// make the service hold gigabytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// How long a socket may stay open without a successful `connection_init`
+/// (graphql-transport-ws closes such a socket with 4408; it is simply dropped here).
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most subscriptions one socket may hold at once. A dashboard holds a few; each one reads
+/// the database when it wakes, so without a cap one socket could keep the pool busy.
+pub const MAX_SUBSCRIPTIONS: usize = 16;
+
+/// The subscriptions a socket holds now (in its connection data, from `connection_init`).
+#[derive(Debug, Default)]
+pub struct Subscriptions(Arc<AtomicUsize>);
+
+/// A place in a socket's [`Subscriptions`], given back when its stream ends or is stopped.
+struct Held(Arc<AtomicUsize>);
+
+impl Subscriptions {
+    fn take(&self) -> Option<Held> {
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+                (held < MAX_SUBSCRIPTIONS).then_some(held + 1)
+            })
+            .ok()
+            .map(|_| Held(Arc::clone(&self.0)))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Serves a socket, dropping it after [`INIT_TIMEOUT`] unless `initialised` has turned true
+/// (a socket that never authenticates would otherwise stay open for good).
+pub async fn closed_unless_initialised(
+    serve: impl Future<Output = ()>,
+    initialised: Arc<AtomicBool>,
+) {
+    tokio::pin!(serve);
+    tokio::select! {
+        () = &mut serve => {}
+        () = tokio::time::sleep(INIT_TIMEOUT) => {
+            if initialised.load(Ordering::SeqCst) {
+                serve.await;
+            }
+        }
+    }
+}
 
 /// [`ClinicSchema`] refusing every operation but a subscription.
 #[derive(Clone)]
@@ -32,11 +90,33 @@ impl Executor for SubscriptionsOnly {
         mut request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        match refusal(&mut request) {
-            Some(error) => stream::once(async move { Response::from_errors(vec![error]) }).boxed(),
-            None => Executor::execute_stream(&self.0, request, session_data),
+        if let Some(error) = refusal(&mut request) {
+            return refused(error);
         }
+        let subscriptions = session_data
+            .as_ref()
+            .and_then(|data| data.get(&std::any::TypeId::of::<Subscriptions>()))
+            .and_then(|any| any.downcast_ref::<Subscriptions>());
+        let Some(held) = subscriptions.and_then(Subscriptions::take) else {
+            let error: async_graphql::Error = ApiError::BadInput(format!(
+                "a socket may hold at most {MAX_SUBSCRIPTIONS} subscriptions; complete one \
+                 before starting another"
+            ))
+            .into();
+            return refused(error.into_server_error(async_graphql::Pos::default()));
+        };
+        Executor::execute_stream(&self.0, request, session_data)
+            .map(move |response| {
+                // The place is held as long as the stream is.
+                let _ = &held;
+                response
+            })
+            .boxed()
     }
+}
+
+fn refused(error: ServerError) -> BoxStream<'static, Response> {
+    stream::once(async move { Response::from_errors(vec![error]) }).boxed()
 }
 
 /// Why `request` may not run on the socket, if it may not. The document is parsed into the
