@@ -195,11 +195,12 @@ impl TokenKeys {
     /// Checks an `Authorization` header value (`Bearer <token>`).
     pub fn verify_header(&self, header: Option<&str>) -> Result<Staff, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or(AuthError::Invalid)?;
-        self.verify(token.trim())
+        // The scheme's name is case-insensitive, and spaces or tabs separate it (RFC 9110 11.4).
+        let (scheme, token) = header.split_once([' ', '\t']).ok_or(AuthError::Invalid)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::Invalid);
+        }
+        self.verify(token.trim_matches([' ', '\t']))
     }
 }
 
@@ -226,6 +227,9 @@ mod tests {
             OffsetDateTime::now_utc(),
             time::Duration::hours(1),
         );
+        for spelling in [format!("BEARER {token}"), format!("bearer\t {token} ")] {
+            assert!(keys.verify_header(Some(&spelling)).is_ok(), "{spelling}");
+        }
         let staff = keys
             .verify_header(Some(&format!("Bearer {token}")))
             .unwrap();
@@ -276,10 +280,13 @@ mod tests {
 
         assert_eq!(keys.verify("not.a.token"), Err(AuthError::Invalid));
         assert_eq!(keys.verify_header(None), Err(AuthError::Missing));
-        assert_eq!(
-            keys.verify_header(Some("Basic abc")),
-            Err(AuthError::Invalid)
-        );
+        for header in ["Basic abc", "Bearer", "Bearerabc", ""] {
+            assert_eq!(
+                keys.verify_header(Some(header)),
+                Err(AuthError::Invalid),
+                "{header}"
+            );
+        }
     }
 
     fn base64_url(bytes: &[u8]) -> String {

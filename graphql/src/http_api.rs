@@ -107,6 +107,16 @@ pub async fn graphql(State(state): State<AppState>, http: Request) -> Response {
         Ok(key) => key,
         Err(error) => return error_response(StatusCode::BAD_REQUEST, error),
     };
+    if is_multipart(headers.get(header::CONTENT_TYPE)) {
+        // async-graphql would spool every file part of such a body to a temporary file, with
+        // no limit on their number; the API takes no uploads.
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BadInput(
+                "multipart bodies (file uploads) are not accepted: send the request as JSON".into(),
+            ),
+        );
+    }
     let mut request = match GraphQLRequest::<GraphQLRejection>::from_request(http, &state).await {
         Ok(request) => request.into_inner(),
         Err(rejection) => return not_a_request(&rejection.0),
@@ -370,8 +380,21 @@ pub async fn refusals_as_graphql_errors(request: Request, next: Next) -> Respons
 }
 
 /// 401 with a GraphQL error body carrying `UNAUTHENTICATED`; nothing ran.
+/// Whether a `Content-Type` names a multipart body.
+fn is_multipart(content_type: Option<&header::HeaderValue>) -> bool {
+    content_type
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim_start().get(..10))
+        .is_some_and(|start| start.eq_ignore_ascii_case("multipart/"))
+}
+
 fn unauthenticated() -> Response {
-    error_response(StatusCode::UNAUTHORIZED, ApiError::Unauthenticated)
+    let mut response = error_response(StatusCode::UNAUTHORIZED, ApiError::Unauthenticated);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
 
 /// A request refused before the schema ran: `status`, and a GraphQL error body with `error`'s

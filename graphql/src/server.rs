@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -92,6 +93,16 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(
             http_api::refusals_as_graphql_errors,
+        ))
+        // Answers carry protected health information (42 CFR Part 2): no cache, shared or in
+        // the browser, may keep them; and no browser may read them as anything but their type.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(

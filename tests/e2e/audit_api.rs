@@ -112,6 +112,14 @@ async fn requests_without_a_valid_token_are_unauthenticated(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(malformed.status(), 401);
+    assert_eq!(
+        malformed
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.as_bytes()),
+        Some(&b"Bearer"[..]),
+        "a 401 names its scheme"
+    );
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
@@ -282,6 +290,42 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
     assert_eq!(streamed.status(), 413);
     let streamed: serde_json::Value = streamed.json().await.unwrap();
     assert_eq!(streamed, body, "both refusals read alike");
+
+    // A multipart body (a file upload) is refused before any part of it is stored.
+    let upload = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .header("content-type", "Multipart/form-data; boundary=b")
+        .body("--b\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{\"query\":\"{ pipeline { total } }\"}\r\n--b--\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 415);
+    let upload: serde_json::Value = upload.json().await.unwrap();
+    assert_eq!(
+        upload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{upload}"
+    );
+
+    // Answers hold protected health information: no cache may keep them, no browser sniff them.
+    let answered = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ pipeline { total } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let header = |name: &str| {
+        answered
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
 
     // Deeper than the schema's limit: refused before it runs.
     let deep = format!(
