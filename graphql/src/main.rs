@@ -146,10 +146,17 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .jwt_secret
                 .context("CLINIC_JWT_SECRET must be set to sign tokens")?;
             let clinic = ClinicId::parse(&clinic).context("--clinic")?;
-            // The service refuses a token without a subject: do not print one.
-            anyhow::ensure!(!sub.trim().is_empty(), "--sub must name the staff member");
+            // The service refuses a token without a subject: do not print one. The subject is
+            // the actor of every event and log line the token causes, and what rosters and
+            // CLINIC_STAFF_EMAILS match: no stray spaces or control characters.
+            let sub = sub.trim();
+            anyhow::ensure!(!sub.is_empty(), "--sub must name the staff member");
+            anyhow::ensure!(
+                !sub.chars().any(char::is_control),
+                "--sub must not contain control characters"
+            );
             let token = TokenKeys::new(&secret).sign(
-                &sub,
+                sub,
                 role,
                 &clinic,
                 time::OffsetDateTime::now_utc(),
@@ -165,10 +172,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             clinic,
         } => seed_demo(config, members, days, clinic).await,
         Command::Erase { member, reason } => {
-            let pool =
-                clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 2)
-                    .await
-                    .context("database")?;
+            let pool = clinic_infra::db::connect_migrated(config.database_url.expose_secret(), 2)
+                .await
+                .context("database")?;
             let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
             let member = MemberId::new(member);
             let erasure =
@@ -180,12 +186,19 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::RotateMasterKey => {
-            let pool =
-                clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 2)
-                    .await
-                    .context("database")?;
+            let pool = clinic_infra::db::connect_migrated(config.database_url.expose_secret(), 2)
+                .await
+                .context("database")?;
             let old = operator::master_key(&config, false)?;
             let rotation = operator::rotate(&pool, &old).await?;
+            // Said as a failure: an operator who then retires the old key must not have rotated
+            // an empty (or the wrong) database.
+            anyhow::ensure!(
+                rotation.rewrapped + rotation.already_rotated > 0,
+                "this database holds no member data keys: nothing was rotated. Check \
+                 DATABASE_URL before retiring the old key (a clinic's database has a key per \
+                 member)"
+            );
             println!(
                 "re-wrapped {} data keys ({} were already under the new key); restart the \
                  service with CLINIC_MASTER_KEY set to the new key",
@@ -194,10 +207,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Disclosures { member, since_days } => {
-            let pool =
-                clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 2)
-                    .await
-                    .context("database")?;
+            let pool = clinic_infra::db::connect_migrated(config.database_url.expose_secret(), 2)
+                .await
+                .context("database")?;
             let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
             operator::disclosures_csv(
                 &pool,
@@ -216,6 +228,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             let pool = clinic_infra::db::connect(config.database_url.expose_secret(), 2).await?;
             let report = EventStore::new(pool).verify(&scope).await?;
+            if let (Scope::Clinic(clinic), 0) = (&scope, report.streams_checked) {
+                // A mistyped clinic would otherwise pass as an intact one.
+                anyhow::bail!("clinic `{clinic}` has no streams: nothing was verified");
+            }
             println!(
                 "streams checked: {}, events checked: {}",
                 report.streams_checked, report.events_checked
@@ -238,7 +254,7 @@ async fn rebuild(config: Config, projection: Option<String>) -> anyhow::Result<E
         Some(name) => vec![ProjectionName::parse(&name).context("--projection")?],
         None => ProjectionName::ALL.to_vec(),
     };
-    let pool = clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 4)
+    let pool = clinic_infra::db::connect_migrated(config.database_url.expose_secret(), 4)
         .await
         .context("database")?;
     let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
@@ -275,9 +291,22 @@ async fn seed_demo(
     clinic: String,
 ) -> anyhow::Result<ExitCode> {
     let clinic = ClinicId::parse(&clinic).context("--clinic")?;
+    // A demo is made on a database of its own: created and migrated if need be.
     let pool = clinic_infra::db::connect_and_migrate(config.database_url.expose_secret(), 6)
         .await
         .context("database")?;
+    // Generated people in a real clinic's append-only log could never be taken out again (an
+    // erasure only shreds personal fields), and a second run would append nothing new.
+    let streams: i64 = sqlx::query_scalar("SELECT count(*) FROM streams WHERE clinic = $1")
+        .bind(clinic.as_str())
+        .fetch_one(&pool)
+        .await
+        .context("database")?;
+    anyhow::ensure!(
+        streams == 0,
+        "clinic `{clinic}` already has {streams} streams: seed-demo fills only a clinic with no \
+         records (name a new one with --clinic)"
+    );
     let options = DemoOptions {
         follow_up_days: config.rules.follow_up_days().to_vec(),
         ..DemoOptions::new(clinic.clone(), members, days)

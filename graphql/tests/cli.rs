@@ -102,6 +102,10 @@ async fn verify_passes_on_an_intact_log_and_fails_naming_a_tampered_stream(pool:
     assert!(stdout(&output).contains(&format!("BROKEN north/{tampered}")));
     let south_only = clinic(&["verify", "--clinic", "south"], &url);
     assert!(south_only.status.success(), "{}", stdout(&south_only));
+    // A mistyped clinic is no intact one.
+    let typo = clinic(&["verify", "--clinic", "suoth"], &url);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("`suoth` has no streams"));
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
@@ -153,6 +157,90 @@ fn token_prints_a_token_the_service_accepts() {
     assert_eq!(staff.sub, "dr-lee");
     assert_eq!(staff.role, Role::Clinician);
     assert_eq!(staff.clinic.as_str(), "north");
+
+    // The subject is signed as rosters and CLINIC_STAFF_EMAILS will match it: trimmed, and
+    // never with a control character (it becomes every event's actor and every log line's).
+    let token_for = |sub: &str| {
+        let args = [
+            "token",
+            "--sub",
+            sub,
+            "--role",
+            "clinician",
+            "--clinic",
+            "north",
+        ];
+        clinic(&args, "postgres://unused@127.0.0.1:1/unused")
+    };
+    let spaced = token_for(" dr-lee ");
+    assert!(spaced.status.success(), "{spaced:?}");
+    let staff = TokenKeys::new(&SecretString::from(SECRET.to_owned()))
+        .verify(stdout(&spaced).trim())
+        .unwrap();
+    assert_eq!(staff.sub, "dr-lee");
+    let control = token_for("dr-lee\nrole: admin");
+    assert!(!control.status.success());
+    assert!(String::from_utf8_lossy(&control.stderr).contains("control characters"));
+    assert!(stdout(&control).is_empty(), "no token printed");
+}
+
+/// Operator commands run beside a service, perhaps of another release: they neither create a
+/// database (a mistyped URL would find nothing in a new one, and say so as if it were right)
+/// nor migrate one (that would move a running service's schema under it).
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn operator_commands_neither_create_nor_migrate_a_database(pool: PgPool) {
+    let base = url_of(&pool).await;
+    let server = base.rsplit_once('/').unwrap().0;
+    let name = format!("clinic_cli_{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let url = format!("{server}/{name}");
+    let member = Uuid::new_v4().to_string();
+    let commands: [&[&str]; 4] = [
+        &["erase", "--member", &member, "--reason", "member request"],
+        &["disclosures", "--member", &member],
+        &["rotate-master-key"],
+        &["rebuild"],
+    ];
+    let new_key = [("CLINIC_NEW_MASTER_KEY", NEW_MASTER_KEY)];
+    let exists = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_database WHERE datname = $1")
+            .bind(&name)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    for args in commands {
+        let output = clinic_with_key(args, &url, &new_key);
+        assert!(!output.status.success(), "{args:?}");
+    }
+    assert_eq!(exists().await, 0, "no database created");
+
+    // An empty database is not migrated either: the command says what to do.
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&pool)
+        .await
+        .unwrap();
+    for args in commands {
+        let output = clinic_with_key(args, &url, &new_key);
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("run `clinic migrate`"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let empty = clinic_infra::db::connect(&url, 1).await.unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(&empty)
+    .await
+    .unwrap();
+    empty.close().await;
+    assert_eq!(tables, 0, "nothing migrated");
+    sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&pool)
+        .await
+        .unwrap();
 }
 
 #[test]
@@ -325,6 +413,15 @@ async fn log_fingerprint(pool: &PgPool) -> String {
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn rotate_master_key_rewraps_every_data_key_without_touching_the_log(pool: PgPool) {
     let url = url_of(&pool).await;
+    // A database without member keys (the wrong one, or none yet) rotates nothing: a failure,
+    // so that the old key is not retired on the strength of it.
+    let empty = clinic_with_key(
+        &["rotate-master-key"],
+        &url,
+        &[("CLINIC_NEW_MASTER_KEY", NEW_MASTER_KEY)],
+    );
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("nothing was rotated"));
     let ann = referred(&pool, MASTER_KEY, "Ann Archer").await;
     referred(&pool, MASTER_KEY, "Bo Baker").await;
     let before = log_fingerprint(&pool).await;
@@ -491,6 +588,15 @@ async fn seed_demo_plans_the_clinics_own_follow_up_days(pool: PgPool) {
         assert!(output.status.success(), "{output:?}");
     };
     seed("north");
+    // Seeding a clinic that has records is refused: generated people could never be taken out
+    // of its log again.
+    let again = clinic_with_key(
+        &["seed-demo", "--members", "5", "--clinic", "north"],
+        &url,
+        &[],
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already has"));
     let offsets: Vec<i32> = sqlx::query_scalar(
         "SELECT DISTINCT (f ->> 'day_offset')::int FROM events, \
          jsonb_array_elements(data -> 'follow_ups') AS f \

@@ -21,6 +21,20 @@ pub enum DbError {
     /// A migration failed; the database is left at the last applied one.
     #[error("could not run the migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The database lacks migrations this build needs, and the command does not migrate.
+    #[error(
+        "the database lacks {missing} of this build's {expected} migrations: run `clinic \
+         migrate` (or start `clinic serve`) on it first, if it is the database you meant"
+    )]
+    NotMigrated {
+        /// This build's migrations not applied.
+        missing: usize,
+        /// This build's migrations.
+        expected: usize,
+    },
+    /// A newer release has migrated the database: its binary must run the command.
+    #[error(transparent)]
+    Superseded(#[from] Superseded),
 }
 
 /// Creates the database if it does not exist (a fresh machine needs no manual step), connects,
@@ -70,6 +84,35 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
         .connect(url)
         .await
         .map_err(DbError::Connect)
+}
+
+/// Connects to a database that already holds exactly this build's migrations, neither creating
+/// nor migrating it: for operator commands (erase, rotation, the accounting, rebuilds), run
+/// beside a service of some release. Migrating as a side effect would move a running service's
+/// database to this binary's schema (its projections and scheduler then stop for good), and a
+/// mistyped `DATABASE_URL` would get a new, empty database in which nothing is found.
+pub async fn connect_migrated(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
+    let pool = connect(url, max_connections).await?;
+    let applied: Vec<i64> =
+        match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&pool)
+            .await
+        {
+            Ok(applied) => applied,
+            // No migration table: a database nothing has migrated.
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => Vec::new(),
+            Err(error) => return Err(DbError::Connect(error)),
+        };
+    Superseded::check(applied.iter().copied().max())?;
+    let expected = MIGRATOR.iter().count();
+    let missing = MIGRATOR
+        .iter()
+        .filter(|migration| !applied.contains(&migration.version))
+        .count();
+    if missing > 0 {
+        return Err(DbError::NotMigrated { missing, expected });
+    }
+    Ok(pool)
 }
 
 /// The newest migration this build embeds: the schema its folds and rules were written for.
