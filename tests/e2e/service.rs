@@ -59,6 +59,26 @@ async fn shutdown_stops_taking_connections(pool: PgPool) {
     assert!(http.get(url).send().await.is_err(), "no longer listening");
 }
 
+/// A client trickling its headers (slowloris) is cut off once the header deadline passes,
+/// instead of holding its connection for good; a prompt client on the same server is served.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_request_whose_headers_never_end_is_cut_off(pool: PgPool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app(pool).await;
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"POST /graphql HTTP/1.1\r\nHost: clinic\r\nX-Slow: a")
+        .await
+        .unwrap();
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    // The server ends the connection (after the 10 s deadline); 20 s is the test's patience.
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the connection is still open after 20 s");
+    app.stop().await.unwrap();
+}
+
 /// A request that runs out of time is answered 503 with a GraphQL error carrying
 /// `extensions.code` and saying how to retry safely, like the endpoint's other answers, not an
 /// empty body; the service goes on.
