@@ -156,8 +156,7 @@ async fn not_found() -> impl IntoResponse {
     )
 }
 
-/// How long a client may take to send a request's headers once it has started one (or, on a
-/// kept-alive connection, to start the next). Without it, a client trickling a header a byte at
+/// How long a client may take to send a request's headers once it has started them. Without it, a client trickling a header a byte at
 /// a time holds a connection (and a file descriptor) for good: the request timeout only starts
 /// once the headers are in. A real client sends them at once.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
