@@ -8,7 +8,7 @@ mod websocket;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::parser::types::DocumentOperations;
@@ -48,8 +48,48 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 /// `GET /metrics`: Prometheus text format. Gauges that describe the database (projection
-/// lag) are read when scraped, so every process reports the same truth.
+/// lag, outbox depth) are read when scraped, so every process reports the same truth; at most
+/// once a second ([`DATABASE_GAUGES`]), since the endpoint needs no token and each read costs
+/// the API's pool two queries.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if DATABASE_GAUGES.due(Instant::now()) {
+        read_database_gauges(&state.pool).await;
+    }
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// When `/metrics` last read the database's gauges: scrapes in between show those values.
+static DATABASE_GAUGES: Throttle = Throttle::every(Duration::from_secs(1));
+
+/// Lets something happen at most once per period, whoever asks.
+struct Throttle {
+    period: Duration,
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Throttle {
+    const fn every(period: Duration) -> Self {
+        Self {
+            period,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether it may happen at `now`; if so, the period starts again.
+    fn due(&self, now: Instant) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|last| now.saturating_duration_since(last) < self.period) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
+
+async fn read_database_gauges(pool: &sqlx::PgPool) {
     let projections: Vec<&str> = ProjectionName::ALL
         .iter()
         .chain([&ProjectionName::Outbox])
@@ -57,7 +97,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .collect();
     match sqlx::query_as::<_, (String, i64)>(include_str!("http_api/projection_lag.sql"))
         .bind(&projections)
-        .fetch_all(&state.pool)
+        .fetch_all(pool)
         .await
     {
         Ok(lags) => {
@@ -68,17 +108,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         }
         Err(error) => tracing::warn!(error = %error, "could not read projection lag"),
     }
-    match clinic_infra::outbox::depth(&state.pool).await {
+    match clinic_infra::outbox::depth(pool).await {
         Ok(depth) => {
             metrics::gauge!("clinic_outbox_pending").set(depth.pending as f64);
             metrics::gauge!("clinic_outbox_dead").set(depth.dead as f64);
         }
         Err(error) => tracing::warn!(error = %error, "could not read the outbox depth"),
     }
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
 }
 
 /// `GET /graphql`: GraphiQL, talking to this server.
@@ -409,6 +445,16 @@ fn error_response(status: StatusCode, error: impl Into<async_graphql::Error>) ->
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_throttle_lets_through_once_per_period() {
+        let throttle = super::Throttle::every(std::time::Duration::from_secs(1));
+        let start = std::time::Instant::now();
+        assert!(throttle.due(start));
+        assert!(!throttle.due(start + std::time::Duration::from_millis(999)));
+        assert!(throttle.due(start + std::time::Duration::from_secs(1)));
+        assert!(!throttle.due(start + std::time::Duration::from_millis(1500)));
+    }
+
     use super::*;
 
     #[test]
