@@ -159,8 +159,7 @@ pub async fn graphql(State(state): State<AppState>, http: Request) -> Response {
     };
     if let Err(error) = nesting::check(&request.query) {
         let operation = operation_label(request.operation_name.as_deref());
-        metrics::counter!("clinic_graphql_requests_total", "operation" => metric_label(&operation), "outcome" => "refused")
-            .increment(1);
+        RequestMetrics::start(&operation).finish(Outcome::Refused);
         return error_response(StatusCode::OK, error);
     }
     DocumentCache::global().prepare(&mut request);
@@ -169,8 +168,7 @@ pub async fn graphql(State(state): State<AppState>, http: Request) -> Response {
         if let Err(error) = expansion::check(document) {
             // Counted, so an operator sees documents refused before they run (a client's bug,
             // or someone trying the service's limits).
-            metrics::counter!("clinic_graphql_requests_total", "operation" => metric_label(&operation), "outcome" => "refused")
-                .increment(1);
+            RequestMetrics::start(&operation).finish(Outcome::Refused);
             return error_response(StatusCode::OK, error);
         }
     }
@@ -183,23 +181,79 @@ pub async fn graphql(State(state): State<AppState>, http: Request) -> Response {
             "correlation_id",
             tracing::field::display(context.correlation_id),
         );
-    let started = Instant::now();
+    let recorded = RequestMetrics::start(&operation);
     let mut response = state
         .schema
         .execute(request.data(context).data(loaders))
         .await;
     coded(&mut response.errors);
-    let outcome = if response.errors.is_empty() {
-        "ok"
+    recorded.finish(if response.errors.is_empty() {
+        Outcome::Ok
     } else {
-        "error"
-    };
-    let label = metric_label(&operation);
-    metrics::counter!("clinic_graphql_requests_total", "operation" => label.clone(), "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("clinic_graphql_request_seconds", "operation" => label)
-        .record(started.elapsed().as_secs_f64());
+        Outcome::Error
+    });
     GraphQLResponse::from(response).into_response()
+}
+
+/// How a request ended, as `clinic_graphql_requests_total` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Answered without errors.
+    Ok,
+    /// Answered with errors.
+    Error,
+    /// Refused before it ran, as standing for too much.
+    Refused,
+    /// Never answered: the request timeout cut it, or the client went away.
+    Unfinished,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Refused => "refused",
+            Self::Unfinished => "unfinished",
+        }
+    }
+}
+
+/// A request's count and duration, recorded when this is dropped: with the outcome the handler
+/// gave it, or as [`Outcome::Unfinished`] when the handler's future was dropped first (the
+/// timeout layer drops it; so does hyper when the client leaves). Those are the slowest
+/// requests, which the metrics must not leave out.
+struct RequestMetrics {
+    label: String,
+    started: Instant,
+    outcome: Outcome,
+}
+
+impl RequestMetrics {
+    fn start(operation: &str) -> Self {
+        Self {
+            label: metric_label(operation),
+            started: Instant::now(),
+            outcome: Outcome::Unfinished,
+        }
+    }
+
+    fn finish(mut self, outcome: Outcome) {
+        self.outcome = outcome;
+    }
+}
+
+impl Drop for RequestMetrics {
+    fn drop(&mut self) {
+        let label = std::mem::take(&mut self.label);
+        metrics::counter!("clinic_graphql_requests_total", "operation" => label.clone(), "outcome" => self.outcome.label())
+            .increment(1);
+        // A refused document never ran: no duration to speak of.
+        if self.outcome != Outcome::Refused {
+            metrics::histogram!("clinic_graphql_request_seconds", "operation" => label)
+                .record(self.started.elapsed().as_secs_f64());
+        }
+    }
 }
 
 /// `GET /graphql/ws`: subscriptions (only: see [`websocket`]); the token comes in

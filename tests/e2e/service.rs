@@ -86,7 +86,7 @@ async fn a_request_whose_headers_never_end_is_cut_off(pool: PgPool) {
 async fn a_request_that_runs_out_of_time_gets_a_coded_graphql_error(pool: PgPool) {
     let app = spawn_app_with_timeout(pool.clone(), Duration::from_millis(300)).await;
     let token = app.token("dana", Role::Clinician, "north");
-    let board = "{ pipeline { stages { stage count } } }";
+    let board = "query TimedOutBoard { pipeline { stages { stage count } } }";
     // The board's read model held, so its query waits. A table lock takes no transaction id:
     // the projections (and other tests' servers) read the log on.
     let mut hold = pool.begin().await.unwrap();
@@ -103,6 +103,14 @@ async fn a_request_that_runs_out_of_time_gets_a_coded_graphql_error(pool: PgPool
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("Idempotency-Key"), "{body}");
     hold.rollback().await.unwrap();
+    // The slowest requests are in the metrics too.
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(
+            r#"clinic_graphql_requests_total{operation="TimedOutBoard",outcome="unfinished"} 1"#
+        ),
+        "{metrics}"
+    );
 
     let data = app.graphql(&token, board, json!({})).await;
     assert!(data["pipeline"]["stages"].is_array(), "{data}");
