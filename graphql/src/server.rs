@@ -14,12 +14,13 @@ use clinic_infra::config::ClinicRules;
 use clinic_infra::event_store::EventStore;
 use clinic_infra::keyring::Keyring;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -156,41 +157,44 @@ async fn not_found() -> impl IntoResponse {
     )
 }
 
-/// How long a client may take to send a request's headers once it has started them. Without it, a client trickling a header a byte at
-/// a time holds a connection (and a file descriptor) for good: the request timeout only starts
-/// once the headers are in. A real client sends them at once.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers, and how long a kept-alive
+/// connection may stay idle before its next request (hyper applies one deadline to both, its own
+/// default). Without it, a client trickling a header a byte at a time holds a connection (and a
+/// file descriptor) for good: the request timeout only starts once the headers are in. A
+/// reverse proxy in front must close idle upstream connections sooner (README "Running it").
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops taking connections and
-/// lets in-flight requests finish.
+/// How long shutdown waits for open connections once it has asked them to finish: in-flight
+/// requests end within the request timeout; a client that stops reading its answer does not
+/// hold the process (and its background tasks' orderly stop) beyond this.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops taking connections, lets
+/// in-flight requests finish (up to [`SHUTDOWN_GRACE`]) and returns.
 ///
-/// The loop axum's `serve` runs (hyper-util's HTTP/1 and HTTP/2 builder, upgrades for the
-/// websocket, graceful shutdown), written out because axum's sets no timer, and without one
-/// hyper applies no deadline to reading headers ([`HEADER_READ_TIMEOUT`]).
+/// HTTP/1.1 only, through hyper directly rather than axum's `serve`: axum's sets no timer, and
+/// without one hyper applies no header deadline ([`HEADER_READ_TIMEOUT`]); and its HTTP/2
+/// detection (hyper-util's auto builder) waits for the first bytes with no deadline at all, and
+/// cleartext HTTP/2 then has none either. Browsers never speak cleartext HTTP/2, and a TLS proxy
+/// in front speaks HTTP/1.1 to its upstream. Upgrades (the websocket) are served.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .enable_connect_protocol();
-    let connections = GracefulShutdown::new();
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
+        while connections.try_join_next().is_some() {}
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
-                    // Out of file descriptors, say: wait for some to close rather than spin.
-                    tracing::warn!(%error, "could not accept a connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    accept_failed(&error).await;
                     continue;
                 }
             },
@@ -200,19 +204,53 @@ pub async fn serve(
             app.clone()
                 .map_request(|request: axum::http::Request<Incoming>| request.map(Body::new)),
         );
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = connections.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
+        let connection = http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stopping = stopping.clone();
+        connections.spawn(async move {
+            tokio::pin!(connection);
+            let stopped = async { stopping.wait_for(|stop| *stop).await.is_ok() };
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                true = stopped => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = ended {
                 tracing::debug!(%error, "a connection ended with an error");
             }
         });
     }
     drop(listener);
-    connections.shutdown().await;
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after the shutdown grace; closing them"
+        );
+        connections.abort_all();
+    }
     Ok(())
+}
+
+/// After a failed accept: at once again when only that connection failed, after a second when
+/// the listener itself is in trouble (out of file descriptors, say), as axum's loop does.
+async fn accept_failed(error: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::warn!(%error, "could not accept a connection; retrying in a second");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
