@@ -200,7 +200,7 @@ impl TokenKeys {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::Invalid);
         }
-        self.verify(token.trim_matches([' ', '\t']))
+        self.verify(token.trim())
     }
 }
 
@@ -227,7 +227,7 @@ mod tests {
             OffsetDateTime::now_utc(),
             time::Duration::hours(1),
         );
-        for spelling in [format!("BEARER {token}"), format!("bearer\t {token} ")] {
+        for spelling in [format!("BEARER {token}"), format!("bearer\t {token} \r\n")] {
             assert!(keys.verify_header(Some(&spelling)).is_ok(), "{spelling}");
         }
         let staff = keys

@@ -49,10 +49,10 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// `GET /metrics`: Prometheus text format. Gauges that describe the database (projection
 /// lag, outbox depth) are read when scraped, so every process reports the same truth; at most
-/// once a second ([`DATABASE_GAUGES`]), since the endpoint needs no token and each read costs
-/// the API's pool two queries.
+/// once a second ([`DATABASE_GAUGES_EVERY`]), since the endpoint needs no token and each read
+/// costs the API's pool two queries.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    if DATABASE_GAUGES.due(Instant::now()) {
+    if state.database_gauges.due(Instant::now()) {
         read_database_gauges(&state.pool).await;
     }
     (
@@ -61,17 +61,20 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// When `/metrics` last read the database's gauges: scrapes in between show those values.
-static DATABASE_GAUGES: Throttle = Throttle::every(Duration::from_secs(1));
+/// How often `/metrics` may read the database's gauges; scrapes in between show the values of
+/// the last read (a server's own: [`AppState::database_gauges`]).
+pub const DATABASE_GAUGES_EVERY: Duration = Duration::from_secs(1);
 
 /// Lets something happen at most once per period, whoever asks.
-struct Throttle {
+#[derive(Debug)]
+pub struct Throttle {
     period: Duration,
     last: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Throttle {
-    const fn every(period: Duration) -> Self {
+    /// At most once per `period`.
+    pub const fn every(period: Duration) -> Self {
         Self {
             period,
             last: std::sync::Mutex::new(None),
@@ -79,7 +82,7 @@ impl Throttle {
     }
 
     /// Whether it may happen at `now`; if so, the period starts again.
-    fn due(&self, now: Instant) -> bool {
+    pub fn due(&self, now: Instant) -> bool {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_some_and(|last| now.saturating_duration_since(last) < self.period) {
             return false;
