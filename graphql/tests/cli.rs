@@ -241,6 +241,35 @@ async fn operator_commands_neither_create_nor_migrate_a_database(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
+
+    // A database another release migrated is left to that release's binary: one newer than
+    // this build, or one whose migration's text differs from this build's.
+    let rebuild = ["rebuild"];
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99991231000001, 'from a newer release', true, '\\x00', 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let newer = clinic_with_key(&rebuild, &base, &[]);
+    assert!(!newer.status.success());
+    assert!(String::from_utf8_lossy(&newer.stderr).contains("that release's binary"));
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 99991231000001")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(clinic_with_key(&rebuild, &base, &[]).status.success());
+    sqlx::query(
+        "UPDATE _sqlx_migrations SET checksum = '\\x00' \
+         WHERE version = (SELECT min(version) FROM _sqlx_migrations)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let changed = clinic_with_key(&rebuild, &base, &[]);
+    assert!(!changed.status.success());
+    assert!(String::from_utf8_lossy(&changed.stderr).contains("its text differs"));
 }
 
 #[test]

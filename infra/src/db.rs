@@ -33,8 +33,20 @@ pub enum DbError {
         expected: usize,
     },
     /// A newer release has migrated the database: its binary must run the command.
-    #[error(transparent)]
+    #[error("{0}: run this command with that release's binary")]
     Superseded(#[from] Superseded),
+    /// The database holds a migration this build has not (another branch's), or one whose
+    /// text differs from this build's: not a schema this build was written for.
+    #[error("the database's migration {version} is not this build's ({why}): run this command with the binary of the release that migrated it")]
+    ForeignMigration {
+        /// The migration.
+        version: i64,
+        /// Unknown, or changed.
+        why: &'static str,
+    },
+    /// The migrations could not be read (the role may not read `_sqlx_migrations`, say).
+    #[error("could not read the database's migrations")]
+    ReadMigrations(#[source] sqlx::Error),
 }
 
 /// Creates the database if it does not exist (a fresh machine needs no manual step), connects,
@@ -93,21 +105,43 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
 /// mistyped `DATABASE_URL` would get a new, empty database in which nothing is found.
 pub async fn connect_migrated(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
     let pool = connect(url, max_connections).await?;
-    let applied: Vec<i64> =
-        match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+    let applied: Vec<(i64, Vec<u8>)> =
+        match sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
             .fetch_all(&pool)
             .await
         {
             Ok(applied) => applied,
             // No migration table: a database nothing has migrated.
             Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => Vec::new(),
-            Err(error) => return Err(DbError::Connect(error)),
+            Err(error) => return Err(DbError::ReadMigrations(error)),
         };
-    Superseded::check(applied.iter().copied().max())?;
+    Superseded::check(applied.iter().map(|(version, _)| *version).max())?;
+    // What `MIGRATOR.run` would refuse, checked without running it.
+    for (version, checksum) in &applied {
+        match MIGRATOR.iter().find(|m| m.version == *version) {
+            None => {
+                return Err(DbError::ForeignMigration {
+                    version: *version,
+                    why: "unknown to it",
+                })
+            }
+            Some(ours) if *ours.checksum != checksum[..] => {
+                return Err(DbError::ForeignMigration {
+                    version: *version,
+                    why: "its text differs",
+                })
+            }
+            Some(_) => {}
+        }
+    }
     let expected = MIGRATOR.iter().count();
     let missing = MIGRATOR
         .iter()
-        .filter(|migration| !applied.contains(&migration.version))
+        .filter(|migration| {
+            applied
+                .iter()
+                .all(|(version, _)| *version != migration.version)
+        })
         .count();
     if missing > 0 {
         return Err(DbError::NotMigrated { missing, expected });
