@@ -47,22 +47,74 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// `GET /metrics`: Prometheus text format. Gauges that describe the database (projection
-/// lag, outbox depth) are read when scraped, so every process reports the same truth; at most
-/// once a second ([`DATABASE_GAUGES_EVERY`]), since the endpoint needs no token and each read
-/// costs the API's pool two queries.
+/// `GET /metrics`: Prometheus text format: the process's counters and histograms, then this
+/// server's gauges of its database ([`DatabaseGauges`]).
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    if state.database_gauges.due(Instant::now()) {
-        read_database_gauges(&state.pool).await;
+    let mut text = state.metrics.render();
+    text.push_str(&state.database_gauges.render(&state.pool).await);
+    ([("content-type", "text/plain; version=0.0.4")], text)
+}
+
+/// Gauges that describe the database (each projection's lag, the outbox's depth), read when
+/// `/metrics` is scraped, so every process reports the same truth; at most once a second
+/// ([`DATABASE_GAUGES_EVERY`]), since the endpoint needs no token and a read costs the API's
+/// pool two queries. Kept per server and rendered by it, not in the process's recorder: a
+/// process that served two databases (the tests do) would otherwise show one's values as the
+/// other's.
+#[derive(Debug)]
+pub struct DatabaseGauges {
+    throttle: Throttle,
+    last: std::sync::Mutex<Readings>,
+}
+
+/// The last values read; a value that could not be read keeps its previous one (logged).
+#[derive(Debug, Default, Clone)]
+struct Readings {
+    lag: Vec<(String, i64)>,
+    outbox: Option<clinic_infra::outbox::OutboxDepth>,
+}
+
+impl Default for DatabaseGauges {
+    fn default() -> Self {
+        Self {
+            throttle: Throttle::every(DATABASE_GAUGES_EVERY),
+            last: std::sync::Mutex::default(),
+        }
     }
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+}
+
+impl DatabaseGauges {
+    /// The gauges in the text format, read from `pool` first if they are due.
+    async fn render(&self, pool: &sqlx::PgPool) -> String {
+        if self.throttle.due(Instant::now()) {
+            let mut readings = self.readings();
+            read_database_gauges(pool, &mut readings).await;
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = readings;
+        }
+        let readings = self.readings();
+        let mut text = String::from("# TYPE clinic_projection_lag_positions gauge\n");
+        for (projection, lag) in &readings.lag {
+            text.push_str(&format!(
+                "clinic_projection_lag_positions{{projection=\"{projection}\"}} {lag}\n"
+            ));
+        }
+        if let Some(depth) = readings.outbox {
+            text.push_str(&format!(
+                "# TYPE clinic_outbox_pending gauge\nclinic_outbox_pending {}\n\
+                 # TYPE clinic_outbox_dead gauge\nclinic_outbox_dead {}\n",
+                depth.pending, depth.dead
+            ));
+        }
+        text
+    }
+
+    fn readings(&self) -> Readings {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// How often `/metrics` may read the database's gauges; scrapes in between show the values of
-/// the last read (a server's own: [`AppState::database_gauges`]).
+/// the last read.
 pub const DATABASE_GAUGES_EVERY: Duration = Duration::from_secs(1);
 
 /// Lets something happen at most once per period, whoever asks.
@@ -92,7 +144,7 @@ impl Throttle {
     }
 }
 
-async fn read_database_gauges(pool: &sqlx::PgPool) {
+async fn read_database_gauges(pool: &sqlx::PgPool, readings: &mut Readings) {
     let projections: Vec<&str> = ProjectionName::ALL
         .iter()
         .chain([&ProjectionName::Outbox])
@@ -103,20 +155,16 @@ async fn read_database_gauges(pool: &sqlx::PgPool) {
         .fetch_all(pool)
         .await
     {
-        Ok(lags) => {
-            for (projection, lag) in lags {
-                metrics::gauge!("clinic_projection_lag_positions", "projection" => projection)
-                    .set(lag as f64);
-            }
+        Ok(lag) => readings.lag = lag,
+        Err(error) => {
+            tracing::warn!(error = %error, "could not read projection lag; its gauges are stale")
         }
-        Err(error) => tracing::warn!(error = %error, "could not read projection lag"),
     }
     match clinic_infra::outbox::depth(pool).await {
-        Ok(depth) => {
-            metrics::gauge!("clinic_outbox_pending").set(depth.pending as f64);
-            metrics::gauge!("clinic_outbox_dead").set(depth.dead as f64);
+        Ok(depth) => readings.outbox = Some(depth),
+        Err(error) => {
+            tracing::warn!(error = %error, "could not read the outbox depth; its gauges are stale")
         }
-        Err(error) => tracing::warn!(error = %error, "could not read the outbox depth"),
     }
 }
 

@@ -52,8 +52,8 @@ pub struct AppState {
     pub schema: ClinicSchema,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    /// When `/metrics` last read this server's database for its gauges.
-    pub database_gauges: std::sync::Arc<http_api::Throttle>,
+    /// This server's gauges of its database, for `/metrics`.
+    pub database_gauges: std::sync::Arc<http_api::DatabaseGauges>,
     /// The clinics' at-risk thresholds and follow-up schedule.
     pub rules: ClinicRules,
     /// How long a request may run ([`REQUEST_TIMEOUT`]; tests shorten it).
@@ -75,9 +75,7 @@ impl AppState {
         Self {
             schema: schema::build(services),
             metrics: http_api::metrics_handle(),
-            database_gauges: std::sync::Arc::new(http_api::Throttle::every(
-                http_api::DATABASE_GAUGES_EVERY,
-            )),
+            database_gauges: std::sync::Arc::default(),
             store,
             pool,
             keys,

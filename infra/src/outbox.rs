@@ -13,7 +13,8 @@
 //!   server fails.
 //! - For admins: [`dead_letters`], [`depth`], and the metrics `clinic_outbox_dead_total`,
 //!   `clinic_outbox_sent_total`, `clinic_outbox_cancelled_total` (counters) and
-//!   `clinic_outbox_pending`, `clinic_outbox_dead` (gauges).
+//!   `clinic_outbox_pending`, `clinic_outbox_dead` (gauges, which the API's `/metrics` reads
+//!   from [`depth`] when scraped).
 //! - [`spawn`]: what `clinic serve` starts.
 
 pub mod fold;
@@ -23,8 +24,6 @@ mod staff;
 #[cfg(test)]
 mod tests;
 pub mod worker;
-
-use std::time::Duration;
 
 use clinic_domain::{ConsentId, MemberId};
 use sqlx::{PgPool, Row};
@@ -36,7 +35,6 @@ use uuid::Uuid;
 use crate::clinic::ClinicId;
 use crate::config::Config;
 use crate::keyring::Keyring;
-use crate::leadership::sleep_or_stop;
 use crate::mailer::{EmailKind, Mailer, MailerError};
 use crate::projections::{ProjectionName, ProjectionOptions};
 
@@ -204,12 +202,8 @@ pub async fn depth(pool: &PgPool) -> Result<OutboxDepth, OutboxError> {
     Ok(OutboxDepth { pending, due, dead })
 }
 
-/// How often [`spawn`]'s gauge task reads the outbox's depth.
-pub const GAUGE_INTERVAL: Duration = Duration::from_secs(15);
-
 /// Starts the outbox for `clinic serve`: stores the staff directory, runs the `outbox`
-/// projection (one leader across processes, like the others) and a gauge of the depth, and,
-/// when `CLINIC_SMTP_URL` is set, `outbox_concurrency` delivery loops. Without it mail waits
+/// projection (one leader across processes, like the others) and, when `CLINIC_SMTP_URL` is set, `outbox_concurrency` delivery loops. Without it mail waits
 /// in the outbox. Every task stops when `stop` turns true.
 pub async fn spawn(
     pool: &PgPool,
@@ -219,16 +213,13 @@ pub async fn spawn(
 ) -> Result<Vec<JoinHandle<()>>, SpawnError> {
     let mailer = Mailer::from_config(config)?;
     sync_staff_directory(pool, &config.staff_emails).await?;
-    let mut tasks = vec![
-        tokio::spawn(crate::projections::run(
-            pool.clone(),
-            keyring.clone(),
-            ProjectionName::Outbox,
-            ProjectionOptions::default(),
-            stop.clone(),
-        )),
-        tokio::spawn(run_gauges(pool.clone(), stop.clone())),
-    ];
+    let mut tasks = vec![tokio::spawn(crate::projections::run(
+        pool.clone(),
+        keyring.clone(),
+        ProjectionName::Outbox,
+        ProjectionOptions::default(),
+        stop.clone(),
+    ))];
     match mailer {
         Some(mailer) => {
             let options = WorkerOptions::from_config(config);
@@ -241,22 +232,4 @@ pub async fn spawn(
         None => tracing::info!("CLINIC_SMTP_URL is not set: mail waits in the outbox"),
     }
     Ok(tasks)
-}
-
-async fn run_gauges(pool: PgPool, mut stop: watch::Receiver<bool>) {
-    loop {
-        match depth(&pool).await {
-            Ok(depth) => {
-                metrics::gauge!("clinic_outbox_pending").set(depth.pending as f64);
-                metrics::gauge!("clinic_outbox_dead").set(depth.dead as f64);
-            }
-            Err(error) => {
-                // Said loudly: the gauges keep their last values meanwhile.
-                tracing::warn!(error = %crate::error_chain(&error), "could not read the outbox's depth; its gauges are stale");
-            }
-        }
-        if sleep_or_stop(&mut stop, GAUGE_INTERVAL).await {
-            return;
-        }
-    }
 }
