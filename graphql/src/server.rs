@@ -167,10 +167,13 @@ async fn not_found() -> impl IntoResponse {
 /// reverse proxy in front must close idle upstream connections sooner (README "Running it").
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long shutdown waits for open connections once it has asked them to finish: in-flight
-/// requests end within the request timeout; a client that stops reading its answer does not
-/// hold the process (and its background tasks' orderly stop) beyond this.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long shutdown waits for open connections once it has asked them to finish. Shorter than
+/// the request timeout on purpose: orchestrators kill a process some time after SIGTERM
+/// (Kubernetes after 30 s by default), and after the connections the background tasks and the
+/// outbox must still stop in order and the pool close. A request still running after this is
+/// cut (its client retries with its Idempotency-Key); a client that stops reading its answer
+/// does not hold the process.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops taking connections, lets
 /// in-flight requests finish (up to [`SHUTDOWN_GRACE`]) and returns.
