@@ -183,14 +183,26 @@ pub async fn graphql(State(state): State<AppState>, http: Request) -> Response {
     // The token first, before the body is read: a caller without one costs no parsing and
     // learns nothing, not even what is wrong with its body.
     let headers = http.headers();
+    // Two of a header that names one thing (who asks, which request) are refused, not read as
+    // whichever comes first: a proxy and a client adding one each would otherwise disagree
+    // silently about who asked.
+    let Ok(authorization) = single(headers, header::AUTHORIZATION) else {
+        return unauthenticated();
+    };
     let staff = match state
         .keys
-        .verify_header(headers.get("authorization").and_then(|v| v.to_str().ok()))
+        .verify_header(authorization.and_then(|v| v.to_str().ok()))
     {
         Ok(staff) => staff,
         Err(_) => return unauthenticated(),
     };
-    let idempotency_key = match idempotency_key(headers.get("idempotency-key")) {
+    let Ok(key) = single(headers, IDEMPOTENCY_KEY) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ApiError::BadInput("send one Idempotency-Key header, not several".into()),
+        );
+    };
+    let idempotency_key = match idempotency_key(key) {
         Ok(key) => key,
         Err(error) => return error_response(StatusCode::BAD_REQUEST, error),
     };
@@ -379,6 +391,25 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// visible ASCII) is refused rather than ignored: ignored, a retry would have run again (a
 /// second referral), and an empty key shared by every request would have made each later
 /// mutation a "retry" of the first.
+/// The header that names a request's idempotency key.
+const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
+
+/// A header's value, if it was sent; `Err` if it was sent more than once.
+fn single(
+    headers: &header::HeaderMap,
+    name: header::HeaderName,
+) -> Result<Option<&header::HeaderValue>, SentTwice> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    match values.next() {
+        None => Ok(first),
+        Some(_) => Err(SentTwice),
+    }
+}
+
+/// A header that names one thing, sent more than once.
+struct SentTwice;
+
 fn idempotency_key(header: Option<&header::HeaderValue>) -> Result<Option<String>, ApiError> {
     let Some(header) = header else {
         return Ok(None);
@@ -480,7 +511,8 @@ fn not_a_request(error: &ParseRequestError) -> Response {
     } else {
         (
             StatusCode::BAD_REQUEST,
-            "the body is not a GraphQL request: JSON with a `query` string",
+            "the body is not a GraphQL request: a JSON object with a `query` string, one \
+             operation per request (a batch, a JSON array, is not accepted)",
         )
     };
     error_response(status, ApiError::BadInput(message.into()))

@@ -208,6 +208,60 @@ async fn bad_requests_get_clear_errors_and_the_service_stays_up(pool: PgPool) {
         body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{body}"
     );
+    // A header that names one thing, sent twice, is refused rather than read as the first.
+    let twice = |name: &'static str, first: String, second: String| {
+        app.http
+            .post(app.url("/graphql"))
+            .header(name, first)
+            .header(name, second)
+            .json(&json!({ "query": "{ pipeline { total } }" }))
+            .send()
+    };
+    let other = app.token("someone-else", Role::Admin, "south");
+    let two_tokens = twice(
+        "authorization",
+        format!("Bearer {token}"),
+        format!("Bearer {other}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(two_tokens.status(), 401);
+    let two_keys = twice("idempotency-key", "a".into(), "b".into())
+        .await
+        .unwrap();
+    assert_eq!(two_keys.status(), 401, "the token is checked first");
+    let two_keys = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "a")
+        .header("idempotency-key", "b")
+        .json(&json!({ "query": "{ pipeline { total } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two_keys.status(), 400);
+    let body: Value = two_keys.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+
+    // A batch is refused as such, before any of it runs.
+    let batch = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(
+            &json!([{ "query": "{ pipeline { total } }" }, { "query": "{ pipeline { total } }" }]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status(), 400);
+    let body: Value = batch.json().await.unwrap();
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("batch"), "{body}");
 
     // async-graphql's own refusals carry a code too: an unknown field, a syntax error.
     let (code, message) = app
