@@ -360,11 +360,17 @@ pub struct Rotation {
     pub already_rotated: usize,
 }
 
-/// `VACUUM member_keys`, best effort (logged at debug level when it fails): the old row
-/// versions of an update still hold what it replaced until vacuumed.
+/// `VACUUM member_keys`, best effort: the old row versions of an update still hold what it
+/// replaced (a destroyed key, keys wrapped under a retired master key) until vacuumed. A
+/// failure (a role that does not own the table, say) is a warning naming what to run: the
+/// erasure or rotation stands, but what it meant to remove is still on disk.
 async fn vacuum_member_keys(pool: &PgPool, after: &str) {
     if let Err(error) = sqlx::query("VACUUM member_keys").execute(pool).await {
-        tracing::debug!(error = %error, "VACUUM member_keys after {after} failed");
+        tracing::warn!(
+            error = %error,
+            "VACUUM member_keys after {after} failed: the replaced rows stay on disk until \
+             the table's owner runs `VACUUM member_keys`"
+        );
     }
 }
 
