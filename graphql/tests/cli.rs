@@ -343,6 +343,19 @@ fn bad_configuration_is_a_clear_error_naming_the_variable() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("CLINIC_SCHEDULER_TICK_MS"));
 
+    // A value that is not UTF-8 is named too, not taken for unset (the default database).
+    let output = Command::new(env!("CARGO_BIN_EXE_clinic"))
+        .args(["migrate"])
+        .env(
+            "DATABASE_URL",
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"postgres://\xff"),
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DATABASE_URL: UTF-8 text"), "{stderr}");
+
     let output = Command::new(env!("CARGO_BIN_EXE_clinic"))
         .args(["serve"])
         .env_remove("CLINIC_JWT_SECRET")

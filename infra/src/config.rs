@@ -105,7 +105,7 @@ impl ClinicRules {
     }
 
     /// Reads the three variables through `get` (unset: the defaults).
-    fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    fn parse(get: &impl Fn(&'static str) -> Option<String>) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let threshold_range = 1..=Self::MAX_AT_RISK_THRESHOLD;
         let at_risk_threshold =
@@ -212,13 +212,32 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/clini
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        // A value that is not UTF-8 is a mistake to name, not an unset variable (which would
+        // quietly mean the default: another database, another retention).
+        let not_unicode = std::cell::Cell::new(None);
+        let config = Self::from_lookup(|name| match std::env::var(name) {
+            Ok(value) => Some(value),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                not_unicode.set(not_unicode.get().or(Some(name)));
+                None
+            }
+        });
+        match not_unicode.get() {
+            Some(variable) => Err(ConfigError {
+                variable,
+                expected: "UTF-8 text",
+            }),
+            None => config,
+        }
     }
 
     /// Reads variables through `lookup`, so tests build a `Config` without touching the
     /// process environment. Empty values count as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+    pub fn from_lookup(
+        lookup: impl Fn(&'static str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
             return Err(ConfigError {
@@ -373,7 +392,7 @@ impl Config {
 pub const MIN_RETENTION_DAYS: u32 = 2190;
 
 fn parse_number<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
+    get: &impl Fn(&'static str) -> Option<String>,
     variable: &'static str,
     default: T,
 ) -> Result<T, ConfigError> {
