@@ -386,11 +386,6 @@ fn request_context(
 /// The most characters an `Idempotency-Key` may have (a UUID has 36).
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-/// The request's `Idempotency-Key`, if it sent one. A key the client meant to send but that
-/// cannot name a request (empty, over [`MAX_IDEMPOTENCY_KEY`] characters, or with other than
-/// visible ASCII) is refused rather than ignored: ignored, a retry would have run again (a
-/// second referral), and an empty key shared by every request would have made each later
-/// mutation a "retry" of the first.
 /// The header that names a request's idempotency key.
 const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
 
@@ -410,6 +405,11 @@ fn single(
 /// A header that names one thing, sent more than once.
 struct SentTwice;
 
+/// The request's `Idempotency-Key`, if it sent one. A key the client meant to send but that
+/// cannot name a request (empty, over [`MAX_IDEMPOTENCY_KEY`] characters, or with other than
+/// visible ASCII) is refused rather than ignored: ignored, a retry would have run again (a
+/// second referral), and an empty key shared by every request would have made each later
+/// mutation a "retry" of the first.
 fn idempotency_key(header: Option<&header::HeaderValue>) -> Result<Option<String>, ApiError> {
     let Some(header) = header else {
         return Ok(None);

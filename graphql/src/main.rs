@@ -369,7 +369,8 @@ async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("CLINIC_HTTP_ADDR: cannot listen on {}", config.http_addr))?;
     // The mail outbox (its projection, and the delivery worker when CLINIC_SMTP_URL is set),
-    // stopped after the server has drained.
+    // told to stop as soon as the shutdown signal comes (no new email claimed while the server
+    // drains, so a send in flight has the orchestrator's grace to finish), joined after.
     let (stop_outbox, outbox_stop) = tokio::sync::watch::channel(false);
     let outbox = clinic_infra::outbox::spawn(&pool, &keyring, &config, &outbox_stop)
         .await
@@ -383,9 +384,12 @@ async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
         config.rules.clone(),
     ));
     let background = BackgroundTasks::start(&pool, &keyring, &config);
-    server::serve(listener, app, server::shutdown_signal()).await?;
+    let shutdown = async move {
+        server::shutdown_signal().await;
+        let _ = stop_outbox.send(true);
+    };
+    server::serve(listener, app, shutdown).await?;
     background.stop().await;
-    let _ = stop_outbox.send(true);
     for task in outbox {
         let _ = task.await;
     }

@@ -361,17 +361,29 @@ pub struct Rotation {
 }
 
 /// `VACUUM member_keys`, best effort: the old row versions of an update still hold what it
-/// replaced (a destroyed key, keys wrapped under a retired master key) until vacuumed. A
-/// failure (a role that does not own the table, say) is a warning naming what to run: the
-/// erasure or rotation stands, but what it meant to remove is still on disk.
+/// replaced (a destroyed key, keys wrapped under a retired master key) until vacuumed. A role
+/// that may not vacuum the table gets no error from PostgreSQL (only a notice, and the table is
+/// skipped), so that is asked first; either way a warning names what to run: the erasure or
+/// rotation stands, but what it meant to remove stays on disk until a VACUUM (autovacuum's, or
+/// the owner's).
 async fn vacuum_member_keys(pool: &PgPool, after: &str) {
-    if let Err(error) = sqlx::query("VACUUM member_keys").execute(pool).await {
-        tracing::warn!(
-            error = %error,
-            "VACUUM member_keys after {after} failed: the replaced rows stay on disk until \
-             the table's owner runs `VACUUM member_keys`"
-        );
-    }
+    let allowed: Result<bool, sqlx::Error> =
+        sqlx::query_scalar(include_str!("keyring/sql/may_vacuum.sql"))
+            .fetch_one(pool)
+            .await;
+    let failure = match allowed {
+        Ok(true) => match sqlx::query("VACUUM member_keys").execute(pool).await {
+            Ok(_) => return,
+            Err(error) => error.to_string(),
+        },
+        Ok(false) => "this role may not vacuum it".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    tracing::warn!(
+        error = %failure,
+        "VACUUM member_keys after {after} failed: the replaced rows stay on disk until a \
+         VACUUM (autovacuum's, or `VACUUM member_keys` run by the table's owner)"
+    );
 }
 
 /// Re-wraps every live data key from `old` to `new` in one transaction; `events` is not
