@@ -32,6 +32,7 @@ use crate::schema::RequestContext;
 use crate::server::AppState;
 
 pub use documents::DocumentCache;
+pub use websocket::MAX_SOCKETS;
 
 /// The process-wide Prometheus recorder (installed once; every router shares it).
 pub fn metrics_handle() -> PrometheusHandle {
@@ -327,6 +328,13 @@ pub async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let Ok(socket_place) = Arc::clone(&state.sockets).try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many open subscription sockets; try again later",
+        )
+            .into_response();
+    };
     let schema = state.schema.clone();
     let keys = state.keys.clone();
     upgrade
@@ -348,7 +356,10 @@ pub async fn graphql_ws(
                         Ok(data)
                     })
                     .serve();
-            websocket::closed_unless_initialised(serve, initialised)
+            async move {
+                websocket::closed_unless_initialised(serve, initialised).await;
+                drop(socket_place);
+            }
         })
 }
 

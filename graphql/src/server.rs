@@ -58,6 +58,8 @@ pub struct AppState {
     pub rules: ClinicRules,
     /// How long a request may run ([`REQUEST_TIMEOUT`]; tests shorten it).
     pub request_timeout: Duration,
+    /// Places for open websockets ([`http_api::MAX_SOCKETS`]; tests lower it).
+    pub sockets: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ impl AppState {
             keys,
             rules,
             request_timeout: REQUEST_TIMEOUT,
+            sockets: std::sync::Arc::new(tokio::sync::Semaphore::new(http_api::MAX_SOCKETS)),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clinic_graphql::auth::Role;
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
-use clinic_tests::{spawn_app, TestApp};
+use clinic_tests::{spawn_app, spawn_app_with_sockets, TestApp};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -391,6 +391,45 @@ async fn a_socket_is_bounded_in_what_it_may_hold(pool: PgPool) {
             assert_eq!(message["type"], "next", "{message}");
             assert!(message["payload"].get("errors").is_none(), "{message}");
             break;
+        }
+    }
+}
+
+/// A process serves a bounded number of sockets: past it a handshake is refused (503) until one
+/// closes, so one token cannot open sockets without end.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_process_serves_a_bounded_number_of_sockets(pool: PgPool) {
+    let app = spawn_app_with_sockets(pool, 2).await;
+    let token = app.token("dr-lee", Role::Clinician, "north");
+    let url = format!("ws://{}/graphql/ws", app.addr);
+    let (first, ack) = connect(url.clone(), &token).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let (_second, ack) = connect(url.clone(), &token).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let handshake = || {
+        let mut request = url.clone().into_client_request().unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(request)
+    };
+    match handshake().await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+        }
+        other => panic!("a third socket was not refused: {:?}", other.map(|_| ())),
+    }
+    // One closes; its place is given back.
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match handshake().await {
+            Ok(_) => break,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("no place after a socket closed: {error}"),
         }
     }
 }

@@ -218,6 +218,14 @@ pub async fn spawn_app_with_timeout(pool: PgPool, request_timeout: Duration) -> 
     .await
 }
 
+/// [`spawn_app`] that serves at most `sockets` websockets at once.
+pub async fn spawn_app_with_sockets(pool: PgPool, sockets: usize) -> TestApp {
+    start_with(pool, MasterKey::generate().0, 2190, 100, &[], |state| {
+        state.sockets = std::sync::Arc::new(tokio::sync::Semaphore::new(sockets));
+    })
+    .await
+}
+
 /// A second process of the same deployment serving the API only: no projection runners and no
 /// scheduler, so nothing but its requests touches its keyring.
 pub async fn spawn_api_only(pool: PgPool, master_key: MasterKey) -> TestApp {
@@ -235,6 +243,25 @@ async fn start(
     scheduler_tick_ms: u64,
     request_timeout: Duration,
     env: &[(&str, &str)],
+) -> TestApp {
+    start_with(
+        pool,
+        master_key,
+        retention_days,
+        scheduler_tick_ms,
+        env,
+        |state| state.request_timeout = request_timeout,
+    )
+    .await
+}
+
+async fn start_with(
+    pool: PgPool,
+    master_key: MasterKey,
+    retention_days: u32,
+    scheduler_tick_ms: u64,
+    env: &[(&str, &str)],
+    adjust: impl FnOnce(&mut AppState),
 ) -> TestApp {
     let config = clinic_infra::config::Config::from_lookup(|name| {
         if name == "CLINIC_SCHEDULER_TICK_MS" {
@@ -257,7 +284,7 @@ async fn start(
         retention_days,
         config.rules.clone(),
     );
-    state.request_timeout = request_timeout;
+    adjust(&mut state);
     let app = server::app(state);
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(server::serve(listener, app, async {

@@ -28,6 +28,11 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// (graphql-transport-ws closes such a socket with 4408; it is simply dropped here).
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most sockets one process serves at once. Each holds a task, a place among the listeners
+/// of the process's one LISTEN connection and up to [`MAX_SUBSCRIPTIONS`] subscriptions; a
+/// dashboard opens one. Past this, a handshake gets 503 until one closes.
+pub const MAX_SOCKETS: usize = 1_000;
+
 /// The most subscriptions one socket may hold at once. A dashboard holds a few; each one reads
 /// the database when it wakes, so without a cap one socket could keep the pool busy.
 pub const MAX_SUBSCRIPTIONS: usize = 16;
