@@ -6,7 +6,6 @@ mod expansion;
 mod nesting;
 mod websocket;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -342,22 +341,22 @@ pub async fn graphql_ws(
         .max_message_size(websocket::MAX_MESSAGE_BYTES)
         .max_frame_size(websocket::MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
-            let initialised = Arc::new(AtomicBool::new(false));
-            let init_done = Arc::clone(&initialised);
+            let expires_at = Arc::new(OnceLock::new());
+            let authorised = Arc::clone(&expires_at);
             let serve =
                 GraphQLWebSocket::new(socket, websocket::SubscriptionsOnly(schema), protocol)
                     .on_connection_init(move |payload| async move {
                         let staff =
                             staff_from_init(&keys, &payload).map_err(async_graphql::Error::from)?;
+                        let _ = authorised.set(staff.expires_at);
                         let mut data = Data::default();
                         data.insert(request_context(staff, "subscription", None, true));
                         data.insert(websocket::Subscriptions::default());
-                        init_done.store(true, Ordering::SeqCst);
                         Ok(data)
                     })
                     .serve();
             async move {
-                websocket::closed_unless_initialised(serve, initialised).await;
+                websocket::served_while_authorised(serve, expires_at).await;
                 drop(socket_place);
             }
         })

@@ -189,6 +189,17 @@ async fn a_subscription_ends_when_its_token_expires(pool: PgPool) {
         answer["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
         "{answer}"
     );
+    // And a little later the socket itself is closed, giving its place back.
+    let closed = tokio::time::timeout(Duration::from_secs(25), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the socket outlived its token by 25 s");
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

@@ -7,13 +7,15 @@
 //! with a pointer to `POST /graphql` instead of half-working.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_graphql::futures_util::stream::{self, BoxStream, StreamExt};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Data, Executor, Request, Response, ServerError};
+
+use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::schema::ClinicSchema;
@@ -61,20 +63,30 @@ impl Drop for Held {
     }
 }
 
-/// Serves a socket, dropping it after [`INIT_TIMEOUT`] unless `initialised` has turned true
-/// (a socket that never authenticates would otherwise stay open for good).
-pub async fn closed_unless_initialised(
+/// How long a socket stays open after its token expired: its subscriptions completed at the
+/// expiry, and a request sent since is answered UNAUTHENTICATED; then the socket is dropped, so
+/// it does not hold one of the process's [`MAX_SOCKETS`] places for good.
+pub const AFTER_EXPIRY: Duration = Duration::from_secs(5);
+
+/// Serves a socket while it is authorised: dropped after [`INIT_TIMEOUT`] unless
+/// `connection_init` has set `expires_at` (a socket that never authenticates would otherwise
+/// stay open for good), and [`AFTER_EXPIRY`] past its token's expiry.
+pub async fn served_while_authorised(
     serve: impl Future<Output = ()>,
-    initialised: Arc<AtomicBool>,
+    expires_at: Arc<OnceLock<OffsetDateTime>>,
 ) {
     tokio::pin!(serve);
     tokio::select! {
+        () = &mut serve => return,
+        () = tokio::time::sleep(INIT_TIMEOUT) => {}
+    }
+    let Some(expires_at) = expires_at.get().copied() else {
+        return;
+    };
+    let left = Duration::try_from(expires_at - OffsetDateTime::now_utc()).unwrap_or_default();
+    tokio::select! {
         () = &mut serve => {}
-        () = tokio::time::sleep(INIT_TIMEOUT) => {
-            if initialised.load(Ordering::SeqCst) {
-                serve.await;
-            }
-        }
+        () = tokio::time::sleep(left + AFTER_EXPIRY) => {}
     }
 }
 
