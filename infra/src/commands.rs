@@ -117,15 +117,13 @@ where
         }
     }
 
-    /// The stream's current state and version.
+    /// The stream's current state (a fact another command depends on, read now).
     pub async fn load(
         &self,
         clinic: &ClinicId,
         stream: &StreamId,
-    ) -> Result<(D::State, u64, Vec<Uuid>), CommandError<D::Error>> {
-        let (state, recorded) = self.load_recorded(clinic, stream).await?;
-        let ids = recorded.iter().map(|row| row.event_id).collect();
-        Ok((state, recorded.len() as u64, ids))
+    ) -> Result<D::State, CommandError<D::Error>> {
+        Ok(self.load_recorded(clinic, stream).await?.0)
     }
 
     /// The stream's current state and its events as stored.

@@ -200,11 +200,11 @@ impl Scheduler {
         let member_stream = StreamId::of("member", member.as_uuid());
         let group_stream = StreamId::of("group", group.as_uuid());
         let member_state = match self.members.load(&clinic, &member_stream).await {
-            Ok((state, ..)) => state,
+            Ok(state) => state,
             Err(error) => return read_failed(&error, &member_stream),
         };
         let group_state = match self.groups.load(&clinic, &group_stream).await {
-            Ok((state, ..)) => state,
+            Ok(state) => state,
             Err(error) => return read_failed(&error, &group_stream),
         };
         let stage = member_state.group_eligibility();

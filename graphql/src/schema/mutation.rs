@@ -371,7 +371,7 @@ impl PipelineMutation {
         let request = super::request(ctx)?;
         let member = member_id_of(&member_id)?;
         // The member's stage is a fact of another stream, read now and put into the command.
-        let (member_state, _, _) = services
+        let member_state = services
             .members
             .load(&request.staff.clinic, &member_stream(member))
             .await
@@ -622,7 +622,7 @@ async fn ensure_may_record_sessions(ctx: &Context<'_>, group: GroupId) -> ApiRes
     if request.staff.role != Role::Facilitator {
         return Ok(());
     }
-    let (state, _, _) = services
+    let state = services
         .groups
         .load(&request.staff.clinic, &group_stream(group))
         .await?;

@@ -196,7 +196,7 @@ pub async fn consents_of(
         Some(past) => past,
         None => {
             let (services, request) = (services(ctx)?, request(ctx)?);
-            let (state, _, _) = services
+            let state = services
                 .members
                 .load(&request.staff.clinic, &member_stream(member))
                 .await?;
