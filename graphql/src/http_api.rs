@@ -583,11 +583,18 @@ fn unauthenticated() -> Response {
 /// A request refused before the schema ran: `status`, and a GraphQL error body with `error`'s
 /// message and `extensions.code`, as the schema's own errors read.
 fn error_response(status: StatusCode, error: impl Into<async_graphql::Error>) -> Response {
-    let error = error
-        .into()
-        .into_server_error(async_graphql::Pos::default());
+    let error = server_error(error, async_graphql::Pos::default());
     let body = async_graphql::Response::from_errors(vec![error]);
     (status, axum::Json(body)).into_response()
+}
+
+/// `error` as the schema reports an error at `pos`, with its `extensions.code`: for refusals
+/// made before the schema runs (here, and on the socket).
+fn server_error(
+    error: impl Into<async_graphql::Error>,
+    pos: async_graphql::Pos,
+) -> async_graphql::ServerError {
+    error.into().into_server_error(pos)
 }
 
 #[cfg(test)]

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use async_graphql::futures_util::stream::{self, BoxStream, StreamExt};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{Data, Executor, Request, Response, ServerError};
-
+use async_graphql::{Data, Executor, Pos, Request, Response, ServerError};
 use time::OffsetDateTime;
 
+use super::server_error;
 use crate::error::ApiError;
 use crate::schema::ClinicSchema;
 
@@ -115,12 +115,11 @@ impl Executor for SubscriptionsOnly {
             .and_then(|data| data.get(&std::any::TypeId::of::<Subscriptions>()))
             .and_then(|any| any.downcast_ref::<Subscriptions>());
         let Some(held) = subscriptions.and_then(Subscriptions::take) else {
-            let error: async_graphql::Error = ApiError::BadInput(format!(
+            let error = ApiError::BadInput(format!(
                 "a socket may hold at most {MAX_SUBSCRIPTIONS} subscriptions; complete one \
                  before starting another"
-            ))
-            .into();
-            return refused(error.into_server_error(async_graphql::Pos::default()));
+            ));
+            return refused(server_error(error, Pos::default()));
         };
         Executor::execute_stream(&self.0, request, session_data)
             .map(move |response| {
@@ -141,14 +140,12 @@ fn refused(error: ServerError) -> BoxStream<'static, Response> {
 /// to the schema, which answers it as it answers any other.
 fn refusal(request: &mut Request) -> Option<ServerError> {
     if let Err(error) = super::nesting::check(&request.query) {
-        let error: async_graphql::Error = error.into();
-        return Some(error.into_server_error(async_graphql::Pos::default()));
+        return Some(server_error(error, Pos::default()));
     }
     let name = request.operation_name.clone();
     let document = request.parsed_query().ok()?;
     if let Err(error) = super::expansion::check(document) {
-        let error: async_graphql::Error = error.into();
-        return Some(error.into_server_error(async_graphql::Pos::default()));
+        return Some(server_error(error, Pos::default()));
     }
     let operation = match (&document.operations, name.as_deref()) {
         (DocumentOperations::Single(operation), _) => operation,
@@ -161,11 +158,10 @@ fn refusal(request: &mut Request) -> Option<ServerError> {
     if operation.node.ty == OperationType::Subscription {
         return None;
     }
-    let error: async_graphql::Error = ApiError::BadInput(
+    let error = ApiError::BadInput(
         "this socket serves subscriptions; send queries and mutations to POST /graphql".into(),
-    )
-    .into();
-    Some(error.into_server_error(operation.pos))
+    );
+    Some(server_error(error, operation.pos))
 }
 
 #[cfg(test)]
