@@ -562,7 +562,6 @@ pub async fn refusals_as_graphql_errors(request: Request, next: Next) -> Respons
     }
 }
 
-/// 401 with a GraphQL error body carrying `UNAUTHENTICATED`; nothing ran.
 /// Whether a `Content-Type` names a multipart body.
 fn is_multipart(content_type: Option<&header::HeaderValue>) -> bool {
     content_type
@@ -571,6 +570,7 @@ fn is_multipart(content_type: Option<&header::HeaderValue>) -> bool {
         .is_some_and(|start| start.eq_ignore_ascii_case("multipart/"))
 }
 
+/// 401 with a GraphQL error body carrying `UNAUTHENTICATED`; nothing ran.
 fn unauthenticated() -> Response {
     let mut response = error_response(StatusCode::UNAUTHORIZED, ApiError::Unauthenticated);
     response.headers_mut().insert(
@@ -599,17 +599,17 @@ fn server_error(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_throttle_lets_through_once_per_period() {
-        let throttle = super::Throttle::every(std::time::Duration::from_secs(1));
-        let start = std::time::Instant::now();
+        let throttle = Throttle::every(Duration::from_secs(1));
+        let start = Instant::now();
         assert!(throttle.due(start));
-        assert!(!throttle.due(start + std::time::Duration::from_millis(999)));
-        assert!(throttle.due(start + std::time::Duration::from_secs(1)));
-        assert!(!throttle.due(start + std::time::Duration::from_millis(1500)));
+        assert!(!throttle.due(start + Duration::from_millis(999)));
+        assert!(throttle.due(start + Duration::from_secs(1)));
+        assert!(!throttle.due(start + Duration::from_millis(1500)));
     }
-
-    use super::*;
 
     #[test]
     fn an_idempotency_key_names_a_request_or_is_refused() {

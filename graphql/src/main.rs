@@ -172,9 +172,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             clinic,
         } => seed_demo(config, members, days, clinic).await,
         Command::Erase { member, reason } => {
-            let pool = clinic_infra::db::connect_migrated(config.database_url.expose_secret(), 2)
-                .await
-                .context("database")?;
+            let pool = operator_pool(&config, 2).await?;
             let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
             let member = MemberId::new(member);
             let erasure =
@@ -186,9 +184,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::RotateMasterKey => {
-            let pool = clinic_infra::db::connect_migrated(config.database_url.expose_secret(), 2)
-                .await
-                .context("database")?;
+            let pool = operator_pool(&config, 2).await?;
             let old = operator::master_key(&config, false)?;
             let rotation = operator::rotate(&pool, &old).await?;
             // Said as a failure: an operator who then retires the old key must not have rotated
@@ -207,9 +203,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Disclosures { member, since_days } => {
-            let pool = clinic_infra::db::connect_migrated(config.database_url.expose_secret(), 2)
-                .await
-                .context("database")?;
+            let pool = operator_pool(&config, 2).await?;
             let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
             operator::disclosures_csv(
                 &pool,
@@ -249,14 +243,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The database of an operator command (erase, rotation, the accounting, rebuild): at exactly
+/// this build's migrations, neither created nor migrated (`db::connect_migrated`).
+async fn operator_pool(config: &Config, connections: u32) -> anyhow::Result<sqlx::PgPool> {
+    clinic_infra::db::connect_migrated(config.database_url.expose_secret(), connections)
+        .await
+        .context("database")
+}
+
 async fn rebuild(config: Config, projection: Option<String>) -> anyhow::Result<ExitCode> {
     let projections = match projection {
         Some(name) => vec![ProjectionName::parse(&name).context("--projection")?],
         None => ProjectionName::ALL.to_vec(),
     };
-    let pool = clinic_infra::db::connect_migrated(config.database_url.expose_secret(), 4)
-        .await
-        .context("database")?;
+    let pool = operator_pool(&config, 4).await?;
     let keyring = operator::keyring(&pool, operator::master_key(&config, false)?).await?;
     // An earlier rebuild killed mid-way (Ctrl-C) left tables with personal fields no erasure
     // reaches; this one recreates its own, and drops the others' unless they are running.

@@ -203,8 +203,9 @@ pub async fn depth(pool: &PgPool) -> Result<OutboxDepth, OutboxError> {
 }
 
 /// Starts the outbox for `clinic serve`: stores the staff directory, runs the `outbox`
-/// projection (one leader across processes, like the others) and, when `CLINIC_SMTP_URL` is set, `outbox_concurrency` delivery loops. Without it mail waits
-/// in the outbox. Every task stops when `stop` turns true.
+/// projection (one leader across processes, like the others) and, when `CLINIC_SMTP_URL` is
+/// set, `outbox_concurrency` delivery loops. Without it mail waits in the outbox. Every task
+/// stops when `stop` turns true.
 pub async fn spawn(
     pool: &PgPool,
     keyring: &Keyring,
