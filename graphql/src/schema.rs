@@ -74,6 +74,11 @@ pub fn weigh(rows: usize, child_complexity: usize) -> usize {
         .min(MAX_COMPLEXITY + 1)
 }
 
+/// What a list nested in a record weighs ([`NESTED_LIST_WEIGHT`] rows of its selection).
+pub fn nested_list(child_complexity: usize) -> usize {
+    weigh(NESTED_LIST_WEIGHT, child_complexity)
+}
+
 /// What resolvers reach: the database, the store and the command handlers.
 #[derive(Debug, Clone)]
 pub struct Services {

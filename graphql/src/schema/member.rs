@@ -350,9 +350,7 @@ impl Member {
 
     /// Their written consents (42 CFR 2.31), oldest first, each saying whether it is in force
     /// (as of the past instant, in time travel).
-    #[graphql(
-        complexity = "crate::schema::weigh(crate::schema::NESTED_LIST_WEIGHT, child_complexity)"
-    )]
+    #[graphql(complexity = "crate::schema::nested_list(child_complexity)")]
     async fn consents(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::privacy::Consent>> {
         let past = self.0.past.as_ref().map(|past| past.consents.clone());
         super::privacy::consents_of(ctx, self.0.id, past).await
@@ -360,17 +358,13 @@ impl Member {
 
     /// The emails about them, oldest first, each with the consent that allowed it (no
     /// addresses).
-    #[graphql(
-        complexity = "crate::schema::weigh(crate::schema::NESTED_LIST_WEIGHT, child_complexity)"
-    )]
+    #[graphql(complexity = "crate::schema::nested_list(child_complexity)")]
     async fn emails(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::privacy::MemberEmail>> {
         super::privacy::emails_of(ctx, self.0.id).await
     }
 
     /// Their check-ins (clinical reads: admins, clinicians, auditors).
-    #[graphql(
-        complexity = "crate::schema::weigh(crate::schema::NESTED_LIST_WEIGHT, child_complexity)"
-    )]
+    #[graphql(complexity = "crate::schema::nested_list(child_complexity)")]
     async fn check_ins(&self, ctx: &Context<'_>) -> ApiResult<Vec<CheckIn>> {
         self.read_record(ctx, &CHECK_INS).await?;
         match &self.0.past {
@@ -380,9 +374,7 @@ impl Member {
     }
 
     /// Their alumni follow-ups and outcomes (clinical reads: admins, clinicians, auditors).
-    #[graphql(
-        complexity = "crate::schema::weigh(crate::schema::NESTED_LIST_WEIGHT, child_complexity)"
-    )]
+    #[graphql(complexity = "crate::schema::nested_list(child_complexity)")]
     async fn follow_ups(&self, ctx: &Context<'_>) -> ApiResult<Vec<FollowUp>> {
         self.read_record(ctx, &FOLLOW_UPS).await?;
         match &self.0.past {
@@ -393,9 +385,7 @@ impl Member {
 
     /// The groups they are on (a facilitator: those of them they run; not intake, whose reads
     /// are profiles: a member's groups are their treatment).
-    #[graphql(
-        complexity = "crate::schema::weigh(crate::schema::NESTED_LIST_WEIGHT, child_complexity)"
-    )]
+    #[graphql(complexity = "crate::schema::nested_list(child_complexity)")]
     async fn groups(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::views::Group>> {
         self.require(ctx, &GROUPS).await?;
         let ids = match &self.0.past {

@@ -260,7 +260,7 @@ impl PrivacyQuery {
     /// `sinceDays` days (default 2190, six years), newest first.
     #[graphql(
         guard = "RoleGuard::new(\"read the accounting of disclosures\", roles::DISCLOSURES).reading(member_id.clone(), DataCategory::Disclosures)",
-        complexity = "crate::schema::weigh(crate::schema::NESTED_LIST_WEIGHT, child_complexity)"
+        complexity = "crate::schema::nested_list(child_complexity)"
     )]
     async fn disclosures(
         &self,

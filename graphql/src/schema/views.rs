@@ -722,7 +722,7 @@ impl Group {
     /// Who is on the roster now (a facilitator: of a group they run; not intake).
     #[graphql(
         guard = "RoleGuard::new(\"read rosters\", roles::SESSION_READ)",
-        complexity = "crate::schema::weigh(crate::schema::NESTED_LIST_WEIGHT, child_complexity)"
+        complexity = "crate::schema::nested_list(child_complexity)"
     )]
     async fn members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
         ensure_runs(ctx, &self.0)?;
@@ -802,7 +802,7 @@ impl Session {
     /// Attendance of every member on the roster, after corrections.
     #[graphql(
         guard = "RoleGuard::new(\"read attendance\", roles::SESSION_READ)",
-        complexity = "crate::schema::weigh(crate::schema::NESTED_LIST_WEIGHT, child_complexity)"
+        complexity = "crate::schema::nested_list(child_complexity)"
     )]
     async fn attendance(&self, ctx: &Context<'_>) -> ApiResult<Vec<AttendanceRecord>> {
         let ids: Vec<MemberId> = self.0.attendance.iter().map(|a| a.member_id).collect();
