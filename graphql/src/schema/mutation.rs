@@ -657,7 +657,7 @@ fn group_id_of(id: &ID) -> ApiResult<GroupId> {
 /// a second one; and from what it is created in, so one key never names a session in two
 /// groups. Random without a key.
 pub(super) fn new_id(ctx: &Context<'_>, what: &str, within: &str) -> ApiResult<uuid::Uuid> {
-    Ok(command_context(ctx)?.new_id(&format!("{what}/{within}")))
+    Ok(keyed_context(ctx)?.new_id(&format!("{what}/{within}")))
 }
 
 /// The command context of the mutation field `ctx` resolves. Its idempotency key is the
@@ -667,6 +667,15 @@ pub(super) fn new_id(ctx: &Context<'_>, what: &str, within: &str) -> ApiResult<u
 /// store compares and in the ids of what they create. With a key it also carries the request's
 /// digest, which tells a retry from another request sent with the same key.
 pub(super) fn command_context(ctx: &Context<'_>) -> ApiResult<CommandContext> {
+    let mut context = keyed_context(ctx)?;
+    if context.idempotency_key.is_some() {
+        context.request_digest = Some(super::request_digest::of(ctx)?);
+    }
+    Ok(context)
+}
+
+/// [`command_context`] without the request's digest: all the ids of new things need.
+fn keyed_context(ctx: &Context<'_>) -> ApiResult<CommandContext> {
     let request: &RequestContext = super::request(ctx)?;
     let field = ctx
         .path_node
@@ -680,10 +689,7 @@ pub(super) fn command_context(ctx: &Context<'_>) -> ApiResult<CommandContext> {
             .idempotency_key
             .as_ref()
             .map(|key| format!("{key}/{}/{field}", request.staff.sub)),
-        request_digest: match request.idempotency_key {
-            Some(_) => Some(super::request_digest::of(ctx)?),
-            None => None,
-        },
+        request_digest: None,
     })
 }
 
