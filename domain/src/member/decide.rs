@@ -178,15 +178,13 @@ fn give_consent(state: &MemberState, c: GiveConsent) -> Decision {
     if state.consent(c.consent).is_some() {
         return Err(MemberError::DuplicateConsent { consent: c.consent });
     }
-    if c.expires_at.is_none() && c.expires_on.is_none() {
-        return Err(ValueError::ConsentWithoutExpiry.into());
-    }
-    if c.expires_at.is_none()
-        && c.kind != ConsentKind::TreatmentPaymentOperations
-        && c.expires_on
-            .as_ref()
-            .is_some_and(|on| crate::consent::says_no_expiry(on.as_str()))
-    {
+    // Without a date, the written event or condition ends it; one saying there is none
+    // does only for treatment, payment and health care operations (42 CFR 2.31(a)(6)).
+    let ends_by_event = c.expires_on.as_ref().is_some_and(|on| {
+        c.kind == ConsentKind::TreatmentPaymentOperations
+            || !crate::consent::says_no_expiry(on.as_str())
+    });
+    if c.expires_at.is_none() && !ends_by_event {
         return Err(ValueError::ConsentWithoutExpiry.into());
     }
     if c.expires_at.is_some_and(|expires| expires <= c.signed_at) {
