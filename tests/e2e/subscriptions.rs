@@ -16,13 +16,20 @@ use uuid::Uuid;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: String, token: &str) -> (Socket, Value) {
+/// Opens a graphql-transport-ws socket at `url`, sending nothing yet.
+async fn handshake(url: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
         "sec-websocket-protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
+}
+
+async fn connect(url: String, token: &str) -> (Socket, Value) {
+    let mut socket = handshake(&url).await.unwrap();
     let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
     socket.send(Message::text(init.to_string())).await.unwrap();
     let ack = next_json(&mut socket).await;
@@ -42,6 +49,20 @@ async fn next_json(socket: &mut Socket) -> Value {
             Err(_) => return json!({ "type": "timeout" }),
         }
     }
+}
+
+/// Whether the server closes `socket` within `patience` (a close frame, an error or its end),
+/// whatever it sends before.
+async fn closed_within(socket: &mut Socket, patience: Duration) -> bool {
+    let closed = async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    };
+    tokio::time::timeout(patience, closed).await.is_ok()
 }
 
 /// Sends `query` over the socket as the graphql-transport-ws operation `id` (a subscription,
@@ -190,16 +211,10 @@ async fn a_subscription_ends_when_its_token_expires(pool: PgPool) {
         "{answer}"
     );
     // And a little later the socket itself is closed, giving its place back.
-    let closed = tokio::time::timeout(Duration::from_secs(25), async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(_)) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the socket outlived its token by 25 s");
+    assert!(
+        closed_within(&mut socket, Duration::from_secs(25)).await,
+        "the socket outlived its token by 25 s"
+    );
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
@@ -335,14 +350,7 @@ async fn a_socket_is_bounded_in_what_it_may_hold(pool: PgPool) {
     let app = spawn_app(pool).await;
     let token = app.token("dr-lee", Role::Clinician, "north");
     let url = format!("ws://{}/graphql/ws", app.addr);
-    let open = || {
-        let mut request = url.clone().into_client_request().unwrap();
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        async move { tokio_tungstenite::connect_async(request).await.unwrap().0 }
-    };
+    let open = || async { handshake(&url).await.unwrap() };
 
     // A valid connection_init carrying 100 KiB more: closed, never acknowledged.
     let mut socket = open().await;
@@ -357,16 +365,10 @@ async fn a_socket_is_bounded_in_what_it_may_hold(pool: PgPool) {
 
     // A socket that never sends connection_init is dropped after 10 s.
     let mut silent = open().await;
-    let ended = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            match silent.next().await {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(_)) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "still open after 20 s");
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(20)).await,
+        "still open after 20 s"
+    );
 
     // Sixteen subscriptions at once; the seventeenth is refused until one completes.
     let mut socket = subscribed(&app, &token, BOARD).await;
@@ -417,15 +419,7 @@ async fn a_process_serves_a_bounded_number_of_sockets(pool: PgPool) {
     assert_eq!(ack["type"], "connection_ack", "{ack}");
     let (_second, ack) = connect(url.clone(), &token).await;
     assert_eq!(ack["type"], "connection_ack", "{ack}");
-    let handshake = || {
-        let mut request = url.clone().into_client_request().unwrap();
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        tokio_tungstenite::connect_async(request)
-    };
-    match handshake().await {
+    match handshake(&url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 503);
         }
@@ -435,7 +429,7 @@ async fn a_process_serves_a_bounded_number_of_sockets(pool: PgPool) {
     drop(first);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match handshake().await {
+        match handshake(&url).await {
             Ok(_) => break,
             Err(_) if std::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
