@@ -375,13 +375,19 @@ async fn a_socket_is_bounded_in_what_it_may_hold(pool: PgPool) {
     for id in 2..=17 {
         send_operation(&mut socket, &id.to_string(), BOARD).await;
     }
-    let refusal = loop {
+    // The refusal, and each held subscription's first board (so none is still on its way).
+    let mut refusal = Value::Null;
+    let mut boards = std::collections::HashSet::new();
+    while refusal.is_null() || boards.len() < 16 {
         let message = next_json(&mut socket).await;
-        assert_ne!(message["type"], "timeout", "no answer for 17");
-        if message["id"] == "17" {
-            break message;
+        assert_ne!(message["type"], "timeout", "no answer for 17 or a board");
+        match message["id"].as_str() {
+            Some("17") if message["type"] == "complete" => {}
+            Some("17") => refusal = message,
+            Some(id) => assert!(boards.insert(id.to_owned()), "{message}"),
+            None => panic!("{message}"),
         }
-    };
+    }
     let error = &refusal["payload"]["errors"][0];
     assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{refusal}");
     assert!(
@@ -391,6 +397,17 @@ async fn a_socket_is_bounded_in_what_it_may_hold(pool: PgPool) {
             .contains("at most 16"),
         "{refusal}"
     );
+    // Subscribing again on an id in use replaces that subscription, with sixteen held too.
+    send_operation(&mut socket, "5", BOARD).await;
+    loop {
+        let message = next_json(&mut socket).await;
+        assert_ne!(message["type"], "timeout", "no answer for 5 again");
+        if message["id"] == "5" && message["type"] != "complete" {
+            assert_eq!(message["type"], "next", "{message}");
+            assert!(message["payload"].get("errors").is_none(), "{message}");
+            break;
+        }
+    }
     let complete = json!({ "id": "1", "type": "complete" });
     socket
         .send(Message::text(complete.to_string()))

@@ -40,7 +40,7 @@ pub const MAX_SOCKETS: usize = 1_000;
 pub const MAX_SUBSCRIPTIONS: usize = 16;
 
 /// The subscriptions a socket holds now (in its connection data, from `connection_init`).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Subscriptions(Arc<AtomicUsize>);
 
 /// A place in a socket's [`Subscriptions`], given back when its stream ends or is stopped.
@@ -113,21 +113,33 @@ impl Executor for SubscriptionsOnly {
         let subscriptions = session_data
             .as_ref()
             .and_then(|data| data.get(&std::any::TypeId::of::<Subscriptions>()))
-            .and_then(|any| any.downcast_ref::<Subscriptions>());
-        let Some(held) = subscriptions.and_then(Subscriptions::take) else {
-            let error = ApiError::BadInput(format!(
-                "a socket may hold at most {MAX_SUBSCRIPTIONS} subscriptions; complete one \
-                 before starting another"
-            ));
-            return refused(server_error(error, Pos::default()));
-        };
-        Executor::execute_stream(&self.0, request, session_data)
-            .map(move |response| {
-                // The place is held as long as the stream is.
-                let _ = &held;
-                response
-            })
-            .boxed()
+            .and_then(|any| any.downcast_ref::<Subscriptions>())
+            .cloned();
+        let schema = self.0.clone();
+        // A subscribe on an id in use replaces that id's stream, which async-graphql drops
+        // only after this returns: on a socket holding the most, the place is taken again when
+        // the stream is first polled, after the drop (refused now, the replacement would be
+        // refused and both lost). Taken now when free, so the first sixteen keep theirs.
+        let now = subscriptions.as_ref().and_then(Subscriptions::take);
+        stream::once(async move {
+            let held = now.or_else(|| subscriptions.as_ref().and_then(Subscriptions::take));
+            let Some(held) = held else {
+                let error = ApiError::BadInput(format!(
+                    "a socket may hold at most {MAX_SUBSCRIPTIONS} subscriptions; complete \
+                     one before starting another"
+                ));
+                return refused(server_error(error, Pos::default()));
+            };
+            Executor::execute_stream(&schema, request, session_data)
+                .map(move |response| {
+                    // The place is held as long as the stream is.
+                    let _ = &held;
+                    response
+                })
+                .boxed()
+        })
+        .flatten()
+        .boxed()
     }
 }
 
