@@ -63,7 +63,8 @@ enum Command {
         #[arg(long, default_value_t = 8 * 3600, value_parser = clap::value_parser!(i64).range(1..=31 * 24 * 3600))]
         ttl: i64,
     },
-    /// Recompute every hash chain; exit 1 and name the broken streams if any.
+    /// Recompute every hash chain: exit 0 when intact, 1 naming the broken streams, 2 when the
+    /// check could not run (as diff and grep: a monitor must tell tampering from an outage).
     Verify {
         /// Only this clinic's streams.
         #[arg(long)]
@@ -117,12 +118,17 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
+    // verify's 1 says "tampered"; its failing to check is another answer.
+    let failed = match cli.command {
+        Command::Verify { .. } => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    };
     match run(cli.command).await {
         Ok(code) => code,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "clinic failed");
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            failed
         }
     }
 }

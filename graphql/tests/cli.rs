@@ -102,10 +102,13 @@ async fn verify_passes_on_an_intact_log_and_fails_naming_a_tampered_stream(pool:
     assert!(stdout(&output).contains(&format!("BROKEN north/{tampered}")));
     let south_only = clinic(&["verify", "--clinic", "south"], &url);
     assert!(south_only.status.success(), "{}", stdout(&south_only));
-    // A mistyped clinic is no intact one.
+    // A mistyped clinic is no intact one, and no tampered one either: the check did not run.
     let typo = clinic(&["verify", "--clinic", "suoth"], &url);
-    assert_eq!(typo.status.code(), Some(1));
+    assert_eq!(typo.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&typo.stderr).contains("`suoth` has no streams"));
+    let server = url.rsplit_once('/').unwrap().0;
+    let missing = clinic(&["verify"], &format!("{server}/clinic_no_such_database"));
+    assert_eq!(missing.status.code(), Some(2));
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
