@@ -439,11 +439,26 @@ async fn no_consent_or_a_revoked_consent_sends_nothing(pool: PgPool) {
     project(&pool).await;
     append(&pool, dan, vec![revoked(dan_consent)]).await;
     project(&pool).await;
+    // Two email consents; the row relies on the lasting one, and the other is revoked, the
+    // projection not seeing it yet: the member said no to email, and the worker cancels too.
+    let fay = MemberId::new(Uuid::new_v4());
+    let (lasting, shorter) = (
+        ConsentId::new(Uuid::new_v4()),
+        ConsentId::new(Uuid::new_v4()),
+    );
+    let mut events = vec![
+        referred(fay, Some("fay@example.org")),
+        email_consent(lasting, None),
+        email_consent(shorter, Some(now() + time::Duration::days(300))),
+    ];
+    events.extend(discharged_to_aftercare(FollowUpId::new(Uuid::new_v4())));
+    append(&pool, fay, events).await;
     // Revoked after the row was queued, and the projection has NOT seen it yet: the worker
     // reads the log at send time and cancels.
     let (eve, eve_consent) = a_consenting_member_in_aftercare(&pool, "eve@example.org").await;
     project(&pool).await;
     append(&pool, eve, vec![revoked(eve_consent)]).await;
+    append(&pool, fay, vec![revoked(shorter)]).await;
 
     let mailer = mailer(&server.url());
     let mut outcomes = Vec::new();
@@ -459,10 +474,16 @@ async fn no_consent_or_a_revoked_consent_sends_nothing(pool: PgPool) {
     assert!(
         matches!(
             outcomes.as_slice(),
-            [ExecutionOutcome::Cancelled {
-                reason: CancelReason::ConsentRevoked,
-                ..
-            }]
+            [
+                ExecutionOutcome::Cancelled {
+                    reason: CancelReason::ConsentRevoked,
+                    ..
+                },
+                ExecutionOutcome::Cancelled {
+                    reason: CancelReason::ConsentRevoked,
+                    ..
+                }
+            ]
         ),
         "{outcomes:?}"
     );
@@ -476,10 +497,11 @@ async fn no_consent_or_a_revoked_consent_sends_nothing(pool: PgPool) {
     let mut expected = vec![
         (dan.as_uuid(), "consent_revoked".to_owned()),
         (eve.as_uuid(), "consent_revoked".to_owned()),
+        (fay.as_uuid(), "consent_revoked".to_owned()),
     ];
     expected.sort();
     assert_eq!(cancelled, expected);
-    assert_eq!(statuses(&pool).await, vec![("cancelled".to_owned(), 2)]);
+    assert_eq!(statuses(&pool).await, vec![("cancelled".to_owned(), 3)]);
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

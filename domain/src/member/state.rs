@@ -327,11 +327,15 @@ impl MemberState {
             .find(|c| c.scope == scope && c.in_force_at(at))
     }
 
-    /// The consent of `scope` an automatic email may rely on at `at`: in force, and ending only
-    /// in ways the record shows ([`Consent::end_is_on_record`]); of several, the one that lasts
-    /// longest (no end date first, then the latest end date; then the most recent), so an email
-    /// recorded under it is not cancelled when a shorter one lapses while another still allows
-    /// it. `None` means the email must not be sent.
+    /// The consent of `scope` an automatic email may rely on at `at`: in force, not revoked,
+    /// and ending only in ways the record shows ([`Consent::end_is_on_record`]); of several,
+    /// the one that lasts longest (no end date first, then the latest end date; then the most
+    /// recent), so an email recorded under it is not cancelled when a shorter one lapses while
+    /// another still allows it. `None` means the email must not be sent.
+    ///
+    /// A revocation on record stops outreach whatever receipt time it carries: one dated ahead
+    /// (a clock or a hand running fast) must not leave a window in which the member, who has
+    /// said no, is still written to.
     pub fn consent_for_outreach(
         &self,
         scope: ConsentScope,
@@ -340,7 +344,12 @@ impl MemberState {
         self.consents
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.scope == scope && c.in_force_at(at) && c.end_is_on_record())
+            .filter(|(_, c)| {
+                c.scope == scope
+                    && c.revoked_at.is_none()
+                    && c.in_force_at(at)
+                    && c.end_is_on_record()
+            })
             .max_by_key(|&(given, c)| (c.expires_at.is_none(), c.expires_at, given))
             .map(|(_, c)| c)
     }

@@ -10,7 +10,9 @@
 //! - `ConsentRevoked` (of an `email_outreach` consent) cancels every pending email to the
 //!   member; `MemberErased` cancels everything pending for the member and forgets the address;
 //! - at send time ([`send_check`]): the row's consent must still be in force (not revoked, not
-//!   expired), the member not erased, the email not stale.
+//!   expired), no `email_outreach` consent revoked since the row's event, the member not
+//!   erased, the email not stale. The worker applies this itself, so a revocation stops the
+//!   email even while the projection that cancels rows is behind.
 
 use std::collections::BTreeSet;
 
@@ -54,6 +56,11 @@ pub struct OutboxEnvelope {
 pub struct MemberMail {
     state: MemberState,
     email: Option<String>,
+    /// Events folded: the version of the last one, as a stream is folded from version 1 and
+    /// has no gaps.
+    version: i64,
+    /// The version of the last `ConsentRevoked` of an `email_outreach` consent.
+    outreach_revoked_at_version: Option<i64>,
 }
 
 impl MemberMail {
@@ -65,13 +72,29 @@ impl MemberMail {
     /// Applies one event.
     #[must_use]
     pub fn evolve(mut self, event: &MemberEvent) -> Self {
+        self.version += 1;
         match event {
             MemberEvent::MemberReferred(referred) => self.email.clone_from(&referred.email),
             MemberEvent::MemberErased(_) => self.email = None,
+            MemberEvent::ConsentRevoked(revoked)
+                if self
+                    .state
+                    .consent(revoked.consent_id)
+                    .is_some_and(|c| c.scope == ConsentScope::EmailOutreach) =>
+            {
+                self.outreach_revoked_at_version = Some(self.version);
+            }
             _ => {}
         }
         self.state = self.state.evolve(event);
         self
+    }
+
+    /// Whether an `email_outreach` consent was revoked after the event at `version`: the
+    /// member said no to email since, whichever consent an email queued then relied on.
+    pub fn outreach_revoked_after(&self, version: i64) -> bool {
+        self.outreach_revoked_at_version
+            .is_some_and(|revoked| revoked > version)
     }
 
     /// The domain's view of the member.
@@ -287,11 +310,13 @@ pub fn is_stale(send_before: OffsetDateTime, now: OffsetDateTime) -> bool {
 }
 
 /// Whether a pending email may go now, given the member as they are now: `Err` says why it is
-/// cancelled instead. Member emails need the consent the row recorded to be in force `now`.
+/// cancelled instead. Member emails need the consent the row recorded to be in force `now` and
+/// unrevoked, and no `email_outreach` revocation after the row's event (at `event_version`).
 pub fn send_check(
     now_member: &MemberMail,
     kind: EmailKind,
     consent_id: Option<ConsentId>,
+    event_version: i64,
     send_before: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<(), CancelReason> {
@@ -304,10 +329,13 @@ pub fn send_check(
     if !kind.to_member() {
         return Ok(());
     }
+    if now_member.outreach_revoked_after(event_version) {
+        return Err(CancelReason::ConsentRevoked);
+    }
     let consent = consent_id
         .and_then(|id| now_member.state().consent(id))
         .ok_or(CancelReason::ConsentRevoked)?;
-    if consent.in_force_at(now) {
+    if consent.revoked_at.is_none() && consent.in_force_at(now) {
         Ok(())
     } else if consent.expires_at.is_some_and(|expires| expires <= now)
         && consent.revoked_at.is_none_or(|revoked| revoked > now)

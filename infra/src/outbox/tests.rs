@@ -108,9 +108,13 @@ fn email_consent(n: u128) -> MemberEvent {
 }
 
 fn revoked(n: u128) -> MemberEvent {
+    revoked_on(n, T0)
+}
+
+fn revoked_on(n: u128, received_at: OffsetDateTime) -> MemberEvent {
     ConsentRevoked {
         consent_id: consent_id(n),
-        received_at: T0,
+        received_at,
         how_received: "in writing".into(),
     }
     .into()
@@ -475,7 +479,7 @@ fn at_send_time_the_recorded_consent_must_still_be_in_force() {
     let kind = EmailKind::AftercareWelcome;
     let given = member(vec![referred(Some("ann@example.org")), email_consent(1)]);
     assert_eq!(
-        send_check(&given, kind, Some(consent_id(1)), before, now),
+        send_check(&given, kind, Some(consent_id(1)), 2, before, now),
         Ok(())
     );
 
@@ -485,7 +489,7 @@ fn at_send_time_the_recorded_consent_must_still_be_in_force() {
         revoked(1),
     ]);
     assert_eq!(
-        send_check(&revoked, kind, Some(consent_id(1)), before, now),
+        send_check(&revoked, kind, Some(consent_id(1)), 2, before, now),
         Err(CancelReason::ConsentRevoked)
     );
 
@@ -498,18 +502,94 @@ fn at_send_time_the_recorded_consent_must_still_be_in_force() {
             &expiring,
             kind,
             Some(consent_id(1)),
+            2,
             before,
             now - Duration::SECOND
         ),
         Ok(())
     );
     assert_eq!(
-        send_check(&expiring, kind, Some(consent_id(1)), before, now),
+        send_check(&expiring, kind, Some(consent_id(1)), 2, before, now),
         Err(CancelReason::ConsentExpired)
     );
     assert_eq!(
-        send_check(&given, kind, Some(consent_id(9)), before, now),
+        send_check(&given, kind, Some(consent_id(9)), 2, before, now),
         Err(CancelReason::ConsentRevoked)
+    );
+}
+
+#[test]
+fn a_revocation_dated_ahead_stops_email_from_its_recording() {
+    // Recorded at version 3 with a receipt time ten days on (a clock or a hand running fast).
+    let ahead = revoked_on(1, T0 + Duration::days(10));
+    let revoked = member(vec![
+        referred(Some("ann@example.org")),
+        email_consent(1),
+        ahead.clone(),
+    ]);
+    let now = T0 + Duration::days(1);
+    assert_eq!(
+        send_check(
+            &revoked,
+            EmailKind::FollowUpDue,
+            Some(consent_id(1)),
+            2,
+            now + Duration::DAY,
+            now
+        ),
+        Err(CancelReason::ConsentRevoked)
+    );
+    // Nor is an email queued under it by an event recorded after it.
+    let changes = given(vec![
+        referred(Some("ann@example.org")),
+        email_consent(1),
+        ahead,
+        aftercare(),
+    ]);
+    assert!(
+        !changes
+            .iter()
+            .any(|c| matches!(c, OutboxChange::Enqueue(_))),
+        "{changes:?}"
+    );
+}
+
+#[test]
+fn at_send_time_any_email_consent_revoked_since_the_event_stops_it() {
+    // Queued at version 4 under consent 1, the longest lasting; then consent 2 is revoked.
+    let now_member = member(vec![
+        referred(Some("ann@example.org")),
+        email_consent(1),
+        consent(
+            2,
+            ConsentScope::EmailOutreach,
+            Some(T0 + Duration::days(300)),
+        ),
+        aftercare(),
+        revoked(2),
+    ]);
+    let (before, now) = (T0 + Duration::days(2), T0 + Duration::days(1));
+    let kind = EmailKind::AftercareWelcome;
+    assert_eq!(
+        send_check(&now_member, kind, Some(consent_id(1)), 4, before, now),
+        Err(CancelReason::ConsentRevoked)
+    );
+    // An email queued after that revocation, under the consent still given, may go.
+    assert_eq!(
+        send_check(&now_member, kind, Some(consent_id(1)), 5, before, now),
+        Ok(())
+    );
+    // A revocation of another scope says nothing about email.
+    let family = member(vec![
+        referred(Some("ann@example.org")),
+        email_consent(1),
+        consent(2, ConsentScope::FamilyContact, None),
+        aftercare(),
+        revoked(2),
+    ]);
+    assert_eq!(
+        send_check(&family, kind, Some(consent_id(1)), 4, before, now),
+        Ok(())
     );
 }
 
@@ -526,6 +606,7 @@ fn at_send_time_erased_members_and_stale_emails_are_cancelled() {
             &gone,
             EmailKind::OutreachNotice,
             None,
+            2,
             now + Duration::DAY,
             now
         ),
@@ -537,6 +618,7 @@ fn at_send_time_erased_members_and_stale_emails_are_cancelled() {
             &given,
             EmailKind::FollowUpDue,
             Some(consent_id(1)),
+            2,
             now,
             now
         ),
@@ -548,6 +630,7 @@ fn at_send_time_erased_members_and_stale_emails_are_cancelled() {
             &given,
             EmailKind::OutreachNotice,
             None,
+            2,
             now + Duration::DAY,
             now
         ),
@@ -597,7 +680,14 @@ fn follow_ups_falling_due_late_are_news_of_their_due_day_not_of_their_recording(
     let now_member = member(late);
     for (kind, send_before) in windows {
         assert_eq!(
-            send_check(&now_member, kind, Some(consent_id(1)), send_before, at(4)),
+            send_check(
+                &now_member,
+                kind,
+                Some(consent_id(1)),
+                2,
+                send_before,
+                at(4)
+            ),
             Err(CancelReason::Stale)
         );
     }

@@ -240,6 +240,8 @@ struct Task {
     kind: EmailKind,
     recipient: Option<String>,
     consent_id: Option<ConsentId>,
+    /// The version of the event that queued it in the member's stream.
+    event_version: i64,
     /// Attempts made, this one included.
     attempts: u32,
     send_before: OffsetDateTime,
@@ -284,8 +286,15 @@ async fn execute_task(
             });
         }
     };
-    let check = fold::send_check(&member, task.kind, task.consent_id, task.send_before, now)
-        .and_then(|()| task.recipient.clone().ok_or(CancelReason::MemberErased));
+    let check = fold::send_check(
+        &member,
+        task.kind,
+        task.consent_id,
+        task.event_version,
+        task.send_before,
+        now,
+    )
+    .and_then(|()| task.recipient.clone().ok_or(CancelReason::MemberErased));
     let recipient = match check {
         Ok(recipient) => recipient,
         Err(reason) => return cancelled(&pool, &task, reason).await,
@@ -426,6 +435,7 @@ async fn claim(pool: &PgPool) -> Result<Option<(Task, Vec<RecordedEvent>)>, Outb
         kind: kind.parse().map_err(|()| OutboxError::Corrupt("kind"))?,
         recipient: row.try_get("recipient")?,
         consent_id: consent_id.map(ConsentId::new),
+        event_version: row.try_get("outbox_event_version")?,
         attempts: u32::try_from(attempts).unwrap_or(0),
         send_before: row.try_get("send_before")?,
         message_id: row.try_get("message_id")?,

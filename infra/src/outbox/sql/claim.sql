@@ -21,10 +21,11 @@ claimed AS (
            no_flush
      WHERE o.id = due.id
     RETURNING o.id, o.next_attempt_at, o.clinic, o.member_id, o.kind, o.recipient,
-              o.consent_id, o.attempts, o.send_before, o.message_id
+              o.consent_id, o.event_version, o.attempts, o.send_before, o.message_id
 )
 SELECT c.id AS outbox_id, c.next_attempt_at, c.clinic AS outbox_clinic, c.member_id, c.kind,
-       c.recipient, c.consent_id, c.attempts, c.send_before, c.message_id,
+       c.recipient, c.consent_id, c.event_version AS outbox_event_version, c.attempts,
+       c.send_before, c.message_id,
        e.position, e.transaction_id::text::bigint AS transaction_id, e.clinic, e.stream_id,
        e.version, e.event_id, e.type, e.schema_version, e.data, e.metadata, e.recorded_at,
        e.prev_hash, e.hash
