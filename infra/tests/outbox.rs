@@ -1118,3 +1118,45 @@ async fn an_unreadable_stream_holds_its_emails_back_instead_of_killing_them(pool
     assert_eq!(dead[0].last_error.as_deref(), Some("undecodable_stream"));
     assert_eq!(server.count(), 0, "nothing sent unchecked");
 }
+
+/// An email of a kind only a newer release sends (met by an older worker during a rolling
+/// upgrade) is left for that release: not leased, its attempts not counted, while this build's
+/// own emails go.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_email_of_a_kind_this_build_does_not_send_is_left_alone(pool: PgPool) {
+    let server = SmtpServer::start();
+    a_consenting_member_in_aftercare(&pool, "jo@example.org").await;
+    project(&pool).await;
+    for statement in [
+        // What a newer release's migration would do.
+        "ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check",
+        "CREATE TABLE newer AS SELECT * FROM outbox",
+        "UPDATE newer SET id = gen_random_uuid(), event_id = gen_random_uuid(),
+                kind = 'relapse_prevention_tip', message_id = '<newer@mail.invalid>'",
+        "INSERT INTO outbox SELECT * FROM newer",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    let mailer = mailer(&server.url());
+    let mut outcomes = Vec::new();
+    loop {
+        match try_execute_task(&pool, &mailer, &fast_retries())
+            .await
+            .unwrap()
+        {
+            ExecutionOutcome::EmptyQueue => break,
+            outcome => outcomes.push(outcome),
+        }
+    }
+    assert!(
+        matches!(outcomes[..], [ExecutionOutcome::Sent { .. }]),
+        "{outcomes:?}"
+    );
+    let newer: (String, i32) =
+        sqlx::query_as("SELECT status, attempts FROM outbox WHERE kind = 'relapse_prevention_tip'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(newer, ("pending".to_owned(), 0));
+    assert_eq!(server.count(), 1);
+}

@@ -417,8 +417,10 @@ fn millis(duration: Duration) -> i64 {
 /// Claims one due email and reads its member's stream as the log holds it now, in one
 /// statement (`sql/claim.sql`).
 async fn claim(pool: &PgPool) -> Result<Option<(Task, Vec<RecordedEvent>)>, OutboxError> {
+    let kinds = EmailKind::ALL.map(EmailKind::as_str);
     let rows = sqlx::query(include_str!("sql/claim.sql"))
         .bind(millis(LEASE))
+        .bind(&kinds[..])
         .fetch_all(pool)
         .await?;
     let Some(row) = rows.first() else {

@@ -1,4 +1,6 @@
--- Claims one task ($1: the lease in milliseconds) and reads its member's stream, in one short
+-- Claims one task ($1: the lease in milliseconds; $2: the kinds of email this build sends, so
+-- a kind only a newer release writes, met during a rolling upgrade, is left for that release
+-- instead of being leased and counted as failed here) and reads its member's stream, in one short
 -- statement. The oldest due pending email, locked FOR UPDATE SKIP LOCKED (rows other workers
 -- are claiming are passed over, so concurrent workers never take the same email), is leased:
 -- its next_attempt_at moves to the end of the lease (no one else finds it due meanwhile; the
@@ -14,7 +16,7 @@ claimed AS (
            updated_at = now()
       FROM (SELECT id
               FROM outbox
-             WHERE status = 'pending' AND next_attempt_at <= now()
+             WHERE status = 'pending' AND next_attempt_at <= now() AND kind = ANY($2::text[])
              ORDER BY next_attempt_at
              LIMIT 1
                FOR UPDATE SKIP LOCKED) due,
