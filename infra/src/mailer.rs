@@ -24,9 +24,15 @@ use smtp::{SmtpFailure, SmtpPool, SmtpTarget};
 /// The sender's display name on every email: says who cares, not what for.
 pub const SENDER_NAME: &str = "Care Team";
 
-/// How long one message's SMTP exchange (connecting included) may take before it counts as
-/// failed (and is retried).
+/// How long one message's SMTP exchange up to the message itself (connecting, TLS, the login,
+/// `MAIL`, `RCPT`, `DATA`) may take before it counts as failed (and is retried).
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the server may take to answer a message it has whole. Longer than
+/// [`SMTP_TIMEOUT`]: a server may scan a message before it answers (RFC 5321 4.5.3.2.6 asks
+/// clients to wait ten minutes), and one given up on may still deliver it, so the retry would
+/// be a second copy. Three minutes, inside the outbox's send deadline and lease.
+pub const ACCEPTANCE_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The emails the service sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -284,6 +290,11 @@ impl SendError {
                 server: true,
                 summary: "timeout".to_owned(),
             },
+            SmtpFailure::NoAnswerToMessage => Self::Smtp {
+                permanent: false,
+                server: true,
+                summary: "no answer to the message (it may have arrived)".to_owned(),
+            },
         }
     }
 }
@@ -333,7 +344,8 @@ const CLEARTEXT_CREDENTIALS: &str = "credentials only over TLS (smtps://, or smt
 /// send its password in clear across a network (plain `smtp://`, or STARTTLS only if offered,
 /// with credentials, to a host other than this machine's loopback).
 fn smtp_target(smtp_url: &str) -> Result<SmtpTarget, MailerError> {
-    let target = SmtpTarget::parse(smtp_url, SMTP_TIMEOUT).ok_or(MailerError::SmtpUrl)?;
+    let target = SmtpTarget::parse(smtp_url, SMTP_TIMEOUT, ACCEPTANCE_TIMEOUT)
+        .ok_or(MailerError::SmtpUrl)?;
     if target.sends_password_in_clear() {
         return Err(MailerError::CleartextCredentials);
     }
@@ -452,15 +464,24 @@ impl Mailer {
         self.send_message(message).await
     }
 
-    /// Sends an already composed message, within [`SMTP_TIMEOUT`].
+    /// Sends an already composed message, within [`SMTP_TIMEOUT`] up to the message and
+    /// [`ACCEPTANCE_TIMEOUT`] for the server's answer to it.
     pub async fn send_message(&self, message: Message) -> Result<(), SendError> {
-        let sent = tokio::time::timeout(
-            SMTP_TIMEOUT,
-            self.pool.send(message.envelope(), &message.formatted()),
-        )
-        .await
-        .map_err(|_| SendError::from_failure(&SmtpFailure::Timeout))?;
-        sent.map_err(|failure| SendError::from_failure(&failure))
+        self.pool
+            .send(message.envelope(), &message.formatted())
+            .await
+            .map_err(|failure| SendError::from_failure(&failure))
+    }
+
+    /// The same mailer with other timeouts than [`SMTP_TIMEOUT`] and [`ACCEPTANCE_TIMEOUT`]
+    /// (tests of slow servers use seconds), and no connection of the original's.
+    #[must_use]
+    pub fn with_timeouts(self, exchange: Duration, acceptance: Duration) -> Self {
+        let target = self.pool.target().with_timeouts(exchange, acceptance);
+        Self {
+            pool: Arc::new(SmtpPool::new(target, self.pool.max_idle())),
+            ..self
+        }
     }
 }
 

@@ -723,6 +723,8 @@ enum Refuses {
     Recipient(&'static str),
     /// Every message, at the end of its data, with this answer.
     Message(&'static str),
+    /// Nothing, but it answers every message only this long after its end.
+    Nothing { answers_after: Duration },
 }
 
 /// An SMTP server that refuses `what` on every connection. Returns its port and how many
@@ -755,17 +757,24 @@ async fn refusing_server(what: Refuses) -> (u16, Arc<AtomicUsize>) {
                     let answer: String = match (line.get(..4).unwrap_or(line.as_str()), what) {
                         ("EHLO", _) => "250-fake\r\n250 AUTH PLAIN LOGIN\r\n".into(),
                         ("AUTH", _) => "535 5.7.8 authentication credentials invalid\r\n".into(),
-                        ("MAIL", Refuses::Recipient(_) | Refuses::Message(_)) => {
-                            "250 2.1.0 ok\r\n".into()
-                        }
+                        (
+                            "MAIL",
+                            Refuses::Recipient(_) | Refuses::Message(_) | Refuses::Nothing { .. },
+                        ) => "250 2.1.0 ok\r\n".into(),
                         ("MAIL", _) => "553 5.7.1 sender address rejected\r\n".into(),
                         ("RCPT", Refuses::Recipient(answer)) => format!("{answer}\r\n"),
-                        ("RCPT", Refuses::Message(_)) => "250 2.1.5 ok\r\n".into(),
-                        ("DATA", Refuses::Message(_)) => {
+                        ("RCPT", Refuses::Message(_) | Refuses::Nothing { .. }) => {
+                            "250 2.1.5 ok\r\n".into()
+                        }
+                        ("DATA", Refuses::Message(_) | Refuses::Nothing { .. }) => {
                             in_data = true;
                             "354 end data with <CR><LF>.<CR><LF>\r\n".into()
                         }
                         (".", Refuses::Message(answer)) => format!("{answer}\r\n"),
+                        (".", Refuses::Nothing { answers_after }) => {
+                            tokio::time::sleep(answers_after).await;
+                            "250 2.0.0 queued\r\n".into()
+                        }
                         ("RSET", _) => "250 2.0.0 ok\r\n".into(),
                         ("QUIT", _) => "221 bye\r\n".into(),
                         _ => "503 5.5.1 bad sequence\r\n".into(),
@@ -1159,4 +1168,53 @@ async fn an_email_of_a_kind_this_build_does_not_send_is_left_alone(pool: PgPool)
             .unwrap();
     assert_eq!(newer, ("pending".to_owned(), 0));
     assert_eq!(server.count(), 1);
+}
+
+/// A server that answers a message only after scanning it (a content filter) has it: waited
+/// for longer than the exchange before it (a retry would send a second copy), and when even
+/// that wait runs out, the email is retried as server trouble, saying it may have arrived.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_server_slow_to_answer_a_message_is_waited_for(pool: PgPool) {
+    a_consenting_member_in_aftercare(&pool, "kai@example.org").await;
+    project(&pool).await;
+    let scanning = refusing_url(Refuses::Nothing {
+        answers_after: Duration::from_secs(2),
+    })
+    .await;
+    let exchange = Duration::from_secs(1);
+    let impatient = mailer(&scanning).with_timeouts(exchange, Duration::from_secs(1));
+    let outcome = try_execute_task(&pool, &impatient, &fast_retries())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            ExecutionOutcome::Retrying {
+                server_trouble: true,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let last_error: Option<String> = sqlx::query_scalar("SELECT last_error FROM outbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        last_error.as_deref(),
+        Some("no answer to the message (it may have arrived)")
+    );
+
+    sqlx::query("UPDATE outbox SET next_attempt_at = now()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let patient = mailer(&scanning).with_timeouts(exchange, Duration::from_secs(10));
+    let outcome = try_execute_task(&pool, &patient, &fast_retries())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, ExecutionOutcome::Sent { .. }),
+        "{outcome:?}"
+    );
 }

@@ -47,12 +47,16 @@ pub(crate) struct SmtpTarget {
     security: Security,
     credentials: Option<Credentials>,
     hello: ClientId,
+    /// How long everything before the message may take: connecting, TLS, the login, and
+    /// `MAIL`, `RCPT` and `DATA`.
     timeout: Duration,
+    /// How long the server may take to answer the message once it has it whole.
+    acceptance: Duration,
 }
 
 impl SmtpTarget {
     /// Parses an `smtp://` or `smtps://` URL; `None` when it is not one.
-    pub(crate) fn parse(raw: &str, timeout: Duration) -> Option<Self> {
+    pub(crate) fn parse(raw: &str, timeout: Duration, acceptance: Duration) -> Option<Self> {
         let url = url::Url::parse(raw).ok()?;
         let tls = url
             .query_pairs()
@@ -80,7 +84,17 @@ impl SmtpTarget {
             credentials,
             hello: ClientId::default(),
             timeout,
+            acceptance,
         })
+    }
+
+    /// The same server with other timeouts.
+    pub(crate) fn with_timeouts(&self, timeout: Duration, acceptance: Duration) -> Self {
+        Self {
+            timeout,
+            acceptance,
+            ..self.clone()
+        }
     }
 
     /// Whether a login would cross the network unencrypted: credentials with plain SMTP (or
@@ -146,12 +160,12 @@ impl SmtpTarget {
     }
 }
 
-/// One mail transaction (MAIL, RCPT, DATA, the message), as lettre's
+/// One mail transaction up to the message (MAIL, RCPT, DATA), as lettre's
 /// `AsyncSmtpConnection::send` runs it, except that a refused `MAIL FROM` is told apart: the
 /// sender is `CLINIC_MAIL_FROM` for every email, so its refusal (a mistyped or unverified sender,
 /// an account not allowed to send as it) would refuse every email alike. It is the
 /// configuration's trouble, to retry once it is fixed, not a reason to dead-letter the email.
-async fn transaction(
+async fn open_transaction(
     conn: &mut AsyncSmtpConnection,
     envelope: &Envelope,
     email: &[u8],
@@ -198,7 +212,6 @@ async fn transaction(
             })?;
     }
     conn.command(Data).await.map_err(email_or_policy)?;
-    conn.message(email).await.map_err(email_or_policy)?;
     Ok(())
 }
 
@@ -277,8 +290,10 @@ pub(crate) enum SmtpFailure {
     Session(lettre::transport::smtp::Error),
     /// The TCP connection could not be made.
     Connect,
-    /// Connecting took too long.
+    /// The exchange before the message took too long.
     Timeout,
+    /// The server had the whole message and did not answer in time: it may have taken it.
+    NoAnswerToMessage,
 }
 
 struct Idle {
@@ -302,16 +317,44 @@ impl SmtpPool {
         }
     }
 
+    pub(crate) fn target(&self) -> &SmtpTarget {
+        &self.target
+    }
+
+    pub(crate) fn max_idle(&self) -> usize {
+        self.max_idle
+    }
+
     /// Sends one message on a pooled connection (a new one if none is idle). A connection that
     /// failed is closed, never reused; the caller decides whether to try the message again.
+    ///
+    /// The exchange up to the message has [`SmtpTarget::timeout`]; the server's answer to the
+    /// message its own, longer [`SmtpTarget::acceptance`] (RFC 5321 4.5.3.2.6 asks for ten
+    /// minutes): a server may scan a message before it answers, and one given up on then may
+    /// well deliver it, so the retry would be a second copy.
     pub(crate) async fn send(&self, envelope: &Envelope, email: &[u8]) -> Result<(), SmtpFailure> {
-        let mut conn = match self.checkout().await {
-            Some(conn) => conn,
-            None => self.target.connect().await?,
+        let opened = tokio::time::timeout(self.target.timeout, async {
+            let mut conn = match self.checkout().await {
+                Some(conn) => conn,
+                None => self.target.connect().await?,
+            };
+            match open_transaction(&mut conn, envelope, email).await {
+                Ok(()) => Ok(conn),
+                Err(failure) => {
+                    // A refused command leaves the transaction half open: close, as lettre does.
+                    conn.abort().await;
+                    Err(failure)
+                }
+            }
+        })
+        .await;
+        let mut conn = opened.map_err(|_| SmtpFailure::Timeout)??;
+        let answered = tokio::time::timeout(self.target.acceptance, conn.message(email)).await;
+        let result = match answered {
+            Ok(answer) => answer.map(drop).map_err(email_or_policy),
+            Err(_) => Err(SmtpFailure::NoAnswerToMessage),
         };
-        let result = transaction(&mut conn, envelope, email).await;
         if result.is_err() || conn.has_broken() {
-            // A refused command leaves the transaction half open: close, as lettre does.
             conn.abort().await;
         } else {
             self.checkin(conn).await;
@@ -351,7 +394,7 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Option<(String, u16, Security, bool)> {
-        SmtpTarget::parse(raw, Duration::from_secs(1))
+        SmtpTarget::parse(raw, Duration::from_secs(1), Duration::from_secs(1))
             .map(|t| (t.host, t.port, t.security, t.credentials.is_some()))
     }
 

@@ -49,15 +49,24 @@ use super::fold::{self, CancelReason, MemberMail};
 use super::server_gate::{Admission, Report, ServerGate};
 use super::OutboxError;
 use crate::event_store::RecordedEvent;
-use crate::mailer::{EmailKind, Mailer, OutgoingEmail, SendError};
+use crate::mailer::{
+    EmailKind, Mailer, OutgoingEmail, SendError, ACCEPTANCE_TIMEOUT, SMTP_TIMEOUT,
+};
 
 /// How long a claimed email is leased to its worker: no other worker takes it meanwhile. Well
 /// above [`SEND_DEADLINE`]; a worker that dies holding a lease leaves the email to be retried
 /// when it ends.
 pub const LEASE: Duration = Duration::from_secs(300);
 
-/// How long one send may take, connecting included, before it counts as a failed attempt.
-pub const SEND_DEADLINE: Duration = Duration::from_secs(120);
+/// How long one send may take, connecting included, before it counts as a failed attempt:
+/// past the mailer's own timeouts, a last guard.
+pub const SEND_DEADLINE: Duration = Duration::from_secs(240);
+
+// The mailer gives up first, and the lease outlasts the send with a minute to record it.
+const _: () = assert!(
+    SMTP_TIMEOUT.as_secs() + ACCEPTANCE_TIMEOUT.as_secs() < SEND_DEADLINE.as_secs()
+        && SEND_DEADLINE.as_secs() + 60 <= LEASE.as_secs()
+);
 
 /// When to try a failed email again, and when to give up.
 #[derive(Debug, Clone, PartialEq, Eq)]
