@@ -1,5 +1,6 @@
 //! The group rules, read top to bottom like DOMAIN.md:
-//! - a group is formed once; a closed group refuses everything;
+//! - a group is formed once; a closed group refuses everything but a correction of its
+//!   history (a wrong attendance would otherwise count in rates and at-risk flags for good);
 //! - a member joins only while in treatment (or, for an alumni group, also in aftercare
 //!   or alumni); never twice; never beyond capacity;
 //! - a session's attendance lists exactly the roster at the time it was held (by the
@@ -34,7 +35,7 @@ pub fn decide(state: &GroupState, command: GroupCommand) -> Decision {
     let Some(profile) = state.profile() else {
         return Err(GroupError::UnknownGroup);
     };
-    if state.closed() {
+    if state.closed() && !matches!(command, GroupCommand::CorrectAttendance(_)) {
         return Err(GroupError::GroupClosed { group: profile.id });
     }
     match command {

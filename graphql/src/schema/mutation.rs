@@ -425,7 +425,8 @@ impl PipelineMutation {
         Ok(run_group(ctx, group_id_of(&group_id)?, None, command.into()).await?)
     }
 
-    /// Closes a group for good: no more joins or sessions; its history stays.
+    /// Closes a group for good: no more joins or sessions; its history stays (attendance may
+    /// still be corrected).
     #[graphql(guard = "RoleGuard::new(\"close groups\", roles::CLINICAL)")]
     async fn close_group(
         &self,

@@ -684,6 +684,22 @@ fn a_closed_group_refuses_everything() {
 }
 
 #[test]
+fn a_closed_groups_attendance_may_still_be_corrected() {
+    let mut history = with_session();
+    history.push(closed());
+    given(history)
+        .when(correct(ann(), Late))
+        .then([AttendanceCorrected {
+            session_id: session(1),
+            member_id: ann(),
+            from: Absent,
+            to: Late,
+            reason: "was in the back row".into(),
+            corrected_at: day(2),
+        }]);
+}
+
+#[test]
 fn closing_a_group_records_why() {
     let state = given(ann_and_bob())
         .when(CloseGroup {
