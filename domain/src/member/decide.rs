@@ -288,6 +288,9 @@ fn schedule_check_in(state: &MemberState, stage: Stage, c: ScheduleCheckIn) -> D
             check_in: c.check_in,
         });
     }
+    if let Some(admitted_at) = state.admitted_at().filter(|admitted| c.due_at < *admitted) {
+        return Err(MemberError::CheckInBeforeAdmission { admitted_at });
+    }
     Ok(vec![CheckInScheduled {
         check_in_id: c.check_in,
         due_at: c.due_at,

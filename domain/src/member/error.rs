@@ -74,6 +74,14 @@ pub enum MemberError {
         /// When the current level of care began.
         level_since: OffsetDateTime,
     },
+    /// A check-in is due before the episode's admission: no check-in of this episode can have
+    /// been due then (a mistyped year would be marked missed at once, and two of them would
+    /// open outreach).
+    #[error("a check-in cannot be due before the member's admission")]
+    CheckInBeforeAdmission {
+        /// When the current episode began.
+        admitted_at: OffsetDateTime,
+    },
     /// A readmission is dated before the last discharge.
     #[error("a readmission cannot be dated before the member's last discharge")]
     ReadmissionBeforeDischarge {

@@ -219,8 +219,9 @@ impl PipelineMutation {
     }
 
     /// Schedules a check-in (`channel`: how it is to be held, a call unless said); a due time
-    /// in the past becomes CheckInMissed at the next tick. Like every time a client gives,
-    /// `dueAt` falls in the years 1900 to 2199 (UTC).
+    /// in the past becomes CheckInMissed at the next tick, and one before the member's
+    /// admission is refused. Like every time a client gives, `dueAt` falls in the years 1900 to
+    /// 2199 (UTC).
     #[graphql(guard = "RoleGuard::new(\"schedule check-ins\", roles::CLINICAL)")]
     async fn schedule_check_in(
         &self,

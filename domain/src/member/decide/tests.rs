@@ -1313,9 +1313,22 @@ fn a_check_in_is_scheduled_for_a_member_in_treatment() {
 
 #[test]
 fn a_check_in_in_the_past_may_be_scheduled() {
+    // Scheduled on day 3, due on day 2 (the admission's day).
+    given(in_treatment())
+        .when(schedule(1, day(2)))
+        .then([scheduled(1, day(2))]);
+}
+
+#[test]
+fn a_check_in_cannot_be_due_before_the_episodes_admission() {
+    let admitted_at = day(2);
     given(in_treatment())
         .when(schedule(1, day(-1)))
-        .then([scheduled(1, day(-1))]);
+        .then_err(MemberError::CheckInBeforeAdmission { admitted_at });
+    // In aftercare too: the episode began at its admission.
+    given(in_aftercare())
+        .when(schedule(1, day(1)))
+        .then_err(MemberError::CheckInBeforeAdmission { admitted_at });
 }
 
 #[test]
