@@ -14,7 +14,7 @@ use clinic_domain::values::{
     CheckInStatus, DischargeReason, FollowUpOutcome, FollowUpStatus, LevelOfCare, Stage,
 };
 use clinic_domain::{
-    aftercare, GroupEvent, GroupId, GroupState, MemberEvent, MemberId, MemberState, StoredEvent,
+    GroupEvent, GroupId, GroupState, MemberEvent, MemberId, MemberState, StoredEvent,
 };
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::codec;
@@ -1078,7 +1078,7 @@ async fn a_page_opened_before_a_newer_release_migrated_commits_nothing(pool: PgP
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
-async fn readmission_removes_the_follow_ups_not_yet_due_from_the_list(pool: PgPool) {
+async fn readmission_records_the_follow_ups_not_yet_due_as_readmitted(pool: PgPool) {
     let mut c = scripted_clinic(&pool).await;
     // Fay (day 7 and 30 recorded, 90 to 365 planned) comes back.
     c.member(
@@ -1094,16 +1094,21 @@ async fn readmission_removes_the_follow_ups_not_yet_due_from_the_list(pool: PgPo
     let left = read_models::follow_ups_of_members(&pool, &north(), &[fay()])
         .await
         .unwrap();
-    let ids: Vec<_> = left.iter().map(|f| f.id).collect();
+    let outcomes: Vec<_> = left.iter().map(|f| (f.day_offset, f.status)).collect();
     assert_eq!(
-        ids,
-        vec![
-            aftercare::follow_up_id(fay(), 1, 7),
-            aftercare::follow_up_id(fay(), 1, 30)
-        ]
+        outcomes,
+        [7, 30, 90, 180, 365].map(|d| (d, FollowUpStatus::Completed))
     );
+    assert!(left[2..]
+        .iter()
+        .all(|f| f.outcome == Some(FollowUpOutcome::Readmitted)));
     let report = read_models::outcomes(&pool, &north()).await.unwrap();
-    assert_eq!(report.rows[0].recorded, 1, "recorded outcomes stay");
+    let recorded: Vec<_> = report
+        .rows
+        .iter()
+        .map(|r| (r.day_offset, r.recorded))
+        .collect();
+    assert_eq!(recorded, [7, 30, 90, 180, 365].map(|d| (d, 1)));
 }
 
 /// Appends session 1 of group 1 as schema v1 stored it (a list of who was present), as a
@@ -1489,7 +1494,7 @@ async fn members_by_the_read_model(pool: &PgPool, clinic: &ClinicId) -> MemberFa
 async fn the_read_models_agree_with_the_domain_on_a_simulated_clinic(pool: PgPool) {
     // A seed whose clinic has members past the stopped-attending threshold (checked below: a
     // simulation without them would compare little).
-    seeded_demo_log(&pool, "north", 400, 120, 1).await;
+    seeded_demo_log(&pool, "north", 400, 120, 2).await;
     catch_up_all(&pool).await;
     let clinic = north();
     let expected = stopped_attending_by_the_domain(&pool, &clinic).await;

@@ -1419,6 +1419,39 @@ async fn a_relapsed_member_is_readmitted_and_stepped_down(pool: PgPool) {
     let readmitted = &readmitted["readmitMember"];
     assert_eq!(readmitted["stage"], "IN_TREATMENT");
     assert_eq!(readmitted["levelOfCare"], "RESIDENTIAL");
+    // Each follow-up of the first episode (all due after the readmission) is recorded as
+    // `readmitted`, so the outcomes report counts the member who came back.
+    let outcomes = app
+        .graphql(
+            &clinician,
+            "{ outcomes { rows { dayOffset recorded outcomes { outcome count } } } }",
+            json!({}),
+        )
+        .await;
+    let rows = outcomes["outcomes"]["rows"].as_array().unwrap();
+    let readmitted_per_offset: Vec<(i64, i64, i64)> = rows
+        .iter()
+        .map(|row| {
+            let count = row["outcomes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["outcome"] == "READMITTED")
+                .unwrap()["count"]
+                .as_i64()
+                .unwrap();
+            (
+                row["dayOffset"].as_i64().unwrap(),
+                row["recorded"].as_i64().unwrap(),
+                count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        readmitted_per_offset,
+        [7, 30, 90, 180, 365].map(|d| (d, 1, 1)),
+        "{outcomes}"
+    );
     let (code, _) = app
         .graphql_error(Some(&clinician), readmit, json!({ "id": id }))
         .await;

@@ -6,7 +6,9 @@
 //! - admit: only after intake (admission requires a completed assessment);
 //! - change level of care, discharge: only in treatment;
 //! - enroll alumni: only in aftercare (which only a completed discharge starts);
-//! - readmit: from discharged, aftercare or alumni;
+//! - readmit: from discharged, aftercare or alumni; the previous episode's follow-ups due after
+//!   the readmission are recorded with the outcome `readmitted` (what they would find), not
+//!   dropped, so the outcomes report counts the members who came back;
 //! - once erased, nothing more is recorded (erasing again is a harmless no-op).
 //!
 //! Check-ins: a discharge closes the check-ins still open, which can then be neither
@@ -27,7 +29,8 @@ use crate::aftercare::plan_follow_ups;
 use crate::consent::{DISCLOSURE_NOTICE, SHORT_FORM_VERSION};
 use crate::ids::{CheckInId, FollowUpId};
 use crate::values::{
-    CheckInStatus, ConsentKind, DischargeReason, FollowUpStatus, Stage, Text, ValueError,
+    CheckInStatus, ConsentKind, DischargeReason, FollowUpOutcome, FollowUpStatus, Stage, Text,
+    ValueError,
 };
 
 use super::command::{
@@ -443,12 +446,29 @@ fn readmit(state: &MemberState, stage: Stage, c: ReadmitMember) -> Decision {
     if let Some((_, discharged_at)) = state.last_discharge().filter(|(_, at)| c.at < *at) {
         return Err(MemberError::ReadmissionBeforeDischarge { discharged_at });
     }
-    Ok(vec![MemberReadmitted {
-        level_of_care: c.level_of_care,
-        primary_counselor: text(c.primary_counselor),
-        readmitted_at: c.at,
-    }
-    .into()])
+    // Those already due stay for staff to record: the member was not back yet when they fell due.
+    let mut events: Vec<MemberEvent> = state
+        .follow_ups()
+        .iter()
+        .filter(|f| f.status == FollowUpStatus::Planned && f.due_at > c.at)
+        .map(|f| {
+            FollowUpCompleted {
+                follow_up_id: f.id,
+                outcome: FollowUpOutcome::Readmitted,
+                completed_at: c.at,
+            }
+            .into()
+        })
+        .collect();
+    events.push(
+        MemberReadmitted {
+            level_of_care: c.level_of_care,
+            primary_counselor: text(c.primary_counselor),
+            readmitted_at: c.at,
+        }
+        .into(),
+    );
+    Ok(events)
 }
 
 fn record_disclosure(state: &MemberState, c: RecordDisclosure) -> Decision {

@@ -160,7 +160,8 @@ impl PipelineMutation {
 
     /// Readmits a discharged member, one in aftercare or an alumnus to treatment (a relapse,
     /// a step back up): back in stage IN_TREATMENT, their history kept (`at` may be in the
-    /// past, not before the discharge).
+    /// past, not before the discharge). Follow-ups of the previous episode due after `at` are
+    /// recorded with the outcome READMITTED.
     #[graphql(guard = "RoleGuard::new(\"readmit members\", roles::CLINICAL)")]
     async fn readmit_member(
         &self,

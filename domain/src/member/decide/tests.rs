@@ -704,11 +704,32 @@ fn a_discharged_member_is_readmitted_to_treatment() {
     assert_eq!(state.episodes(), 2);
 }
 
+/// The first episode's follow-ups at `offsets` (days after the discharge on day 40), recorded
+/// with the outcome `readmitted` at `at`.
+fn closed_by_readmission(offsets: &[u16], at: OffsetDateTime) -> Vec<MemberEvent> {
+    offsets
+        .iter()
+        .map(|&d| {
+            FollowUpCompleted {
+                follow_up_id: follow_up_id(ann(), 1, d),
+                outcome: FollowUpOutcome::Readmitted,
+                completed_at: at,
+            }
+            .into()
+        })
+        .collect()
+}
+
 #[test]
 fn members_in_aftercare_and_alumni_are_readmitted_too() {
+    // Discharged on day 40: the follow-ups of days 90, 180 and 365 fall due after day 90.
+    let events = with(
+        closed_by_readmission(&[90, 180, 365], day(90)),
+        [readmitted(day(90))],
+    );
     given(in_aftercare())
         .when(readmit(day(90)))
-        .then([readmitted(day(90))]);
+        .then(events.clone());
     let alumni = with(
         in_aftercare(),
         [AlumniEnrolled {
@@ -716,9 +737,7 @@ fn members_in_aftercare_and_alumni_are_readmitted_too() {
         }
         .into()],
     );
-    given(alumni)
-        .when(readmit(day(90)))
-        .then([readmitted(day(90))]);
+    given(alumni).when(readmit(day(90))).then(events);
 }
 
 #[test]
@@ -746,25 +765,71 @@ fn a_readmission_dated_before_the_last_discharge_is_refused() {
 }
 
 #[test]
-fn readmission_drops_the_follow_ups_not_yet_due_and_keeps_those_due() {
+fn readmission_records_the_follow_ups_due_after_it_as_readmitted_and_keeps_those_due() {
     let f7 = follow_up_id(ann(), 1, 7);
     let due = FollowUpDue {
         follow_up_id: f7,
         day_offset: 7,
         due_at: day(47),
     };
+    let closed = closed_by_readmission(&[30, 90, 180, 365], day(60));
     let state = given(with(in_aftercare(), [due.into()]))
         .when(readmit(day(60)))
-        .then([readmitted(day(60))]);
-    let left: Vec<_> = state.follow_ups().iter().map(|f| f.id).collect();
-    assert_eq!(left, vec![f7]);
+        .then(with(closed.clone(), [readmitted(day(60))]));
+    let left: Vec<_> = state
+        .follow_ups()
+        .iter()
+        .map(|f| (f.day_offset, f.status, f.outcome))
+        .collect();
+    let readmitted_at = |d| {
+        (
+            d,
+            FollowUpStatus::Completed,
+            Some(FollowUpOutcome::Readmitted),
+        )
+    };
+    assert_eq!(
+        left,
+        vec![
+            (7, FollowUpStatus::Due, None),
+            readmitted_at(30),
+            readmitted_at(90),
+            readmitted_at(180),
+            readmitted_at(365),
+        ]
+    );
     let f30 = follow_up_id(ann(), 1, 30);
-    given(with(in_aftercare(), [readmitted(day(60))]))
+    let mut history = with(in_aftercare(), closed);
+    history.push(readmitted(day(60)));
+    given(history)
         .when(MarkFollowUpDue {
             follow_up: f30,
             now: day(70),
         })
-        .then_err(MemberError::UnknownFollowUp { follow_up: f30 });
+        .then_err(MemberError::FollowUpAlreadyCompleted { follow_up: f30 });
+}
+
+#[test]
+fn readmission_leaves_a_follow_up_that_fell_due_before_it_to_staff() {
+    // The day-30 follow-up fell due on day 70, before the readmission on day 80, and the
+    // scheduler had not marked it yet: what it would find is not "readmitted".
+    let events = given(in_aftercare()).when(readmit(day(80))).then_ok();
+    let completed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            MemberEvent::FollowUpCompleted(f) => Some(f.follow_up_id),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !completed.contains(&follow_up_id(ann(), 1, 30)),
+        "{events:?}"
+    );
+    assert!(
+        !completed.contains(&follow_up_id(ann(), 1, 7)),
+        "{events:?}"
+    );
+    assert_eq!(completed.len(), 3, "{events:?}");
 }
 
 #[test]
