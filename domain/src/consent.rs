@@ -156,21 +156,46 @@ pub fn ends_with_treatment(expires_on: &str) -> bool {
     )
 }
 
-/// Whether a written expiry event says there is none ("none", "N/A.", "never", "does not
-/// expire"): 42 CFR 2.31 allows that only for a treatment, payment and health care operations
-/// consent.
+/// Whether a written expiry event says there is none: 42 CFR 2.31 allows that only for a
+/// treatment, payment and health care operations consent. The whole text ("none", "N/A.") or a
+/// phrase within it ("never expires", "valid until revoked", "this consent does not expire",
+/// "indefinitely", "no expiration date"): a consent whose only end is the member's revocation
+/// is one with no expiry, however it is worded.
 pub fn says_no_expiry(expires_on: &str) -> bool {
-    matches!(
-        expiry_words(expires_on).as_str(),
-        "none"
-            | "n/a"
-            | "na"
-            | "never"
-            | "no expiry"
-            | "no expiration"
-            | "does not expire"
-            | "indefinite"
-    )
+    let text = expiry_words(expires_on);
+    if matches!(text.as_str(), "none" | "n/a" | "na") {
+        return true;
+    }
+    let words: Vec<&str> = text
+        .split(' ')
+        .map(|word| word.trim_matches(|c: char| c.is_ascii_punctuation()))
+        .collect();
+    let has = |phrase: &[&str]| words.windows(phrase.len()).any(|w| w == phrase);
+    const ALONE: &[&str] = &[
+        "never",
+        "indefinite",
+        "indefinitely",
+        "permanent",
+        "permanently",
+        "perpetual",
+        "perpetually",
+        "forever",
+        "unlimited",
+    ];
+    const PHRASES: &[&[&str]] = &[
+        &["until", "revoked"],
+        &["until", "revocation"],
+        &["until", "i", "revoke"],
+        &["until", "the", "member", "revokes"],
+        &["not", "expire"],
+        &["doesn't", "expire"],
+        &["no", "expiry"],
+        &["no", "expiration"],
+        &["no", "end"],
+        &["without", "expiry"],
+        &["without", "expiration"],
+    ];
+    words.iter().any(|word| ALONE.contains(word)) || PHRASES.iter().any(|phrase| has(phrase))
 }
 
 fn same_name(a: &str, b: &str) -> bool {

@@ -960,7 +960,17 @@ fn a_consent_states_its_expiry_as_a_date_or_an_event() {
         "{events:?}"
     );
     // ... and only there: another consent saying there is none would be in force for good.
-    for none in ["None", "N/A.", "does  not expire", "never!"] {
+    for none in [
+        "None",
+        "N/A.",
+        "does  not expire",
+        "never!",
+        "never expires",
+        "Valid until revoked",
+        "This consent will not expire.",
+        "indefinitely",
+        "no expiration date",
+    ] {
         given(in_treatment())
             .when(GiveConsent {
                 expires_at: None,
@@ -968,6 +978,20 @@ fn a_consent_states_its_expiry_as_a_date_or_an_event() {
                 ..give_full(1)
             })
             .then_err(ValueError::ConsentWithoutExpiry);
+    }
+    // An event that is one (a court date, the end of probation) is not taken for "none".
+    for event in [
+        "end of probation",
+        "conclusion of the court case",
+        "discharge",
+    ] {
+        given(in_treatment())
+            .when(GiveConsent {
+                expires_at: None,
+                expires_on: Some(text(event)),
+                ..give_full(1)
+            })
+            .then_ok();
     }
     // With a date, the date ends it.
     let events = given(in_treatment())
