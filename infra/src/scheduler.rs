@@ -223,10 +223,17 @@ impl Scheduler {
         let Ok(reason) = Text::parse("reason", reason) else {
             return Outcome::Failed;
         };
+        // Off the roster from when they stopped belonging (a discharge, perhaps backdated),
+        // as far as the group's recorded sessions allow; an erasure from now.
+        let stopped_belonging = stage
+            .and(member_state.last_discharge())
+            .map_or(now, |(_, discharged_at)| discharged_at);
         let command = GroupCommand::LeaveGroup(LeaveGroup {
             member,
             reason,
-            at: now,
+            at: group_state
+                .earliest_leave(member, stopped_belonging)
+                .min(now),
         });
         let key = format!("scheduler/left-roster/{group}/{member}/{joined_position}");
         execute_as_scheduler(&self.groups, clinic, group_stream, key, command).await

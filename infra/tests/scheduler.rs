@@ -445,6 +445,59 @@ async fn members_who_leave_treatment_are_taken_off_their_treatment_groups(pool: 
     assert_eq!(on(group(2)), [ann()], "and stays in the alumni group");
 }
 
+/// A member leaves a treatment group from their discharge, backdated as it may be, or just
+/// after the last recorded session that lists them: sessions recorded late for the days after
+/// need not list them. (Dated at the tick, every session held since the discharge would have
+/// to.)
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_member_leaves_their_groups_as_of_their_discharge(pool: PgPool) {
+    use clinic_domain::values::AttendanceStatus;
+    use support::{group, session};
+
+    let mut c = Clinic::new(&pool, "north");
+    for (who, name) in [(ann(), "Ann Archer"), (bob(), "Bob Baker")] {
+        c.admitted(who, name, LevelOfCare::Outpatient, T0).await;
+    }
+    c.form_group(group(1), "Skills", "facilitator-sam").await;
+    c.form_group(group(2), "Relapse prevention", "facilitator-sam")
+        .await;
+    c.join(group(1), ann()).await;
+    c.join(group(2), bob()).await;
+    let listed = NOW - Duration::days(3);
+    c.session(
+        group(1),
+        session(1),
+        listed,
+        &[(ann(), AttendanceStatus::Absent)],
+    )
+    .await;
+    let discharged = NOW - Duration::days(5);
+    for who in [ann(), bob()] {
+        c.discharge(who, DischargeReason::Completed, discharged)
+            .await;
+    }
+    catch_up_all(&pool).await;
+    assert_eq!(scheduler(&pool).tick(NOW).await.unwrap().rosters_left, 2);
+
+    let mut left: Vec<(String, String)> = sqlx::query_as(
+        "SELECT data->>'member_id', data->>'left_at' FROM events WHERE type = 'MemberLeft'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    left.sort();
+    let rfc3339 = |at: OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let mut expected = vec![
+        (ann().to_string(), rfc3339(listed + Duration::SECOND)),
+        (bob().to_string(), rfc3339(discharged)),
+    ];
+    expected.sort();
+    assert_eq!(left, expected);
+}
+
 /// A member listed in a session recorded as held later than now cannot leave before it: the
 /// entry waits until that time has passed instead of being picked, and refused, every tick.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

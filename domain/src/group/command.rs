@@ -36,10 +36,12 @@ pub struct FormGroup {
 pub struct JoinGroup {
     /// The member.
     pub member: MemberId,
-    /// The member's eligibility, read by the shell from the member's stream
-    /// ([`crate::member::MemberState::group_eligibility`]): their stage, or `None` if the
-    /// member is unknown or erased. The shell appends with the member stream's version
-    /// checked if a stale stage could matter.
+    /// The member's eligibility, read by the shell from the member's stream just before the
+    /// group's append ([`crate::member::MemberState::group_eligibility`]): their stage, or
+    /// `None` if the member is unknown or erased. Two streams are not appended to atomically,
+    /// so a discharge committed between that read and the join leaves a member on a roster
+    /// they no longer belong on; the scheduler takes such members off (`LeaveGroup`) at its
+    /// next tick.
     pub member_stage: Option<Stage>,
     /// When.
     pub at: OffsetDateTime,

@@ -236,6 +236,27 @@ impl GroupState {
         self.memberships.iter().rev().find(|m| m.member == member)
     }
 
+    /// The earliest time at or after `from` that `member`'s leave may be dated: not before
+    /// their latest join, and after every recorded session that lists them (a recorded
+    /// session's roster never changes). The scheduler dates a leave from the moment the member
+    /// stopped belonging (their discharge), so sessions recorded late for the days after it
+    /// need not list them.
+    pub fn earliest_leave(&self, member: MemberId, from: OffsetDateTime) -> OffsetDateTime {
+        let joined = self.latest_membership(member).map(|m| m.joined_at);
+        let after_listed = self
+            .sessions
+            .iter()
+            .filter(|s| s.attendance.iter().any(|a| a.member_id == member))
+            .filter_map(|s| s.held_at)
+            .max()
+            .map(|held| held + time::Duration::SECOND);
+        [Some(from), joined, after_listed]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(from)
+    }
+
     /// The members on the roster at `at` (by the join and leave times recorded), in the
     /// order they joined: whom a session held then must list.
     pub fn roster_at(&self, at: OffsetDateTime) -> Vec<MemberId> {
