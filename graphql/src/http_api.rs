@@ -3,13 +3,14 @@
 
 mod documents;
 mod expansion;
+pub mod graphiql;
 mod nesting;
 mod websocket;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::DocumentOperations;
 use async_graphql::Data;
 use async_graphql::ErrorExtensions;
@@ -19,7 +20,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, Graph
 use axum::extract::{FromRequest, Request, State, WebSocketUpgrade};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use clinic_infra::projections::ProjectionName;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use uuid::Uuid;
@@ -166,16 +167,6 @@ async fn read_database_gauges(pool: &sqlx::PgPool, readings: &mut Readings) {
             tracing::warn!(error = %error, "could not read the outbox depth; its gauges are stale")
         }
     }
-}
-
-/// `GET /graphql`: GraphiQL, talking to this server.
-pub async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .finish(),
-    )
 }
 
 /// `POST /graphql`: a query or mutation from a staff member with a valid token.

@@ -93,7 +93,11 @@ pub fn app(state: AppState) -> Router {
     let state_timeout = state.request_timeout;
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
-        .route("/graphql", get(http_api::graphiql).post(http_api::graphql))
+        .route(
+            "/graphql",
+            get(http_api::graphiql::page).post(http_api::graphql),
+        )
+        .route("/graphql/graphiql.js", get(http_api::graphiql::script))
         .route("/graphql/ws", get(http_api::graphql_ws))
         .route("/metrics", get(http_api::metrics))
         .route("/healthz", get(healthz))
