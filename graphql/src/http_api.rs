@@ -32,7 +32,7 @@ use crate::schema::RequestContext;
 use crate::server::AppState;
 
 pub use documents::DocumentCache;
-pub use websocket::MAX_SOCKETS;
+pub use websocket::{StaffSockets, MAX_SOCKETS, MAX_SOCKETS_PER_STAFF};
 
 /// The process-wide Prometheus recorder (installed once; every router shares it).
 pub fn metrics_handle() -> PrometheusHandle {
@@ -327,6 +327,7 @@ pub async fn graphql_ws(
     };
     let schema = state.schema.clone();
     let keys = state.keys.clone();
+    let staff_sockets = Arc::clone(&state.staff_sockets);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(websocket::MAX_MESSAGE_BYTES)
@@ -339,8 +340,12 @@ pub async fn graphql_ws(
                     .on_connection_init(move |payload| async move {
                         let staff =
                             staff_from_init(&keys, &payload).map_err(async_graphql::Error::from)?;
+                        let place = staff_sockets
+                            .take(&staff)
+                            .map_err(async_graphql::Error::from)?;
                         let _ = authorised.set(staff.expires_at);
                         let mut data = Data::default();
+                        data.insert(place);
                         data.insert(request_context(staff, "subscription", None, true));
                         data.insert(websocket::Subscriptions::default());
                         Ok(data)

@@ -60,6 +60,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Places for open websockets ([`http_api::MAX_SOCKETS`]; tests lower it).
     pub sockets: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Each staff member's open websockets ([`http_api::MAX_SOCKETS_PER_STAFF`]; tests lower it).
+    pub staff_sockets: std::sync::Arc<http_api::StaffSockets>,
 }
 
 impl AppState {
@@ -84,6 +86,9 @@ impl AppState {
             rules,
             request_timeout: REQUEST_TIMEOUT,
             sockets: std::sync::Arc::new(tokio::sync::Semaphore::new(http_api::MAX_SOCKETS)),
+            staff_sockets: std::sync::Arc::new(http_api::StaffSockets::new(
+                http_api::MAX_SOCKETS_PER_STAFF,
+            )),
         }
     }
 }

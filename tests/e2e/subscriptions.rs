@@ -429,7 +429,7 @@ async fn a_socket_is_bounded_in_what_it_may_hold(pool: PgPool) {
 /// closes, so one token cannot open sockets without end.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn a_process_serves_a_bounded_number_of_sockets(pool: PgPool) {
-    let app = spawn_app_with_sockets(pool, 2).await;
+    let app = spawn_app_with_sockets(pool, 2, 2).await;
     let token = app.token("dr-lee", Role::Clinician, "north");
     let url = format!("ws://{}/graphql/ws", app.addr);
     let (first, ack) = connect(url.clone(), &token).await;
@@ -453,5 +453,50 @@ async fn a_process_serves_a_bounded_number_of_sockets(pool: PgPool) {
             }
             Err(error) => panic!("no place after a socket closed: {error}"),
         }
+    }
+}
+
+/// One staff member holds a bounded number of sockets, whatever their tokens, so one leaked or
+/// looping token cannot take the process's places from everyone else's dashboards.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_staff_member_holds_a_bounded_number_of_sockets(pool: PgPool) {
+    let app = spawn_app_with_sockets(pool, 10, 2).await;
+    let url = format!("ws://{}/graphql/ws", app.addr);
+    let lee = || app.token("dr-lee", Role::Clinician, "north");
+    let (first, ack) = connect(url.clone(), &lee()).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let (_second, ack) = connect(url.clone(), &lee()).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    // A third, even with a token of its own: closed with the reason.
+    let (_third, refused) = connect(url.clone(), &lee()).await;
+    assert_eq!(refused["type"], "closed", "{refused}");
+    assert!(
+        refused["frame"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("holds 2 subscription sockets"),
+        "{refused}"
+    );
+    // Others are not held back: another staff member, and dr-lee of another clinic.
+    for other in [
+        app.token("dr-kim", Role::Clinician, "north"),
+        app.token("dr-lee", Role::Clinician, "south"),
+    ] {
+        let (_socket, ack) = connect(url.clone(), &other).await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+    }
+    // One closes; its place is given back.
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_socket, answer) = connect(url.clone(), &lee()).await;
+        if answer["type"] == "connection_ack" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no place after a socket closed: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -218,10 +218,13 @@ pub async fn spawn_app_with_timeout(pool: PgPool, request_timeout: Duration) -> 
     .await
 }
 
-/// [`spawn_app`] that serves at most `sockets` websockets at once.
-pub async fn spawn_app_with_sockets(pool: PgPool, sockets: usize) -> TestApp {
+/// [`spawn_app`] that serves at most `sockets` websockets at once, and `per_staff` to one
+/// staff member.
+pub async fn spawn_app_with_sockets(pool: PgPool, sockets: usize, per_staff: usize) -> TestApp {
     start_with(pool, MasterKey::generate().0, 2190, 100, &[], |state| {
         state.sockets = std::sync::Arc::new(tokio::sync::Semaphore::new(sockets));
+        state.staff_sockets =
+            std::sync::Arc::new(clinic_graphql::http_api::StaffSockets::new(per_staff));
     })
     .await
 }

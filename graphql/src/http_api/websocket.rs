@@ -6,9 +6,10 @@
 //! id and operation name in the access log, its metrics and its error codes. They are refused
 //! with a pointer to `POST /graphql` instead of half-working.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_graphql::futures_util::stream::{self, BoxStream, StreamExt};
@@ -17,6 +18,7 @@ use async_graphql::{Data, Executor, Pos, Request, Response, ServerError};
 use time::OffsetDateTime;
 
 use super::server_error;
+use crate::auth::Staff;
 use crate::error::ApiError;
 use crate::schema::ClinicSchema;
 
@@ -34,6 +36,70 @@ pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// of the process's one LISTEN connection and up to [`MAX_SUBSCRIPTIONS`] subscriptions; a
 /// dashboard opens one. Past this, a handshake gets 503 until one closes.
 pub const MAX_SOCKETS: usize = 1_000;
+
+/// The most sockets one staff member (one `sub` of one clinic) may hold open at once, whatever
+/// their tokens: a dashboard per browser tab is a handful. Without it, one leaked or looping
+/// token could take every one of the process's [`MAX_SOCKETS`] places and lock every other
+/// dashboard out.
+pub const MAX_SOCKETS_PER_STAFF: usize = 32;
+
+/// The sockets each staff member holds open now (counted from a successful `connection_init`).
+#[derive(Debug)]
+pub struct StaffSockets {
+    max: usize,
+    open: Mutex<HashMap<(String, String), usize>>,
+}
+
+/// A staff member's place in [`StaffSockets`], given back when the socket closes (it lives in
+/// the socket's connection data).
+pub struct StaffSocket {
+    sockets: Arc<StaffSockets>,
+    staff: (String, String),
+}
+
+impl StaffSockets {
+    /// At most `max` sockets per staff member ([`MAX_SOCKETS_PER_STAFF`]; tests lower it).
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            open: Mutex::default(),
+        }
+    }
+
+    /// A place for a socket of `staff`, unless they hold the most already.
+    pub fn take(self: &Arc<Self>, staff: &Staff) -> Result<StaffSocket, ApiError> {
+        let key = (staff.clinic.as_str().to_owned(), staff.sub.clone());
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = open.entry(key.clone()).or_default();
+        if *held >= self.max {
+            return Err(ApiError::Conflict(format!(
+                "this staff member holds {} subscription sockets already; close one first",
+                self.max
+            )));
+        }
+        *held += 1;
+        Ok(StaffSocket {
+            sockets: Arc::clone(self),
+            staff: key,
+        })
+    }
+}
+
+impl Drop for StaffSocket {
+    fn drop(&mut self) {
+        let mut open = self
+            .sockets
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = open.get_mut(&self.staff) {
+            *held -= 1;
+            if *held == 0 {
+                open.remove(&self.staff);
+            }
+        }
+    }
+}
 
 /// The most subscriptions one socket may hold at once. A dashboard holds a few; each one reads
 /// the database when it wakes, so without a cap one socket could keep the pool busy.
