@@ -8,7 +8,8 @@
 //! - enroll alumni: only in aftercare (which only a completed discharge starts);
 //! - readmit: from discharged, aftercare or alumni; the previous episode's follow-ups due after
 //!   the readmission are recorded with the outcome `readmitted` (what they would find), not
-//!   dropped, so the outcomes report counts the members who came back;
+//!   dropped, so the outcomes report counts the members who came back; one that fell due
+//!   before it and was not marked yet (the scheduler behind) is marked due, for staff;
 //! - once erased, nothing more is recorded (erasing again is a harmless no-op).
 //!
 //! Check-ins: a discharge closes the check-ins still open, which can then be neither
@@ -446,18 +447,30 @@ fn readmit(state: &MemberState, stage: Stage, c: ReadmitMember) -> Decision {
     if let Some((_, discharged_at)) = state.last_discharge().filter(|(_, at)| c.at < *at) {
         return Err(MemberError::ReadmissionBeforeDischarge { discharged_at });
     }
-    // Those already due stay for staff to record: the member was not back yet when they fell due.
+    // The previous episode's follow-ups still planned (`MemberReadmitted` drops what is left
+    // planned): one due after the readmission would find the member back in treatment, so its
+    // outcome is known; one that fell due before it (the scheduler behind) is marked due, as
+    // the scheduler would have, and stays for staff: the member was not back yet then.
     let mut events: Vec<MemberEvent> = state
         .follow_ups()
         .iter()
-        .filter(|f| f.status == FollowUpStatus::Planned && f.due_at > c.at)
+        .filter(|f| f.status == FollowUpStatus::Planned)
         .map(|f| {
-            FollowUpCompleted {
-                follow_up_id: f.id,
-                outcome: FollowUpOutcome::Readmitted,
-                completed_at: c.at,
+            if f.due_at > c.at {
+                FollowUpCompleted {
+                    follow_up_id: f.id,
+                    outcome: FollowUpOutcome::Readmitted,
+                    completed_at: c.at,
+                }
+                .into()
+            } else {
+                FollowUpDue {
+                    follow_up_id: f.id,
+                    day_offset: f.day_offset,
+                    due_at: f.due_at,
+                }
+                .into()
             }
-            .into()
         })
         .collect();
     events.push(

@@ -245,8 +245,9 @@ pub struct AlumniEnrolled {
     pub enrolled_at: OffsetDateTime,
 }
 
-/// The member returned to treatment after a discharge. The previous episode's
-/// follow-ups not yet due are dropped (projections must drop them too).
+/// The member returned to treatment after a discharge. The previous episode's follow-ups
+/// still planned are dropped (projections must drop them too); since readmissions decide a
+/// `FollowUpCompleted` or `FollowUpDue` for each before this event, none is left in newer logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberReadmitted {
     /// The level of care readmitted to.

@@ -209,8 +209,9 @@ impl MemberState {
                 // A new episode starts a new run of missed check-ins.
                 self.consecutive_missed_check_ins = 0;
                 // Back in treatment, the member is no alumnus to follow up: the previous
-                // episode's follow-ups not yet due are dropped (due ones stay on the list
-                // until an outcome, typically `readmitted`, is recorded).
+                // episode's follow-ups still planned are dropped (due ones stay on the list
+                // until an outcome is recorded). A readmission decides an outcome or a due
+                // mark for each before this event; only older logs have any left here.
                 self.follow_ups
                     .retain(|f| f.status != FollowUpStatus::Planned);
             }

@@ -720,13 +720,23 @@ fn closed_by_readmission(offsets: &[u16], at: OffsetDateTime) -> Vec<MemberEvent
         .collect()
 }
 
+/// The first episode's follow-up at `offset` (after the discharge on day 40) marked due.
+fn first_follow_up_due(offset: u16) -> MemberEvent {
+    FollowUpDue {
+        follow_up_id: follow_up_id(ann(), 1, offset),
+        day_offset: offset,
+        due_at: day(40) + Duration::days(i64::from(offset)),
+    }
+    .into()
+}
+
 #[test]
 fn members_in_aftercare_and_alumni_are_readmitted_too() {
-    // Discharged on day 40: the follow-ups of days 90, 180 and 365 fall due after day 90.
-    let events = with(
-        closed_by_readmission(&[90, 180, 365], day(90)),
-        [readmitted(day(90))],
-    );
+    // Discharged on day 40: the follow-ups of days 7 and 30 fell due before day 90 (not yet
+    // marked), those of days 90, 180 and 365 fall due after it.
+    let mut events = vec![first_follow_up_due(7), first_follow_up_due(30)];
+    events.extend(closed_by_readmission(&[90, 180, 365], day(90)));
+    events.push(readmitted(day(90)));
     given(in_aftercare())
         .when(readmit(day(90)))
         .then(events.clone());
@@ -810,26 +820,28 @@ fn readmission_records_the_follow_ups_due_after_it_as_readmitted_and_keeps_those
 }
 
 #[test]
-fn readmission_leaves_a_follow_up_that_fell_due_before_it_to_staff() {
-    // The day-30 follow-up fell due on day 70, before the readmission on day 80, and the
-    // scheduler had not marked it yet: what it would find is not "readmitted".
-    let events = given(in_aftercare()).when(readmit(day(80))).then_ok();
-    let completed: Vec<_> = events
+fn readmission_marks_a_follow_up_that_fell_due_before_it_due_for_staff() {
+    // The day-7 and day-30 follow-ups fell due on days 47 and 70, before the readmission on
+    // day 80, and the scheduler had not marked them: what they would find is not "readmitted".
+    let mut expected = vec![first_follow_up_due(7), first_follow_up_due(30)];
+    expected.extend(closed_by_readmission(&[90, 180, 365], day(80)));
+    expected.push(readmitted(day(80)));
+    let state = given(in_aftercare()).when(readmit(day(80))).then(expected);
+    let kept: Vec<_> = state
+        .follow_ups()
         .iter()
-        .filter_map(|e| match e {
-            MemberEvent::FollowUpCompleted(f) => Some(f.follow_up_id),
-            _ => None,
-        })
+        .map(|f| (f.day_offset, f.status))
         .collect();
-    assert!(
-        !completed.contains(&follow_up_id(ann(), 1, 30)),
-        "{events:?}"
+    assert_eq!(
+        kept,
+        [
+            (7, FollowUpStatus::Due),
+            (30, FollowUpStatus::Due),
+            (90, FollowUpStatus::Completed),
+            (180, FollowUpStatus::Completed),
+            (365, FollowUpStatus::Completed),
+        ]
     );
-    assert!(
-        !completed.contains(&follow_up_id(ann(), 1, 7)),
-        "{events:?}"
-    );
-    assert_eq!(completed.len(), 3, "{events:?}");
 }
 
 #[test]

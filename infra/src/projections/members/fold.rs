@@ -315,8 +315,9 @@ impl MemberRows {
                 row.primary_counselor.clone_from(&r.primary_counselor);
                 // A new episode starts a new run of missed check-ins.
                 row.consecutive_missed_check_ins = 0;
-                // As the domain does: the previous episode's follow-ups not yet due are
-                // dropped (due ones stay listed until an outcome is recorded).
+                // As the domain does: the previous episode's follow-ups still planned are
+                // dropped (due ones stay listed until an outcome is recorded). Readmissions
+                // decide an outcome or a due mark for each first: only older logs have any.
                 let dropped: Vec<_> = self
                     .follow_ups
                     .iter()
