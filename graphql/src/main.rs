@@ -376,7 +376,8 @@ async fn serve(config: Config, dev: bool) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("CLINIC_HTTP_ADDR: cannot listen on {}", config.http_addr))?;
     // The mail outbox (its projection, and the delivery worker when CLINIC_SMTP_URL is set),
     // told to stop as soon as the shutdown signal comes (no new email claimed while the server
-    // drains, so a send in flight has the orchestrator's grace to finish), joined after.
+    // drains, so a send in flight has the orchestrator's grace to finish; one waiting longer
+    // for its server's answer is retried after its lease, README "Running it"), joined after.
     let (stop_outbox, outbox_stop) = tokio::sync::watch::channel(false);
     let outbox = clinic_infra::outbox::spawn(&pool, &keyring, &config, &outbox_stop)
         .await

@@ -1172,20 +1172,29 @@ async fn an_email_of_a_kind_this_build_does_not_send_is_left_alone(pool: PgPool)
 
 /// A server that answers a message only after scanning it (a content filter) has it: waited
 /// for longer than the exchange before it (a retry would send a second copy), and when even
-/// that wait runs out, the email is retried as server trouble, saying it may have arrived.
+/// that wait runs out, the email is retried as server trouble, saying it may have arrived, at
+/// once (the connection dropped, not closed with a QUIT that would wait for the scan too).
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn a_server_slow_to_answer_a_message_is_waited_for(pool: PgPool) {
     a_consenting_member_in_aftercare(&pool, "kai@example.org").await;
     project(&pool).await;
     let scanning = refusing_url(Refuses::Nothing {
-        answers_after: Duration::from_secs(2),
+        answers_after: Duration::from_secs(4),
     })
     .await;
     let exchange = Duration::from_secs(1);
     let impatient = mailer(&scanning).with_timeouts(exchange, Duration::from_secs(1));
+    let started = std::time::Instant::now();
     let outcome = try_execute_task(&pool, &impatient, &fast_retries())
         .await
         .unwrap();
+    // Given up on after its wait, the connection is dropped: a QUIT would wait for the
+    // server's answer to the message as well.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(
         matches!(
             outcome,

@@ -296,6 +296,31 @@ pub(crate) enum SmtpFailure {
     NoAnswerToMessage,
 }
 
+/// How long closing a connection may take: once the message's outcome is settled, a server
+/// slow to answer QUIT must not hold the send (and turn a sent email into a failed attempt).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a connection is closed: politely (QUIT, after a transaction that went through) or by
+/// lettre's abort (after a failure: the transaction may be half open).
+#[derive(Clone, Copy)]
+enum Closing {
+    Quit,
+    Abort,
+}
+
+/// Closes `conn` within [`CLOSE_TIMEOUT`]; past it the connection is simply dropped.
+async fn close(mut conn: AsyncSmtpConnection, how: Closing) {
+    let closing = async {
+        match how {
+            Closing::Quit => {
+                let _ = conn.quit().await;
+            }
+            Closing::Abort => conn.abort().await,
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
+}
+
 struct Idle {
     conn: AsyncSmtpConnection,
     since: Instant,
@@ -354,10 +379,12 @@ impl SmtpPool {
             Ok(answer) => answer.map(drop).map_err(email_or_policy),
             Err(_) => Err(SmtpFailure::NoAnswerToMessage),
         };
-        if result.is_err() || conn.has_broken() {
-            conn.abort().await;
-        } else {
-            self.checkin(conn).await;
+        match &result {
+            Ok(()) if !conn.has_broken() => self.checkin(conn).await,
+            // The server may still be busy with the message: nothing more is said to it (a
+            // QUIT would wait for that answer too).
+            Err(SmtpFailure::NoAnswerToMessage) => drop(conn),
+            _ => close(conn, Closing::Abort).await,
         }
         result
     }
@@ -375,7 +402,7 @@ impl SmtpPool {
         }
     }
 
-    async fn checkin(&self, mut conn: AsyncSmtpConnection) {
+    async fn checkin(&self, conn: AsyncSmtpConnection) {
         let mut idle = self.idle.lock().await;
         if idle.len() < self.max_idle {
             idle.push(Idle {
@@ -384,7 +411,7 @@ impl SmtpPool {
             });
         } else {
             drop(idle);
-            let _ = conn.quit().await;
+            close(conn, Closing::Quit).await;
         }
     }
 }
