@@ -1227,3 +1227,78 @@ async fn a_server_slow_to_answer_a_message_is_waited_for(pool: PgPool) {
         "{outcome:?}"
     );
 }
+
+/// A row stopped because another email consent was revoked since it was queued cancels that
+/// row only: an email its own consent allows, queued after the revocation, still goes. (The
+/// worker met the row before the projection cancelled it: the projection's verdict is undone
+/// here to stage that race.)
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn another_consents_revocation_cancels_the_rows_before_it_only(pool: PgPool) {
+    let server = SmtpServer::start();
+    let member = MemberId::new(Uuid::new_v4());
+    let (lasting, shorter) = (
+        ConsentId::new(Uuid::new_v4()),
+        ConsentId::new(Uuid::new_v4()),
+    );
+    let follow_up = FollowUpId::new(Uuid::new_v4());
+    let mut events = vec![
+        referred(member, Some("lou@example.org")),
+        email_consent(lasting, None),
+        email_consent(shorter, Some(now() + time::Duration::days(300))),
+    ];
+    events.extend(discharged_to_aftercare(follow_up));
+    append(&pool, member, events).await;
+    append(
+        &pool,
+        member,
+        vec![revoked(shorter), follow_up_due(follow_up)],
+    )
+    .await;
+    project(&pool).await;
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, status FROM outbox ORDER BY event_version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("aftercare_welcome".to_owned(), "cancelled".to_owned()),
+            ("follow_up_due".to_owned(), "pending".to_owned()),
+        ]
+    );
+    sqlx::query(
+        "UPDATE outbox SET status = 'pending', cancel_reason = NULL,
+                next_attempt_at = now() - interval '1 minute'
+          WHERE kind = 'aftercare_welcome'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let mailer = mailer(&server.url());
+    let mut outcomes = Vec::new();
+    loop {
+        match try_execute_task(&pool, &mailer, &fast_retries())
+            .await
+            .unwrap()
+        {
+            ExecutionOutcome::EmptyQueue => break,
+            outcome => outcomes.push(outcome),
+        }
+    }
+    assert!(
+        matches!(
+            outcomes[..],
+            [
+                ExecutionOutcome::Cancelled {
+                    reason: CancelReason::ConsentRevoked,
+                    ..
+                },
+                ExecutionOutcome::Sent { .. }
+            ]
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(server.count(), 1);
+}

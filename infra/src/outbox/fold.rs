@@ -329,19 +329,33 @@ pub fn send_check(
     if !kind.to_member() {
         return Ok(());
     }
+    if let Some(lapsed) = consent_lapsed(now_member, consent_id, now) {
+        return Err(lapsed);
+    }
     if now_member.outreach_revoked_after(event_version) {
         return Err(CancelReason::ConsentRevoked);
     }
-    let consent = consent_id
-        .and_then(|id| now_member.state().consent(id))
-        .ok_or(CancelReason::ConsentRevoked)?;
+    Ok(())
+}
+
+/// Why the consent a row recorded no longer allows email `now`, if it does not: revoked (on
+/// record, whatever its date) or expired. Only then are the other emails it allowed cancelled
+/// with the row: another consent's revocation stops the row, not what this consent allows.
+pub fn consent_lapsed(
+    now_member: &MemberMail,
+    consent_id: Option<ConsentId>,
+    now: OffsetDateTime,
+) -> Option<CancelReason> {
+    let Some(consent) = consent_id.and_then(|id| now_member.state().consent(id)) else {
+        return Some(CancelReason::ConsentRevoked);
+    };
     if consent.revoked_at.is_none() && consent.in_force_at(now) {
-        Ok(())
+        None
     } else if consent.expires_at.is_some_and(|expires| expires <= now)
         && consent.revoked_at.is_none_or(|revoked| revoked > now)
     {
-        Err(CancelReason::ConsentExpired)
+        Some(CancelReason::ConsentExpired)
     } else {
-        Err(CancelReason::ConsentRevoked)
+        Some(CancelReason::ConsentRevoked)
     }
 }

@@ -277,7 +277,7 @@ async fn execute_task(
             tracing::error!(outbox_id = %task.id, position, attempts = task.attempts, "the member's stream could not be decoded; the email waits");
             if fold::is_stale(task.send_before, now) {
                 // Past its sending window it would be cancelled as stale anyway.
-                return cancelled(&pool, &task, CancelReason::Stale).await;
+                return cancelled(&pool, &task, CancelReason::Stale, false).await;
             }
             if task.attempts < policy.max_attempts {
                 let delay = retry_later(&pool, &task, &policy, "undecodable_stream").await?;
@@ -306,7 +306,15 @@ async fn execute_task(
     .and_then(|()| task.recipient.clone().ok_or(CancelReason::MemberErased));
     let recipient = match check {
         Ok(recipient) => recipient,
-        Err(reason) => return cancelled(&pool, &task, reason).await,
+        Err(reason) => {
+            // The other emails its consent allowed go with it only if that consent lapsed.
+            let with_its_consent = matches!(
+                reason,
+                CancelReason::ConsentRevoked | CancelReason::ConsentExpired
+            ) && fold::consent_lapsed(&member, task.consent_id, now)
+                .is_some();
+            return cancelled(&pool, &task, reason, with_its_consent).await;
+        }
     };
     let email = OutgoingEmail {
         to: recipient,
@@ -361,8 +369,9 @@ async fn cancelled(
     pool: &PgPool,
     task: &Task,
     reason: CancelReason,
+    with_its_consent: bool,
 ) -> Result<ExecutionOutcome, OutboxError> {
-    cancel(pool, task, reason).await?;
+    cancel(pool, task, reason, with_its_consent).await?;
     metrics::counter!("clinic_outbox_cancelled_total").increment(1);
     Ok(ExecutionOutcome::Cancelled {
         id: task.id,
@@ -477,19 +486,21 @@ fn member_now(stream: &[RecordedEvent]) -> Result<MemberMail, i64> {
     Ok(mail)
 }
 
-/// Cancels the task's row and, when its consent is what stopped it, every other pending email
-/// that consent allowed.
-async fn cancel(pool: &PgPool, task: &Task, reason: CancelReason) -> Result<(), OutboxError> {
+/// Cancels the task's row and, `with_its_consent` (its consent is what stopped it: revoked or
+/// expired), every other pending email that consent allowed.
+async fn cancel(
+    pool: &PgPool,
+    task: &Task,
+    reason: CancelReason,
+    with_its_consent: bool,
+) -> Result<(), OutboxError> {
     sqlx::query(include_str!("sql/cancel_task.sql"))
         .bind(task.id)
         .bind(reason.as_str())
         .bind(&task.clinic)
         .bind(task.member_id.as_uuid())
         .bind(task.consent_id.map(|c| c.as_uuid()))
-        .bind(matches!(
-            reason,
-            CancelReason::ConsentRevoked | CancelReason::ConsentExpired
-        ))
+        .bind(with_its_consent)
         .bind(task.token)
         .execute(pool)
         .await?;
