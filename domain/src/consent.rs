@@ -157,45 +157,54 @@ pub fn ends_with_treatment(expires_on: &str) -> bool {
 }
 
 /// Whether a written expiry event says there is none: 42 CFR 2.31 allows that only for a
-/// treatment, payment and health care operations consent. The whole text ("none", "N/A.") or a
-/// phrase within it ("never expires", "valid until revoked", "this consent does not expire",
-/// "indefinitely", "no expiration date"): a consent whose only end is the member's revocation
-/// is one with no expiry, however it is worded.
+/// treatment, payment and health care operations consent. The whole text ("none", "N/A.",
+/// "never", "indefinite") or a phrase about expiry within it ("never expires", "valid until
+/// revoked", "this consent will not expire", "no expiration date", "upon revocation"): the
+/// usual wordings of a consent whose only end is the member's revocation. Words that only
+/// sometimes mean it ("never later than", "permanent housing") count only alone.
 pub fn says_no_expiry(expires_on: &str) -> bool {
-    let text = expiry_words(expires_on);
-    if matches!(text.as_str(), "none" | "n/a" | "na") {
-        return true;
-    }
-    let words: Vec<&str> = text
-        .split(' ')
-        .map(|word| word.trim_matches(|c: char| c.is_ascii_punctuation()))
-        .collect();
-    let has = |phrase: &[&str]| words.windows(phrase.len()).any(|w| w == phrase);
-    const ALONE: &[&str] = &[
+    let text = expiry_words(&expires_on.replace(['\u{2018}', '\u{2019}'], "'"));
+    const WHOLE: &[&str] = &[
+        "none",
+        "n/a",
+        "na",
         "never",
         "indefinite",
         "indefinitely",
         "permanent",
-        "permanently",
         "perpetual",
-        "perpetually",
         "forever",
         "unlimited",
     ];
+    if WHOLE.contains(&text.as_str()) {
+        return true;
+    }
+    let words: Vec<&str> = text
+        .split(' ')
+        .map(|word| word.trim_matches(|c: char| c.is_ascii_punctuation() && c != '\''))
+        .collect();
+    const ANYWHERE: &[&str] = &["indefinitely", "perpetually", "forever"];
     const PHRASES: &[&[&str]] = &[
-        &["until", "revoked"],
-        &["until", "revocation"],
-        &["until", "i", "revoke"],
-        &["until", "the", "member", "revokes"],
+        &["never", "expire"],
+        &["never", "expires"],
+        &["never", "ends"],
         &["not", "expire"],
+        &["won't", "expire"],
         &["doesn't", "expire"],
         &["no", "expiry"],
         &["no", "expiration"],
-        &["no", "end"],
+        &["no", "end", "date"],
         &["without", "expiry"],
         &["without", "expiration"],
+        &["until", "revoked"],
+        &["until", "revocation"],
+        &["until", "withdrawn"],
+        &["until", "i", "revoke"],
+        &["until", "the", "member", "revokes"],
+        &["upon", "revocation"],
     ];
-    words.iter().any(|word| ALONE.contains(word)) || PHRASES.iter().any(|phrase| has(phrase))
+    let has = |phrase: &[&str]| words.windows(phrase.len()).any(|w| w == phrase);
+    words.iter().any(|word| ANYWHERE.contains(word)) || PHRASES.iter().any(|phrase| has(phrase))
 }
 
 fn same_name(a: &str, b: &str) -> bool {

@@ -982,6 +982,9 @@ fn a_consent_states_its_expiry_as_a_date_or_an_event() {
         "This consent will not expire.",
         "indefinitely",
         "no expiration date",
+        "won’t expire",
+        "until withdrawn",
+        "upon revocation",
     ] {
         given(in_treatment())
             .when(GiveConsent {
@@ -996,6 +999,8 @@ fn a_consent_states_its_expiry_as_a_date_or_an_event() {
         "end of probation",
         "conclusion of the court case",
         "discharge",
+        "until permanent housing is obtained",
+        "discharge, never later than 12 months",
     ] {
         given(in_treatment())
             .when(GiveConsent {
