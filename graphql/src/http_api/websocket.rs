@@ -186,6 +186,8 @@ impl Executor for SubscriptionsOnly {
         // only after this returns: on a socket holding the most, the place is taken again when
         // the stream is first polled, after the drop (refused now, the replacement would be
         // refused and both lost). Taken now when free, so the first sixteen keep theirs.
+        // Left: a new id and a replacement sent in one burst at the cap both wait for the
+        // first poll, and whichever async-graphql polls first takes the freed place.
         let now = subscriptions.as_ref().and_then(Subscriptions::take);
         stream::once(async move {
             let held = now.or_else(|| subscriptions.as_ref().and_then(Subscriptions::take));
