@@ -281,6 +281,21 @@ async fn a_consenting_member_in_aftercare(pool: &PgPool, address: &str) -> (Memb
     (member, consent)
 }
 
+/// Runs the worker's task until the queue has nothing due, with [`fast_retries`]; the outcomes
+/// in order.
+async fn every_due_task(pool: &PgPool, mailer: &Mailer) -> Vec<ExecutionOutcome> {
+    let mut outcomes = Vec::new();
+    loop {
+        match try_execute_task(pool, mailer, &fast_retries())
+            .await
+            .unwrap()
+        {
+            ExecutionOutcome::EmptyQueue => return outcomes,
+            outcome => outcomes.push(outcome),
+        }
+    }
+}
+
 async fn statuses(pool: &PgPool) -> Vec<(String, i64)> {
     sqlx::query_as("SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status")
         .fetch_all(pool)
@@ -461,16 +476,7 @@ async fn no_consent_or_a_revoked_consent_sends_nothing(pool: PgPool) {
     append(&pool, fay, vec![revoked(shorter)]).await;
 
     let mailer = mailer(&server.url());
-    let mut outcomes = Vec::new();
-    loop {
-        match try_execute_task(&pool, &mailer, &fast_retries())
-            .await
-            .unwrap()
-        {
-            ExecutionOutcome::EmptyQueue => break,
-            outcome => outcomes.push(outcome),
-        }
-    }
+    let outcomes = every_due_task(&pool, &mailer).await;
     assert!(
         matches!(
             outcomes.as_slice(),
@@ -1147,16 +1153,7 @@ async fn an_email_of_a_kind_this_build_does_not_send_is_left_alone(pool: PgPool)
         sqlx::query(statement).execute(&pool).await.unwrap();
     }
     let mailer = mailer(&server.url());
-    let mut outcomes = Vec::new();
-    loop {
-        match try_execute_task(&pool, &mailer, &fast_retries())
-            .await
-            .unwrap()
-        {
-            ExecutionOutcome::EmptyQueue => break,
-            outcome => outcomes.push(outcome),
-        }
-    }
+    let outcomes = every_due_task(&pool, &mailer).await;
     assert!(
         matches!(outcomes[..], [ExecutionOutcome::Sent { .. }]),
         "{outcomes:?}"
@@ -1277,16 +1274,7 @@ async fn another_consents_revocation_cancels_the_rows_before_it_only(pool: PgPoo
     .unwrap();
 
     let mailer = mailer(&server.url());
-    let mut outcomes = Vec::new();
-    loop {
-        match try_execute_task(&pool, &mailer, &fast_retries())
-            .await
-            .unwrap()
-        {
-            ExecutionOutcome::EmptyQueue => break,
-            outcome => outcomes.push(outcome),
-        }
-    }
+    let outcomes = every_due_task(&pool, &mailer).await;
     assert!(
         matches!(
             outcomes[..],

@@ -10,6 +10,8 @@ const MEMBER_FIELDS: &str = "id name stage levelOfCare version atRisk sessionsAt
     consecutiveMissedCheckIns erased checkIns { id dueAt status } followUps { id dayOffset dueAt outcome }
     groups { id name }";
 
+/// The outcomes report, every row.
+const OUTCOMES: &str = "{ outcomes { rows { dayOffset recorded outcomes { outcome count } } } }";
 /// What intake may read of a member: the profile, no attendance, groups, check-ins or outcomes.
 const PROFILE_FIELDS: &str = "id name stage levelOfCare version erased";
 
@@ -204,13 +206,7 @@ async fn a_member_goes_from_referral_to_alumni(pool: PgPool) {
         )
         .await;
     assert_eq!(recorded["recordFollowUp"]["outcome"], "ABSTINENT");
-    let outcomes = app
-        .graphql(
-            &clinician,
-            "{ outcomes { rows { dayOffset recorded outcomes { outcome count } } } }",
-            json!({}),
-        )
-        .await;
+    let outcomes = app.graphql(&clinician, OUTCOMES, json!({})).await;
     let day7 = &outcomes["outcomes"]["rows"][0];
     assert_eq!(day7["dayOffset"], 7);
     assert_eq!(day7["recorded"], 1);
@@ -1421,13 +1417,7 @@ async fn a_relapsed_member_is_readmitted_and_stepped_down(pool: PgPool) {
     assert_eq!(readmitted["levelOfCare"], "RESIDENTIAL");
     // Each follow-up of the first episode (all due after the readmission) is recorded as
     // `readmitted`, so the outcomes report counts the member who came back.
-    let outcomes = app
-        .graphql(
-            &clinician,
-            "{ outcomes { rows { dayOffset recorded outcomes { outcome count } } } }",
-            json!({}),
-        )
-        .await;
+    let outcomes = app.graphql(&clinician, OUTCOMES, json!({})).await;
     let rows = outcomes["outcomes"]["rows"].as_array().unwrap();
     let readmitted_per_offset: Vec<(i64, i64, i64)> = rows
         .iter()

@@ -609,18 +609,23 @@ fn with_session() -> Vec<GroupEvent> {
     history
 }
 
+/// What `correct(ann(), Late)` records on [`with_session`].
+fn ann_absent_corrected_to_late() -> AttendanceCorrected {
+    AttendanceCorrected {
+        session_id: session(1),
+        member_id: ann(),
+        from: Absent,
+        to: Late,
+        reason: "was in the back row".into(),
+        corrected_at: day(2),
+    }
+}
+
 #[test]
 fn a_correction_records_from_to_and_reason_and_the_state_uses_the_corrected_value() {
     let state = given(with_session())
         .when(correct(ann(), Late))
-        .then([AttendanceCorrected {
-            session_id: session(1),
-            member_id: ann(),
-            from: Absent,
-            to: Late,
-            reason: "was in the back row".into(),
-            corrected_at: day(2),
-        }]);
+        .then([ann_absent_corrected_to_late()]);
     assert_eq!(
         state.session(session(1)).unwrap().attendance[0],
         Attendance {
@@ -689,14 +694,7 @@ fn a_closed_groups_attendance_may_still_be_corrected() {
     history.push(closed());
     given(history)
         .when(correct(ann(), Late))
-        .then([AttendanceCorrected {
-            session_id: session(1),
-            member_id: ann(),
-            from: Absent,
-            to: Late,
-            reason: "was in the back row".into(),
-            corrected_at: day(2),
-        }]);
+        .then([ann_absent_corrected_to_late()]);
 }
 
 #[test]
