@@ -1724,8 +1724,50 @@ async fn what_happened_earlier_is_entered_with_its_own_time(pool: PgPool) {
         )
         .await;
     }
-    let group = form_group(&app, &clinician, 12, "facilitator-sam").await;
+    // A group that met before it was entered here: formed in the past, not in the future, and
+    // nothing in it dated before its formation.
+    let form = "mutation($at: DateTime) { formGroup(name: \"Early risers\", model: SUPPORT, formedAt: $at) { id } }";
+    let (code, message) = app
+        .graphql_error(
+            Some(&clinician),
+            form,
+            json!({ "at": rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(1)) }),
+        )
+        .await;
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("BAD_USER_INPUT", "`formedAt` must not be in the future")
+    );
+    let late = app
+        .graphql(
+            &clinician,
+            form,
+            json!({ "at": ago(time::Duration::hours(1)) }),
+        )
+        .await;
     let join = "mutation($g: ID!, $m: ID!, $at: DateTime) { joinGroup(groupId: $g, memberId: $m, at: $at) { id members { id } } }";
+    let (code, message) = app
+        .graphql_error(
+            Some(&clinician),
+            join,
+            json!({ "g": late["formGroup"]["id"], "m": id, "at": ago(time::Duration::days(1)) }),
+        )
+        .await;
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "CONFLICT",
+            "a join cannot be dated before the group was formed"
+        )
+    );
+    let group = app
+        .graphql(
+            &clinician,
+            form,
+            json!({ "at": ago(time::Duration::days(7)) }),
+        )
+        .await["formGroup"]
+        .clone();
     let (code, message) = app
         .graphql_error(
             Some(&clinician),

@@ -1,4 +1,5 @@
 //! The group rules, read top to bottom like DOMAIN.md:
+//! - nothing is dated before the group was formed (a join, a session held);
 //! - a group is formed once; a closed group refuses everything but a correction of its
 //!   history (a wrong attendance would otherwise count in rates and at-risk flags for good);
 //! - a member joins only while in treatment (or, for an alumni group, also in aftercare
@@ -43,7 +44,7 @@ pub fn decide(state: &GroupState, command: GroupCommand) -> Decision {
         GroupCommand::JoinGroup(c) => join(state, profile, c),
         GroupCommand::LeaveGroup(c) => leave(state, c),
         GroupCommand::ScheduleSession(c) => schedule(state, c),
-        GroupCommand::RecordSession(c) => record(state, c),
+        GroupCommand::RecordSession(c) => record(state, profile, c),
         GroupCommand::CancelSession(c) => cancel(state, c),
         GroupCommand::CorrectAttendance(c) => correct(state, c),
         GroupCommand::CloseGroup(c) => close(c),
@@ -102,6 +103,7 @@ fn join(state: &GroupState, profile: &GroupProfile, c: JoinGroup) -> Decision {
     if state.is_on_roster(member) {
         return Err(GroupError::AlreadyOnRoster { member });
     }
+    not_before_formation(profile, "a join", c.at)?;
     if !profile.admits(c.member_stage) {
         return Err(if profile.alumni {
             GroupError::NotEligibleForAlumniGroup { member }
@@ -181,12 +183,27 @@ fn not_yet_held(session: &Session) -> Result<(), GroupError> {
     }
 }
 
-fn record(state: &GroupState, c: RecordSession) -> Decision {
+fn not_before_formation(
+    profile: &GroupProfile,
+    what: &'static str,
+    at: OffsetDateTime,
+) -> Result<(), GroupError> {
+    if at < profile.formed_at {
+        return Err(GroupError::BeforeFormation {
+            what,
+            formed_at: profile.formed_at,
+        });
+    }
+    Ok(())
+}
+
+fn record(state: &GroupState, profile: &GroupProfile, c: RecordSession) -> Decision {
     match state.session(c.session) {
         Some(session) => not_yet_held(session)?,
         None if c.planned => return Err(GroupError::UnknownSession { session: c.session }),
         None => {}
     }
+    not_before_formation(profile, "a session", c.held_at)?;
     let mut listed = Vec::with_capacity(c.attendance.len());
     for entry in &c.attendance {
         if listed.contains(&entry.member_id) {

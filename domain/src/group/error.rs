@@ -1,6 +1,7 @@
 //! Why a group command was refused: each variant names the state that forbids it.
 
 use thiserror::Error;
+use time::OffsetDateTime;
 
 use crate::decider::ErrorKind;
 use crate::ids::{GroupId, MemberId, SessionId};
@@ -54,6 +55,14 @@ pub enum GroupError {
     NotEligibleForAlumniGroup {
         /// The member.
         member: MemberId,
+    },
+    /// A join or a session dated before the group was formed.
+    #[error("{what} cannot be dated before the group was formed")]
+    BeforeFormation {
+        /// What was refused.
+        what: &'static str,
+        /// When the group was formed.
+        formed_at: OffsetDateTime,
     },
     /// A join or leave dated before the member's previous one (a rejoin before the last
     /// leave, a leave before the join).

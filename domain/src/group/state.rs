@@ -27,6 +27,8 @@ pub struct GroupProfile {
     pub alumni: bool,
     /// Meets online.
     pub online: bool,
+    /// When it was formed: nothing in it is dated before.
+    pub formed_at: OffsetDateTime,
 }
 
 impl GroupProfile {
@@ -117,6 +119,7 @@ impl GroupState {
                     schedule: e.schedule.clone(),
                     alumni: e.alumni,
                     online: e.online,
+                    formed_at: e.formed_at,
                 });
             }
             GroupEvent::MemberJoined(e) => {

@@ -318,7 +318,9 @@ impl PipelineMutation {
     }
 
     /// Forms a therapy group (capacity 1-50, default 12). `facilitator` is the staff `sub`
-    /// who runs it: only they (and clinicians, admins) record its sessions.
+    /// who runs it: only they (and clinicians, admins) record its sessions. `formedAt` (now
+    /// unless said; not in the future) dates it: a group that met before it was entered here
+    /// takes its first meeting's date, since no join or session may be dated before it.
     #[graphql(guard = "RoleGuard::new(\"form groups\", roles::CLINICAL)")]
     #[allow(clippy::too_many_arguments)]
     async fn form_group(
@@ -331,6 +333,7 @@ impl PipelineMutation {
         schedule: Option<String>,
         alumni: Option<bool>,
         online: Option<bool>,
+        formed_at: Option<OffsetDateTime>,
     ) -> ApiResult<Group> {
         let group = GroupId::new(new_id(ctx, "group", "")?);
         let command = FormGroup {
@@ -351,7 +354,7 @@ impl PipelineMutation {
                 .transpose()?,
             alumni: alumni.unwrap_or(false),
             online: online.unwrap_or(false),
-            at: OffsetDateTime::now_utc(),
+            at: not_in_future("formedAt", formed_at)?,
         };
         Ok(run_group(ctx, group, None, command.into()).await?)
     }

@@ -667,6 +667,32 @@ fn a_correction_for_a_session_not_held_is_refused() {
         });
 }
 
+// ---- formation ----------------------------------------------------------------------
+
+#[test]
+fn nothing_is_dated_before_the_group_was_formed() {
+    let refused = |what| GroupError::BeforeFormation {
+        what,
+        formed_at: day(0),
+    };
+    given([group_formed(Capacity::default())])
+        .when(JoinGroup {
+            at: day(-1),
+            ..join(ann(), Stage::InTreatment)
+        })
+        .then_err(refused("a join"));
+    given(ann_and_bob())
+        .when(RecordSession {
+            held_at: day(-3),
+            ..record(1, &[(ann(), Present), (bob(), Present)])
+        })
+        .then_err(refused("a session"));
+    // At the formation itself, both may be.
+    given([group_formed(Capacity::default())])
+        .when(join(ann(), Stage::InTreatment))
+        .then_ok();
+}
+
 // ---- closing ------------------------------------------------------------------------
 
 #[test]
