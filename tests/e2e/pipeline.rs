@@ -413,6 +413,14 @@ async fn each_role_may_do_only_what_it_is_allowed(pool: PgPool) {
             .0,
         "FORBIDDEN"
     );
+    // The outcomes report counts follow-ups, a clinical read: not for intake or facilitators.
+    for token in [&intake, &facilitator] {
+        assert_eq!(
+            app.graphql_error(Some(token), OUTCOMES, json!({})).await.0,
+            "FORBIDDEN"
+        );
+    }
+    app.graphql(&auditor, OUTCOMES, json!({})).await;
     // A facilitator reads only members of the groups they run.
     let (code, _) = app
         .graphql_error(

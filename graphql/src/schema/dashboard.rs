@@ -350,8 +350,10 @@ impl DashboardQuery {
         Ok(due)
     }
 
-    /// Outcomes recorded per follow-up day (counts only; no one is named).
-    #[graphql(guard = "RoleGuard::new(\"see outcomes\", roles::READ_MEMBERS)")]
+    /// Outcomes recorded per follow-up day (counts only; no one is named). A clinical read,
+    /// as the follow-ups it counts are: in a small clinic a count of relapses can point to a
+    /// person.
+    #[graphql(guard = "RoleGuard::new(\"see outcomes\", roles::CLINICAL_READ)")]
     async fn outcomes(&self, ctx: &Context<'_>) -> ApiResult<OutcomeReport> {
         let (services, request) = (services(ctx)?, request(ctx)?);
         let report = read_models::outcomes(&services.pool, &request.staff.clinic).await?;
