@@ -1018,3 +1018,72 @@ async fn a_consent_until_the_end_of_treatment_ends_at_the_discharge(pool: PgPool
     assert_eq!(code, "CONFLICT", "the consent ended with the treatment");
     app.stop().await.unwrap();
 }
+
+/// A member record read is logged under each category of data it shows: the run of missed
+/// check-ins as check-ins, the attendance figures and the member's groups as attendance, the
+/// profile alone as profile; in a list, in a record and in a mutation's answer alike.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_read_is_logged_under_each_category_it_shows(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let auditor = app.token("auditor", Role::Auditor, "north");
+    let id = refer(&app, &clinician, NAME, EMAIL).await;
+    let logged = || async {
+        let log = app
+            .graphql(&auditor, "query($id: ID!) { accessLog(memberId: $id, first: 100) { edges { node { actor operation category } } } }", json!({ "id": id }))
+            .await;
+        let mut entries: Vec<(String, String)> = log["accessLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["node"]["actor"] == "dr-lee")
+            .map(|e| {
+                let node = &e["node"];
+                (
+                    node["operation"].as_str().unwrap_or_default().to_owned(),
+                    node["category"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        entries.sort();
+        entries
+    };
+    app.graphql(
+        &clinician,
+        "query Counts($id: ID!) { member(id: $id) { name consecutiveMissedCheckIns atRisk } }",
+        json!({ "id": id }),
+    )
+    .await;
+    app.graphql(
+        &clinician,
+        "query Names { members(first: 10) { edges { node { name groups { name } } } } }",
+        json!({}),
+    )
+    .await;
+    app.graphql(
+        &clinician,
+        "mutation Intake($id: ID!) { completeIntake(memberId: $id, recommendedLevel: OUTPATIENT) { consecutiveMissedCheckIns } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let entries = logged().await;
+    for expected in [
+        ("Counts", "ATTENDANCE"),
+        ("Counts", "CHECK_INS"),
+        ("Names", "ATTENDANCE"),
+        ("Intake", "CHECK_INS"),
+    ] {
+        assert!(
+            entries
+                .iter()
+                .any(|(op, c)| op == expected.0 && c == expected.1),
+            "{expected:?} in {entries:?}"
+        );
+    }
+    assert!(
+        !entries
+            .iter()
+            .any(|(op, c)| matches!(op.as_str(), "Counts" | "Intake") && c == "PROFILE"),
+        "the clinical categories cover the profile: {entries:?}"
+    );
+}

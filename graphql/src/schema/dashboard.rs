@@ -235,11 +235,8 @@ impl DashboardQuery {
         let ids: Vec<MemberId> = members.edges.iter().map(|e| e.node.0.id).collect();
         // Filtered by at risk, or showing each member's attendance, the list is an attendance
         // read (which covers the profiles it shows).
-        let category = match at_risk {
-            Some(_) => DataCategory::Attendance,
-            None => views::member_read_category(ctx, ctx.look_ahead().field("edges").field("node")),
-        };
-        log_reads(ctx, &ids, Read::List(category), true).await?;
+        let node = ctx.look_ahead().field("edges").field("node");
+        views::log_member_reads(ctx, &ids, Read::List, node, at_risk.is_some()).await?;
         Ok(members)
     }
 
@@ -252,8 +249,7 @@ impl DashboardQuery {
         views::ensure_in_scope(ctx, id).await?;
         let member = views::member_by_id(ctx, id).await?;
         if member.is_some() {
-            let category = views::member_read_category(ctx, ctx.look_ahead());
-            log_reads(ctx, &[id], Read::Record(category), true).await?;
+            views::log_member_reads(ctx, &[id], Read::Record, ctx.look_ahead(), false).await?;
         }
         Ok(member)
     }

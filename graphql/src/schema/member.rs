@@ -67,11 +67,12 @@ impl FollowUp {
         let member = super::views::member_by_id(ctx, self.member_id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("member {} not found", self.member_id)))?;
-        super::views::log_reads(
+        super::views::log_member_reads(
             ctx,
             &[self.member_id],
-            super::views::Read::Record(DataCategory::Profile),
-            true,
+            super::views::Read::Record,
+            ctx.look_ahead(),
+            false,
         )
         .await?;
         Ok(member)

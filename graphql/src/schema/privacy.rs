@@ -111,11 +111,12 @@ impl Disclosure {
         let member = views::member_by_id(ctx, self.member_id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("member {} not found", self.member_id)))?;
-        log_reads(
+        views::log_member_reads(
             ctx,
             &[self.member_id],
-            Read::Record(DataCategory::Profile),
-            true,
+            Read::Record,
+            ctx.look_ahead(),
+            false,
         )
         .await?;
         Ok(member)

@@ -432,22 +432,45 @@ async fn write_reads(
     Ok(())
 }
 
-/// The category a read of members is logged under: attendance when the selection shows it
-/// (`atRisk`, `sessionsAttendedLast7Days`) and the caller may see it, since it covers the
-/// profile shown beside it too (one entry per read, as for a list filtered by risk); profile
-/// otherwise. `member` is the selection of the member object.
-pub fn member_read_category(
+/// The categories a read of members is logged under, one access-log entry each: attendance
+/// when the selection shows it (`atRisk`, `sessionsAttendedLast7Days`, the member's `groups`)
+/// or the list is `filtered_by_risk`, check-ins when it shows `consecutiveMissedCheckIns`, if
+/// the caller may see them; these cover the profile shown beside them. Profile otherwise.
+/// `member` is the selection of the member object. (The member's own lists, `checkIns` and the
+/// rest, log their reads themselves.)
+pub fn member_read_categories(
     ctx: &Context<'_>,
     member: async_graphql::Lookahead<'_>,
-) -> DataCategory {
-    let shows_attendance =
-        member.field("atRisk").exists() || member.field("sessionsAttendedLast7Days").exists();
+    filtered_by_risk: bool,
+) -> Vec<DataCategory> {
     let may_see = request(ctx).is_ok_and(|r| roles::CLINICAL_READ.contains(&r.staff.role));
-    if shows_attendance && may_see {
-        DataCategory::Attendance
-    } else {
-        DataCategory::Profile
+    let shows = |fields: &[&str]| fields.iter().any(|f| member.field(f).exists());
+    let mut categories = Vec::new();
+    if filtered_by_risk || (may_see && shows(&["atRisk", "sessionsAttendedLast7Days", "groups"])) {
+        categories.push(DataCategory::Attendance);
     }
+    if may_see && shows(&["consecutiveMissedCheckIns"]) {
+        categories.push(DataCategory::CheckIns);
+    }
+    if categories.is_empty() {
+        categories.push(DataCategory::Profile);
+    }
+    categories
+}
+
+/// Logs an allowed read of `members` (`as_read`: a record or a list) under each category the
+/// selection `member` shows ([`member_read_categories`]).
+pub async fn log_member_reads(
+    ctx: &Context<'_>,
+    members: &[MemberId],
+    as_read: fn(DataCategory) -> Read,
+    member: async_graphql::Lookahead<'_>,
+    filtered_by_risk: bool,
+) -> ApiResult<()> {
+    for category in member_read_categories(ctx, member, filtered_by_risk) {
+        log_reads(ctx, members, as_read(category), true).await?;
+    }
+    Ok(())
 }
 
 /// Minimum necessary: a facilitator reads only members on the rosters of groups they run.
@@ -590,7 +613,7 @@ pub async fn member_after_write(
     let member = members_from_summaries(summaries)
         .pop()
         .ok_or_else(|| ApiError::NotFound(format!("member {id} not found")))?;
-    log_reads(ctx, &[id], Read::Record(DataCategory::Profile), true).await?;
+    log_member_reads(ctx, &[id], Read::Record, ctx.look_ahead(), false).await?;
     Ok(member)
 }
 
@@ -733,8 +756,7 @@ impl Group {
             .map_err(|e| (*e).clone())?
             .unwrap_or_default();
         let members = members_by_ids(ctx, &roster).await?;
-        let category = member_read_category(ctx, ctx.look_ahead());
-        log_reads(ctx, &roster, Read::List(category), true).await?;
+        log_member_reads(ctx, &roster, Read::List, ctx.look_ahead(), false).await?;
         Ok(members)
     }
     /// Its sessions, oldest first, with attendance (a facilitator: of a group they run).
