@@ -1087,3 +1087,63 @@ async fn a_read_is_logged_under_each_category_it_shows(pool: PgPool) {
         "the clinical categories cover the profile: {entries:?}"
     );
 }
+
+/// Intake reads no rosters or sessions; a refused one is logged as a denied attendance read of
+/// each member on the roster, as a refused member field is.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_refused_roster_read_is_logged_for_each_member_on_it(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let intake = app.token("front-desk", Role::Intake, "north");
+    let auditor = app.token("auditor", Role::Auditor, "north");
+    let id = refer(&app, &clinician, NAME, EMAIL).await;
+    for (step, args) in [
+        ("completeIntake", "recommendedLevel: OUTPATIENT"),
+        ("admitMember", "levelOfCare: OUTPATIENT"),
+    ] {
+        app.graphql(
+            &clinician,
+            &format!("mutation($id: ID!) {{ {step}(memberId: $id, {args}) {{ id }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    }
+    let group = app
+        .graphql(
+            &clinician,
+            "mutation { formGroup(name: \"Skills\", model: SKILLS_DEVELOPMENT) { id } }",
+            json!({}),
+        )
+        .await["formGroup"]["id"]
+        .clone();
+    app.graphql(
+        &clinician,
+        "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
+        json!({ "g": group, "m": id }),
+    )
+    .await;
+    for field in ["members { name }", "sessions { topic }"] {
+        let (code, _) = app
+            .graphql_error(
+                Some(&intake),
+                &format!("query($g: ID!) {{ group(id: $g) {{ name {field} }} }}"),
+                json!({ "g": group }),
+            )
+            .await;
+        assert_eq!(code, "FORBIDDEN", "{field}");
+    }
+    let log = app
+        .graphql(&auditor, "query($id: ID!) { accessLog(memberId: $id, first: 100) { edges { node { actor category allowed } } } }", json!({ "id": id }))
+        .await;
+    let denied = log["accessLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["node"]["actor"] == "front-desk"
+                && e["node"]["category"] == "ATTENDANCE"
+                && e["node"]["allowed"] == false
+        })
+        .count();
+    assert_eq!(denied, 2, "{log}");
+}

@@ -743,12 +743,9 @@ impl Group {
         self.0.attendance_rate
     }
     /// Who is on the roster now (a facilitator: of a group they run; not intake).
-    #[graphql(
-        guard = "RoleGuard::new(\"read rosters\", roles::SESSION_READ)",
-        complexity = "crate::schema::nested_list(child_complexity)"
-    )]
+    #[graphql(complexity = "crate::schema::nested_list(child_complexity)")]
     async fn members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
-        ensure_runs(ctx, &self.0)?;
+        ensure_reads_roster(ctx, &self.0, "read rosters").await?;
         let roster = loaders(ctx)?
             .rosters
             .load_one(self.0.id)
@@ -761,11 +758,10 @@ impl Group {
     }
     /// Its sessions, oldest first, with attendance (a facilitator: of a group they run).
     #[graphql(
-        guard = "RoleGuard::new(\"read sessions\", roles::SESSION_READ)",
         complexity = "crate::schema::weigh(crate::schema::SESSION_LIST_WEIGHT, child_complexity)"
     )]
     async fn sessions(&self, ctx: &Context<'_>) -> ApiResult<Vec<Session>> {
-        ensure_runs(ctx, &self.0)?;
+        ensure_reads_roster(ctx, &self.0, "read sessions").await?;
         let sessions = loaders(ctx)?
             .sessions
             .load_one(self.0.id)
@@ -774,6 +770,28 @@ impl Group {
             .unwrap_or_default();
         Ok(sessions.into_iter().map(Session).collect())
     }
+}
+
+/// Whether the caller may read `group`'s roster and sessions: a role that reads them (a
+/// facilitator: of a group they run). Another role (intake) is refused `what` with
+/// `FORBIDDEN`, and the refusal is logged as a denied attendance read of each member on the
+/// roster, as a refused member field is (DOMAIN.md: the access log records denied reads too).
+async fn ensure_reads_roster(
+    ctx: &Context<'_>,
+    group: &GroupSummary,
+    what: &'static str,
+) -> ApiResult<()> {
+    if roles::SESSION_READ.contains(&request(ctx)?.staff.role) {
+        return ensure_runs(ctx, group);
+    }
+    let roster = loaders(ctx)?
+        .rosters
+        .load_one(group.id)
+        .await
+        .map_err(|e| (*e).clone())?
+        .unwrap_or_default();
+    log_reads(ctx, &roster, Read::List(DataCategory::Attendance), false).await?;
+    Err(ApiError::Forbidden(what))
 }
 
 /// Whether the caller may read `group`: a facilitator reads only the groups they run (DOMAIN.md
