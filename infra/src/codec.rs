@@ -86,7 +86,7 @@ pub async fn encode<E: StoredEvent>(
 }
 
 /// The request digest a stored event's metadata carries ([`Metadata::request`]), opened; `None`
-/// when it has none, or when its member's key is destroyed.
+/// when it has none; [`ERASED`] when its member's key is destroyed (no request's digest is that).
 pub async fn request_of(
     keyring: &Keyring,
     recorded: &RecordedEvent,
@@ -99,7 +99,7 @@ pub async fn request_of(
         .await?;
     let aad = aad(recorded.event_id, REQUEST_AAD_FIELD);
     let opened = open_envelope(&keys, stored, &aad).unwrap_or_else(|| stored.to_owned());
-    Ok(Some(opened).filter(|digest| digest != ERASED))
+    Ok(Some(opened))
 }
 
 /// The metadata field of a request digest.

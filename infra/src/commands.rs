@@ -84,8 +84,8 @@ pub enum CommandError<E: std::error::Error + 'static> {
     /// The idempotency key was stored with a different request: it is no retry, and running it
     /// as one would answer what the first request recorded. Nothing was written.
     #[error(
-        "this Idempotency-Key was used for a different request (other arguments); send each \
-         new request with a new key"
+        "this Idempotency-Key was used for a different request (other arguments, or about a \
+         member since erased); send each new request with a new key"
     )]
     KeyReused,
 }
@@ -254,7 +254,9 @@ where
 {
     /// Refuses a command whose idempotency key is stored with a different request. A stored
     /// event without a digest (written before digests were kept, or by a caller that names
-    /// none) or whose member is erased passes, as every retry did before.
+    /// none) passes, as every retry did before. One whose digest was erased with its member
+    /// cannot be compared, and is refused: taken for a retry, a request about another member
+    /// sent with that key would be answered with the erased member's result and dropped.
     async fn check_same_request(
         &self,
         context: &CommandContext,

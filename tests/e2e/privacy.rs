@@ -1147,3 +1147,45 @@ async fn a_refused_roster_read_is_logged_for_each_member_on_it(pool: PgPool) {
         .count();
     assert_eq!(denied, 2, "{log}");
 }
+
+/// A key once used for a request about a member since erased cannot be compared with a new
+/// request (its digest was sealed under the member's key): it is refused, not taken for a
+/// retry, which would answer with the erased member and refer nobody.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_key_used_for_an_erased_members_request_is_no_retry(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.token("admin-ada", Role::Admin, "north");
+    let refer = "mutation($name: String!) { referMember(name: $name, source: SELF) { id name } }";
+    let first = app
+        .graphql_keyed(&admin, "refer-1", refer, json!({ "name": NAME }))
+        .await;
+    let id = first["data"]["referMember"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Referred only: no treatment record to keep, so erasable at once.
+    run(
+        &app,
+        &admin,
+        "eraseMember(memberId: $id, reason: \"member request\")",
+        &id,
+    )
+    .await;
+
+    let stored = app.events_stored().await;
+    let other = app
+        .graphql_keyed(&admin, "refer-1", refer, json!({ "name": "Bram Other" }))
+        .await;
+    assert_eq!(
+        other["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{other}"
+    );
+    assert_eq!(app.events_stored().await, stored, "nothing stored");
+    let referred = app
+        .graphql_keyed(&admin, "refer-2", refer, json!({ "name": "Bram Other" }))
+        .await;
+    assert_eq!(
+        referred["data"]["referMember"]["name"], "Bram Other",
+        "{referred}"
+    );
+}
