@@ -170,10 +170,8 @@ pub fn says_no_expiry(expires_on: &str) -> bool {
         "na",
         "never",
         "indefinite",
-        "indefinitely",
         "permanent",
         "perpetual",
-        "forever",
         "unlimited",
     ];
     if WHOLE.contains(&text.as_str()) {

@@ -145,8 +145,7 @@ fn leave(state: &GroupState, c: LeaveGroup) -> Decision {
     if c.at < current.joined_at {
         return Err(GroupError::RosterChangeOutOfOrder { member });
     }
-    let listed = |s: &Session| s.attendance.iter().any(|a| a.member_id == member);
-    if let Some(session) = recorded_since(state, c.at, listed) {
+    if let Some(session) = recorded_since(state, c.at, |s| s.lists(member)) {
         return Err(GroupError::RosterChangeBeforeRecordedSession {
             session: session.id,
         });

@@ -83,6 +83,13 @@ pub struct Session {
     pub attendance: Vec<Attendance>,
 }
 
+impl Session {
+    /// Whether its attendance lists `member` (whatever their status).
+    pub fn lists(&self, member: MemberId) -> bool {
+        self.attendance.iter().any(|a| a.member_id == member)
+    }
+}
+
 /// The group as its events describe it: profile, roster (now and over time), sessions,
 /// open or closed.
 ///
@@ -249,7 +256,7 @@ impl GroupState {
         let after_listed = self
             .sessions
             .iter()
-            .filter(|s| s.attendance.iter().any(|a| a.member_id == member))
+            .filter(|s| s.lists(member))
             .filter_map(|s| s.held_at)
             .max()
             .map(|held| held + time::Duration::SECOND);

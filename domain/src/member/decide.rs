@@ -409,13 +409,19 @@ fn mark_follow_up_due(state: &MemberState, c: MarkFollowUpDue) -> Decision {
             follow_up: c.follow_up,
             due_at: found.due_at,
         }),
-        FollowUpStatus::Planned => Ok(vec![FollowUpDue {
-            follow_up_id: c.follow_up,
-            day_offset: found.day_offset,
-            due_at: found.due_at,
-        }
-        .into()]),
+        FollowUpStatus::Planned => Ok(vec![fell_due(found)]),
     }
+}
+
+/// The event that marks `follow_up` due (by the scheduler, or by a readmission that found it
+/// unmarked).
+fn fell_due(follow_up: &FollowUp) -> MemberEvent {
+    FollowUpDue {
+        follow_up_id: follow_up.id,
+        day_offset: follow_up.day_offset,
+        due_at: follow_up.due_at,
+    }
+    .into()
 }
 
 fn record_follow_up(state: &MemberState, c: RecordFollowUp) -> Decision {
@@ -464,12 +470,7 @@ fn readmit(state: &MemberState, stage: Stage, c: ReadmitMember) -> Decision {
                 }
                 .into()
             } else {
-                FollowUpDue {
-                    follow_up_id: f.id,
-                    day_offset: f.day_offset,
-                    due_at: f.due_at,
-                }
-                .into()
+                fell_due(f)
             }
         })
         .collect();
