@@ -746,12 +746,7 @@ impl Group {
     #[graphql(complexity = "crate::schema::nested_list(child_complexity)")]
     async fn members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
         ensure_reads_roster(ctx, &self.0, "read rosters").await?;
-        let roster = loaders(ctx)?
-            .rosters
-            .load_one(self.0.id)
-            .await
-            .map_err(|e| (*e).clone())?
-            .unwrap_or_default();
+        let roster = roster_of(ctx, self.0.id).await?;
         let members = members_by_ids(ctx, &roster).await?;
         log_member_reads(ctx, &roster, Read::List, ctx.look_ahead(), false).await?;
         Ok(members)
@@ -772,6 +767,16 @@ impl Group {
     }
 }
 
+/// Who is on `group`'s roster now, through the request's loader.
+async fn roster_of(ctx: &Context<'_>, group: GroupId) -> ApiResult<Vec<MemberId>> {
+    Ok(loaders(ctx)?
+        .rosters
+        .load_one(group)
+        .await
+        .map_err(|e| (*e).clone())?
+        .unwrap_or_default())
+}
+
 /// Whether the caller may read `group`'s roster and sessions: a role that reads them (a
 /// facilitator: of a group they run). Another role (intake) is refused `what` with
 /// `FORBIDDEN`, and the refusal is logged as a denied attendance read of each member on the
@@ -784,12 +789,7 @@ async fn ensure_reads_roster(
     if roles::SESSION_READ.contains(&request(ctx)?.staff.role) {
         return ensure_runs(ctx, group);
     }
-    let roster = loaders(ctx)?
-        .rosters
-        .load_one(group.id)
-        .await
-        .map_err(|e| (*e).clone())?
-        .unwrap_or_default();
+    let roster = roster_of(ctx, group.id).await?;
     log_reads(ctx, &roster, Read::List(DataCategory::Attendance), false).await?;
     Err(ApiError::Forbidden(what))
 }

@@ -367,7 +367,7 @@ impl SmtpPool {
                 Ok(()) => Ok(conn),
                 Err(failure) => {
                     // A refused command leaves the transaction half open: close, as lettre does.
-                    conn.abort().await;
+                    close(conn, Closing::Abort).await;
                     Err(failure)
                 }
             }
@@ -395,7 +395,7 @@ impl SmtpPool {
             let age = idle.since.elapsed();
             let mut conn = idle.conn;
             if age > MAX_IDLE || (age > CHECK_AFTER && !conn.test_connected().await) {
-                conn.abort().await;
+                close(conn, Closing::Abort).await;
                 continue;
             }
             return Some(conn);

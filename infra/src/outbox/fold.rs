@@ -16,6 +16,7 @@
 
 use std::collections::BTreeSet;
 
+use clinic_domain::member::ConsentRevoked;
 use clinic_domain::values::ConsentScope;
 use clinic_domain::{ConsentId, MemberEvent, MemberId, MemberState};
 use time::{Duration, OffsetDateTime};
@@ -76,12 +77,7 @@ impl MemberMail {
         match event {
             MemberEvent::MemberReferred(referred) => self.email.clone_from(&referred.email),
             MemberEvent::MemberErased(_) => self.email = None,
-            MemberEvent::ConsentRevoked(revoked)
-                if self
-                    .state
-                    .consent(revoked.consent_id)
-                    .is_some_and(|c| c.scope == ConsentScope::EmailOutreach) =>
-            {
+            MemberEvent::ConsentRevoked(revoked) if revokes_outreach(&self.state, revoked) => {
                 self.outreach_revoked_at_version = Some(self.version);
             }
             _ => {}
@@ -255,11 +251,7 @@ pub fn changes(
             .map(|address| enqueue(EmailKind::OutreachNotice, address, None))
             .into_iter()
             .collect(),
-        MemberEvent::ConsentRevoked(revoked)
-            if state
-                .consent(revoked.consent_id)
-                .is_some_and(|c| c.scope == ConsentScope::EmailOutreach) =>
-        {
+        MemberEvent::ConsentRevoked(revoked) if revokes_outreach(state, revoked) => {
             vec![OutboxChange::CancelMemberEmails {
                 clinic: e.clinic.clone(),
                 member_id: e.member,
@@ -274,6 +266,14 @@ pub fn changes(
         }],
         _ => Vec::new(),
     }
+}
+
+/// Whether `revoked` revokes one of `state`'s `email_outreach` consents: the member said no to
+/// email.
+fn revokes_outreach(state: &MemberState, revoked: &ConsentRevoked) -> bool {
+    state
+        .consent(revoked.consent_id)
+        .is_some_and(|c| c.scope == ConsentScope::EmailOutreach)
 }
 
 /// Folds one member's stream (in version order, from version 1) and collects the changes of
