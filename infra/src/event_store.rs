@@ -25,7 +25,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use append::AppendResult;
-pub use notify::{EventNotification, Notifications, NOTIFY_CHANNEL};
+pub use notify::{
+    CheckpointWatch, CommitVersion, EventNotification, Notifications, CHECKPOINT_CHANNEL,
+    NOTIFY_CHANNEL,
+};
 pub use read::{LogCursor, LogPage};
 pub use verify::IntegrityReport;
 

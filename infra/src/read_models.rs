@@ -13,6 +13,7 @@
 //! [`crate::projections::wait_until_caught_up`] first.
 
 mod aftercare;
+pub mod board_cache;
 mod groups;
 mod members;
 mod page;
@@ -25,6 +26,7 @@ use time::OffsetDateTime;
 pub use aftercare::{
     follow_ups_due, follow_ups_due_page, outcomes, OutcomeCount, OutcomeReport, OutcomeRow,
 };
+pub use board_cache::BoardCache;
 pub use groups::{
     groups_by_ids, groups_of_members, groups_page, is_on_roster_of_facilitator, rosters,
     sessions_of_groups, stopped_attending, AttendanceEntry, GroupSummary, RosterEntry, Session,

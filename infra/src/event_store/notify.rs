@@ -12,17 +12,25 @@
 //! lock, which cost 40% of the throughput of 8 concurrent writers when measured (pgbench, 2211
 //! vs 3733 appends/s), and a NOTIFY per append halved single-event append throughput again
 //! (README "Benchmarks").
+//!
+//! The same LISTEN connection hears projections' commits ([`CHECKPOINT_CHANNEL`], sent by a
+//! trigger on their checkpoints), which [`CheckpointWatch`] turns into a version a cache of a
+//! read model compares.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgNotification, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 
 /// The channel appends notify.
 pub const NOTIFY_CHANNEL: &str = "clinic_events";
+
+/// The channel a projection's commit notifies, with the projection's name (migration 15's
+/// trigger on `projection_checkpoints`: delivered when the page's writes commit).
+pub const CHECKPOINT_CHANNEL: &str = "clinic_checkpoints";
 
 /// After a NOTIFY, how long the next one waits to gather the appends that follow: the most
 /// another process's subscribers wait during a burst (a lone append is announced at once; this
@@ -195,6 +203,7 @@ fn forwarding() -> &'static Mutex<BTreeSet<String>> {
 /// listener that arrives as it ends starts the next one).
 fn listen_for_the_process(pool: &PgPool, bus: broadcast::Sender<EventNotification>) {
     let key = bus_key(pool);
+    let commits = projection_commits(pool);
     {
         let mut forwarding = forwarding().lock().unwrap_or_else(|e| e.into_inner());
         if !forwarding.insert(key.clone()) {
@@ -203,9 +212,11 @@ fn listen_for_the_process(pool: &PgPool, bus: broadcast::Sender<EventNotificatio
     }
     let options = (*pool.connect_options()).clone();
     tokio::spawn(async move {
-        let unused = |bus: &broadcast::Sender<EventNotification>| {
+        // Unused once no subscriber holds the bus and no watch holds the commit counts (held
+        // then only by their registry and this task).
+        let unused = |bus: &broadcast::Sender<EventNotification>, commits: &Arc<_>| {
             let mut forwarding = forwarding().lock().unwrap_or_else(|e| e.into_inner());
-            let unused = bus.receiver_count() == 0;
+            let unused = bus.receiver_count() == 0 && Arc::strong_count(commits) <= 2;
             if unused {
                 forwarding.remove(&key);
             }
@@ -221,39 +232,177 @@ fn listen_for_the_process(pool: &PgPool, bus: broadcast::Sender<EventNotificatio
                 .connect_lazy_with(options.clone());
             let listening = async {
                 let mut listener = PgListener::connect_with(&own).await?;
-                listener.listen(NOTIFY_CHANNEL).await?;
+                listener
+                    .listen_all([NOTIFY_CHANNEL, CHECKPOINT_CHANNEL])
+                    .await?;
                 Ok::<_, sqlx::Error>(listener)
             };
             match listening.await {
-                Ok(mut listener) => loop {
-                    match tokio::time::timeout(Duration::from_secs(1), listener.recv()).await {
-                        Ok(Ok(notification)) => {
-                            if let Some(notification) = parse(notification.payload()) {
-                                let _ = bus.send(notification);
+                Ok(mut listener) => {
+                    commits
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .listening(true);
+                    loop {
+                        // `try_recv`, not `recv`: `recv` reconnects by itself and says nothing of
+                        // the notifications lost meanwhile, which a cache must hear of.
+                        let received = listener.try_recv();
+                        match tokio::time::timeout(Duration::from_secs(1), received).await {
+                            Ok(Ok(Some(notification))) => {
+                                forward(&notification, &bus, &commits);
                             }
+                            Ok(Ok(None)) => {
+                                // Lost and made again (sqlx LISTENs anew before answering).
+                                tracing::debug!("the LISTEN connection was lost and made again");
+                                commits.lock().unwrap_or_else(|e| e.into_inner()).missed();
+                            }
+                            Ok(Err(error)) => {
+                                // Subscribers poll meanwhile; the next round reconnects.
+                                tracing::debug!(%error, "the LISTEN connection was lost");
+                                break;
+                            }
+                            Err(_) => {}
                         }
-                        Ok(Err(error)) => {
-                            // Subscribers poll meanwhile; the next round reconnects.
-                            tracing::debug!(%error, "the LISTEN connection was lost");
-                            break;
+                        if unused(&bus, &commits) {
+                            commits
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .listening(false);
+                            drop(listener);
+                            own.close().await;
+                            return;
                         }
-                        Err(_) => {}
                     }
-                    if unused(&bus) {
-                        drop(listener);
-                        own.close().await;
-                        return;
-                    }
-                },
+                    commits
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .listening(false);
+                }
                 Err(error) => tracing::debug!(%error, "could not LISTEN; trying again"),
             }
             own.close().await;
             tokio::time::sleep(Duration::from_secs(1)).await;
-            if unused(&bus) {
+            if unused(&bus, &commits) {
                 return;
             }
         }
     });
+}
+
+/// Hands a notification to whoever waits for it: an append's to the bus, a projection's commit
+/// to the commit counts.
+fn forward(
+    notification: &PgNotification,
+    bus: &broadcast::Sender<EventNotification>,
+    commits: &Mutex<ProjectionCommits>,
+) {
+    match notification.channel() {
+        NOTIFY_CHANNEL => {
+            if let Some(notification) = parse(notification.payload()) {
+                let _ = bus.send(notification);
+            }
+        }
+        CHECKPOINT_CHANNEL => commits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .committed(notification.payload()),
+        _ => {}
+    }
+}
+
+/// What this process has heard of projections' commits on one database.
+#[derive(Debug, Default)]
+struct ProjectionCommits {
+    /// Whether the LISTEN connection is up: only then is a commit heard of.
+    listening: bool,
+    /// How often commits may have gone unheard (the connection lost, or not yet made).
+    missed: u64,
+    /// Commits heard of (or counted by this process itself), per projection.
+    heard: HashMap<String, u64>,
+}
+
+impl ProjectionCommits {
+    fn listening(&mut self, up: bool) {
+        self.listening = up;
+        self.missed();
+    }
+
+    fn missed(&mut self) {
+        self.missed += 1;
+    }
+
+    fn committed(&mut self, projection: &str) {
+        *self.heard.entry(projection.to_owned()).or_default() += 1;
+    }
+
+    fn version(&self, projection: &str) -> Option<CommitVersion> {
+        self.listening.then(|| CommitVersion {
+            missed: self.missed,
+            heard: self.heard.get(projection).copied().unwrap_or(0),
+        })
+    }
+}
+
+/// The commit counts of each database this process listens to (keyed as [`local_bus`] keys).
+fn projection_commits(pool: &PgPool) -> Arc<Mutex<ProjectionCommits>> {
+    static COMMITS: OnceLock<Mutex<HashMap<String, Arc<Mutex<ProjectionCommits>>>>> =
+        OnceLock::new();
+    Arc::clone(
+        COMMITS
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(bus_key(pool))
+            .or_default(),
+    )
+}
+
+/// Where a projection's commits stood, as this process heard of them: two equal versions mean
+/// it heard of no commit of the projection in between, and missed none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitVersion {
+    missed: u64,
+    heard: u64,
+}
+
+/// Tells a cache of a projection's tables whether the projection may have committed since the
+/// cache read them: for a copy that is dropped as soon as it may be stale, instead of one that
+/// is re-read on a timer.
+#[derive(Debug, Clone)]
+pub struct CheckpointWatch {
+    commits: Arc<Mutex<ProjectionCommits>>,
+    projection: &'static str,
+}
+
+impl CheckpointWatch {
+    /// Watches `projection` (its checkpoint's name) on `pool`'s database, through the process's
+    /// LISTEN connection (started here if need be; call it inside the runtime).
+    pub fn new(pool: &PgPool, projection: &'static str) -> Self {
+        let commits = projection_commits(pool);
+        listen_for_the_process(pool, local_bus(pool));
+        Self {
+            commits,
+            projection,
+        }
+    }
+
+    /// Where the projection's commits stand now; `None` while this process is not listening
+    /// (nothing would tell it of a commit: read the tables instead of a copy).
+    pub fn version(&self) -> Option<CommitVersion> {
+        self.commits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .version(self.projection)
+    }
+
+    /// Counts a commit this process learnt of by itself, ahead of its NOTIFY (a mutation saw
+    /// the projection apply its write): a copy read before it is stale from now.
+    pub fn committed(&self) {
+        self.commits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .committed(self.projection);
+    }
 }
 
 /// The newest of `first` and whatever else is queued already: one wake-up for a burst of
@@ -287,6 +436,31 @@ fn parse(payload: &str) -> Option<EventNotification> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_projections_version_moves_with_its_commits_and_every_miss_only() {
+        let mut commits = ProjectionCommits::default();
+        assert_eq!(commits.version("members"), None, "not listening yet");
+        commits.listening(true);
+        let start = commits.version("members").unwrap();
+        commits.committed("groups");
+        assert_eq!(
+            commits.version("members"),
+            Some(start),
+            "another projection"
+        );
+        commits.committed("members");
+        let committed = commits.version("members").unwrap();
+        assert_ne!(committed, start);
+        commits.missed();
+        assert_ne!(
+            commits.version("members"),
+            Some(committed),
+            "a commit may be unheard"
+        );
+        commits.listening(false);
+        assert_eq!(commits.version("members"), None);
+    }
 
     #[test]
     fn payloads_are_clinic_and_position() {

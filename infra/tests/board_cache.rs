@@ -1,0 +1,151 @@
+//! The pipeline board's in-memory copy against a real PostgreSQL: kept while the members
+//! projection does not commit, dropped when it does (its checkpoint's NOTIFY), when this
+//! process says so, and when the LISTEN connection is lost.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "support/clinic.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use clinic_domain::values::Stage;
+use clinic_infra::clinic::ClinicId;
+use clinic_infra::read_models::{BoardCache, PipelineBoard};
+use sqlx::PgPool;
+use support::{catch_up_all, member, Clinic, T0};
+
+/// Long enough that no copy expires during a test: only a commit, or a lost connection, can
+/// make the cache read again.
+const FOREVER: Duration = Duration::from_secs(3600);
+
+/// How long a NOTIFY may take to arrive on a loaded machine.
+const DELIVERY: Duration = Duration::from_secs(20);
+
+fn referred(board: &PipelineBoard) -> i64 {
+    board
+        .stages
+        .iter()
+        .find(|s| s.stage == Stage::Referred)
+        .unwrap()
+        .count
+}
+
+/// A cache whose LISTEN connection is up (before that, every read goes to the table).
+async fn listening_cache(pool: &PgPool, max_age: Duration) -> BoardCache {
+    let cache = BoardCache::with_max_age(pool, max_age);
+    let deadline = Instant::now() + DELIVERY;
+    while !cache.is_listening() {
+        assert!(
+            Instant::now() < deadline,
+            "the cache never started listening"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cache
+}
+
+/// Changes the referred count behind the projection's back: no checkpoint moves, so nothing
+/// announces it.
+async fn set_referred_by_hand(pool: &PgPool, clinic: &ClinicId, members: i64) {
+    sqlx::query("UPDATE pipeline_counts SET members = $2 WHERE clinic = $1 AND stage = 'referred'")
+        .bind(clinic.as_str())
+        .bind(members)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// Reads through `cache` until `done` holds, at most [`DELIVERY`].
+async fn board_until(
+    cache: &BoardCache,
+    pool: &PgPool,
+    clinic: &ClinicId,
+    done: impl Fn(&PipelineBoard) -> bool,
+) -> PipelineBoard {
+    let deadline = Instant::now() + DELIVERY;
+    loop {
+        let board = cache.board(pool, clinic).await.unwrap();
+        if done(&board) {
+            return board;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cache kept {board:?} past {DELIVERY:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two clinics with one referral each, folded into the board.
+async fn two_clinics(pool: &PgPool) -> (Clinic, Clinic) {
+    let mut north = Clinic::new(pool, "north");
+    north.refer(member(1), "Ann Archer", T0).await;
+    let mut south = Clinic::new(pool, "south");
+    south.refer(member(2), "Bob Baker", T0).await;
+    catch_up_all(pool).await;
+    (north, south)
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn each_clinics_board_is_kept_until_the_projection_commits(pool: PgPool) {
+    let (mut north, south) = two_clinics(&pool).await;
+    let cache = listening_cache(&pool, FOREVER).await;
+    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+    assert_eq!(referred(&cache.board(&pool, &south.id).await.unwrap()), 1);
+
+    // Kept: a change no commit announces is not seen, and each clinic keeps its own board.
+    set_referred_by_hand(&pool, &north.id, 40).await;
+    set_referred_by_hand(&pool, &south.id, 50).await;
+    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+    assert_eq!(referred(&cache.board(&pool, &south.id).await.unwrap()), 1);
+
+    // A commit of the projection drops the copies: the next reads show the table.
+    north.refer(member(3), "Cy Cole", T0).await;
+    catch_up_all(&pool).await;
+    let board = board_until(&cache, &pool, &north.id, |b| referred(b) != 1).await;
+    assert_eq!(referred(&board), 41, "the hand-set 40 and the new referral");
+    assert_eq!(referred(&cache.board(&pool, &south.id).await.unwrap()), 50);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_commit_this_process_saw_drops_the_copy_at_once(pool: PgPool) {
+    let (north, _) = two_clinics(&pool).await;
+    let cache = listening_cache(&pool, FOREVER).await;
+    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+    set_referred_by_hand(&pool, &north.id, 7).await;
+    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+
+    // As after a mutation's read-your-writes wait: no NOTIFY comes, the next read is fresh.
+    cache.projection_committed();
+    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 7);
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_lost_listen_connection_drops_the_copy(pool: PgPool) {
+    let (north, _) = two_clinics(&pool).await;
+    let cache = listening_cache(&pool, FOREVER).await;
+    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+    set_referred_by_hand(&pool, &north.id, 9).await;
+    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+
+    // Commits made while the connection was down were never heard of: the copy must go.
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+          WHERE datname = current_database() AND query LIKE 'LISTEN %') t",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(ended, 1, "one LISTEN connection for the database");
+    board_until(&cache, &pool, &north.id, |b| referred(b) == 9).await;
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_old_copy_is_read_again(pool: PgPool) {
+    let (north, _) = two_clinics(&pool).await;
+    let cache = listening_cache(&pool, Duration::from_millis(200)).await;
+    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+    set_referred_by_hand(&pool, &north.id, 3).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 3);
+}
