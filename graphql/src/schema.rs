@@ -21,6 +21,7 @@ use clinic_infra::commands::CommandHandler;
 use clinic_infra::config::ClinicRules;
 use clinic_infra::event_store::EventStore;
 use clinic_infra::keyring::Keyring;
+use clinic_infra::read_models::BoardCache;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -98,11 +99,14 @@ pub struct Services {
     pub rules: ClinicRules,
     /// Where reads are logged (group commit: one INSERT for the requests waiting at once).
     pub access_log: AccessLogWriter,
+    /// The pipeline boards, kept in memory between the members projection's commits (every
+    /// dashboard reads one).
+    pub boards: BoardCache,
 }
 
 impl Services {
     /// Services over a migrated database (inside a tokio runtime: the access-log writer starts
-    /// its tasks).
+    /// its tasks, the board cache its listening).
     pub fn new(pool: PgPool, keyring: Keyring, retention_days: u32, rules: ClinicRules) -> Self {
         let store = EventStore::new(pool.clone());
         Self {
@@ -110,6 +114,7 @@ impl Services {
             groups: CommandHandler::new(store.clone(), keyring.clone()),
             store,
             access_log: AccessLogWriter::spawn(pool.clone()),
+            boards: BoardCache::new(&pool),
             pool,
             keyring,
             retention_days,

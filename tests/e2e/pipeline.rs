@@ -69,6 +69,41 @@ async fn form_group(
     data["formGroup"].clone()
 }
 
+/// The board's stage counts, in the domain's order.
+async fn stage_counts(app: &clinic_tests::TestApp, token: &str) -> Vec<i64> {
+    let board = app
+        .graphql(token, "{ pipeline { stages { count } } }", json!({}))
+        .await;
+    board["pipeline"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["count"].as_i64().unwrap())
+        .collect()
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn the_board_shows_a_write_as_soon_as_its_mutation_answers(pool: PgPool) {
+    // The server keeps each clinic's board in memory until the members projection commits.
+    // Without the checkpoint's NOTIFY, only the mutation's own read-your-writes wait can drop
+    // the copy: the board read right after each answer must show the write all the same.
+    sqlx::query("DROP TRIGGER projection_checkpoints_notify ON projection_checkpoints")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let app = spawn_app(pool).await;
+    let intake = app.token("front-desk", Role::Intake, "north");
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    assert_eq!(stage_counts(&app, &clinician).await, [0, 0, 0, 0, 0, 0]);
+    for referred in 1..=3 {
+        refer(&app, &intake, &format!("Member Number{referred}")).await;
+        assert_eq!(
+            stage_counts(&app, &clinician).await,
+            [referred, 0, 0, 0, 0, 0]
+        );
+    }
+}
+
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn a_member_goes_from_referral_to_alumni(pool: PgPool) {
     let app = spawn_app(pool).await;

@@ -198,7 +198,10 @@ impl DashboardQuery {
     #[graphql(guard = "RoleGuard::new(\"see the pipeline\", roles::READ_MEMBERS)")]
     async fn pipeline(&self, ctx: &Context<'_>) -> ApiResult<PipelineBoard> {
         let (services, request) = (services(ctx)?, request(ctx)?);
-        let board = read_models::pipeline_board(&services.pool, &request.staff.clinic).await?;
+        let board = services
+            .boards
+            .board(&services.pool, &request.staff.clinic)
+            .await?;
         Ok(board.into())
     }
 

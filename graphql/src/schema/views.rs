@@ -591,7 +591,12 @@ async fn caught_up(
         READ_YOUR_WRITES_TIMEOUT,
     )
     .await?;
-    Ok(freshness == Freshness::CaughtUp)
+    let caught_up = freshness == Freshness::CaughtUp;
+    if caught_up && projections.contains(&ProjectionName::Members) {
+        // The next board read must show this write, whether or not the NOTIFY came yet.
+        services.boards.projection_committed();
+    }
+    Ok(caught_up)
 }
 
 /// The member after a write at `position` (read-your-writes); logged as a read.
