@@ -26,8 +26,8 @@ use uuid::Uuid;
 
 pub use append::AppendResult;
 pub use notify::{
-    CheckpointWatch, CommitVersion, EventNotification, Notifications, CHECKPOINT_CHANNEL,
-    NOTIFY_CHANNEL,
+    CheckpointWatch, CommitChanges, CommitVersion, EventNotification, Notifications,
+    CHECKPOINT_CHANNEL, NOTIFY_CHANNEL,
 };
 pub use read::{LogCursor, LogPage};
 pub use verify::IntegrityReport;

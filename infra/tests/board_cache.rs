@@ -149,3 +149,28 @@ async fn an_old_copy_is_read_again(pool: PgPool) {
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 3);
 }
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn subscribers_wake_at_a_commit_heard_of_or_seen(pool: PgPool) {
+    let (mut north, _) = two_clinics(&pool).await;
+    let cache = listening_cache(&pool, FOREVER).await;
+    let mut changes = cache.changes();
+
+    // A NOTIFY of the members projection's commit (another process's runner, say).
+    changes.seen();
+    north.refer(member(3), "Cy Cole", T0).await;
+    catch_up_all(&pool).await;
+    let woken = tokio::time::timeout(DELIVERY, changes.next(FOREVER)).await;
+    assert!(woken.is_ok(), "not woken by the NOTIFY");
+
+    // A commit this process saw applied, before any NOTIFY.
+    changes.seen();
+    cache.projection_committed();
+    let woken = tokio::time::timeout(DELIVERY, changes.next(FOREVER)).await;
+    assert!(woken.is_ok(), "not woken by the commit seen");
+
+    // Nothing committed: no wake-up.
+    changes.seen();
+    let quiet = tokio::time::timeout(Duration::from_millis(300), changes.next(FOREVER)).await;
+    assert!(quiet.is_err(), "woken with nothing committed");
+}

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use async_graphql::{Context, Subscription};
-use clinic_infra::event_store::{EventStore, LogCursor, Notifications, RecordedEvent, Scope};
+use clinic_infra::event_store::{
+    CommitChanges, EventStore, LogCursor, Notifications, RecordedEvent, Scope,
+};
 use futures::stream::{self, Stream, StreamExt};
 use time::OffsetDateTime;
 
@@ -90,18 +92,22 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<PipelineBoard>>> {
         let services = ctx.data::<Services>()?;
         let request = ctx.data::<RequestContext>()?;
-        let notifications = Notifications::listen(services.store.pool());
         let state = Watch {
             pool: services.pool.clone(),
             clinic: request.staff.clinic.clone(),
-            notifications,
+            changes: services.boards.changes(),
+            boards: services.boards.clone(),
             last: None,
         };
-        // As `events`: a failure is said, then the subscription ends.
+        // As `events`: a failure is said, then the subscription ends. The board changes only
+        // when the members projection commits: woken then (not at the append, which the
+        // projection has not folded yet), it reads through the server's copy, so open
+        // dashboards cost one query per commit between them.
         let boards = stream::unfold(Some(state), |state| async move {
             let mut state = state?;
             loop {
-                let board = match read_models::pipeline_board(&state.pool, &state.clinic).await {
+                state.changes.seen();
+                let board = match state.boards.board(&state.pool, &state.clinic).await {
                     Ok(board) => board,
                     Err(error) => return Some((Err(ApiError::from(error).into()), None)),
                 };
@@ -109,7 +115,7 @@ impl Subscription {
                     state.last = Some(board.clone());
                     return Some((Ok(PipelineBoard::from(board)), Some(state)));
                 }
-                state.notifications.next(POLL_INTERVAL).await;
+                state.changes.next(POLL_INTERVAL).await;
             }
         });
         Ok(until_expiry(request, boards))
@@ -132,7 +138,8 @@ fn until_expiry<S: Stream + Send>(
 struct Watch {
     pool: sqlx::PgPool,
     clinic: clinic_infra::clinic::ClinicId,
-    notifications: Notifications,
+    boards: read_models::BoardCache,
+    changes: CommitChanges,
     last: Option<read_models::PipelineBoard>,
 }
 

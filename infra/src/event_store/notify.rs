@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgNotification, PgPoolOptions};
 use sqlx::PgPool;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// The channel appends notify.
 pub const NOTIFY_CHANNEL: &str = "clinic_events";
@@ -311,7 +311,7 @@ fn forward(
 }
 
 /// What this process has heard of projections' commits on one database.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ProjectionCommits {
     /// Whether the LISTEN connection is up: only then is a commit heard of.
     listening: bool,
@@ -319,6 +319,19 @@ struct ProjectionCommits {
     missed: u64,
     /// Commits heard of (or counted by this process itself), per projection.
     heard: HashMap<String, u64>,
+    /// Wakes [`CommitChanges`] at each of the above.
+    signal: watch::Sender<()>,
+}
+
+impl Default for ProjectionCommits {
+    fn default() -> Self {
+        Self {
+            listening: false,
+            missed: 0,
+            heard: HashMap::new(),
+            signal: watch::Sender::new(()),
+        }
+    }
 }
 
 impl ProjectionCommits {
@@ -329,10 +342,12 @@ impl ProjectionCommits {
 
     fn missed(&mut self) {
         self.missed += 1;
+        self.signal.send_replace(());
     }
 
     fn committed(&mut self, projection: &str) {
         *self.heard.entry(projection.to_owned()).or_default() += 1;
+        self.signal.send_replace(());
     }
 
     fn version(&self, projection: &str) -> Option<CommitVersion> {
@@ -402,6 +417,44 @@ impl CheckpointWatch {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .committed(self.projection);
+    }
+
+    /// Wake-ups at each change of [`Self::version`] (of any projection: cheap to check), for
+    /// a subscriber that pushes a read model when it changes.
+    pub fn changes(&self) -> CommitChanges {
+        let signal = self
+            .commits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .signal
+            .subscribe();
+        CommitChanges {
+            signal,
+            _watch: self.clone(),
+        }
+    }
+}
+
+/// A subscriber's wake-ups at projections' commits (see [`CheckpointWatch::changes`]).
+#[derive(Debug)]
+pub struct CommitChanges {
+    signal: watch::Receiver<()>,
+    /// Keeps the process listening while the subscriber waits.
+    _watch: CheckpointWatch,
+}
+
+impl CommitChanges {
+    /// Marks every change so far as seen: call it before reading, so a commit that lands
+    /// during the read still wakes the next [`Self::next`].
+    pub fn seen(&mut self) {
+        self.signal.borrow_and_update();
+    }
+
+    /// Waits until a change after the last [`Self::seen`], or `timeout` (a poll: whatever no
+    /// NOTIFY announces).
+    pub async fn next(&mut self, timeout: Duration) {
+        // The sender lives in the process's registry: `changed` cannot fail.
+        let _ = tokio::time::timeout(timeout, self.signal.changed()).await;
     }
 }
 

@@ -22,7 +22,7 @@ use sqlx::PgPool;
 
 use super::{pipeline_board, PipelineBoard, ReadModelError};
 use crate::clinic::ClinicId;
-use crate::event_store::{CheckpointWatch, CommitVersion};
+use crate::event_store::{CheckpointWatch, CommitChanges, CommitVersion};
 use crate::projections::ProjectionName;
 
 /// The longest a copy is used, heard of a commit or not.
@@ -80,6 +80,11 @@ impl BoardCache {
             self.keep(clinic, &board, version);
         }
         Ok(board)
+    }
+
+    /// Wake-ups when a board may have changed, for subscribers that push it.
+    pub fn changes(&self) -> CommitChanges {
+        self.watch.changes()
     }
 
     /// Whether copies are kept now: only while this process hears the projection's commits.
