@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use clinic_infra::config::ClinicRules;
 use clinic_infra::event_store::EventStore;
 use clinic_infra::keyring::Keyring;
+use clinic_infra::read_models::BoardCache;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -62,6 +63,8 @@ pub struct AppState {
     pub sockets: std::sync::Arc<tokio::sync::Semaphore>,
     /// Each staff member's open websockets ([`http_api::MAX_SOCKETS_PER_STAFF`]; tests lower it).
     pub staff_sockets: std::sync::Arc<http_api::StaffSockets>,
+    /// The pipeline boards the schema answers from (tests lengthen their age bound).
+    pub boards: BoardCache,
 }
 
 impl AppState {
@@ -76,6 +79,7 @@ impl AppState {
         // One store for the whole server, so that its appends share group commits.
         let services = Services::new(pool.clone(), keyring, retention_days, rules.clone());
         let store = services.store.clone();
+        let boards = services.boards.clone();
         Self {
             schema: schema::build(services),
             metrics: http_api::metrics_handle(),
@@ -89,6 +93,7 @@ impl AppState {
             staff_sockets: std::sync::Arc::new(http_api::StaffSockets::new(
                 http_api::MAX_SOCKETS_PER_STAFF,
             )),
+            boards,
         }
     }
 }

@@ -32,7 +32,8 @@ fn referred(board: &PipelineBoard) -> i64 {
 
 /// A cache whose LISTEN connection is up (before that, every read goes to the table).
 async fn listening_cache(pool: &PgPool, max_age: Duration) -> BoardCache {
-    let cache = BoardCache::with_max_age(pool, max_age);
+    let cache = BoardCache::new(pool);
+    cache.set_max_age(max_age);
     let deadline = Instant::now() + DELIVERY;
     while !cache.is_listening() {
         assert!(
@@ -58,13 +59,12 @@ async fn set_referred_by_hand(pool: &PgPool, clinic: &ClinicId, members: i64) {
 /// Reads through `cache` until `done` holds, at most [`DELIVERY`].
 async fn board_until(
     cache: &BoardCache,
-    pool: &PgPool,
     clinic: &ClinicId,
     done: impl Fn(&PipelineBoard) -> bool,
 ) -> PipelineBoard {
     let deadline = Instant::now() + DELIVERY;
     loop {
-        let board = cache.board(pool, clinic).await.unwrap();
+        let board = cache.board(clinic).await.unwrap();
         if done(&board) {
             return board;
         }
@@ -90,43 +90,43 @@ async fn two_clinics(pool: &PgPool) -> (Clinic, Clinic) {
 async fn each_clinics_board_is_kept_until_the_projection_commits(pool: PgPool) {
     let (mut north, south) = two_clinics(&pool).await;
     let cache = listening_cache(&pool, FOREVER).await;
-    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
-    assert_eq!(referred(&cache.board(&pool, &south.id).await.unwrap()), 1);
+    assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 1);
+    assert_eq!(referred(&cache.board(&south.id).await.unwrap()), 1);
 
     // Kept: a change no commit announces is not seen, and each clinic keeps its own board.
     set_referred_by_hand(&pool, &north.id, 40).await;
     set_referred_by_hand(&pool, &south.id, 50).await;
-    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
-    assert_eq!(referred(&cache.board(&pool, &south.id).await.unwrap()), 1);
+    assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 1);
+    assert_eq!(referred(&cache.board(&south.id).await.unwrap()), 1);
 
     // A commit of the projection drops the copies: the next reads show the table.
     north.refer(member(3), "Cy Cole", T0).await;
     catch_up_all(&pool).await;
-    let board = board_until(&cache, &pool, &north.id, |b| referred(b) != 1).await;
+    let board = board_until(&cache, &north.id, |b| referred(b) != 1).await;
     assert_eq!(referred(&board), 41, "the hand-set 40 and the new referral");
-    assert_eq!(referred(&cache.board(&pool, &south.id).await.unwrap()), 50);
+    assert_eq!(referred(&cache.board(&south.id).await.unwrap()), 50);
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn a_commit_this_process_saw_drops_the_copy_at_once(pool: PgPool) {
     let (north, _) = two_clinics(&pool).await;
     let cache = listening_cache(&pool, FOREVER).await;
-    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+    assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 1);
     set_referred_by_hand(&pool, &north.id, 7).await;
-    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+    assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 1);
 
     // As after a mutation's read-your-writes wait: no NOTIFY comes, the next read is fresh.
     cache.projection_committed();
-    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 7);
+    assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 7);
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn a_lost_listen_connection_drops_the_copy(pool: PgPool) {
     let (north, _) = two_clinics(&pool).await;
     let cache = listening_cache(&pool, FOREVER).await;
-    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+    assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 1);
     set_referred_by_hand(&pool, &north.id, 9).await;
-    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+    assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 1);
 
     // Commits made while the connection was down were never heard of: the copy must go.
     let ended: i64 = sqlx::query_scalar(
@@ -137,17 +137,17 @@ async fn a_lost_listen_connection_drops_the_copy(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(ended, 1, "one LISTEN connection for the database");
-    board_until(&cache, &pool, &north.id, |b| referred(b) == 9).await;
+    board_until(&cache, &north.id, |b| referred(b) == 9).await;
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn an_old_copy_is_read_again(pool: PgPool) {
     let (north, _) = two_clinics(&pool).await;
     let cache = listening_cache(&pool, Duration::from_millis(200)).await;
-    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 1);
+    assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 1);
     set_referred_by_hand(&pool, &north.id, 3).await;
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(referred(&cache.board(&pool, &north.id).await.unwrap()), 3);
+    assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 3);
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

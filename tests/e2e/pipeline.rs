@@ -82,19 +82,44 @@ async fn stage_counts(app: &clinic_tests::TestApp, token: &str) -> Vec<i64> {
         .collect()
 }
 
+/// Sets the clinic's referred count behind the projection's back (nothing announces it).
+async fn set_referred_by_hand(pool: &PgPool, clinic: &str, members: i64) {
+    sqlx::query(
+        "INSERT INTO pipeline_counts (clinic, stage, members) VALUES ($1, 'referred', $2) \
+         ON CONFLICT (clinic, stage, level_of_care) DO UPDATE SET members = $2",
+    )
+    .bind(clinic)
+    .bind(members)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn the_board_shows_a_write_as_soon_as_its_mutation_answers(pool: PgPool) {
     // The server keeps each clinic's board in memory until the members projection commits.
-    // Without the checkpoint's NOTIFY, only the mutation's own read-your-writes wait can drop
-    // the copy: the board read right after each answer must show the write all the same.
+    // Without the checkpoint's NOTIFY, and with copies that never expire, only the mutation's
+    // own read-your-writes wait can drop the copy: the board read right after each answer must
+    // show the write all the same.
     sqlx::query("DROP TRIGGER projection_checkpoints_notify ON projection_checkpoints")
         .execute(&pool)
         .await
         .unwrap();
-    let app = spawn_app(pool).await;
+    let app = clinic_tests::spawn_app_keeping_boards(pool.clone()).await;
+    for _ in 0..2000 {
+        if app.boards.is_listening() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(app.boards.is_listening(), "the server never heard commits");
     let intake = app.token("front-desk", Role::Intake, "north");
     let clinician = app.token("dr-lee", Role::Clinician, "north");
     assert_eq!(stage_counts(&app, &clinician).await, [0, 0, 0, 0, 0, 0]);
+    // The copy is in use: a change nothing announces is not seen.
+    set_referred_by_hand(&pool, "north", 7).await;
+    assert_eq!(stage_counts(&app, &clinician).await, [0, 0, 0, 0, 0, 0]);
+    set_referred_by_hand(&pool, "north", 0).await;
     for referred in 1..=3 {
         refer(&app, &intake, &format!("Member Number{referred}")).await;
         assert_eq!(

@@ -32,6 +32,8 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     background: Option<clinic_infra::background::BackgroundTasks>,
+    /// The pipeline boards the server answers from.
+    pub boards: clinic_infra::read_models::BoardCache,
 }
 
 impl TestApp {
@@ -229,6 +231,15 @@ pub async fn spawn_app_with_sockets(pool: PgPool, sockets: usize, per_staff: usi
     .await
 }
 
+/// [`spawn_app`] whose copies of the pipeline board never expire: only a commit of the members
+/// projection (or a lost LISTEN connection) makes it read the board again.
+pub async fn spawn_app_keeping_boards(pool: PgPool) -> TestApp {
+    start_with(pool, MasterKey::generate().0, 2190, 100, &[], |state| {
+        state.boards.set_max_age(Duration::from_secs(3600));
+    })
+    .await
+}
+
 /// A second process of the same deployment serving the API only: no projection runners and no
 /// scheduler, so nothing but its requests touches its keyring.
 pub async fn spawn_api_only(pool: PgPool, master_key: MasterKey) -> TestApp {
@@ -288,6 +299,7 @@ async fn start_with(
         config.rules.clone(),
     );
     adjust(&mut state);
+    let boards = state.boards.clone();
     let app = server::app(state);
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(server::serve(listener, app, async {
@@ -303,5 +315,6 @@ async fn start_with(
         shutdown: Some(tx),
         server: Some(server),
         background: Some(background),
+        boards,
     }
 }

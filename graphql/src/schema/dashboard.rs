@@ -198,10 +198,7 @@ impl DashboardQuery {
     #[graphql(guard = "RoleGuard::new(\"see the pipeline\", roles::READ_MEMBERS)")]
     async fn pipeline(&self, ctx: &Context<'_>) -> ApiResult<PipelineBoard> {
         let (services, request) = (services(ctx)?, request(ctx)?);
-        let board = services
-            .boards
-            .board(&services.pool, &request.staff.clinic)
-            .await?;
+        let board = services.boards.board(&request.staff.clinic).await?;
         Ok(board.into())
     }
 

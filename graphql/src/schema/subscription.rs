@@ -93,7 +93,6 @@ impl Subscription {
         let services = ctx.data::<Services>()?;
         let request = ctx.data::<RequestContext>()?;
         let state = Watch {
-            pool: services.pool.clone(),
             clinic: request.staff.clinic.clone(),
             changes: services.boards.changes(),
             boards: services.boards.clone(),
@@ -107,7 +106,7 @@ impl Subscription {
             let mut state = state?;
             loop {
                 state.changes.seen();
-                let board = match state.boards.board(&state.pool, &state.clinic).await {
+                let board = match state.boards.board(&state.clinic).await {
                     Ok(board) => board,
                     Err(error) => return Some((Err(ApiError::from(error).into()), None)),
                 };
@@ -136,7 +135,6 @@ fn until_expiry<S: Stream + Send>(
 
 /// State of a pipeline subscription: the last board sent.
 struct Watch {
-    pool: sqlx::PgPool,
     clinic: clinic_infra::clinic::ClinicId,
     boards: read_models::BoardCache,
     changes: CommitChanges,

@@ -212,15 +212,10 @@ fn listen_for_the_process(pool: &PgPool, bus: broadcast::Sender<EventNotificatio
     }
     let options = (*pool.connect_options()).clone();
     tokio::spawn(async move {
-        // Unused once no subscriber holds the bus and no watch holds the commit counts (held
-        // then only by their registry and this task).
-        let unused = |bus: &broadcast::Sender<EventNotification>, commits: &Arc<_>| {
-            let mut forwarding = forwarding().lock().unwrap_or_else(|e| e.into_inner());
-            let unused = bus.receiver_count() == 0 && Arc::strong_count(commits) <= 2;
-            if unused {
-                forwarding.remove(&key);
-            }
-            unused
+        let mut registration = Registration {
+            key,
+            commits,
+            released: false,
         };
         loop {
             // A connection of its own, kept open while it listens (as `PgListener::connect`).
@@ -232,6 +227,9 @@ fn listen_for_the_process(pool: &PgPool, bus: broadcast::Sender<EventNotificatio
                 .connect_lazy_with(options.clone());
             let listening = async {
                 let mut listener = PgListener::connect_with(&own).await?;
+                // A lost connection is answered at once (`Ok(None)`), not after a reconnection
+                // inside the call, which the 1 s timeout below could cut short, unnoticed.
+                listener.eager_reconnect(false);
                 listener
                     .listen_all([NOTIFY_CHANNEL, CHECKPOINT_CHANNEL])
                     .await?;
@@ -239,54 +237,86 @@ fn listen_for_the_process(pool: &PgPool, bus: broadcast::Sender<EventNotificatio
             };
             match listening.await {
                 Ok(mut listener) => {
-                    commits
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .listening(true);
+                    registration.commits().listening(true);
                     loop {
                         // `try_recv`, not `recv`: `recv` reconnects by itself and says nothing of
                         // the notifications lost meanwhile, which a cache must hear of.
                         let received = listener.try_recv();
                         match tokio::time::timeout(Duration::from_secs(1), received).await {
                             Ok(Ok(Some(notification))) => {
-                                forward(&notification, &bus, &commits);
+                                forward(&notification, &bus, &mut registration.commits());
                             }
                             Ok(Ok(None)) => {
-                                // Lost and made again (sqlx LISTENs anew before answering).
-                                tracing::debug!("the LISTEN connection was lost and made again");
-                                commits.lock().unwrap_or_else(|e| e.into_inner()).missed();
+                                // Subscribers poll meanwhile; the next round reconnects.
+                                tracing::debug!("the LISTEN connection was lost");
+                                break;
                             }
                             Ok(Err(error)) => {
-                                // Subscribers poll meanwhile; the next round reconnects.
-                                tracing::debug!(%error, "the LISTEN connection was lost");
+                                tracing::debug!(%error, "the LISTEN connection failed");
                                 break;
                             }
                             Err(_) => {}
                         }
-                        if unused(&bus, &commits) {
-                            commits
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .listening(false);
+                        if registration.release_if_unused(&bus) {
                             drop(listener);
                             own.close().await;
                             return;
                         }
                     }
-                    commits
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .listening(false);
+                    registration.commits().listening(false);
                 }
                 Err(error) => tracing::debug!(%error, "could not LISTEN; trying again"),
             }
             own.close().await;
             tokio::time::sleep(Duration::from_secs(1)).await;
-            if unused(&bus, &commits) {
+            if registration.release_if_unused(&bus) {
                 return;
             }
         }
     });
+}
+
+/// A listening task's hold on its database in [`forwarding`]. However the task ends (its
+/// runtime shut down included), the database is free for the next task to start, and nobody
+/// is told commits are heard any more.
+struct Registration {
+    key: String,
+    commits: Arc<Mutex<ProjectionCommits>>,
+    released: bool,
+}
+
+impl Registration {
+    fn commits(&self) -> std::sync::MutexGuard<'_, ProjectionCommits> {
+        self.commits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lets go once no subscriber holds the bus and no watch holds the commit counts (held then
+    /// only by their registry and this registration); under the lock a start takes, so a
+    /// listener arriving meanwhile starts the next task.
+    fn release_if_unused(&mut self, bus: &broadcast::Sender<EventNotification>) -> bool {
+        let mut forwarding = forwarding().lock().unwrap_or_else(|e| e.into_inner());
+        let unused = bus.receiver_count() == 0 && Arc::strong_count(&self.commits) <= 2;
+        if unused {
+            self.release(&mut forwarding);
+        }
+        unused
+    }
+
+    fn release(&mut self, forwarding: &mut BTreeSet<String>) {
+        forwarding.remove(&self.key);
+        self.commits().listening(false);
+        self.released = true;
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if !self.released {
+            let forwarding = forwarding();
+            let mut forwarding = forwarding.lock().unwrap_or_else(|e| e.into_inner());
+            self.release(&mut forwarding);
+        }
+    }
 }
 
 /// Hands a notification to whoever waits for it: an append's to the bus, a projection's commit
@@ -294,7 +324,7 @@ fn listen_for_the_process(pool: &PgPool, bus: broadcast::Sender<EventNotificatio
 fn forward(
     notification: &PgNotification,
     bus: &broadcast::Sender<EventNotification>,
-    commits: &Mutex<ProjectionCommits>,
+    commits: &mut ProjectionCommits,
 ) {
     match notification.channel() {
         NOTIFY_CHANNEL => {
@@ -302,10 +332,7 @@ fn forward(
                 let _ = bus.send(notification);
             }
         }
-        CHECKPOINT_CHANNEL => commits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .committed(notification.payload()),
+        CHECKPOINT_CHANNEL => commits.committed(notification.payload()),
         _ => {}
     }
 }
@@ -345,9 +372,17 @@ impl ProjectionCommits {
         self.signal.send_replace(());
     }
 
+    /// Counts `projection`'s commits from now on (those of projections nobody watches, or
+    /// whatever else a NOTIFY on the channel says, are not kept).
+    fn watch(&mut self, projection: &str) {
+        self.heard.entry(projection.to_owned()).or_default();
+    }
+
     fn committed(&mut self, projection: &str) {
-        *self.heard.entry(projection.to_owned()).or_default() += 1;
-        self.signal.send_replace(());
+        if let Some(heard) = self.heard.get_mut(projection) {
+            *heard += 1;
+            self.signal.send_replace(());
+        }
     }
 
     fn version(&self, projection: &str) -> Option<CommitVersion> {
@@ -394,6 +429,10 @@ impl CheckpointWatch {
     /// LISTEN connection (started here if need be; call it inside the runtime).
     pub fn new(pool: &PgPool, projection: &'static str) -> Self {
         let commits = projection_commits(pool);
+        commits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .watch(projection);
         listen_for_the_process(pool, local_bus(pool));
         Self {
             commits,
@@ -493,6 +532,7 @@ mod tests {
     #[test]
     fn a_projections_version_moves_with_its_commits_and_every_miss_only() {
         let mut commits = ProjectionCommits::default();
+        commits.watch("members");
         assert_eq!(commits.version("members"), None, "not listening yet");
         commits.listening(true);
         let start = commits.version("members").unwrap();

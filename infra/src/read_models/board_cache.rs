@@ -15,6 +15,7 @@
 //! the last commit heard of.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,56 +29,72 @@ use crate::projections::ProjectionName;
 /// The longest a copy is used, heard of a commit or not.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 
-/// Clinics kept before stale copies are dropped (a bound on memory, far above a deployment's
+/// Clinics kept before every copy is dropped (a bound on memory, far above a deployment's
 /// clinics).
 const MAX_CLINICS: usize = 256;
 
 /// Each clinic's pipeline board as last read, for as long as it is current.
 #[derive(Debug, Clone)]
 pub struct BoardCache {
+    pool: PgPool,
     watch: CheckpointWatch,
-    max_age: Duration,
+    /// [`MAX_AGE`] in milliseconds, unless a test set another.
+    max_age_ms: Arc<AtomicU64>,
     kept: Arc<Mutex<HashMap<ClinicId, Kept>>>,
+    /// One reader per clinic reads the table at a time; the others then take its copy (a commit
+    /// wakes every open dashboard at once).
+    filling: Arc<Mutex<HashMap<ClinicId, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 #[derive(Debug)]
 struct Kept {
     board: PipelineBoard,
     version: CommitVersion,
+    /// When the read began: the copy's age counts from there.
     read_at: Instant,
 }
 
 impl BoardCache {
     /// A cache of `pool`'s boards (inside the runtime: it starts listening for commits).
     pub fn new(pool: &PgPool) -> Self {
-        Self::with_max_age(pool, MAX_AGE)
+        Self {
+            pool: pool.clone(),
+            watch: CheckpointWatch::new(pool, ProjectionName::Members.as_str()),
+            max_age_ms: Arc::new(AtomicU64::new(MAX_AGE.as_millis() as u64)),
+            kept: Arc::default(),
+            filling: Arc::default(),
+        }
     }
 
-    /// [`Self::new`] with another bound on a copy's age (tests use a long one, to tell a
-    /// commit's NOTIFY apart from the bound).
-    pub fn with_max_age(pool: &PgPool, max_age: Duration) -> Self {
-        Self {
-            watch: CheckpointWatch::new(pool, ProjectionName::Members.as_str()),
-            max_age,
-            kept: Arc::default(),
-        }
+    /// Bounds a copy's age by `max_age` instead of [`MAX_AGE`], in every clone. Tests lengthen
+    /// it, so that only a commit (or a lost connection) can make the cache read again.
+    pub fn set_max_age(&self, max_age: Duration) {
+        let ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
+        self.max_age_ms.store(ms, Ordering::Relaxed);
     }
 
     /// `clinic`'s pipeline board: the copy while it is current, else read (and kept).
-    pub async fn board(
-        &self,
-        pool: &PgPool,
-        clinic: &ClinicId,
-    ) -> Result<PipelineBoard, ReadModelError> {
-        let before = self.watch.version();
-        if let Some(version) = before {
-            if let Some(board) = self.current(clinic, version) {
-                return Ok(board);
-            }
+    pub async fn board(&self, clinic: &ClinicId) -> Result<PipelineBoard, ReadModelError> {
+        let Some(version) = self.watch.version() else {
+            // Nothing would say when a copy goes stale: every reader reads.
+            return pipeline_board(&self.pool, clinic).await;
+        };
+        if let Some(board) = self.current(clinic, version) {
+            return Ok(board);
         }
-        let board = pipeline_board(pool, clinic).await?;
-        if let Some(version) = before.filter(|&v| self.watch.version() == Some(v)) {
-            self.keep(clinic, &board, version);
+        let filling = self.filling_of(clinic);
+        let _filling = filling.lock().await;
+        // The reader this one waited for may have left a current copy.
+        let Some(version) = self.watch.version() else {
+            return pipeline_board(&self.pool, clinic).await;
+        };
+        if let Some(board) = self.current(clinic, version) {
+            return Ok(board);
+        }
+        let read_at = Instant::now();
+        let board = pipeline_board(&self.pool, clinic).await?;
+        if self.watch.version() == Some(version) {
+            self.keep(clinic, &board, version, read_at);
         }
         Ok(board)
     }
@@ -98,24 +115,44 @@ impl BoardCache {
         self.watch.committed();
     }
 
+    fn max_age(&self) -> Duration {
+        Duration::from_millis(self.max_age_ms.load(Ordering::Relaxed))
+    }
+
     fn current(&self, clinic: &ClinicId, version: CommitVersion) -> Option<PipelineBoard> {
+        let max_age = self.max_age();
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.get(clinic)
-            .filter(|k| k.version == version && k.read_at.elapsed() < self.max_age)
+            .filter(|k| k.version == version && k.read_at.elapsed() < max_age)
             .map(|k| k.board.clone())
     }
 
-    fn keep(&self, clinic: &ClinicId, board: &PipelineBoard, version: CommitVersion) {
+    fn filling_of(&self, clinic: &ClinicId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut filling = self.filling.lock().unwrap_or_else(|e| e.into_inner());
+        if filling.len() >= MAX_CLINICS && !filling.contains_key(clinic) {
+            // A reader holding a dropped lock keeps its own Arc and finishes as before.
+            filling.clear();
+        }
+        Arc::clone(filling.entry(clinic.clone()).or_default())
+    }
+
+    fn keep(
+        &self,
+        clinic: &ClinicId,
+        board: &PipelineBoard,
+        version: CommitVersion,
+        read_at: Instant,
+    ) {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() >= MAX_CLINICS {
-            kept.retain(|_, k| k.version == version && k.read_at.elapsed() < self.max_age);
+        if kept.len() >= MAX_CLINICS && !kept.contains_key(clinic) {
+            kept.clear();
         }
         kept.insert(
             clinic.clone(),
             Kept {
                 board: board.clone(),
                 version,
-                read_at: Instant::now(),
+                read_at,
             },
         );
     }
