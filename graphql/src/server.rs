@@ -22,6 +22,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -184,6 +185,12 @@ async fn not_found() -> impl IntoResponse {
 /// reverse proxy in front must close idle upstream connections sooner (README "Running it").
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long one write to a client may wait for the client to take bytes (a response, a
+/// websocket message). Without it a client that stops reading (a slow or malicious reader, a
+/// zero TCP window) holds its connection, its task and the unsent answer for as long as TCP keeps
+/// probing, which has no end. A client that reads, however slowly, resets it with each write.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long shutdown waits for open connections once it has asked them to finish. Shorter than
 /// the request timeout on purpose: orchestrators kill a process some time after SIGTERM
 /// (Kubernetes after 30 s by default), and after the connections the background tasks and the
@@ -227,8 +234,10 @@ pub async fn serve(
             app.clone()
                 .map_request(|request: axum::http::Request<Incoming>| request.map(Body::new)),
         );
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(WRITE_TIMEOUT));
         let connection = http
-            .serve_connection(TokioIo::new(stream), service)
+            .serve_connection(TokioIo::new(Box::pin(stream)), service)
             .with_upgrades();
         let mut stopping = stopping.clone();
         connections.spawn(async move {

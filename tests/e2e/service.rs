@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clinic_graphql::auth::Role;
+use clinic_graphql::server;
 use clinic_infra::keyring::MasterKey;
 use clinic_tests::{spawn_api_only, spawn_app, spawn_app_with_timeout};
 use serde_json::json;
@@ -91,6 +92,48 @@ async fn a_request_whose_headers_never_end_is_cut_off(pool: PgPool) {
     }))
     .await;
     assert_eq!(ended, [true, true, true], "each connection is closed");
+    app.stop().await.unwrap();
+}
+
+/// A client that stops reading its answers (here: pipelined requests and a tiny receive window)
+/// is cut off once one write has waited for the write deadline (30 s), instead of holding its
+/// connection, its task and the unsent answers for as long as TCP keeps probing; a prompt
+/// client on the same server is served meanwhile.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_client_that_stops_reading_is_cut_off(pool: PgPool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app(pool).await;
+    let one = app.metrics().await.len();
+    // Enough answers to fill the client's receive buffer and the server's send buffer (at most
+    // 4 MiB by Linux's defaults) several times over.
+    let requests = (16 << 20) / one + 1;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(app.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let pipelined = b"GET /metrics HTTP/1.1\r\nHost: clinic\r\n\r\n".repeat(requests);
+    // The server stops reading requests while its answers wait: write from a task of its own.
+    let sending = tokio::spawn(async move {
+        let _ = writer.write_all(&pipelined).await;
+        writer
+    });
+
+    tokio::time::sleep(server::WRITE_TIMEOUT + Duration::from_secs(5)).await;
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    let mut received = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(15), reader.read_to_end(&mut received))
+        .await
+        .is_ok();
+    assert!(ended, "the connection is still open");
+    assert!(
+        received.len() < requests * one,
+        "every answer arrived ({} bytes): nothing was cut",
+        received.len()
+    );
+    sending.abort();
     app.stop().await.unwrap();
 }
 
