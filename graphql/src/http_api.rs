@@ -311,8 +311,8 @@ impl Drop for RequestMetrics {
 }
 
 /// `GET /graphql/ws`: subscriptions (only: see [`websocket`]); the token comes in
-/// `connection_init`'s payload as `{"authorization": "Bearer <token>"}` (or
-/// `{"token": "<token>"}`).
+/// `connection_init`'s payload as `{"authorization": "Bearer <token>"}`, `{"Authorization":
+/// ...}` (GraphiQL sends its headers tab as the payload) or `{"token": "<token>"}`.
 pub async fn graphql_ws(
     State(state): State<AppState>,
     protocol: GraphQLProtocol,

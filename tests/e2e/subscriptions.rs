@@ -258,6 +258,32 @@ async fn queries_and_mutations_on_the_socket_are_sent_to_post_graphql(pool: PgPo
     assert_eq!(app.events_stored().await, 0, "nothing written");
 }
 
+/// GraphiQL (4.1.2, the version its page loads) opens the socket with its headers tab as the
+/// `connection_init` payload, as typed: `{"Authorization": "Bearer ..."}` beside any other
+/// header. That is enough to subscribe from GraphiQL.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn graphiqls_headers_tab_opens_a_socket(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let token = app.token("dr-lee", Role::Clinician, "north");
+    let mut socket = handshake(&format!("ws://{}/graphql/ws", app.addr))
+        .await
+        .unwrap();
+    let init = json!({ "type": "connection_init", "payload": {
+        "Authorization": format!("Bearer {token}"),
+        "X-Trace": "graphiql",
+    } });
+    socket.send(Message::text(init.to_string())).await.unwrap();
+    let ack = next_json(&mut socket).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    send_operation(&mut socket, "1", BOARD).await;
+    let board = next_json(&mut socket).await;
+    assert_eq!(board["type"], "next", "{board}");
+    assert!(
+        board["payload"]["data"]["pipelineChanged"]["stages"].is_array(),
+        "{board}"
+    );
+}
+
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn the_pipeline_board_is_pushed_when_it_changes(pool: PgPool) {
     let app = spawn_app(pool).await;
