@@ -311,8 +311,8 @@ impl Drop for RequestMetrics {
 }
 
 /// `GET /graphql/ws`: subscriptions (only: see [`websocket`]); the token comes in
-/// `connection_init`'s payload as `{"authorization": "Bearer <token>"}`, `{"Authorization":
-/// ...}` (GraphiQL sends its headers tab as the payload) or `{"token": "<token>"}`.
+/// `connection_init`'s payload as `{"authorization": "Bearer <token>"}` (the key in any case:
+/// GraphiQL sends its headers tab as typed) or `{"token": "<token>"}`.
 pub async fn graphql_ws(
     State(state): State<AppState>,
     protocol: GraphQLProtocol,
@@ -359,10 +359,16 @@ pub async fn graphql_ws(
 }
 
 fn staff_from_init(keys: &TokenKeys, payload: &serde_json::Value) -> Result<Staff, ApiError> {
+    // Any spelling of the key, as HTTP headers are read (GraphiQL sends its headers tab as
+    // typed); only a string counts.
     let header = payload
-        .get("authorization")
-        .or_else(|| payload.get("Authorization"))
-        .and_then(|v| v.as_str())
+        .as_object()
+        .and_then(|fields| {
+            fields
+                .iter()
+                .filter(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+                .find_map(|(_, value)| value.as_str())
+        })
         .map(str::to_owned)
         .or_else(|| {
             payload

@@ -64,7 +64,8 @@ pub struct AppState {
     pub sockets: std::sync::Arc<tokio::sync::Semaphore>,
     /// Each staff member's open websockets ([`http_api::MAX_SOCKETS_PER_STAFF`]; tests lower it).
     pub staff_sockets: std::sync::Arc<http_api::StaffSockets>,
-    /// The pipeline boards the schema answers from (tests lengthen their age bound).
+    /// The pipeline boards the schema answers from: a handle on the schema's own cache (tests
+    /// lengthen its age bound through it; replacing it changes nothing the schema uses).
     pub boards: BoardCache,
 }
 

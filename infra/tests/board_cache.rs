@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use clinic_domain::values::Stage;
 use clinic_infra::clinic::ClinicId;
+use clinic_infra::read_models::board_cache::READ_WAIT;
 use clinic_infra::read_models::{BoardCache, PipelineBoard};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 use support::{catch_up_all, member, Clinic, T0};
 
 /// Long enough that no copy expires during a test: only a commit, or a lost connection, can
@@ -173,4 +174,61 @@ async fn subscribers_wake_at_a_commit_heard_of_or_seen(pool: PgPool) {
     changes.seen();
     let quiet = tokio::time::timeout(Duration::from_millis(300), changes.next(FOREVER)).await;
     assert!(quiet.is_err(), "woken with nothing committed");
+}
+
+/// Readers of one board queued behind a read that waits on the table's lock.
+async fn reads_waiting_on_the_table(monitor: &mut PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+            AND wait_event_type = 'Lock' AND query LIKE '%FROM pipeline_counts%'",
+    )
+    .fetch_one(monitor)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn readers_that_miss_together_share_one_read_unless_it_is_slow(pool: PgPool) {
+    let (north, _) = two_clinics(&pool).await;
+    let cache = listening_cache(&pool, FOREVER).await;
+    // Connections of their own: the readers have the test's pool to themselves.
+    let options = pool.connect_options();
+    let mut monitor = PgConnection::connect_with(&options).await.unwrap();
+    let mut hold = PgConnection::connect_with(&options).await.unwrap();
+    // The board's table held: the first read waits for it.
+    sqlx::raw_sql("BEGIN; LOCK TABLE pipeline_counts IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut hold)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (cache, clinic) = (cache.clone(), north.id.clone());
+            tokio::spawn(async move { cache.board(&clinic).await.unwrap() })
+        })
+        .collect();
+    while reads_waiting_on_the_table(&mut monitor).await == 0 {
+        assert!(started.elapsed() < DELIVERY, "no read reached the table");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        reads_waiting_on_the_table(&mut monitor).await,
+        1,
+        "the others wait for the first read"
+    );
+    // A read slower than READ_WAIT is not waited for: the others read beside it.
+    tokio::time::sleep(READ_WAIT).await;
+    while reads_waiting_on_the_table(&mut monitor).await < 3 {
+        assert!(started.elapsed() < DELIVERY, "readers still queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sqlx::raw_sql("ROLLBACK").execute(&mut hold).await.unwrap();
+    for reader in readers {
+        assert_eq!(referred(&reader.await.unwrap()), 1);
+    }
+
+    // Missing together again, with nothing slow: all take one read's board.
+    cache.projection_committed();
+    let boards = futures::future::join_all((0..3).map(|_| cache.board(&north.id))).await;
+    assert!(boards.iter().all(|b| referred(b.as_ref().unwrap()) == 1));
 }

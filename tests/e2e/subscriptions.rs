@@ -282,6 +282,18 @@ async fn graphiqls_headers_tab_opens_a_socket(pool: PgPool) {
         board["payload"]["data"]["pipelineChanged"]["stages"].is_array(),
         "{board}"
     );
+
+    // The key in any case, as HTTP headers are read; a key that is not a string is passed over.
+    let mut socket = handshake(&format!("ws://{}/graphql/ws", app.addr))
+        .await
+        .unwrap();
+    let init = json!({ "type": "connection_init", "payload": {
+        "authorization": null,
+        "AUTHORIZATION": format!("Bearer {token}"),
+    } });
+    socket.send(Message::text(init.to_string())).await.unwrap();
+    let ack = next_json(&mut socket).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

@@ -210,13 +210,14 @@ fn listen_for_the_process(pool: &PgPool, bus: broadcast::Sender<EventNotificatio
             return;
         }
     }
+    // Made before the task, so a task dropped before its first poll still lets go.
+    let mut registration = Registration {
+        key,
+        commits,
+        released: false,
+    };
     let options = (*pool.connect_options()).clone();
     tokio::spawn(async move {
-        let mut registration = Registration {
-            key,
-            commits,
-            released: false,
-        };
         loop {
             // A connection of its own, kept open while it listens (as `PgListener::connect`).
             let own = PgPoolOptions::new()

@@ -29,6 +29,9 @@ use crate::projections::ProjectionName;
 /// The longest a copy is used, heard of a commit or not.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 
+/// How long a reader waits for another's read of the same board before reading itself.
+pub const READ_WAIT: Duration = Duration::from_secs(1);
+
 /// Clinics kept before every copy is dropped (a bound on memory, far above a deployment's
 /// clinics).
 const MAX_CLINICS: usize = 256;
@@ -41,10 +44,13 @@ pub struct BoardCache {
     /// [`MAX_AGE`] in milliseconds, unless a test set another.
     max_age_ms: Arc<AtomicU64>,
     kept: Arc<Mutex<HashMap<ClinicId, Kept>>>,
-    /// One reader per clinic reads the table at a time; the others then take its copy (a commit
+    /// Each clinic's last read (when it began, what it found), behind the lock its next reader
+    /// takes: one read at a time per clinic, shared by the readers queued behind it (a commit
     /// wakes every open dashboard at once).
-    filling: Arc<Mutex<HashMap<ClinicId, Arc<tokio::sync::Mutex<()>>>>>,
+    last_reads: Arc<Mutex<HashMap<ClinicId, LastRead>>>,
 }
+
+type LastRead = Arc<tokio::sync::Mutex<Option<(Instant, PipelineBoard)>>>;
 
 #[derive(Debug)]
 struct Kept {
@@ -62,19 +68,28 @@ impl BoardCache {
             watch: CheckpointWatch::new(pool, ProjectionName::Members.as_str()),
             max_age_ms: Arc::new(AtomicU64::new(MAX_AGE.as_millis() as u64)),
             kept: Arc::default(),
-            filling: Arc::default(),
+            last_reads: Arc::default(),
         }
     }
 
-    /// Bounds a copy's age by `max_age` instead of [`MAX_AGE`], in every clone. Tests lengthen
-    /// it, so that only a commit (or a lost connection) can make the cache read again.
+    /// Bounds a copy's age by `max_age` (at least 1 ms) instead of [`MAX_AGE`], in every clone.
+    /// Tests lengthen it, so that only a commit (or a lost connection) can make the cache read
+    /// again.
     pub fn set_max_age(&self, max_age: Duration) {
-        let ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
+        let ms = u64::try_from(max_age.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.max_age_ms.store(ms, Ordering::Relaxed);
     }
 
     /// `clinic`'s pipeline board: the copy while it is current, else read (and kept).
+    ///
+    /// Readers that miss together queue for one read: a read that began after a reader's call
+    /// has seen every commit before it, so its board answers that reader too, kept or not.
+    /// A reader waits [`READ_WAIT`] at most, then reads beside a read that is slow (a held
+    /// lock, a struggling database) instead of queueing behind it.
     pub async fn board(&self, clinic: &ClinicId) -> Result<PipelineBoard, ReadModelError> {
+        let called_at = Instant::now();
         let Some(version) = self.watch.version() else {
             // Nothing would say when a copy goes stale: every reader reads.
             return pipeline_board(&self.pool, clinic).await;
@@ -82,18 +97,24 @@ impl BoardCache {
         if let Some(board) = self.current(clinic, version) {
             return Ok(board);
         }
-        let filling = self.filling_of(clinic);
-        let _filling = filling.lock().await;
-        // The reader this one waited for may have left a current copy.
-        let Some(version) = self.watch.version() else {
+        let last_read = self.last_read_of(clinic);
+        let Ok(mut last_read) = tokio::time::timeout(READ_WAIT, last_read.lock()).await else {
             return pipeline_board(&self.pool, clinic).await;
         };
-        if let Some(board) = self.current(clinic, version) {
+        if let Some((_, board)) = last_read
+            .as_ref()
+            .filter(|(started, _)| *started >= called_at)
+        {
+            return Ok(board.clone());
+        }
+        let version = self.watch.version();
+        if let Some(board) = version.and_then(|v| self.current(clinic, v)) {
             return Ok(board);
         }
         let read_at = Instant::now();
         let board = pipeline_board(&self.pool, clinic).await?;
-        if self.watch.version() == Some(version) {
+        *last_read = Some((read_at, board.clone()));
+        if let Some(version) = version.filter(|&v| self.watch.version() == Some(v)) {
             self.keep(clinic, &board, version, read_at);
         }
         Ok(board)
@@ -127,13 +148,13 @@ impl BoardCache {
             .map(|k| k.board.clone())
     }
 
-    fn filling_of(&self, clinic: &ClinicId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut filling = self.filling.lock().unwrap_or_else(|e| e.into_inner());
-        if filling.len() >= MAX_CLINICS && !filling.contains_key(clinic) {
-            // A reader holding a dropped lock keeps its own Arc and finishes as before.
-            filling.clear();
+    fn last_read_of(&self, clinic: &ClinicId) -> LastRead {
+        let mut last_reads = self.last_reads.lock().unwrap_or_else(|e| e.into_inner());
+        if last_reads.len() >= MAX_CLINICS && !last_reads.contains_key(clinic) {
+            // A reader holding a dropped entry keeps its own Arc and finishes as before.
+            last_reads.clear();
         }
-        Arc::clone(filling.entry(clinic.clone()).or_default())
+        Arc::clone(last_reads.entry(clinic.clone()).or_default())
     }
 
     fn keep(
