@@ -189,7 +189,8 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one write to a client may wait for the client to take bytes (a response, a
 /// websocket message). Without it a client that stops reading (a slow or malicious reader, a
 /// zero TCP window) holds its connection, its task and the unsent answer for as long as TCP keeps
-/// probing, which has no end. A client that reads, however slowly, resets it with each write.
+/// probing, which has no end. Each write the client makes room for starts it again: a slow
+/// reader is cut only if it frees no room in the socket's send buffer for this long.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long shutdown waits for open connections once it has asked them to finish. Shorter than

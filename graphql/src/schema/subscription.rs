@@ -100,8 +100,8 @@ impl Subscription {
         };
         // As `events`: a failure is said, then the subscription ends. The board changes only
         // when the members projection commits: woken then (not at the append, which the
-        // projection has not folded yet), it reads through the server's copy, so open
-        // dashboards cost one query per commit between them.
+        // projection has not folded yet), it reads through the server's copy, so the open
+        // dashboards of a clinic share a read per commit.
         let boards = stream::unfold(Some(state), |state| async move {
             let mut state = state?;
             loop {

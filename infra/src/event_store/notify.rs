@@ -61,15 +61,25 @@ fn bus_key(pool: &PgPool) -> String {
 /// The in-process wake-up channel of each database this process appends to or listens on
 /// (keyed by server and database, so tests with a database each do not wake one another).
 fn local_bus(pool: &PgPool) -> broadcast::Sender<EventNotification> {
-    static BUSES: OnceLock<Mutex<HashMap<String, broadcast::Sender<EventNotification>>>> =
-        OnceLock::new();
-    let key = bus_key(pool);
-    BUSES
+    static BUSES: Registry<broadcast::Sender<EventNotification>> = OnceLock::new();
+    per_database(&BUSES, pool, || broadcast::channel(1024).0)
+}
+
+/// One value per database this process reaches, keyed as [`bus_key`] keys.
+type Registry<T> = OnceLock<Mutex<HashMap<String, T>>>;
+
+/// `registry`'s value for `pool`'s database, made by `make` the first time.
+fn per_database<T: Clone>(
+    registry: &'static Registry<T>,
+    pool: &PgPool,
+    make: impl FnOnce() -> T,
+) -> T {
+    registry
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .entry(key)
-        .or_insert_with(|| broadcast::channel(1024).0)
+        .entry(bus_key(pool))
+        .or_insert_with(make)
         .clone()
 }
 
@@ -396,16 +406,8 @@ impl ProjectionCommits {
 
 /// The commit counts of each database this process listens to (keyed as [`local_bus`] keys).
 fn projection_commits(pool: &PgPool) -> Arc<Mutex<ProjectionCommits>> {
-    static COMMITS: OnceLock<Mutex<HashMap<String, Arc<Mutex<ProjectionCommits>>>>> =
-        OnceLock::new();
-    Arc::clone(
-        COMMITS
-            .get_or_init(Mutex::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(bus_key(pool))
-            .or_default(),
-    )
+    static COMMITS: Registry<Arc<Mutex<ProjectionCommits>>> = OnceLock::new();
+    per_database(&COMMITS, pool, Arc::default)
 }
 
 /// Where a projection's commits stood, as this process heard of them: two equal versions mean
