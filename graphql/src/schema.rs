@@ -21,7 +21,8 @@ use clinic_infra::commands::CommandHandler;
 use clinic_infra::config::ClinicRules;
 use clinic_infra::event_store::EventStore;
 use clinic_infra::keyring::Keyring;
-use clinic_infra::read_models::BoardCache;
+use clinic_infra::projections::ProjectionName;
+use clinic_infra::read_models::{BoardCache, MemberPages};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -102,11 +103,14 @@ pub struct Services {
     /// The pipeline boards, kept in memory between the members projection's commits (every
     /// dashboard reads one).
     pub boards: BoardCache,
+    /// The member-list pages, kept in memory between their projections' commits (every member
+    /// of staff opens the list).
+    pub member_pages: MemberPages,
 }
 
 impl Services {
     /// Services over a migrated database (inside a tokio runtime: the access-log writer starts
-    /// its tasks, the board cache its listening).
+    /// its tasks, the read-model copies their listening).
     pub fn new(pool: PgPool, keyring: Keyring, retention_days: u32, rules: ClinicRules) -> Self {
         let store = EventStore::new(pool.clone());
         Self {
@@ -115,11 +119,19 @@ impl Services {
             store,
             access_log: AccessLogWriter::spawn(pool.clone()),
             boards: BoardCache::new(&pool),
+            member_pages: MemberPages::new(&pool),
             pool,
             keyring,
             retention_days,
             rules,
         }
+    }
+
+    /// Drops the in-memory copies read from `projections`: this process saw them apply a
+    /// write, and the next read must show it whether or not their NOTIFY came yet.
+    pub fn projections_committed(&self, projections: &[ProjectionName]) {
+        self.boards.committed(projections);
+        self.member_pages.committed(projections);
     }
 }
 

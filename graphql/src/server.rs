@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use clinic_infra::config::ClinicRules;
 use clinic_infra::event_store::EventStore;
 use clinic_infra::keyring::Keyring;
-use clinic_infra::read_models::BoardCache;
+use clinic_infra::read_models::{BoardCache, MemberPages};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -67,6 +67,8 @@ pub struct AppState {
     /// The pipeline boards the schema answers from: a handle on the schema's own cache (tests
     /// lengthen its age bound through it; replacing it changes nothing the schema uses).
     pub boards: BoardCache,
+    /// The member-list pages the schema answers from, a handle as [`Self::boards`] is.
+    pub member_pages: MemberPages,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
         let services = Services::new(pool.clone(), keyring, retention_days, rules.clone());
         let store = services.store.clone();
         let boards = services.boards.clone();
+        let member_pages = services.member_pages.clone();
         Self {
             schema: schema::build(services),
             metrics: http_api::metrics_handle(),
@@ -96,6 +99,7 @@ impl AppState {
                 http_api::MAX_SOCKETS_PER_STAFF,
             )),
             boards,
+            member_pages,
         }
     }
 }

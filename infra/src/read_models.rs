@@ -14,7 +14,9 @@
 
 mod aftercare;
 pub mod board_cache;
+pub mod copies;
 mod groups;
+mod member_pages;
 mod members;
 mod page;
 
@@ -32,6 +34,7 @@ pub use groups::{
     sessions_of_groups, stopped_attending, AttendanceEntry, GroupSummary, RosterEntry, Session,
     StoppedAttending,
 };
+pub use member_pages::MemberPages;
 pub use members::{
     at_risk_members, check_ins_of_members, follow_ups_of_members, groups_attended_between,
     member_of_follow_up, members_by_ids, members_page, outreach_items, pipeline_board, CheckIn,

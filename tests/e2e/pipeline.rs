@@ -105,7 +105,7 @@ async fn the_board_shows_a_write_as_soon_as_its_mutation_answers(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let app = clinic_tests::spawn_app_keeping_boards(pool.clone()).await;
+    let app = clinic_tests::spawn_app_keeping_copies(pool.clone()).await;
     for _ in 0..2000 {
         if app.boards.is_listening() {
             break;

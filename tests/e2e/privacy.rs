@@ -4,7 +4,9 @@
 use clinic_domain::MemberId;
 use clinic_graphql::auth::Role;
 use clinic_infra::projections::{self, ProjectionName, ProjectionOptions, RebuildOptions};
-use clinic_tests::{spawn_api_only, spawn_app, spawn_app_with_retention, TestApp};
+use clinic_tests::{
+    spawn_api_only, spawn_app, spawn_app_keeping_copies, spawn_app_with_retention, TestApp,
+};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -194,6 +196,77 @@ async fn personal_fields_are_sealed_in_the_log_and_opened_for_staff(pool: PgPool
         .as_str()
         .unwrap()
         .starts_with("enc:v1:"));
+}
+
+/// Sets every `north` member's name in the summaries behind the projections' back.
+async fn rename_by_hand(pool: &PgPool, name: &str) {
+    sqlx::query("UPDATE member_summaries SET name = $1 WHERE clinic = 'north'")
+        .bind(name)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_erasure_drops_the_member_pages_that_named_the_member(pool: PgPool) {
+    // The server answers member pages from memory until their projections commit. Without the
+    // checkpoint's NOTIFY, and with copies that never expire, only the erasure's own
+    // read-your-writes wait can drop the page: the list read right after it must not name the
+    // member, and the name must leave the server's memory.
+    sqlx::query("DROP TRIGGER projection_checkpoints_notify ON projection_checkpoints")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let app = spawn_app_keeping_copies(pool.clone()).await;
+    for _ in 0..2000 {
+        if app.member_pages.is_listening() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        app.member_pages.is_listening(),
+        "the server never heard commits"
+    );
+    let admin = app.token("admin-ada", Role::Admin, "north");
+    let id = discharged(&app, &admin).await;
+    const LIST: &str = "{ members(first: 10) { edges { node { id name erased } } } }";
+    let listed = |data: Value| data["members"]["edges"][0]["node"].clone();
+    let before = listed(app.graphql(&admin, LIST, json!({})).await);
+    assert_eq!((&before["id"], &before["name"]), (&json!(id), &json!(NAME)));
+    // The copy is in use: a change nothing announces is not seen.
+    rename_by_hand(&pool, "Someone Else").await;
+    assert_eq!(
+        listed(app.graphql(&admin, LIST, json!({})).await)["name"],
+        NAME
+    );
+    rename_by_hand(&pool, NAME).await;
+    // Another page naming the member, not read again after the erasure.
+    const SHORTER: &str = "{ members(first: 5) { edges { node { name } } } }";
+    assert_eq!(
+        listed(app.graphql(&admin, SHORTER, json!({})).await)["name"],
+        NAME
+    );
+
+    let erased = run(
+        &app,
+        &admin,
+        "eraseMember(memberId: $id, reason: \"member request\")",
+        &id,
+    )
+    .await;
+    assert_eq!(erased["eraseMember"], true);
+    let after = listed(app.graphql(&admin, LIST, json!({})).await);
+    assert_eq!(after["erased"], true);
+    assert_eq!(after["name"], "(erased)");
+    // The other page that named the member leaves memory unread: only the page read after
+    // the erasure is held.
+    tokio::time::sleep(clinic_infra::read_models::copies::SWEEP_EVERY * 2).await;
+    assert_eq!(
+        app.member_pages.held(),
+        1,
+        "the page read after the erasure"
+    );
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

@@ -34,6 +34,8 @@ pub struct TestApp {
     background: Option<clinic_infra::background::BackgroundTasks>,
     /// The pipeline boards the server answers from.
     pub boards: clinic_infra::read_models::BoardCache,
+    /// The member-list pages the server answers from.
+    pub member_pages: clinic_infra::read_models::MemberPages,
 }
 
 impl TestApp {
@@ -231,11 +233,13 @@ pub async fn spawn_app_with_sockets(pool: PgPool, sockets: usize, per_staff: usi
     .await
 }
 
-/// [`spawn_app`] whose copies of the pipeline board never expire: only a commit of the members
-/// projection (or a lost LISTEN connection) makes it read the board again.
-pub async fn spawn_app_keeping_boards(pool: PgPool) -> TestApp {
-    start_with(pool, MasterKey::generate().0, 2190, 100, &[], |state| {
+/// [`spawn_app`] whose in-memory copies of read models (pipeline boards, member pages) never
+/// expire: only a commit of their projections (or a lost LISTEN connection) makes it read them
+/// again. Its retention is 0, so a test may erase a discharged member.
+pub async fn spawn_app_keeping_copies(pool: PgPool) -> TestApp {
+    start_with(pool, MasterKey::generate().0, 0, 100, &[], |state| {
         state.boards.set_max_age(Duration::from_secs(3600));
+        state.member_pages.set_max_age(Duration::from_secs(3600));
     })
     .await
 }
@@ -300,6 +304,7 @@ async fn start_with(
     );
     adjust(&mut state);
     let boards = state.boards.clone();
+    let member_pages = state.member_pages.clone();
     let app = server::app(state);
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(server::serve(listener, app, async {
@@ -316,5 +321,6 @@ async fn start_with(
         server: Some(server),
         background: Some(background),
         boards,
+        member_pages,
     }
 }

@@ -220,17 +220,18 @@ impl DashboardQuery {
         if at_risk.is_some() && !roles::CLINICAL_READ.contains(&request.staff.role) {
             return Err(ApiError::Forbidden("list members by risk"));
         }
-        let page = read_models::members_page(
-            &services.pool,
-            &request.staff.clinic,
-            MemberFilter {
-                stage: stage.map(Into::into),
-                at_risk,
-            },
-            &page_request(first, after)?,
-            views::engagement(ctx)?,
-        )
-        .await?;
+        let page = services
+            .member_pages
+            .page(
+                &request.staff.clinic,
+                MemberFilter {
+                    stage: stage.map(Into::into),
+                    at_risk,
+                },
+                &page_request(first, after)?,
+                views::engagement(ctx)?,
+            )
+            .await?;
         let members = Connection::of(page, |summary| Some(views::member_from_summary(summary)));
         let ids: Vec<MemberId> = members.edges.iter().map(|e| e.node.0.id).collect();
         // Filtered by at risk, or showing each member's attendance, the list is an attendance

@@ -592,9 +592,8 @@ async fn caught_up(
     )
     .await?;
     let caught_up = freshness == Freshness::CaughtUp;
-    if caught_up && projections.contains(&ProjectionName::Members) {
-        // The next board read must show this write, whether or not the NOTIFY came yet.
-        services.boards.projection_committed();
+    if caught_up {
+        services.projections_committed(projections);
     }
     Ok(caught_up)
 }

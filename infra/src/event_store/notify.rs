@@ -396,10 +396,14 @@ impl ProjectionCommits {
         }
     }
 
-    fn version(&self, projection: &str) -> Option<CommitVersion> {
+    /// `projections`' commits together: each count only grows, so equal sums mean none moved.
+    fn version(&self, projections: &[&str]) -> Option<CommitVersion> {
         self.listening.then(|| CommitVersion {
             missed: self.missed,
-            heard: self.heard.get(projection).copied().unwrap_or(0),
+            heard: projections
+                .iter()
+                .map(|p| self.heard.get(*p).copied().unwrap_or(0))
+                .sum(),
         })
     }
 }
@@ -410,8 +414,8 @@ fn projection_commits(pool: &PgPool) -> Arc<Mutex<ProjectionCommits>> {
     per_database(&COMMITS, pool, Arc::default)
 }
 
-/// Where a projection's commits stood, as this process heard of them: two equal versions mean
-/// it heard of no commit of the projection in between, and missed none.
+/// Where some projections' commits stood, as this process heard of them: two equal versions
+/// mean it heard of no commit of those projections in between, and missed none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitVersion {
     missed: u64,
@@ -424,41 +428,44 @@ pub struct CommitVersion {
 #[derive(Debug, Clone)]
 pub struct CheckpointWatch {
     commits: Arc<Mutex<ProjectionCommits>>,
-    projection: &'static str,
+    projections: Arc<[&'static str]>,
 }
 
 impl CheckpointWatch {
-    /// Watches `projection` (its checkpoint's name) on `pool`'s database, through the process's
-    /// LISTEN connection (started here if need be; call it inside the runtime).
-    pub fn new(pool: &PgPool, projection: &'static str) -> Self {
+    /// Watches `projections` (their checkpoints' names) on `pool`'s database, through the
+    /// process's LISTEN connection (started here if need be; call it inside the runtime).
+    pub fn new(pool: &PgPool, projections: &[&'static str]) -> Self {
         let commits = projection_commits(pool);
-        commits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .watch(projection);
+        {
+            let mut watched = commits.lock().unwrap_or_else(|e| e.into_inner());
+            for projection in projections {
+                watched.watch(projection);
+            }
+        }
         listen_for_the_process(pool, local_bus(pool));
         Self {
             commits,
-            projection,
+            projections: projections.into(),
         }
     }
 
-    /// Where the projection's commits stand now; `None` while this process is not listening
+    /// Where the projections' commits stand now; `None` while this process is not listening
     /// (nothing would tell it of a commit: read the tables instead of a copy).
     pub fn version(&self) -> Option<CommitVersion> {
         self.commits
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .version(self.projection)
+            .version(&self.projections)
     }
 
-    /// Counts a commit this process learnt of by itself, ahead of its NOTIFY (a mutation saw
-    /// the projection apply its write): a copy read before it is stale from now.
-    pub fn committed(&self) {
+    /// Counts a commit of `projection` this process learnt of by itself, ahead of its NOTIFY
+    /// (a mutation saw the projection apply its write): a copy read from it before is stale
+    /// from now, in every watch of this database. Projections nobody watches are ignored.
+    pub fn committed(&self, projection: &str) {
         self.commits
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .committed(self.projection);
+            .committed(projection);
     }
 
     /// Wake-ups at each change of [`Self::version`] (of any projection: cheap to check), for
@@ -536,26 +543,33 @@ mod tests {
     fn a_projections_version_moves_with_its_commits_and_every_miss_only() {
         let mut commits = ProjectionCommits::default();
         commits.watch("members");
-        assert_eq!(commits.version("members"), None, "not listening yet");
+        commits.watch("groups");
+        assert_eq!(commits.version(&["members"]), None, "not listening yet");
         commits.listening(true);
-        let start = commits.version("members").unwrap();
+        let start = commits.version(&["members"]).unwrap();
+        let both = commits.version(&["members", "groups"]).unwrap();
         commits.committed("groups");
         assert_eq!(
-            commits.version("members"),
+            commits.version(&["members"]),
             Some(start),
             "another projection"
         );
+        assert_ne!(
+            commits.version(&["members", "groups"]),
+            Some(both),
+            "one of the projections watched together"
+        );
         commits.committed("members");
-        let committed = commits.version("members").unwrap();
+        let committed = commits.version(&["members"]).unwrap();
         assert_ne!(committed, start);
         commits.missed();
         assert_ne!(
-            commits.version("members"),
+            commits.version(&["members"]),
             Some(committed),
             "a commit may be unheard"
         );
         commits.listening(false);
-        assert_eq!(commits.version("members"), None);
+        assert_eq!(commits.version(&["members"]), None);
     }
 
     #[test]

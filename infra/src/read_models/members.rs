@@ -75,7 +75,7 @@ pub struct MemberSummary {
 }
 
 /// Which members a list shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct MemberFilter {
     /// Only members at this stage.
     pub stage: Option<Stage>,

@@ -17,7 +17,7 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 
 /// Which page of a list: at most `first` rows after the cursor `after` (from the start
 /// without one).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct PageRequest {
     /// How many rows (at most [`MAX_PAGE_SIZE`]; 0 asks only for the total and whether rows
     /// follow).

@@ -1,6 +1,7 @@
-//! The pipeline board's in-memory copy against a real PostgreSQL: kept while the members
-//! projection does not commit, dropped when it does (its checkpoint's NOTIFY), when this
-//! process says so, and when the LISTEN connection is lost.
+//! In-memory copies of read models (the pipeline board, member pages) against a real
+//! PostgreSQL: kept while their projections do not commit, dropped when one does (its
+//! checkpoint's NOTIFY), when this process says so, and when the LISTEN connection is lost;
+//! and gone from memory once they can no longer be served.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "support/clinic.rs"]
@@ -10,8 +11,12 @@ use std::time::{Duration, Instant};
 
 use clinic_domain::values::Stage;
 use clinic_infra::clinic::ClinicId;
-use clinic_infra::read_models::board_cache::READ_WAIT;
-use clinic_infra::read_models::{BoardCache, PipelineBoard};
+use clinic_infra::projections::ProjectionName;
+use clinic_infra::read_models::copies::READ_WAIT;
+use clinic_infra::read_models::copies::SWEEP_EVERY;
+use clinic_infra::read_models::{
+    BoardCache, Engagement, MemberFilter, MemberPages, PageRequest, PipelineBoard,
+};
 use sqlx::{Connection, PgConnection, PgPool};
 use support::{catch_up_all, member, Clinic, T0};
 
@@ -117,7 +122,7 @@ async fn a_commit_this_process_saw_drops_the_copy_at_once(pool: PgPool) {
     assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 1);
 
     // As after a mutation's read-your-writes wait: no NOTIFY comes, the next read is fresh.
-    cache.projection_committed();
+    cache.committed(&[ProjectionName::Members]);
     assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 7);
 }
 
@@ -166,7 +171,7 @@ async fn subscribers_wake_at_a_commit_heard_of_or_seen(pool: PgPool) {
 
     // A commit this process saw applied, before any NOTIFY.
     changes.seen();
-    cache.projection_committed();
+    cache.committed(&[ProjectionName::Members]);
     let woken = tokio::time::timeout(DELIVERY, changes.next(FOREVER)).await;
     assert!(woken.is_ok(), "not woken by the commit seen");
 
@@ -228,7 +233,96 @@ async fn readers_that_miss_together_share_one_read_unless_it_is_slow(pool: PgPoo
     }
 
     // Missing together again, with nothing slow: all take one read's board.
-    cache.projection_committed();
+    cache.committed(&[ProjectionName::Members]);
     let boards = futures::future::join_all((0..3).map(|_| cache.board(&north.id))).await;
     assert!(boards.iter().all(|b| referred(b.as_ref().unwrap()) == 1));
+}
+
+/// Member pages whose LISTEN connection is up.
+async fn listening_pages(pool: &PgPool, max_age: Duration) -> MemberPages {
+    let pages = MemberPages::new(pool);
+    pages.set_max_age(max_age);
+    let deadline = Instant::now() + DELIVERY;
+    while !pages.is_listening() {
+        assert!(
+            Instant::now() < deadline,
+            "the pages never started listening"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pages
+}
+
+/// The names on the first page of `clinic`'s members, through `pages`.
+async fn names(pages: &MemberPages, clinic: &ClinicId) -> Vec<String> {
+    let page = pages
+        .page(
+            clinic,
+            MemberFilter::default(),
+            &PageRequest {
+                first: 10,
+                after: None,
+            },
+            Engagement::at(T0),
+        )
+        .await
+        .unwrap();
+    page.edges.into_iter().map(|edge| edge.node.name).collect()
+}
+
+/// Renames every member of `clinic` in the summaries behind the projections' back.
+async fn rename_by_hand(pool: &PgPool, clinic: &ClinicId, name: &str) {
+    sqlx::query("UPDATE member_summaries SET name = $2 WHERE clinic = $1")
+        .bind(clinic.as_str())
+        .bind(name)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_member_page_is_kept_until_either_projection_it_reads_commits(pool: PgPool) {
+    let (north, _) = two_clinics(&pool).await;
+    let pages = listening_pages(&pool, FOREVER).await;
+    let ann = ["Ann Archer"];
+    assert_eq!(names(&pages, &north.id).await, ann);
+    rename_by_hand(&pool, &north.id, "Changed By Hand").await;
+    assert_eq!(names(&pages, &north.id).await, ann, "the copy is in use");
+
+    // Attendance comes from the groups projection: its commit (here its checkpoint touched by
+    // hand, which NOTIFYs as a runner's page does) drops the copy as a members commit would.
+    sqlx::query("UPDATE projection_checkpoints SET updated_at = now() WHERE projection = 'groups'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + DELIVERY;
+    while names(&pages, &north.id).await == ann {
+        assert!(Instant::now() < deadline, "a groups commit left the copy");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(names(&pages, &north.id).await, ["Changed By Hand"]);
+
+    rename_by_hand(&pool, &north.id, "Ann Archer").await;
+    pages.committed(&[ProjectionName::Members]);
+    assert_eq!(names(&pages, &north.id).await, ann, "a commit seen here");
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_page_leaves_memory_once_it_cannot_be_served(pool: PgPool) {
+    let (north, south) = two_clinics(&pool).await;
+    let pages = listening_pages(&pool, FOREVER).await;
+    names(&pages, &north.id).await;
+    names(&pages, &south.id).await;
+    assert_eq!(pages.held(), 4, "each clinic's copy and last read");
+    // Outdated by a commit (an erasure's, say) and never read again: still not held.
+    pages.committed(&[ProjectionName::Members]);
+    tokio::time::sleep(SWEEP_EVERY * 2 + Duration::from_millis(200)).await;
+    assert_eq!(pages.held(), 0, "the names left memory after the commit");
+
+    // Past the age bound, likewise.
+    pages.set_max_age(Duration::from_millis(100));
+    names(&pages, &north.id).await;
+    assert_eq!(pages.held(), 2);
+    tokio::time::sleep(SWEEP_EVERY * 2 + Duration::from_millis(200)).await;
+    assert_eq!(pages.held(), 0, "the names left memory after the age bound");
 }
