@@ -3,7 +3,7 @@
 
 mod writer;
 
-pub use writer::AccessLogWriter;
+pub use writer::{AccessLogWriter, MERGE_EVERY};
 
 use sqlx::PgPool;
 use time::OffsetDateTime;

@@ -231,3 +231,33 @@ async fn auditors_see_an_entry_per_member_of_a_list_and_page_through_each_once(p
     assert_eq!(seen.len(), 3 * 8 + 2 + 1 + 1);
     assert!(seen.windows(2).all(|w| (w[0].0, w[0].1) > (w[1].0, w[1].1)));
 }
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn list_reads_are_merged_into_their_index_off_the_requests_path(pool: PgPool) {
+    let limit: Option<Vec<String>> = sqlx::query_scalar(
+        "SELECT reloptions FROM pg_class WHERE relname = 'access_log_member_lists_idx'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(limit.unwrap(), ["gin_pending_list_limit=16384"]);
+
+    let writer = AccessLogWriter::spawn(pool.clone());
+    let clinic = ClinicId::parse("north").unwrap();
+    for _ in 0..20 {
+        let members: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
+        writer
+            .record(&clinic, entries(&members, "query", Uuid::new_v4()))
+            .await
+            .unwrap();
+    }
+    // Far below the pending list's limit: only the writer's own merges empty it (without
+    // them, the merge below finds the 20 lists still pending).
+    tokio::time::sleep(access_log::MERGE_EVERY * 4).await;
+    let pending_pages: i64 =
+        sqlx::query_scalar("SELECT gin_clean_pending_list('access_log_member_lists_idx')")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(pending_pages, 0, "the writer merged the pending list");
+}

@@ -5,8 +5,15 @@
 //! that moment into one INSERT and answers each request only once that INSERT has committed, so
 //! a read is still never answered before it is logged; a lone request is written at once, with
 //! no added wait.
+//!
+//! A list read is indexed by the members it names through a GIN index, which takes new entries
+//! into a pending list and merges them into the index in bulk. An INSERT that finds the list
+//! full merges it first, and every request of its batch waits; so the writer merges the list
+//! itself every [`MERGE_EVERY`], and the index lets it grow well past what that gathers
+//! (migration `20261127000016_access_log_pending_list.sql`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -22,6 +29,9 @@ const MAX_ROWS: usize = 5_000;
 
 /// INSERTs in flight at once: while one commits, the next batch gathers.
 const WRITERS: usize = 2;
+
+/// How often the writer merges the list index's pending entries into the index.
+pub const MERGE_EVERY: Duration = Duration::from_millis(500);
 
 /// Logs reads for the API: one INSERT for all the requests waiting at a moment.
 #[derive(Debug, Clone)]
@@ -45,6 +55,7 @@ impl AccessLogWriter {
         for _ in 0..WRITERS {
             tokio::spawn(write_batches(pool.clone(), Arc::clone(&queue)));
         }
+        tokio::spawn(merge_pending_lists(pool.clone(), requests.downgrade()));
         Self { requests, pool }
     }
 
@@ -69,6 +80,42 @@ impl AccessLogWriter {
             // The writer's tasks are gone (the runtime is shutting down): write it here.
             Err(mpsc::error::SendError(request)) => {
                 record(&self.pool, &request.clinic, &request.entries).await
+            }
+        }
+    }
+}
+
+/// Merges the list index's pending entries every [`MERGE_EVERY`], until the writer is gone
+/// (or may not: then autovacuum and the INSERTs merge them, as without this task).
+async fn merge_pending_lists(pool: PgPool, writer: mpsc::WeakSender<Request>) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(MERGE_EVERY).await;
+        if writer.upgrade().is_none() {
+            return;
+        }
+        let merged = sqlx::query("SELECT gin_clean_pending_list('access_log_member_lists_idx')")
+            .execute(&pool)
+            .await;
+        match merged {
+            Ok(_) => failing = false,
+            Err(sqlx::Error::PoolClosed) => return,
+            // Insufficient privilege (the role does not own the index), or no such index.
+            Err(sqlx::Error::Database(db))
+                if matches!(db.code().as_deref(), Some("42501" | "42P01")) =>
+            {
+                tracing::warn!(
+                    error = %db,
+                    "the access log's list index cannot be merged by this role; INSERTs will \
+                     merge it, holding the reads that wait to be logged"
+                );
+                return;
+            }
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(error = %error, "could not merge the access log's list index");
+                }
+                failing = true;
             }
         }
     }
