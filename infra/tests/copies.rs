@@ -36,18 +36,24 @@ fn referred(board: &PipelineBoard) -> i64 {
         .count
 }
 
-/// A cache whose LISTEN connection is up (before that, every read goes to the table).
-async fn listening_cache(pool: &PgPool, max_age: Duration) -> BoardCache {
-    let cache = BoardCache::new(pool);
-    cache.set_max_age(max_age);
+/// Waits until copies are kept: their LISTEN connection is up (before that, every read goes
+/// to the tables).
+async fn until_listening(is_listening: impl Fn() -> bool) {
     let deadline = Instant::now() + DELIVERY;
-    while !cache.is_listening() {
+    while !is_listening() {
         assert!(
             Instant::now() < deadline,
-            "the cache never started listening"
+            "the copies never started listening"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A board cache whose LISTEN connection is up.
+async fn listening_cache(pool: &PgPool, max_age: Duration) -> BoardCache {
+    let cache = BoardCache::new(pool);
+    cache.set_max_age(max_age);
+    until_listening(|| cache.is_listening()).await;
     cache
 }
 
@@ -242,14 +248,7 @@ async fn readers_that_miss_together_share_one_read_unless_it_is_slow(pool: PgPoo
 async fn listening_pages(pool: &PgPool, max_age: Duration) -> MemberPages {
     let pages = MemberPages::new(pool);
     pages.set_max_age(max_age);
-    let deadline = Instant::now() + DELIVERY;
-    while !pages.is_listening() {
-        assert!(
-            Instant::now() < deadline,
-            "the pages never started listening"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_listening(|| pages.is_listening()).await;
     pages
 }
 

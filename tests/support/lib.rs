@@ -235,13 +235,21 @@ pub async fn spawn_app_with_sockets(pool: PgPool, sockets: usize, per_staff: usi
 
 /// [`spawn_app`] whose in-memory copies of read models (pipeline boards, member pages) never
 /// expire: only a commit of their projections (or a lost LISTEN connection) makes it read them
-/// again. Its retention is 0, so a test may erase a discharged member.
+/// again. Returns once the copies are kept (the server listens). Its retention is 0, so a
+/// test may erase a discharged member.
 pub async fn spawn_app_keeping_copies(pool: PgPool) -> TestApp {
-    start_with(pool, MasterKey::generate().0, 0, 100, &[], |state| {
+    let app = start_with(pool, MasterKey::generate().0, 0, 100, &[], |state| {
         state.boards.set_max_age(Duration::from_secs(3600));
         state.member_pages.set_max_age(Duration::from_secs(3600));
     })
-    .await
+    .await;
+    for _ in 0..2000 {
+        if app.boards.is_listening() && app.member_pages.is_listening() {
+            return app;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server never heard commits");
 }
 
 /// A second process of the same deployment serving the API only: no projection runners and no
