@@ -9,5 +9,12 @@
 -- session"): p99 47 ms with those merges, 16 ms with the index dropped, 16 ms with this limit
 -- and a merge each second. The index stays: it is how auditors find a member's list reads.
 -- Without the writer's merges (a role that does not own the index may not run them),
--- autovacuum and the INSERTs merge as before, 16 MB at a time.
+-- autovacuum and the INSERTs merge up to 16 MB at a time, four times the default (the writer
+-- warns and names the remedies: own the index, or reset the limit).
+--
+-- The ALTER locks the index exclusively, and every logged read waits behind it: if the lock is
+-- not granted within 5 s (a long auditor query holding the table), the migration fails rather
+-- than hold the reads queued behind it any longer; the service does not start, and starting it
+-- again retries.
+SET LOCAL lock_timeout = '5s';
 ALTER INDEX access_log_member_lists_idx SET (gin_pending_list_limit = 16384);

@@ -16,7 +16,7 @@ use crate::db::Superseded;
 
 /// The advisory-lock key space of this service (the first of the two-int keys), so its locks
 /// never collide with the event store's per-stream `pg_advisory_xact_lock(bigint)` locks.
-const LOCK_SPACE: i32 = 0x636c_696e; // "clin"
+pub(crate) const LOCK_SPACE: i32 = 0x636c_696e; // "clin"
 
 /// Server-side TCP settings of a lock's connection: PostgreSQL probes an idle connection after
 /// 10 s, every 5 s, and drops it after 3 unanswered probes (or data unacknowledged for 30 s).

@@ -6,7 +6,7 @@
 
 use clinic_infra::access_log::{self, AccessEntry, AccessLogWriter, AccessQuery, Accessed};
 use clinic_infra::clinic::ClinicId;
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 /// What the API logs: a list query as one entry naming its members, other reads one entry per
@@ -244,20 +244,46 @@ async fn list_reads_are_merged_into_their_index_off_the_requests_path(pool: PgPo
 
     let writer = AccessLogWriter::spawn(pool.clone());
     let clinic = ClinicId::parse("north").unwrap();
-    for _ in 0..20 {
-        let members: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
-        writer
-            .record(&clinic, entries(&members, "query", Uuid::new_v4()))
-            .await
-            .unwrap();
-    }
-    // Far below the pending list's limit: only the writer's own merges empty it (without
-    // them, the merge below finds the 20 lists still pending).
-    tokio::time::sleep(access_log::MERGE_EVERY * 4).await;
-    let pending_pages: i64 =
-        sqlx::query_scalar("SELECT gin_clean_pending_list('access_log_member_lists_idx')")
+    let list_reads = || async {
+        for _ in 0..20 {
+            let members: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
+            writer
+                .record(&clinic, entries(&members, "query", Uuid::new_v4()))
+                .await
+                .unwrap();
+        }
+    };
+    // What is left to merge after some of the writer's merge periods (merging it here).
+    let pending_pages = || async {
+        tokio::time::sleep(access_log::MERGE_EVERY * 4).await;
+        sqlx::query_scalar::<_, i64>("SELECT gin_clean_pending_list('access_log_member_lists_idx')")
             .fetch_one(&pool)
             .await
-            .unwrap();
-    assert_eq!(pending_pages, 0, "the writer merged the pending list");
+            .unwrap()
+    };
+
+    // Another process merging (it holds the merge's lock): this writer leaves the merge to it.
+    let mut other = PgConnection::connect_with(&pool.connect_options())
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1, hashtext('access_log_member_lists_idx merge'))")
+        .bind(0x636c_696e_i32)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    list_reads().await;
+    assert!(
+        pending_pages().await > 0,
+        "merged while another process merges"
+    );
+    other.close().await.unwrap();
+
+    // Far below the pending list's limit: only the writer's own merges empty it (without
+    // them, the 20 lists stay pending).
+    list_reads().await;
+    assert_eq!(
+        pending_pages().await,
+        0,
+        "the writer merged the pending list"
+    );
 }

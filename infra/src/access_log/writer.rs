@@ -85,8 +85,9 @@ impl AccessLogWriter {
     }
 }
 
-/// Merges the list index's pending entries every [`MERGE_EVERY`], until the writer is gone
-/// (or may not: then autovacuum and the INSERTs merge them, as without this task).
+/// Merges the list index's pending entries every [`MERGE_EVERY`] (one process at a time),
+/// until the writer is gone, or for good if this role may not (then autovacuum and the INSERTs
+/// merge them, up to the index's 16 MB limit at a time).
 async fn merge_pending_lists(pool: PgPool, writer: mpsc::WeakSender<Request>) {
     let mut failing = false;
     loop {
@@ -94,7 +95,8 @@ async fn merge_pending_lists(pool: PgPool, writer: mpsc::WeakSender<Request>) {
         if writer.upgrade().is_none() {
             return;
         }
-        let merged = sqlx::query("SELECT gin_clean_pending_list('access_log_member_lists_idx')")
+        let merged = sqlx::query(include_str!("merge_pending_lists.sql"))
+            .bind(crate::leadership::LOCK_SPACE)
             .execute(&pool)
             .await;
         match merged {
@@ -106,8 +108,10 @@ async fn merge_pending_lists(pool: PgPool, writer: mpsc::WeakSender<Request>) {
             {
                 tracing::warn!(
                     error = %db,
-                    "the access log's list index cannot be merged by this role; INSERTs will \
-                     merge it, holding the reads that wait to be logged"
+                    "the access log's list index (access_log_member_lists_idx) cannot be merged \
+                     here: INSERTs will merge up to 16 MB at a time, holding the reads that wait \
+                     to be logged; make this role the index's owner, or run ALTER INDEX \
+                     access_log_member_lists_idx RESET (gin_pending_list_limit)"
                 );
                 return;
             }
