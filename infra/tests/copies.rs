@@ -312,7 +312,8 @@ async fn a_page_leaves_memory_once_it_cannot_be_served(pool: PgPool) {
     let pages = listening_pages(&pool, FOREVER).await;
     names(&pages, &north.id).await;
     names(&pages, &south.id).await;
-    assert_eq!(pages.held(), 4, "each clinic's copy and last read");
+    assert_eq!(pages.kept(), 2, "each clinic's copy");
+    assert!(pages.held() >= 2);
     // Outdated by a commit (an erasure's, say) and never read again: still not held.
     pages.committed(&[ProjectionName::Members]);
     tokio::time::sleep(SWEEP_EVERY * 2 + Duration::from_millis(200)).await;
@@ -321,7 +322,7 @@ async fn a_page_leaves_memory_once_it_cannot_be_served(pool: PgPool) {
     // Past the age bound, likewise.
     pages.set_max_age(Duration::from_millis(100));
     names(&pages, &north.id).await;
-    assert_eq!(pages.held(), 2);
+    assert_eq!(pages.kept(), 1);
     tokio::time::sleep(SWEEP_EVERY * 2 + Duration::from_millis(200)).await;
     assert_eq!(pages.held(), 0, "the names left memory after the age bound");
 }

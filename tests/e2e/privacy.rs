@@ -237,6 +237,7 @@ async fn an_erasure_drops_the_member_pages_that_named_the_member(pool: PgPool) {
         listed(app.graphql(&admin, SHORTER, json!({})).await)["name"],
         NAME
     );
+    assert_eq!(app.member_pages.kept(), 2, "both pages are kept");
 
     let erased = run(
         &app,
@@ -249,13 +250,12 @@ async fn an_erasure_drops_the_member_pages_that_named_the_member(pool: PgPool) {
     let after = listed(app.graphql(&admin, LIST, json!({})).await);
     assert_eq!(after["erased"], true);
     assert_eq!(after["name"], "(erased)");
-    // The other page that named the member leaves memory unread: only the page read after
+    // The other page that named the member leaves memory unread: at most the page read after
     // the erasure is held.
     tokio::time::sleep(clinic_infra::read_models::copies::SWEEP_EVERY * 2).await;
-    assert_eq!(
-        app.member_pages.held(),
-        1,
-        "the page read after the erasure"
+    assert!(
+        app.member_pages.held() <= 1,
+        "only the page read after the erasure"
     );
 }
 

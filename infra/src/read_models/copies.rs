@@ -40,7 +40,6 @@ pub const READ_WAIT: Duration = Duration::from_secs(1);
 pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Values read from some projections' tables, each kept for as long as it is current.
-#[derive(Debug)]
 pub struct Copies<K, V> {
     watch: CheckpointWatch,
     /// Keys kept before every copy is dropped: a bound on memory.
@@ -52,6 +51,16 @@ pub struct Copies<K, V> {
     /// takes: one read at a time per key, shared by the readers queued behind it (a commit
     /// wakes every open dashboard at once).
     last_reads: Arc<Mutex<HashMap<K, LastRead<V>>>>,
+}
+
+// Not derived: the values may name members, and a `{:?}` must not put them in a log.
+impl<K, V> std::fmt::Debug for Copies<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Copies")
+            .field("watch", &self.watch)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 // Not derived: a derive would ask `K` and `V` to be `Clone` for the handles' sake.
@@ -143,6 +152,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Copies<K, V> {
         if let Some(value) = version.and_then(|v| self.current(key, v)) {
             return Ok(value);
         }
+        // The last read served the readers queued for it; keeping it through this read would
+        // hold it in memory for as long as the read takes.
+        *last_read = None;
         let read_at = Instant::now();
         let value = read().await?;
         *last_read = Some((read_at, value.clone()));
@@ -169,6 +181,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Copies<K, V> {
         for projection in projections {
             self.watch.committed(projection.as_str());
         }
+    }
+
+    /// How many copies are kept now (each may be served).
+    pub fn kept(&self) -> usize {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// How many values this process holds now, kept or last read (one being read counts):

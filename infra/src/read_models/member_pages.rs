@@ -5,9 +5,10 @@
 //! a copy is read again) while neither projection it reads can have committed: the members
 //! projection (summaries, pipeline counters) and the groups projection (attendance).
 //!
-//! A page names members, so a copy is held no longer than a dashboard's request would hold it:
-//! it is never served after a commit heard of (an erasure's included) or past its age bound,
-//! and leaves memory within a sweep of that. Every request that is answered from a copy is
+//! A page names members, so a copy is held only while it may be served: it is not kept across a
+//! commit heard of (an erasure's included) or past its age bound, and leaves memory within a
+//! sweep of that. (A reader queued behind a read in progress is answered by it, whatever
+//! commits meanwhile: that read began after the reader's call.) Every request that is answered from a copy is
 //! still logged as a read of the members it shows, as one read from the tables is. Its
 //! at-risk flags were measured when the copy was read, at most [`super::copies::MAX_AGE`]
 //! before the request.
@@ -22,8 +23,9 @@ use super::{members_page, Engagement, MemberFilter, MemberSummary, Page, PageReq
 use crate::clinic::ClinicId;
 use crate::projections::ProjectionName;
 
-/// Pages kept before every copy is dropped: a bound on memory (a page of 50 members is a few
-/// kilobytes) well above what a clinic's open dashboards ask for.
+/// Pages kept before every copy is dropped: a bound on memory well above what a clinic's open
+/// dashboards ask for (a page of 50 members is some 10 kB; 256 pages of the largest size, 500
+/// members, a few tens of MB). A client that walks more pages than this only costs reads.
 const MAX_PAGES: usize = 256;
 
 /// The projections whose tables a page reads.
@@ -91,6 +93,11 @@ impl MemberPages {
     /// tests check it falls to nothing once no copy can be served.
     pub fn held(&self) -> usize {
         self.copies.held()
+    }
+
+    /// How many pages are kept now (each may be served).
+    pub fn kept(&self) -> usize {
+        self.copies.kept()
     }
 
     /// Drops the copies read from any of `projections`, which the caller saw apply a write
