@@ -545,6 +545,9 @@ pub fn member_from_summary(summary: MemberSummary) -> Member {
 /// in time, the error says the write was stored (read again, do not repeat it).
 pub(super) async fn wait_for(ctx: &Context<'_>, position: i64) -> ApiResult<()> {
     if caught_up(ctx, ProjectionName::ALL, position).await? {
+        // The next read of a copied read model must show this write, whether or not the
+        // projections' NOTIFY came yet.
+        services(ctx)?.projections_committed(ProjectionName::ALL);
         return Ok(());
     }
     tracing::warn!(position, "the read models did not reach a write in time");
@@ -591,11 +594,7 @@ async fn caught_up(
         READ_YOUR_WRITES_TIMEOUT,
     )
     .await?;
-    let caught_up = freshness == Freshness::CaughtUp;
-    if caught_up {
-        services.projections_committed(projections);
-    }
-    Ok(caught_up)
+    Ok(freshness == Freshness::CaughtUp)
 }
 
 /// The member after a write at `position` (read-your-writes); logged as a read.
