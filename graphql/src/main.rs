@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 /// mimalloc instead of the system allocator: a GraphQL response is built from many small
 /// short-lived allocations, and glibc's malloc/free took a quarter to a third of the server's
-/// CPU per dashboard request (README "Benchmarks").
+/// CPU per dashboard request (`docs/benchmark-history.md`, fourth session).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -202,8 +202,8 @@ pub const DEFAULT_CLINIC_NAME: &str = "Your care team";
 
 /// The default `CLINIC_DB_POOL_SIZE`. More connections than a database server has cores for
 /// only make queries wait on each other inside it: on two cores, 16 connections served the
-/// member page 20% less often than 8, with a p99 half as long again (README "The API under
-/// load").
+/// member page 20% less often than 8, with a p99 half as long again
+/// (`docs/benchmark-history.md`, "A smaller connection pool").
 pub const DEFAULT_DB_POOL_SIZE: u32 = 8;
 
 /// The default `DATABASE_URL`: the local PostgreSQL with trust auth.

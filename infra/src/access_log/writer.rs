@@ -102,7 +102,8 @@ async fn merge_pending_lists(pool: PgPool, writer: mpsc::WeakSender<Request>) {
         match merged {
             Ok(_) => failing = false,
             Err(sqlx::Error::PoolClosed) => return,
-            // Insufficient privilege (the role does not own the index), or no such index.
+            // Insufficient privilege (the role does not own the table, so not its index), or
+            // no such index.
             Err(sqlx::Error::Database(db))
                 if matches!(db.code().as_deref(), Some("42501" | "42P01")) =>
             {
@@ -110,8 +111,9 @@ async fn merge_pending_lists(pool: PgPool, writer: mpsc::WeakSender<Request>) {
                     error = %db,
                     "the access log's list index (access_log_member_lists_idx) cannot be merged \
                      here: INSERTs will merge up to 16 MB at a time, holding the reads that wait \
-                     to be logged; make this role the index's owner, or run ALTER INDEX \
-                     access_log_member_lists_idx RESET (gin_pending_list_limit)"
+                     to be logged; connect as the owner of access_log (or a member of that \
+                     role), or run ALTER INDEX access_log_member_lists_idx RESET \
+                     (gin_pending_list_limit)"
                 );
                 return;
             }
