@@ -101,10 +101,6 @@ async fn the_board_shows_a_write_as_soon_as_its_mutation_answers(pool: PgPool) {
     // Without the checkpoint's NOTIFY, and with copies that never expire, only the mutation's
     // own read-your-writes wait can drop the copy: the board read right after each answer must
     // show the write all the same.
-    sqlx::query("DROP TRIGGER projection_checkpoints_notify ON projection_checkpoints")
-        .execute(&pool)
-        .await
-        .unwrap();
     let app = clinic_tests::spawn_app_keeping_copies(pool.clone()).await;
     let intake = app.token("front-desk", Role::Intake, "north");
     let clinician = app.token("dr-lee", Role::Clinician, "north");

@@ -213,10 +213,6 @@ async fn an_erasure_drops_the_member_pages_that_named_the_member(pool: PgPool) {
     // checkpoint's NOTIFY, and with copies that never expire, only the erasure's own
     // read-your-writes wait can drop the page: the list read right after it must not name the
     // member, and the name must leave the server's memory.
-    sqlx::query("DROP TRIGGER projection_checkpoints_notify ON projection_checkpoints")
-        .execute(&pool)
-        .await
-        .unwrap();
     let app = spawn_app_keeping_copies(pool.clone()).await;
     let admin = app.token("admin-ada", Role::Admin, "north");
     let id = discharged(&app, &admin).await;

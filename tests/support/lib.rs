@@ -233,11 +233,16 @@ pub async fn spawn_app_with_sockets(pool: PgPool, sockets: usize, per_staff: usi
     .await
 }
 
-/// [`spawn_app`] whose in-memory copies of read models (pipeline boards, member pages) never
-/// expire: only a commit of their projections (or a lost LISTEN connection) makes it read them
-/// again. Returns once the copies are kept (the server listens). Its retention is 0, so a
-/// test may erase a discharged member.
+/// [`spawn_app`] whose in-memory copies of read models (pipeline boards, member pages) only its
+/// own writes can drop: they never expire, and no projection commit is announced (the
+/// checkpoints' NOTIFY trigger is dropped), so only a mutation's read-your-writes wait (or a
+/// lost LISTEN connection) makes it read them again. Returns once the copies are kept (the
+/// server listens). Its retention is 0, so a test may erase a discharged member.
 pub async fn spawn_app_keeping_copies(pool: PgPool) -> TestApp {
+    sqlx::query("DROP TRIGGER projection_checkpoints_notify ON projection_checkpoints")
+        .execute(&pool)
+        .await
+        .unwrap();
     let app = start_with(pool, MasterKey::generate().0, 0, 100, &[], |state| {
         state.boards.set_max_age(Duration::from_secs(3600));
         state.member_pages.set_max_age(Duration::from_secs(3600));
