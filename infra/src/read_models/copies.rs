@@ -12,6 +12,11 @@
 //!   changed by hand, a connection silently cut, and the clock: a read model measured at the
 //!   time of its read, such as the at-risk flags, is at most this much behind the request).
 //!
+//! A copy in demand is read again before it reaches its age bound (past
+//! [`REFRESH_AFTER_QUARTERS`] quarters of it): one reader reads while the others are still
+//! answered from the copy, so the readers of a busy dashboard do not all queue behind a read
+//! each time a copy expires (that queue was the member page's 99th percentile under load).
+//!
 //! A value read while a commit arrives is answered but not kept, so a copy is never older than
 //! the last commit heard of. Nor is a copy held once it can no longer be served: a sweep every
 //! [`SWEEP_EVERY`] drops the stale ones, so a read model that names members (a member page)
@@ -32,6 +37,11 @@ use crate::projections::ProjectionName;
 
 /// The longest a copy is used, heard of a commit or not.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
+
+/// How many quarters of a copy's age bound pass before its next reader reads it again ahead
+/// of time: a read under load has the rest, a quarter of [`MAX_AGE`], to land before
+/// readers have to wait for one.
+pub const REFRESH_AFTER_QUARTERS: u32 = 3;
 
 /// How long a reader waits for another's read of the same key before reading itself.
 pub const READ_WAIT: Duration = Duration::from_secs(1);
@@ -129,14 +139,18 @@ impl<K: Hash + Eq + Clone, V: Clone> Copies<K, V> {
     pub async fn get<E, Read>(&self, key: &K, read: impl FnOnce() -> Read) -> Result<V, E>
     where
         Read: Future<Output = Result<V, E>>,
+        E: std::fmt::Display,
     {
         let called_at = Instant::now();
         let Some(version) = self.watch.version() else {
             // Nothing would say when a copy goes stale: every reader reads.
             return read().await;
         };
-        if let Some(value) = self.current(key, version) {
-            return Ok(value);
+        if let Some((value, age)) = self.current_with_age(key, version) {
+            if age < self.max_age() / 4 * REFRESH_AFTER_QUARTERS {
+                return Ok(value);
+            }
+            return Ok(self.refresh(key, value, version, read).await);
         }
         let last_read = self.last_read_of(key);
         let Ok(mut last_read) = tokio::time::timeout(READ_WAIT, last_read.lock()).await else {
@@ -207,11 +221,51 @@ impl<K: Hash + Eq + Clone, V: Clone> Copies<K, V> {
     }
 
     fn current(&self, key: &K, version: CommitVersion) -> Option<V> {
+        self.current_with_age(key, version).map(|(value, _)| value)
+    }
+
+    /// The copy of `key` while it may be served, and how old it is.
+    fn current_with_age(&self, key: &K, version: CommitVersion) -> Option<(V, Duration)> {
         let max_age = self.max_age();
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.get(key)
-            .filter(|k| k.version == version && k.read_at.elapsed() < max_age)
-            .map(|k| k.value.clone())
+        let k = kept.get(key)?;
+        let age = k.read_at.elapsed();
+        (k.version == version && age < max_age).then(|| (k.value.clone(), age))
+    }
+
+    /// Reads `key` again ahead of its copy's age bound, unless another reader already is: then
+    /// `current`, which may still be served, answers. A failed read also answers with
+    /// `current` (the next reader past the bound reads again and meets the error itself).
+    async fn refresh<E, Read>(
+        &self,
+        key: &K,
+        current: V,
+        version: CommitVersion,
+        read: impl FnOnce() -> Read,
+    ) -> V
+    where
+        Read: Future<Output = Result<V, E>>,
+        E: std::fmt::Display,
+    {
+        let last_read = self.last_read_of(key);
+        let Ok(mut last_read) = last_read.try_lock() else {
+            return current;
+        };
+        *last_read = None;
+        let read_at = Instant::now();
+        match read().await {
+            Ok(value) => {
+                *last_read = Some((read_at, value.clone()));
+                if self.watch.version() == Some(version) {
+                    self.keep(key, &value, version, read_at);
+                }
+                value
+            }
+            Err(error) => {
+                tracing::warn!(%error, "reading a copy again ahead of its age bound failed");
+                current
+            }
+        }
     }
 
     fn last_read_of(&self, key: &K) -> LastRead<V> {
