@@ -16,6 +16,7 @@
 //! [`REFRESH_AFTER_QUARTERS`] quarters of it): one reader reads while the others are still
 //! answered from the copy, so the readers of a busy dashboard do not all queue behind a read
 //! each time a copy expires (that queue was the member page's 99th percentile under load).
+//! Should that read outlast the bound, the readers after it wait for it as for any read.
 //!
 //! A value read while a commit arrives is answered but not kept, so a copy is never older than
 //! the last commit heard of. Nor is a copy held once it can no longer be served: a sweep every
@@ -130,7 +131,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Copies<K, V> {
         self.max_age_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// `key`'s value: the copy while it is current, else `read` (and kept).
+    /// `key`'s value: the copy while it is current, else `read` (and kept). Past three quarters
+    /// of its bound, one reader reads again ahead of time (the module's doc).
     ///
     /// Readers that miss together queue for one read: a read that began after a reader's call
     /// has seen every commit before it, so its value answers that reader too, kept or not.
@@ -139,7 +141,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Copies<K, V> {
     pub async fn get<E, Read>(&self, key: &K, read: impl FnOnce() -> Read) -> Result<V, E>
     where
         Read: Future<Output = Result<V, E>>,
-        E: std::fmt::Display,
+        E: std::error::Error + 'static,
     {
         let called_at = Instant::now();
         let Some(version) = self.watch.version() else {
@@ -150,7 +152,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Copies<K, V> {
             if age < self.max_age() / 4 * REFRESH_AFTER_QUARTERS {
                 return Ok(value);
             }
-            return Ok(self.refresh(key, value, version, read).await);
+            return self.refresh(key, value, version, read).await;
         }
         let last_read = self.last_read_of(key);
         let Ok(mut last_read) = tokio::time::timeout(READ_WAIT, last_read.lock()).await else {
@@ -233,39 +235,61 @@ impl<K: Hash + Eq + Clone, V: Clone> Copies<K, V> {
         (k.version == version && age < max_age).then(|| (k.value.clone(), age))
     }
 
-    /// Reads `key` again ahead of its copy's age bound, unless another reader already is: then
-    /// `current`, which may still be served, answers. A failed read also answers with
-    /// `current` (the next reader past the bound reads again and meets the error itself).
+    /// Reads `key` again ahead of its copy's age bound, unless another reader already is (or
+    /// the last reads are at capacity): then the copy, `current`, still answers. The copy is
+    /// not held through the read (it may be outdated, an erasure's commit included, while the
+    /// read takes its time); if the read fails, the copy answers only if it can still be
+    /// served, and otherwise the error does.
     async fn refresh<E, Read>(
         &self,
         key: &K,
         current: V,
         version: CommitVersion,
         read: impl FnOnce() -> Read,
-    ) -> V
+    ) -> Result<V, E>
     where
         Read: Future<Output = Result<V, E>>,
-        E: std::fmt::Display,
+        E: std::error::Error + 'static,
     {
-        let last_read = self.last_read_of(key);
-        let Ok(mut last_read) = last_read.try_lock() else {
-            return current;
+        let Some(last_read) = self.existing_last_read_of(key) else {
+            return Ok(current);
         };
+        let Ok(mut last_read) = last_read.try_lock() else {
+            return Ok(current);
+        };
+        drop(current);
+        // Nobody queues for this read (the copy answers meanwhile): it is kept, not shared.
         *last_read = None;
         let read_at = Instant::now();
         match read().await {
             Ok(value) => {
-                *last_read = Some((read_at, value.clone()));
                 if self.watch.version() == Some(version) {
                     self.keep(key, &value, version, read_at);
                 }
-                value
+                Ok(value)
             }
-            Err(error) => {
-                tracing::warn!(%error, "reading a copy again ahead of its age bound failed");
-                current
-            }
+            Err(error) => match self.watch.version().and_then(|v| self.current(key, v)) {
+                Some(copy) => {
+                    tracing::warn!(
+                        error = %crate::error_chain(&error),
+                        "reading a copy again ahead of its age bound failed; the copy answers"
+                    );
+                    Ok(copy)
+                }
+                None => Err(error),
+            },
         }
+    }
+
+    /// `key`'s last read, added if need be, but never by dropping the others' (as
+    /// [`Self::last_read_of`] does at capacity): an early read is not worth the readers queued
+    /// behind the others' reads.
+    fn existing_last_read_of(&self, key: &K) -> Option<LastRead<V>> {
+        let mut last_reads = self.last_reads.lock().unwrap_or_else(|e| e.into_inner());
+        if last_reads.len() >= self.capacity && !last_reads.contains_key(key) {
+            return None;
+        }
+        Some(Arc::clone(last_reads.entry(key.clone()).or_default()))
     }
 
     fn last_read_of(&self, key: &K) -> LastRead<V> {
