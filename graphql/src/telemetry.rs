@@ -1,4 +1,4 @@
-//! Tracing set-up: `RUST_LOG` filters (default `info`); human-readable output on a terminal,
+//! Tracing set-up: `RUST_LOG` filters (default [`DEFAULT_FILTER`]); human-readable output on a terminal,
 //! one JSON object per line otherwise (for log shippers), or as forced by `--log-format`.
 
 use std::io::IsTerminal;
@@ -16,16 +16,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// The filter when `RUST_LOG` is unset or unreadable: `info`, but PostgreSQL's notices only
+/// from warnings up. At notice level the server reports what an idempotent statement did not
+/// need to do ("relation \"_sqlx_migrations\" already exists, skipping"), which on every start
+/// reads like a problem to whoever watches the log.
+pub const DEFAULT_FILTER: &str = "info,sqlx::postgres::notice=warn";
+
 /// Installs the global subscriber; call once, first thing in `main`.
 pub fn init(format: LogFormat) {
-    // Unset: info. Set but not a filter: info too, and said once logging is up (an operator who
+    // Unset: the default. Set but not a filter: the default too, and said once logging is up (an operator who
     // asked for debug output should not be left guessing why there is none).
     let (filter, invalid) = match std::env::var(EnvFilter::DEFAULT_ENV) {
         Ok(raw) if !raw.trim().is_empty() => match EnvFilter::try_new(&raw) {
             Ok(filter) => (filter, None),
-            Err(error) => (EnvFilter::new("info"), Some(error)),
+            Err(error) => (EnvFilter::new(DEFAULT_FILTER), Some(error)),
         },
-        _ => (EnvFilter::new("info"), None),
+        _ => (EnvFilter::new(DEFAULT_FILTER), None),
     };
     let json = match format {
         LogFormat::Json => true,
@@ -41,6 +47,6 @@ pub fn init(format: LogFormat) {
         builder.init();
     }
     if let Some(error) = invalid {
-        tracing::warn!(%error, "RUST_LOG is not a valid filter: logging at info");
+        tracing::warn!(%error, "RUST_LOG is not a valid filter: logging at {DEFAULT_FILTER}");
     }
 }
