@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use clinic_domain::values::Stage;
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::projections::ProjectionName;
+use clinic_infra::read_models::copies::READ_WAIT;
 use clinic_infra::read_models::copies::SWEEP_EVERY;
-use clinic_infra::read_models::copies::{Copies, READ_WAIT, REFRESH_AFTER_QUARTERS};
 use clinic_infra::read_models::{
     BoardCache, Engagement, MemberFilter, MemberPages, PageRequest, PipelineBoard,
 };
@@ -242,110 +242,6 @@ async fn readers_that_miss_together_share_one_read_unless_it_is_slow(pool: PgPoo
     cache.committed(&[ProjectionName::Members]);
     let boards = futures::future::join_all((0..3).map(|_| cache.board(&north.id))).await;
     assert!(boards.iter().all(|b| referred(b.as_ref().unwrap()) == 1));
-}
-
-#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
-async fn a_copy_in_demand_is_read_again_while_readers_are_answered_from_it(pool: PgPool) {
-    let (north, _) = two_clinics(&pool).await;
-    let max_age = Duration::from_secs(12);
-    let cache = listening_cache(&pool, max_age).await;
-    let options = pool.connect_options();
-    let mut monitor = PgConnection::connect_with(&options).await.unwrap();
-    let mut hold = PgConnection::connect_with(&options).await.unwrap();
-    let read_at = Instant::now();
-    assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 1);
-    set_referred_by_hand(&pool, &north.id, 3).await;
-
-    // Past three quarters of its bound, with the table held so that a read waits for it.
-    tokio::time::sleep(max_age / 4 * REFRESH_AFTER_QUARTERS + Duration::from_millis(300)).await;
-    sqlx::raw_sql("BEGIN; LOCK TABLE pipeline_counts IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut hold)
-        .await
-        .unwrap();
-    let refresher = {
-        let (cache, clinic) = (cache.clone(), north.id.clone());
-        tokio::spawn(async move { cache.board(&clinic).await.unwrap() })
-    };
-    while reads_waiting_on_the_table(&mut monitor).await == 0 {
-        assert!(
-            !refresher.is_finished(),
-            "answered from the copy: not read again ahead of its bound"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    // Meanwhile the copy, still within its bound, answers the others at once.
-    let answered = tokio::time::timeout(Duration::from_millis(500), cache.board(&north.id)).await;
-    assert!(
-        read_at.elapsed() < max_age,
-        "the copy reached its bound: too slow a machine for this test's timing"
-    );
-    assert_eq!(
-        referred(&answered.expect("queued behind the read").unwrap()),
-        1
-    );
-    assert_eq!(reads_waiting_on_the_table(&mut monitor).await, 1);
-
-    sqlx::raw_sql("ROLLBACK").execute(&mut hold).await.unwrap();
-    assert_eq!(referred(&refresher.await.unwrap()), 3);
-    // The new read is the copy now.
-    set_referred_by_hand(&pool, &north.id, 5).await;
-    assert_eq!(referred(&cache.board(&north.id).await.unwrap()), 3);
-}
-
-/// Copies of numbers whose reads the test writes, listening for the members projection.
-async fn listening_numbers(pool: &PgPool, max_age: Duration) -> Copies<u32, u32> {
-    let copies = Copies::new(pool, &[ProjectionName::Members], 8);
-    copies.set_max_age(max_age);
-    until_listening(|| copies.is_listening()).await;
-    copies
-}
-
-fn read_failed() -> std::io::Error {
-    std::io::Error::other("the database went away")
-}
-
-/// A copy's bound, and the moment past three quarters of it when a reader reads again early.
-const BOUND: Duration = Duration::from_secs(4);
-const EARLY: Duration = Duration::from_millis(3200);
-
-#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
-async fn a_failed_early_read_answers_with_the_copy_only_while_it_may_be_served(pool: PgPool) {
-    let copies = listening_numbers(&pool, BOUND).await;
-    let read = copies.get(&1, || async { Ok::<_, std::io::Error>(1) });
-    assert_eq!(read.await.unwrap(), 1);
-    tokio::time::sleep(EARLY).await;
-
-    // A quick failure: the copy is still within its bound, and answers.
-    let quick = copies.get(&1, || async { Err(read_failed()) }).await;
-    assert_eq!(quick.unwrap(), 1);
-    // A failure that outlasts the bound: the copy may no longer be served.
-    let slow = copies
-        .get(&1, || async {
-            tokio::time::sleep(BOUND).await;
-            Err(read_failed())
-        })
-        .await;
-    assert!(slow.is_err(), "answered with a copy past its bound");
-}
-
-#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
-async fn an_early_read_during_a_commit_answers_but_is_not_kept(pool: PgPool) {
-    let copies = listening_numbers(&pool, BOUND).await;
-    let read = copies.get(&1, || async { Ok::<_, std::io::Error>(1) });
-    assert_eq!(read.await.unwrap(), 1);
-    tokio::time::sleep(EARLY).await;
-
-    let during_a_commit = copies.get(&1, || async {
-        copies.committed(&[ProjectionName::Members]);
-        Ok::<_, std::io::Error>(2)
-    });
-    assert_eq!(during_a_commit.await.unwrap(), 2);
-    let next = copies.get(&1, || async { Ok::<_, std::io::Error>(3) });
-    assert_eq!(
-        next.await.unwrap(),
-        3,
-        "the read during the commit was kept"
-    );
 }
 
 /// Member pages whose LISTEN connection is up.

@@ -12,12 +12,6 @@
 //!   changed by hand, a connection silently cut, and the clock: a read model measured at the
 //!   time of its read, such as the at-risk flags, is at most this much behind the request).
 //!
-//! A copy in demand is read again before it reaches its age bound (past
-//! [`REFRESH_AFTER_QUARTERS`] quarters of it): one reader reads while the others are still
-//! answered from the copy, so the readers of a busy dashboard do not all queue behind a read
-//! each time a copy expires (that queue was the member page's 99th percentile under load).
-//! Should that read outlast the bound, the readers after it wait for it as for any read.
-//!
 //! A value read while a commit arrives is answered but not kept, so a copy is never older than
 //! the last commit heard of. Nor is a copy held once it can no longer be served: a sweep every
 //! [`SWEEP_EVERY`] drops the stale ones, so a read model that names members (a member page)
@@ -38,11 +32,6 @@ use crate::projections::ProjectionName;
 
 /// The longest a copy is used, heard of a commit or not.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
-
-/// How many quarters of a copy's age bound pass before its next reader reads it again ahead
-/// of time: a read under load has the rest, a quarter of [`MAX_AGE`], to land before
-/// readers have to wait for one.
-pub const REFRESH_AFTER_QUARTERS: u32 = 3;
 
 /// How long a reader waits for another's read of the same key before reading itself.
 pub const READ_WAIT: Duration = Duration::from_secs(1);
@@ -131,8 +120,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Copies<K, V> {
         self.max_age_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// `key`'s value: the copy while it is current, else `read` (and kept). Past three quarters
-    /// of its bound, one reader reads again ahead of time (the module's doc).
+    /// `key`'s value: the copy while it is current, else `read` (and kept).
     ///
     /// Readers that miss together queue for one read: a read that began after a reader's call
     /// has seen every commit before it, so its value answers that reader too, kept or not.
@@ -141,18 +129,14 @@ impl<K: Hash + Eq + Clone, V: Clone> Copies<K, V> {
     pub async fn get<E, Read>(&self, key: &K, read: impl FnOnce() -> Read) -> Result<V, E>
     where
         Read: Future<Output = Result<V, E>>,
-        E: std::error::Error + 'static,
     {
         let called_at = Instant::now();
         let Some(version) = self.watch.version() else {
             // Nothing would say when a copy goes stale: every reader reads.
             return read().await;
         };
-        if let Some((value, age)) = self.current_with_age(key, version) {
-            if age < self.max_age() / 4 * REFRESH_AFTER_QUARTERS {
-                return Ok(value);
-            }
-            return self.refresh(key, value, version, read).await;
+        if let Some(value) = self.current(key, version) {
+            return Ok(value);
         }
         let last_read = self.last_read_of(key);
         let Ok(mut last_read) = tokio::time::timeout(READ_WAIT, last_read.lock()).await else {
@@ -223,73 +207,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Copies<K, V> {
     }
 
     fn current(&self, key: &K, version: CommitVersion) -> Option<V> {
-        self.current_with_age(key, version).map(|(value, _)| value)
-    }
-
-    /// The copy of `key` while it may be served, and how old it is.
-    fn current_with_age(&self, key: &K, version: CommitVersion) -> Option<(V, Duration)> {
         let max_age = self.max_age();
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        let k = kept.get(key)?;
-        let age = k.read_at.elapsed();
-        (k.version == version && age < max_age).then(|| (k.value.clone(), age))
-    }
-
-    /// Reads `key` again ahead of its copy's age bound, unless another reader already is (or
-    /// the last reads are at capacity): then the copy, `current`, still answers. The copy is
-    /// not held through the read (it may be outdated, an erasure's commit included, while the
-    /// read takes its time); if the read fails, the copy answers only if it can still be
-    /// served, and otherwise the error does.
-    async fn refresh<E, Read>(
-        &self,
-        key: &K,
-        current: V,
-        version: CommitVersion,
-        read: impl FnOnce() -> Read,
-    ) -> Result<V, E>
-    where
-        Read: Future<Output = Result<V, E>>,
-        E: std::error::Error + 'static,
-    {
-        let Some(last_read) = self.existing_last_read_of(key) else {
-            return Ok(current);
-        };
-        let Ok(mut last_read) = last_read.try_lock() else {
-            return Ok(current);
-        };
-        drop(current);
-        // Nobody queues for this read (the copy answers meanwhile): it is kept, not shared.
-        *last_read = None;
-        let read_at = Instant::now();
-        match read().await {
-            Ok(value) => {
-                if self.watch.version() == Some(version) {
-                    self.keep(key, &value, version, read_at);
-                }
-                Ok(value)
-            }
-            Err(error) => match self.watch.version().and_then(|v| self.current(key, v)) {
-                Some(copy) => {
-                    tracing::warn!(
-                        error = %crate::error_chain(&error),
-                        "reading a copy again ahead of its age bound failed; the copy answers"
-                    );
-                    Ok(copy)
-                }
-                None => Err(error),
-            },
-        }
-    }
-
-    /// `key`'s last read, added if need be, but never by dropping the others' (as
-    /// [`Self::last_read_of`] does at capacity): an early read is not worth the readers queued
-    /// behind the others' reads.
-    fn existing_last_read_of(&self, key: &K) -> Option<LastRead<V>> {
-        let mut last_reads = self.last_reads.lock().unwrap_or_else(|e| e.into_inner());
-        if last_reads.len() >= self.capacity && !last_reads.contains_key(key) {
-            return None;
-        }
-        Some(Arc::clone(last_reads.entry(key.clone()).or_default()))
+        kept.get(key)
+            .filter(|k| k.version == version && k.read_at.elapsed() < max_age)
+            .map(|k| k.value.clone())
     }
 
     fn last_read_of(&self, key: &K) -> LastRead<V> {
