@@ -109,6 +109,7 @@ pub fn app(state: AppState) -> Router {
     let state_timeout = state.request_timeout;
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
+        .route("/", get(home))
         .route(
             "/graphql",
             get(http_api::graphiql::page).post(http_api::graphql),
@@ -160,6 +161,12 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The address people open first (the README's run command names it): GraphiQL, where staff
+/// try the API, rather than a bare 404.
+async fn home() -> axum::response::Redirect {
+    axum::response::Redirect::temporary("/graphql")
 }
 
 /// The process is alive (no dependencies checked: restarting would not help them).

@@ -21,6 +21,22 @@ async fn health_and_readiness_answer_when_the_database_is_migrated(pool: PgPool)
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn the_root_leads_to_graphiql(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let not_following = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = not_following.get(app.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), 307);
+    assert_eq!(root.headers()["location"], "/graphql");
+    // Followed, it is the GraphiQL page.
+    let page = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("graphiql"));
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn readiness_fails_when_migrations_are_missing(pool: PgPool) {
     sqlx::query("DELETE FROM _sqlx_migrations")
         .execute(&pool)
