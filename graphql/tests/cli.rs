@@ -24,7 +24,8 @@ async fn url_of(pool: &PgPool) -> String {
         .fetch_one(pool)
         .await
         .unwrap();
-    let base = std::env::var("DATABASE_URL").unwrap();
+    // Where sqlx::test found the server: the environment, or the checkout's `.env`.
+    let base = dotenvy::var("DATABASE_URL").unwrap();
     let (server, _) = base.rsplit_once('/').unwrap();
     format!("{server}/{name}")
 }

@@ -139,7 +139,7 @@ mod tests {
             .expect("nobody else leads");
         // The settings that make the server drop a dead host's connection (and so its locks)
         // within about 30 s. They read 0 over a Unix socket, where no host can vanish: the
-        // tests run over TCP (.cargo/config.toml), so that would be a setup to fix, not a pass.
+        // tests run over TCP (the checkout's `.env`), so that would be a setup to fix, not a pass.
         let tcp: bool = sqlx::query_scalar("SELECT inet_server_addr() IS NOT NULL")
             .fetch_one(&mut leader.conn)
             .await

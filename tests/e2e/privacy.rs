@@ -111,7 +111,7 @@ async fn pg_dump(pool: &PgPool) -> String {
         .fetch_one(pool)
         .await
         .unwrap();
-    let base = std::env::var("DATABASE_URL").unwrap();
+    let base = dotenvy::var("DATABASE_URL").unwrap();
     let (server, _) = base.rsplit_once('/').unwrap();
     let output = std::process::Command::new("pg_dump")
         .arg(format!("{server}/{name}"))
