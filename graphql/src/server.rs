@@ -163,8 +163,8 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-/// The address people open first (the README's run command names it): GraphiQL, where staff
-/// try the API, rather than a bare 404.
+/// The address people open first (the README gives it beside its run command): GraphiQL,
+/// where staff try the API, rather than a bare 404.
 async fn home() -> axum::response::Redirect {
     axum::response::Redirect::temporary("/graphql")
 }

@@ -47,6 +47,6 @@ pub fn init(format: LogFormat) {
         builder.init();
     }
     if let Some(error) = invalid {
-        tracing::warn!(%error, "RUST_LOG is not a valid filter: logging at {DEFAULT_FILTER}");
+        tracing::warn!(%error, "RUST_LOG is not a valid filter: using the default filter {DEFAULT_FILTER}");
     }
 }

@@ -134,6 +134,15 @@ async fn migrate_creates_a_missing_database(pool: PgPool) {
     assert!(again.status.success(), "{again:?}");
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(!stderr.contains("skipping"), "{stderr}");
+    // The notice is sent, and shown when asked for.
+    let asked = Command::new(env!("CARGO_BIN_EXE_clinic"))
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&asked.stderr);
+    assert!(stderr.contains("skipping"), "{stderr}");
     let name = url.rsplit_once('/').unwrap().1.to_owned();
     let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
         .bind(&name)

@@ -165,7 +165,8 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5.0);
-    let base = std::env::var("DATABASE_URL")
+    // The environment, else the checkout's `.env` (as the tests).
+    let base = dotenvy::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let server = base.rsplit_once('/').unwrap().0;
     let url = format!("{server}/clinic_bench");

@@ -202,7 +202,8 @@ async fn main() {
         .split(',')
         .filter_map(|c| c.trim().parse().ok())
         .collect();
-    let base = std::env::var("DATABASE_URL")
+    // The environment, else the checkout's `.env` (as the tests).
+    let base = dotenvy::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let url = format!("{}/clinic_bench_outbox", base.rsplit_once('/').unwrap().0);
     if Postgres::database_exists(&url).await.unwrap() {

@@ -33,6 +33,7 @@ async fn the_root_leads_to_graphiql(pool: PgPool) {
     // Followed, it is the GraphiQL page.
     let page = app.http.get(app.url("/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
+    assert_eq!(page.url().path(), "/graphql");
     assert!(page.text().await.unwrap().contains("graphiql"));
 }
 
