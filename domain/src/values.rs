@@ -51,6 +51,16 @@ pub enum ValueError {
         /// Which kind of id.
         kind: &'static str,
     },
+    /// A text that stays readable after the member's erasure (an erasure's reason) names the
+    /// member: a word of their name, their email address or their phone number.
+    #[error(
+        "{field} must not name the member or give their contact details: it stays readable \
+         after the erasure"
+    )]
+    NamesTheMember {
+        /// Which field, in words.
+        field: &'static str,
+    },
     /// An enumerated value was not one of its names.
     #[error("unknown {kind}")]
     UnknownVariant {

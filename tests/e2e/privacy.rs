@@ -1251,3 +1251,43 @@ async fn a_key_used_for_an_erased_members_request_is_no_retry(pool: PgPool) {
         "{referred}"
     );
 }
+
+/// An erasure's reason stays readable in the log once the member's key is destroyed: one that
+/// names the member is refused, and nothing is erased.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_erasure_whose_reason_names_the_member_is_refused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.token("admin-ada", Role::Admin, "north");
+    let id = refer(&app, &admin, NAME, EMAIL).await;
+    const ERASE: &str =
+        "mutation($id: ID!, $r: String!) { eraseMember(memberId: $id, reason: $r) }";
+    for reason in [
+        "quillfeather asked to be forgotten",
+        EMAIL,
+        "called from 555-013-7788",
+    ] {
+        let (code, message) = app
+            .graphql_error(Some(&admin), ERASE, json!({ "id": id, "r": reason }))
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT", "{reason}: {message}");
+        assert!(message.contains("must not name the member"), "{message}");
+        assert!(
+            !message.to_lowercase().contains("quillfeather"),
+            "{message}"
+        );
+    }
+    let member = app
+        .graphql(
+            &admin,
+            "query($id: ID!) { member(id: $id) { name erased } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(member["member"]["name"], NAME);
+    assert_eq!(member["member"]["erased"], false);
+
+    let erased = app
+        .graphql(&admin, ERASE, json!({ "id": id, "r": "member request" }))
+        .await;
+    assert_eq!(erased["eraseMember"], true);
+}

@@ -526,6 +526,10 @@ fn record_disclosure(state: &MemberState, c: RecordDisclosure) -> Decision {
 /// member never admitted and whose records were never disclosed has nothing to keep and is
 /// erased at once.
 fn erase(state: &MemberState, stage: Stage, c: EraseMember) -> Decision {
+    // The reason stays readable once the member's key is gone: it must not say who they were.
+    if state.is_named_in(c.reason.as_str()) {
+        return Err(ValueError::NamesTheMember { field: "reason" }.into());
+    }
     if state.episodes() > 0 {
         require(
             stage,

@@ -469,7 +469,9 @@ impl PrivacyMutation {
     /// personal field in the log becomes unreadable while the log still verifies; read models
     /// are scrubbed and pending emails cancelled. A member never admitted can be erased at
     /// once; one with treatment records only after the retention period following their last
-    /// discharge (`CONFLICT` otherwise, saying until when). Erasing twice is harmless.
+    /// discharge (`CONFLICT` otherwise, saying until when). Erasing twice is harmless. The
+    /// reason stays readable: a category ("member request"), never the member's name, email or
+    /// phone (`BAD_USER_INPUT`).
     #[graphql(guard = "RoleGuard::new(\"erase members\", roles::ADMIN)")]
     async fn erase_member(
         &self,

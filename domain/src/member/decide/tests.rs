@@ -1664,6 +1664,54 @@ fn a_member_never_admitted_is_erased_at_once() {
     assert_eq!(state.group_eligibility(), None);
 }
 
+fn erase_for(reason: &str, at: OffsetDateTime) -> EraseMember {
+    EraseMember {
+        reason: text(reason),
+        ..erase(at)
+    }
+}
+
+/// Referred as "Ann Lee", ann@example.org, with a phone number.
+fn referred_with_phone() -> MemberEvent {
+    let MemberEvent::MemberReferred(referral) = referred() else {
+        unreachable!("referred() is a referral")
+    };
+    MemberReferred {
+        phone: Some("+1 (555) 010-4477".into()),
+        ..referral
+    }
+    .into()
+}
+
+#[test]
+fn an_erasures_reason_may_not_say_who_the_member_was() {
+    let names = ValueError::NamesTheMember { field: "reason" };
+    for reason in [
+        "Ann asked to be forgotten",
+        "request from LEE",
+        "wrote from ann@EXAMPLE.org",
+        "called from 555-010-4477",
+        "called from 5550104477",
+    ] {
+        given([referred_with_phone(), assessed()])
+            .when(erase_for(reason, day(2)))
+            .then_err(names.clone());
+    }
+    // Words that only contain a part of the name, and numbers that are not the phone's.
+    for reason in [
+        "annual retention review",
+        "member request 2032-01-15",
+        "leeway",
+    ] {
+        given([referred_with_phone(), assessed()])
+            .when(erase_for(reason, day(2)))
+            .then([MemberErased {
+                reason: reason.into(),
+                erased_at: day(2),
+            }]);
+    }
+}
+
 #[test]
 fn a_member_in_treatment_is_not_erased() {
     given(in_treatment())
