@@ -8,6 +8,7 @@ mod command;
 mod decide;
 mod error;
 mod event;
+mod identity;
 mod state;
 
 pub use command::{

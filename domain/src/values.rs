@@ -54,12 +54,14 @@ pub enum ValueError {
     /// A text that stays readable after the member's erasure (an erasure's reason) names the
     /// member: a word of their name, their email address or their phone number.
     #[error(
-        "{field} must not name the member or give their contact details: it stays readable \
-         after the erasure"
+        "{field} must not name the member or give their contact details ({by} is in it): it \
+         stays readable after the erasure"
     )]
     NamesTheMember {
         /// Which field, in words.
         field: &'static str,
+        /// What of the member's identity it holds, in words (never the text itself).
+        by: &'static str,
     },
     /// An enumerated value was not one of its names.
     #[error("unknown {kind}")]

@@ -527,8 +527,12 @@ fn record_disclosure(state: &MemberState, c: RecordDisclosure) -> Decision {
 /// erased at once.
 fn erase(state: &MemberState, stage: Stage, c: EraseMember) -> Decision {
     // The reason stays readable once the member's key is gone: it must not say who they were.
-    if state.is_named_in(c.reason.as_str()) {
-        return Err(ValueError::NamesTheMember { field: "reason" }.into());
+    if let Some(naming) = state.named_in(c.reason.as_str()) {
+        return Err(ValueError::NamesTheMember {
+            field: "reason",
+            by: naming.as_str(),
+        }
+        .into());
     }
     if state.episodes() > 0 {
         require(

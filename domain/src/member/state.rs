@@ -10,6 +10,7 @@ use crate::values::{
 };
 
 use super::event::MemberEvent;
+use super::identity::{Identity, Naming};
 
 /// A scheduled check-in and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,46 +87,6 @@ pub struct MemberState {
     /// How the referral identified the member, for the texts that must not (an erasure's
     /// reason outlives their data key).
     identity: Option<Identity>,
-}
-
-/// What identifies a member in the referral that opened their stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Identity {
-    name: String,
-    email: Option<String>,
-    phone: Option<String>,
-}
-
-impl Identity {
-    /// The shortest word of a name matched on its own: shorter ones ("Al", "Jo", an initial)
-    /// are too often parts of ordinary words and abbreviations.
-    const MIN_NAME_WORD: usize = 3;
-    /// The trailing digits of a phone number matched: the local number, however the country
-    /// and area codes are written.
-    const PHONE_DIGITS: usize = 7;
-
-    /// Whether `text` names the member: a word of their name (as a whole word, in any case),
-    /// their email address, or the last digits of their phone number.
-    fn is_named_in(&self, text: &str) -> bool {
-        let text = text.to_lowercase();
-        let words: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).collect();
-        let name = self.name.to_lowercase();
-        let by_name = name
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|word| word.chars().count() >= Self::MIN_NAME_WORD)
-            .any(|word| words.contains(&word));
-        let by_email = self
-            .email
-            .as_deref()
-            .is_some_and(|email| text.contains(&email.to_lowercase()));
-        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-        let by_phone = self.phone.as_deref().is_some_and(|phone| {
-            let phone: String = phone.chars().filter(char::is_ascii_digit).collect();
-            phone.len() >= Self::PHONE_DIGITS
-                && digits.contains(&phone[phone.len() - Self::PHONE_DIGITS..])
-        });
-        by_name || by_email || by_phone
-    }
 }
 
 impl MemberState {
@@ -269,6 +230,7 @@ impl MemberState {
             }
             MemberEvent::MemberErased(_) => {
                 self.erased = true;
+                self.identity = None;
                 self.primary_counselor = None;
                 for c in &mut self.consents {
                     c.recipient.clear();
@@ -461,12 +423,10 @@ impl MemberState {
         self.erased
     }
 
-    /// Whether `text` names the member as their referral identified them (a word of their
-    /// name, their email address, their phone number).
-    pub fn is_named_in(&self, text: &str) -> bool {
-        self.identity
-            .as_ref()
-            .is_some_and(|identity| identity.is_named_in(text))
+    /// What in `text` names the member as their referral identified them (a word of their
+    /// name, their email address, their phone number), if anything.
+    pub(crate) fn named_in(&self, text: &str) -> Option<Naming> {
+        self.identity.as_ref()?.named_in(text)
     }
 
     /// The fact a group needs to decide a join: the member's stage, or `None` when the

@@ -1662,6 +1662,8 @@ fn a_member_never_admitted_is_erased_at_once() {
         .then([erased(day(2))]);
     assert!(state.erased());
     assert_eq!(state.group_eligibility(), None);
+    // What identified them is not kept past the erasure either.
+    assert!(state.named_in("Ann Lee").is_none());
 }
 
 fn erase_for(reason: &str, at: OffsetDateTime) -> EraseMember {
@@ -1685,17 +1687,19 @@ fn referred_with_phone() -> MemberEvent {
 
 #[test]
 fn an_erasures_reason_may_not_say_who_the_member_was() {
-    let names = ValueError::NamesTheMember { field: "reason" };
-    for reason in [
-        "Ann asked to be forgotten",
-        "request from LEE",
-        "wrote from ann@EXAMPLE.org",
-        "called from 555-010-4477",
-        "called from 5550104477",
+    for (reason, by) in [
+        ("Ann asked to be forgotten", "a word of their name"),
+        ("request from LEE", "a word of their name"),
+        ("wrote from ANN@example.org", "a word of their name"),
+        ("called from 555-010-4477", "their phone number"),
+        ("called from 5550104477", "their phone number"),
     ] {
         given([referred_with_phone(), assessed()])
             .when(erase_for(reason, day(2)))
-            .then_err(names.clone());
+            .then_err(ValueError::NamesTheMember {
+                field: "reason",
+                by,
+            });
     }
     // Words that only contain a part of the name, and numbers that are not the phone's.
     for reason in [
