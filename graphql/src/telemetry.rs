@@ -1,5 +1,6 @@
-//! Tracing set-up: `RUST_LOG` filters (default [`DEFAULT_FILTER`]); human-readable output on a terminal,
-//! one JSON object per line otherwise (for log shippers), or as forced by `--log-format`.
+//! Tracing set-up: `RUST_LOG` filters (default [`DEFAULT_FILTER`]); human-readable output on a
+//! terminal, one JSON object per line otherwise (for log shippers), or as forced by
+//! `--log-format`.
 
 use std::io::IsTerminal;
 
@@ -24,8 +25,8 @@ pub const DEFAULT_FILTER: &str = "info,sqlx::postgres::notice=warn";
 
 /// Installs the global subscriber; call once, first thing in `main`.
 pub fn init(format: LogFormat) {
-    // Unset: the default. Set but not a filter: the default too, and said once logging is up (an operator who
-    // asked for debug output should not be left guessing why there is none).
+    // Unset: the default. Set but not a filter: the default too, and said once logging is up
+    // (an operator who asked for debug output should not be left guessing why there is none).
     let (filter, invalid) = match std::env::var(EnvFilter::DEFAULT_ENV) {
         Ok(raw) if !raw.trim().is_empty() => match EnvFilter::try_new(&raw) {
             Ok(filter) => (filter, None),

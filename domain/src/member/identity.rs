@@ -93,12 +93,12 @@ impl Identity {
 
 /// NFKC, lower case (ß as ss), no accents.
 fn fold(text: &str) -> String {
-    text.nfkc()
-        .flat_map(char::to_lowercase)
-        .flat_map(|c| match c {
-            'ß' => ['s', 's'].into_iter().take(2),
-            c => [c, c].into_iter().take(1),
-        })
+    let lower = text
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .replace('ß', "ss");
+    lower
         .nfd()
         .filter(|c| !is_combining_mark(*c))
         .nfc()

@@ -8,10 +8,10 @@
 //! A page names members, so a copy is held only while it may be served: it is not kept across a
 //! commit heard of (an erasure's included) or past its age bound, and leaves memory within a
 //! sweep of that. (A reader queued behind a read in progress is answered by it only if that
-//! read began after the reader's call, whatever commits meanwhile.) Every request that is answered from a copy is
-//! still logged as a read of the members it shows, as one read from the tables is. Its
-//! at-risk flags were measured when the copy was read, at most [`super::copies::MAX_AGE`]
-//! before the request.
+//! read began after the reader's call, whatever commits meanwhile.) Every request that is
+//! answered from a copy is still logged as a read of the members it shows, as one read from
+//! the tables is. Its at-risk flags were measured when the copy was read, at most
+//! [`super::copies::MAX_AGE`] before the request.
 
 use std::time::Duration;
 
