@@ -753,6 +753,13 @@ enum MemberAction {
         consent: u128,
         named: bool,
     },
+    /// A change of details: a name from a few (or kept); email and phone kept (0), set (1)
+    /// or removed (2).
+    ChangeDetails {
+        name: Option<usize>,
+        email: usize,
+        phone: usize,
+    },
     Erase {
         retention_days: u32,
     },
@@ -789,6 +796,8 @@ fn member_action() -> impl Strategy<Value = MemberAction> {
         5 => (0usize..5).prop_map(|level| MemberAction::Readmit { level }),
         3 => (0u128..3, 0u128..3, any::<bool>())
             .prop_map(|(n, consent, named)| MemberAction::Disclose { n, consent, named }),
+        2 => (proptest::option::of(0usize..3), 0usize..3, 0usize..3)
+            .prop_map(|(name, email, phone)| MemberAction::ChangeDetails { name, email, phone }),
         1 => prop_oneof![3 => 0u32..400, 1 => any::<u32>()]
             .prop_map(|retention_days| MemberAction::Erase { retention_days }),
     ]
@@ -952,6 +961,23 @@ fn member_command(
             at,
         }
         .into(),
+        MemberAction::ChangeDetails { name, email, phone } => {
+            fn change<T>(how: usize, value: impl FnOnce() -> T) -> DetailChange<T> {
+                match how {
+                    0 => DetailChange::Keep,
+                    1 => DetailChange::Set(value()),
+                    _ => DetailChange::Remove,
+                }
+            }
+            ChangeMemberDetails {
+                name: name
+                    .map(|n| PersonName::parse(pick(&["Ann", "Ann Okafor", "Anne"], n)).unwrap()),
+                email: change(email, || Email::parse("ann@example.org").unwrap()),
+                phone: change(phone, || Phone::parse("+1 555 010 2030").unwrap()),
+                at,
+            }
+            .into()
+        }
         MemberAction::Erase { retention_days } => EraseMember {
             reason: text("member request"),
             at,

@@ -12,18 +12,18 @@ mod identity;
 mod state;
 
 pub use command::{
-    AchieveGoal, AdmitMember, ChangeLevelOfCare, CompleteCheckIn, CompleteIntake, DischargeMember,
-    EnrollAlumni, EraseMember, GiveConsent, MarkCheckInMissed, MarkFollowUpDue, MemberCommand,
-    ReadmitMember, RecordDisclosure, RecordFollowUp, ReferMember, RevokeConsent,
-    RevokeConsentsOfScope, ScheduleCheckIn, SetGoal,
+    AchieveGoal, AdmitMember, ChangeLevelOfCare, ChangeMemberDetails, CompleteCheckIn,
+    CompleteIntake, DetailChange, DischargeMember, EnrollAlumni, EraseMember, GiveConsent,
+    MarkCheckInMissed, MarkFollowUpDue, MemberCommand, ReadmitMember, RecordDisclosure,
+    RecordFollowUp, ReferMember, RevokeConsent, RevokeConsentsOfScope, ScheduleCheckIn, SetGoal,
 };
 pub use decide::decide;
 pub use error::MemberError;
 pub use event::{
     AftercareStarted, AlumniEnrolled, CheckInCompleted, CheckInMissed, CheckInScheduled,
     ConsentGiven, ConsentRevoked, DisclosureMade, FollowUpCompleted, FollowUpDue, GoalAchieved,
-    GoalSet, IntakeCompleted, LevelOfCareChanged, MemberAdmitted, MemberDischarged, MemberErased,
-    MemberEvent, MemberReadmitted, MemberReferred, PlannedFollowUp,
+    GoalSet, IntakeCompleted, LevelOfCareChanged, MemberAdmitted, MemberDetailsChanged,
+    MemberDischarged, MemberErased, MemberEvent, MemberReadmitted, MemberReferred, PlannedFollowUp,
 };
 pub use state::{CheckIn, FollowUp, Goal, MemberState};
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clinic_domain::member::{
     AftercareStarted, CheckInMissed, CheckInScheduled, ConsentGiven, ConsentRevoked, FollowUpDue,
-    MemberAdmitted, MemberDischarged, MemberReferred, PlannedFollowUp,
+    MemberAdmitted, MemberDetailsChanged, MemberDischarged, MemberReferred, PlannedFollowUp,
 };
 use clinic_domain::values::{
     AftercarePlan, CheckInChannel, ConsentKind, ConsentScope, DischargeReason, LevelOfCare,
@@ -508,6 +508,61 @@ async fn no_consent_or_a_revoked_consent_sends_nothing(pool: PgPool) {
     expected.sort();
     assert_eq!(cancelled, expected);
     assert_eq!(statuses(&pool).await, vec![("cancelled".to_owned(), 3)]);
+}
+
+fn details_changed(email: Option<&str>) -> MemberEvent {
+    MemberDetailsChanged {
+        name: "A. Member".into(),
+        email: email.map(Into::into),
+        phone: None,
+        changed_at: now(),
+    }
+    .into()
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_queued_email_goes_to_the_members_new_address_or_not_at_all(pool: PgPool) {
+    let server = SmtpServer::start();
+    // Queued (the projection has seen the aftercare) before each change of details.
+    let (gil, _) = a_consenting_member_in_aftercare(&pool, "gil@old.example.org").await;
+    let (hal, _) = a_consenting_member_in_aftercare(&pool, "hal@example.org").await;
+    project(&pool).await;
+    append(
+        &pool,
+        gil,
+        vec![details_changed(Some("gil@new.example.org"))],
+    )
+    .await;
+    append(&pool, hal, vec![details_changed(None)]).await;
+
+    project(&pool).await;
+    let outcomes = every_due_task(&pool, &mailer(&server.url())).await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    let messages = server.messages();
+    assert_each_message_once(&messages, 1);
+    assert_eq!(messages[0].to, "gil@new.example.org");
+    let rows: Vec<(Uuid, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT member_id, status, cancel_reason, recipient FROM outbox ORDER BY member_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut expected = vec![
+        (
+            gil.as_uuid(),
+            "sent".to_owned(),
+            None,
+            Some("gil@new.example.org".to_owned()),
+        ),
+        (
+            hal.as_uuid(),
+            "cancelled".to_owned(),
+            Some("no_address".to_owned()),
+            Some("hal@example.org".to_owned()),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(rows, expected);
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

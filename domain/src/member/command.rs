@@ -285,6 +285,44 @@ pub struct RecordDisclosure {
     pub at: OffsetDateTime,
 }
 
+/// Change how the clinic knows and reaches the member: their name, email address or phone
+/// number (outreach goes to the address on file when it is sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeMemberDetails {
+    /// The new name, or `None` to keep it.
+    pub name: Option<PersonName>,
+    /// What happens to the email address.
+    pub email: DetailChange<Email>,
+    /// What happens to the phone number.
+    pub phone: DetailChange<Phone>,
+    /// When the clinic learned of the change.
+    pub at: OffsetDateTime,
+}
+
+/// What a change of details does to one detail the member may not have: a request says only
+/// what changes, and "no email any more" differs from "email unchanged".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DetailChange<T> {
+    /// Left as it is.
+    #[default]
+    Keep,
+    /// Replaced (or given, where there was none).
+    Set(T),
+    /// Removed: the member has none any more.
+    Remove,
+}
+
+impl<T: Into<String>> DetailChange<T> {
+    /// The detail after the change, from the detail before it.
+    pub fn apply(self, before: Option<&str>) -> Option<String> {
+        match self {
+            Self::Keep => before.map(str::to_owned),
+            Self::Set(value) => Some(value.into()),
+            Self::Remove => None,
+        }
+    }
+}
+
 /// Erase the member's personal data (infra then destroys their data key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EraseMember {
@@ -318,6 +356,7 @@ pub enum MemberCommand {
     EnrollAlumni(EnrollAlumni),
     ReadmitMember(ReadmitMember),
     RecordDisclosure(RecordDisclosure),
+    ChangeMemberDetails(ChangeMemberDetails),
     EraseMember(EraseMember),
 }
 
@@ -361,5 +400,6 @@ command_from!(
     EnrollAlumni,
     ReadmitMember,
     RecordDisclosure,
+    ChangeMemberDetails,
     EraseMember,
 );

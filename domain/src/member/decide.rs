@@ -10,6 +10,8 @@
 //!   the readmission are recorded with the outcome `readmitted` (what they would find), not
 //!   dropped, so the outcomes report counts the members who came back; one that fell due
 //!   before it and was not marked yet (the scheduler behind) is marked due, for staff;
+//! - change details (name, email, phone): at any stage; a change that changes nothing records
+//!   nothing;
 //! - once erased, nothing more is recorded (erasing again is a harmless no-op).
 //!
 //! Check-ins: a discharge closes the check-ins still open, which can then be neither
@@ -35,17 +37,17 @@ use crate::values::{
 };
 
 use super::command::{
-    AchieveGoal, AdmitMember, ChangeLevelOfCare, CompleteCheckIn, CompleteIntake, DischargeMember,
-    EnrollAlumni, EraseMember, GiveConsent, MarkCheckInMissed, MarkFollowUpDue, MemberCommand,
-    ReadmitMember, RecordDisclosure, RecordFollowUp, ReferMember, RevokeConsent,
-    RevokeConsentsOfScope, ScheduleCheckIn, SetGoal,
+    AchieveGoal, AdmitMember, ChangeLevelOfCare, ChangeMemberDetails, CompleteCheckIn,
+    CompleteIntake, DischargeMember, EnrollAlumni, EraseMember, GiveConsent, MarkCheckInMissed,
+    MarkFollowUpDue, MemberCommand, ReadmitMember, RecordDisclosure, RecordFollowUp, ReferMember,
+    RevokeConsent, RevokeConsentsOfScope, ScheduleCheckIn, SetGoal,
 };
 use super::error::MemberError;
 use super::event::{
     AftercareStarted, AlumniEnrolled, CheckInCompleted, CheckInMissed, CheckInScheduled,
     ConsentGiven, ConsentRevoked, DisclosureMade, FollowUpCompleted, FollowUpDue, GoalAchieved,
-    GoalSet, IntakeCompleted, LevelOfCareChanged, MemberAdmitted, MemberDischarged, MemberErased,
-    MemberEvent, MemberReadmitted, MemberReferred,
+    GoalSet, IntakeCompleted, LevelOfCareChanged, MemberAdmitted, MemberDetailsChanged,
+    MemberDischarged, MemberErased, MemberEvent, MemberReadmitted, MemberReferred,
 };
 use super::state::{CheckIn, FollowUp, MemberState};
 
@@ -84,6 +86,7 @@ pub fn decide(state: &MemberState, command: MemberCommand) -> Decision {
         MemberCommand::EnrollAlumni(c) => enroll_alumni(stage, c),
         MemberCommand::ReadmitMember(c) => readmit(state, stage, c),
         MemberCommand::RecordDisclosure(c) => record_disclosure(state, c),
+        MemberCommand::ChangeMemberDetails(c) => change_details(state, c),
         MemberCommand::EraseMember(c) => erase(state, stage, c),
     }
 }
@@ -525,6 +528,25 @@ fn record_disclosure(state: &MemberState, c: RecordDisclosure) -> Decision {
 /// must stay available to the member for as long), and never erased while in treatment. A
 /// member never admitted and whose records were never disclosed has nothing to keep and is
 /// erased at once.
+fn change_details(state: &MemberState, c: ChangeMemberDetails) -> Decision {
+    let before = (state.name(), state.email(), state.phone());
+    let Some(name) = c.name.map(String::from).or(before.0.map(str::to_owned)) else {
+        return Err(MemberError::UnknownMember);
+    };
+    let email = c.email.apply(before.1);
+    let phone = c.phone.apply(before.2);
+    if (Some(name.as_str()), email.as_deref(), phone.as_deref()) == before {
+        return Ok(vec![]);
+    }
+    Ok(vec![MemberDetailsChanged {
+        name,
+        email,
+        phone,
+        changed_at: c.at,
+    }
+    .into()])
+}
+
 fn erase(state: &MemberState, stage: Stage, c: EraseMember) -> Decision {
     // The reason stays readable once the member's key is gone: it must not say who they were.
     if let Some(naming) = state.named_in(c.reason.as_str()) {

@@ -284,6 +284,24 @@ pub struct DisclosureMade {
     pub notice: String,
 }
 
+/// The member's name, email address or phone number changed (a new address, a married name,
+/// a typo at referral). Carries the whole set as it now stands, so a reader needs only the
+/// last such event (or the referral) to know how to reach the member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberDetailsChanged {
+    /// The member's name. Personal.
+    pub name: String,
+    /// The member's email address, if any. Personal.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The member's phone number, if any. Personal.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// When the clinic learned of the change.
+    #[serde(with = "time::serde::rfc3339")]
+    pub changed_at: OffsetDateTime,
+}
+
 /// The member's personal data was erased (their data key destroyed by infra).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberErased {
@@ -319,6 +337,7 @@ pub enum MemberEvent {
     AlumniEnrolled(AlumniEnrolled),
     MemberReadmitted(MemberReadmitted),
     DisclosureMade(DisclosureMade),
+    MemberDetailsChanged(MemberDetailsChanged),
     MemberErased(MemberErased),
 }
 
@@ -341,6 +360,7 @@ stored_events!(MemberEvent, "member", {
     AlumniEnrolled => 1,
     MemberReadmitted => 1,
     DisclosureMade => 1,
+    MemberDetailsChanged => 1,
     MemberErased => 1,
 });
 
@@ -375,6 +395,7 @@ impl MemberEvent {
     pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
         match event_type {
             "MemberReferred" => &["name", "email", "phone", "primary_substance"],
+            "MemberDetailsChanged" => &["name", "email", "phone"],
             "LevelOfCareChanged" => &["reason"],
             "ConsentGiven" => &[
                 "recipient",
@@ -417,6 +438,7 @@ impl MemberEvent {
             Self::AlumniEnrolled(e) => e.enrolled_at,
             Self::MemberReadmitted(e) => e.readmitted_at,
             Self::DisclosureMade(e) => e.disclosed_at,
+            Self::MemberDetailsChanged(e) => e.changed_at,
             Self::MemberErased(e) => e.erased_at,
         }
     }

@@ -1,4 +1,4 @@
-//! How a member's referral identified them, and whether a text that outlives their data key
+//! How a member is or was known, and whether a text that outlives their data key
 //! (an erasure's reason) says who they were.
 //!
 //! The comparison is made on a folded form of both texts: compatibility-normalised (NFKC),
@@ -10,7 +10,8 @@
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
-/// The member's name, email address and phone number as their referral gave them.
+/// The member's name, email address and phone number as their referral, or a later change of
+/// their details, gave them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Identity {
     pub(crate) name: String,

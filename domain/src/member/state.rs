@@ -84,9 +84,10 @@ pub struct MemberState {
     disclosures: Vec<DisclosureId>,
     last_disclosed_at: Option<OffsetDateTime>,
     erased: bool,
-    /// How the referral identified the member, for the texts that must not (an erasure's
-    /// reason outlives their data key).
-    identity: Option<Identity>,
+    /// How the member was known: at referral, then after each change of details, the current
+    /// last. The former ones are kept for the texts that must not identify the member (an
+    /// erasure's reason outlives their data key, and an old name identifies them as well).
+    identities: Vec<Identity>,
 }
 
 impl MemberState {
@@ -103,11 +104,11 @@ impl MemberState {
         match event {
             MemberEvent::MemberReferred(e) => {
                 self.member = Some(e.member_id);
-                self.identity = Some(Identity {
+                self.identities = vec![Identity {
                     name: e.name.clone(),
                     email: e.email.clone(),
                     phone: e.phone.clone(),
-                });
+                }];
                 self.referred_at = Some(e.referred_at);
                 self.stage = Some(Stage::Referred);
             }
@@ -228,9 +229,14 @@ impl MemberState {
                 self.disclosures.push(e.disclosure_id);
                 self.last_disclosed_at = self.last_disclosed_at.max(Some(e.disclosed_at));
             }
+            MemberEvent::MemberDetailsChanged(e) => self.identities.push(Identity {
+                name: e.name.clone(),
+                email: e.email.clone(),
+                phone: e.phone.clone(),
+            }),
             MemberEvent::MemberErased(_) => {
                 self.erased = true;
-                self.identity = None;
+                self.identities.clear();
                 self.primary_counselor = None;
                 for c in &mut self.consents {
                     c.recipient.clear();
@@ -423,10 +429,25 @@ impl MemberState {
         self.erased
     }
 
-    /// What in `text` names the member as their referral identified them (a word of their
-    /// name, their email address, their phone number), if anything.
+    /// The member's name now, unless erased.
+    pub fn name(&self) -> Option<&str> {
+        self.identities.last().map(|i| i.name.as_str())
+    }
+
+    /// The member's email address now, if they have one and are not erased.
+    pub fn email(&self) -> Option<&str> {
+        self.identities.last()?.email.as_deref()
+    }
+
+    /// The member's phone number now, if they have one and are not erased.
+    pub fn phone(&self) -> Option<&str> {
+        self.identities.last()?.phone.as_deref()
+    }
+
+    /// What in `text` names the member as they are or were known (a word of a name, an email
+    /// address, a phone number), if anything.
     pub(crate) fn named_in(&self, text: &str) -> Option<Naming> {
-        self.identity.as_ref()?.named_in(text)
+        self.identities.iter().find_map(|i| i.named_in(text))
     }
 
     /// The fact a group needs to decide a join: the member's stage, or `None` when the

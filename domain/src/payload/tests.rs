@@ -146,6 +146,13 @@ fn member_events() -> Vec<MemberEvent> {
             notice: crate::consent::DISCLOSURE_NOTICE.into(),
         }
         .into(),
+        MemberDetailsChanged {
+            name: "Ann Okafor".into(),
+            email: Some("ann.okafor@example.org".into()),
+            phone: None,
+            changed_at: at(),
+        }
+        .into(),
         MemberErased {
             reason: "member request".into(),
             erased_at: at(),
@@ -302,6 +309,10 @@ fn names_contact_details_and_free_text_about_the_member_are_personal() {
     assert_eq!(
         MemberEvent::personal_fields("MemberReferred"),
         &["name", "email", "phone", "primary_substance"]
+    );
+    assert_eq!(
+        MemberEvent::personal_fields("MemberDetailsChanged"),
+        &["name", "email", "phone"]
     );
     assert_eq!(MemberEvent::personal_fields("GoalSet"), &["text"]);
     assert_eq!(GroupEvent::personal_fields("MemberLeft"), &["reason"]);

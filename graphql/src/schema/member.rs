@@ -453,24 +453,17 @@ pub fn snapshot(
     groups: Vec<clinic_domain::GroupId>,
     at: OffsetDateTime,
 ) -> ApiResult<Option<MemberView>> {
-    let mut timeline = Vec::with_capacity(events.len());
-    for recorded in events {
-        let event: MemberEvent =
-            clinic_infra::codec::decode(keys, recorded).map_err(ApiError::internal)?;
-        timeline.push((recorded.recorded_at, event));
-    }
-    let state = MemberState::from_events(timeline.iter().map(|(_, event)| event));
+    let decoded: Vec<MemberEvent> =
+        clinic_infra::codec::decode_each(keys, events).map_err(ApiError::internal)?;
+    let state = MemberState::from_events(&decoded);
     let Some(stage) = state.stage() else {
         return Ok(None);
     };
-    let name = timeline
-        .iter()
-        .find_map(|(_, event)| match event {
-            MemberEvent::MemberReferred(referred) => Some(referred.name.clone()),
-            _ => None,
-        })
+    let name = state
+        .name()
         .filter(|_| !state.erased())
-        .unwrap_or_else(|| ERASED_NAME.to_owned());
+        .unwrap_or(ERASED_NAME)
+        .to_owned();
     Ok(Some(MemberView {
         id: member,
         name,

@@ -9,6 +9,10 @@
 //!   recorded and an address on file; the row records that consent;
 //! - `ConsentRevoked` (of an `email_outreach` consent) cancels every pending email to the
 //!   member; `MemberErased` cancels everything pending for the member and forgets the address;
+//! - `MemberDetailsChanged` sends the member's emails not yet sent to their new address, or
+//!   cancels them (`no_address`) when they have none any more. The worker reads no address
+//!   from the log (it holds no member key), so an email it sends before the projection has
+//!   applied the change still goes to the old address;
 //! - at send time ([`send_check`]): the row's consent must still be in force (not revoked, not
 //!   expired), no `email_outreach` consent revoked since the row's event, the member not
 //!   erased, the email not stale. The worker applies this itself, so a revocation stops the
@@ -51,12 +55,11 @@ pub struct OutboxEnvelope {
     pub event: MemberEvent,
 }
 
-/// The member as the outbox reads them: the domain's state, and the address on file (the
-/// email of `MemberReferred`; gone once erased).
+/// The member as the outbox reads them: the domain's state (which holds the address on file,
+/// as the referral or the last change of details gave it; gone once erased).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberMail {
     state: MemberState,
-    email: Option<String>,
     /// Events folded: the version of the last one, as a stream is folded from version 1 and
     /// has no gaps.
     version: i64,
@@ -74,13 +77,10 @@ impl MemberMail {
     #[must_use]
     pub fn evolve(mut self, event: &MemberEvent) -> Self {
         self.version += 1;
-        match event {
-            MemberEvent::MemberReferred(referred) => self.email.clone_from(&referred.email),
-            MemberEvent::MemberErased(_) => self.email = None,
-            MemberEvent::ConsentRevoked(revoked) if revokes_outreach(&self.state, revoked) => {
+        if let MemberEvent::ConsentRevoked(revoked) = event {
+            if revokes_outreach(&self.state, revoked) {
                 self.outreach_revoked_at_version = Some(self.version);
             }
-            _ => {}
         }
         self.state = self.state.evolve(event);
         self
@@ -98,10 +98,10 @@ impl MemberMail {
         &self.state
     }
 
-    /// The member's address, if one is on file and the member is not erased.
+    /// The member's address now, if one is on file and the member is not erased.
     pub fn email(&self) -> Option<&str> {
-        self.email
-            .as_deref()
+        self.state
+            .email()
             .map(str::trim)
             .filter(|e| !e.is_empty() && !self.state.erased())
     }
@@ -118,6 +118,9 @@ pub enum CancelReason {
     MemberErased,
     /// Not sent within [`SEND_WITHIN`] of its event.
     Stale,
+    /// The member has no email address on file any more (a change of their details removed
+    /// it after the email was queued).
+    NoAddress,
 }
 
 impl CancelReason {
@@ -128,6 +131,7 @@ impl CancelReason {
             Self::ConsentExpired => "consent_expired",
             Self::MemberErased => "member_erased",
             Self::Stale => "stale",
+            Self::NoAddress => "no_address",
         }
     }
 }
@@ -175,6 +179,18 @@ pub enum OutboxChange {
         before_version: i64,
         /// Why.
         reason: CancelReason,
+    },
+    /// The member's address changed: their emails to them not yet sent (pending, or dead and
+    /// so requeueable) caused by events before `before_version` go to `recipient` instead.
+    Readdress {
+        /// The tenant.
+        clinic: String,
+        /// The member.
+        member_id: MemberId,
+        /// The version of `MemberDetailsChanged`.
+        before_version: i64,
+        /// The address now on file.
+        recipient: String,
     },
     /// The member was erased: cancel everything pending for them and forget their address on
     /// rows of events before `before_version`.
@@ -259,6 +275,20 @@ pub fn changes(
                 reason: CancelReason::ConsentRevoked,
             }]
         }
+        MemberEvent::MemberDetailsChanged(_) => vec![match after.email() {
+            Some(address) => OutboxChange::Readdress {
+                clinic: e.clinic.clone(),
+                member_id: e.member,
+                before_version: e.version,
+                recipient: address.to_owned(),
+            },
+            None => OutboxChange::CancelMemberEmails {
+                clinic: e.clinic.clone(),
+                member_id: e.member,
+                before_version: e.version,
+                reason: CancelReason::NoAddress,
+            },
+        }],
         MemberEvent::MemberErased(_) => vec![OutboxChange::ForgetMember {
             clinic: e.clinic.clone(),
             member_id: e.member,
@@ -301,6 +331,7 @@ pub const REACTS_TO: &[&str] = &[
     "FollowUpDue",
     "CheckInMissed",
     "ConsentRevoked",
+    "MemberDetailsChanged",
     "MemberErased",
 ];
 

@@ -106,13 +106,17 @@ async fn load_staff(conn: &mut PgConnection) -> Result<StaffDirectory, Projectio
     ))
 }
 
-/// Inserts first, then cancels (each cancellation reaches only rows of earlier events, so the
-/// order of the page is kept whatever the order of the statements).
+/// Inserts first, then re-addresses, then cancels (each reaches only rows of earlier events, so
+/// the order of the page is kept whatever the order of the statements), and forgets last: an
+/// erasure's forgotten address is never written back.
 async fn write(conn: &mut PgConnection, changes: &[OutboxChange]) -> Result<(), ProjectionError> {
     let mut new = NewRows::default();
     let (mut c_clinic, mut c_member, mut c_version, mut c_reason) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut f_clinic, mut f_member, mut f_version) = (Vec::new(), Vec::new(), Vec::new());
+    // The last address of each member in the page: an UPDATE joined to two of a row's changes
+    // would apply either one, and the later change reaches every row the earlier one does.
+    let mut readdressed: BTreeMap<(&str, Uuid), (i64, &str)> = BTreeMap::new();
     for change in changes {
         match change {
             OutboxChange::Enqueue(row) => new.push(row),
@@ -126,6 +130,17 @@ async fn write(conn: &mut PgConnection, changes: &[OutboxChange]) -> Result<(), 
                 c_member.push(member_id.as_uuid());
                 c_version.push(*before_version);
                 c_reason.push(reason.as_str());
+            }
+            OutboxChange::Readdress {
+                clinic,
+                member_id,
+                before_version,
+                recipient,
+            } => {
+                let last = readdressed
+                    .entry((clinic.as_str(), member_id.as_uuid()))
+                    .or_insert((*before_version, recipient.as_str()));
+                *last = (*before_version, recipient.as_str()).max(*last);
             }
             OutboxChange::ForgetMember {
                 clinic,
@@ -151,6 +166,18 @@ async fn write(conn: &mut PgConnection, changes: &[OutboxChange]) -> Result<(), 
             .bind(&new.next_attempt_at)
             .bind(&new.send_before)
             .bind(&new.message_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !readdressed.is_empty() {
+        let (members, addresses): (Vec<_>, Vec<_>) = readdressed.into_iter().unzip();
+        let (clinics, member_ids): (Vec<&str>, Vec<Uuid>) = members.into_iter().unzip();
+        let (versions, recipients): (Vec<i64>, Vec<&str>) = addresses.into_iter().unzip();
+        sqlx::query(include_str!("sql/readdress_member_emails.sql"))
+            .bind(&clinics)
+            .bind(&member_ids)
+            .bind(&versions)
+            .bind(&recipients)
             .execute(&mut *conn)
             .await?;
     }

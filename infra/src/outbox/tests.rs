@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use clinic_domain::member::{
     AftercareStarted, CheckInCompleted, CheckInMissed, CheckInScheduled, ConsentGiven,
-    ConsentRevoked, FollowUpDue, MemberAdmitted, MemberErased, MemberReferred, PlannedFollowUp,
+    ConsentRevoked, FollowUpDue, MemberAdmitted, MemberDetailsChanged, MemberErased,
+    MemberReferred, PlannedFollowUp,
 };
 use clinic_domain::values::{
     AftercarePlan, CheckInChannel, ConsentKind, ConsentScope, Craving, LevelOfCare, Mood,
@@ -470,6 +471,57 @@ fn row_ids_and_message_ids_are_stable_per_event_and_kind() {
 
 fn member(events: Vec<MemberEvent>) -> MemberMail {
     MemberMail::from_events(&events)
+}
+
+fn details_changed(email: Option<&str>) -> MemberEvent {
+    MemberDetailsChanged {
+        name: "Ann Example".into(),
+        email: email.map(Into::into),
+        phone: None,
+        changed_at: T0 + Duration::days(1),
+    }
+    .into()
+}
+
+#[test]
+fn a_change_of_address_readdresses_the_emails_not_yet_sent_and_its_removal_cancels_them() {
+    let changes = given(vec![
+        referred(Some("ann@example.org")),
+        email_consent(1),
+        aftercare(),
+        details_changed(Some("ann@new.example.org")),
+        follow_up_due(),
+        details_changed(None),
+    ]);
+    assert_eq!(
+        changes,
+        vec![
+            row(
+                3,
+                EmailKind::AftercareWelcome,
+                "ann@example.org",
+                Some(consent_id(1))
+            ),
+            OutboxChange::Readdress {
+                clinic: CLINIC.into(),
+                member_id: ann(),
+                before_version: 4,
+                recipient: "ann@new.example.org".into(),
+            },
+            row(
+                5,
+                EmailKind::FollowUpDue,
+                "ann@new.example.org",
+                Some(consent_id(1))
+            ),
+            OutboxChange::CancelMemberEmails {
+                clinic: CLINIC.into(),
+                member_id: ann(),
+                before_version: 6,
+                reason: CancelReason::NoAddress,
+            },
+        ]
+    );
 }
 
 #[test]

@@ -1716,6 +1716,99 @@ fn an_erasures_reason_may_not_say_who_the_member_was() {
     }
 }
 
+// ---- change of details ---------------------------------------------------------
+
+fn change_details(at: OffsetDateTime) -> ChangeMemberDetails {
+    ChangeMemberDetails {
+        name: None,
+        email: DetailChange::Keep,
+        phone: DetailChange::Keep,
+        at,
+    }
+}
+
+#[test]
+fn a_change_of_details_records_the_whole_set_as_it_now_stands() {
+    let state = given(in_aftercare())
+        .when(ChangeMemberDetails {
+            phone: DetailChange::Set(Phone::parse("+1 555 010 9999").unwrap()),
+            ..change_details(day(400))
+        })
+        .then([MemberDetailsChanged {
+            name: "Ann Lee".into(),
+            email: Some("ann@example.org".into()),
+            phone: Some("+1 555 010 9999".into()),
+            changed_at: day(400),
+        }]);
+    assert_eq!(state.phone(), Some("+1 555 010 9999"));
+    assert_eq!(state.stage(), Some(Stage::Aftercare));
+
+    let state = given([referred(), assessed()])
+        .when(ChangeMemberDetails {
+            name: Some(PersonName::parse("Ann Okafor").unwrap()),
+            email: DetailChange::Remove,
+            ..change_details(day(2))
+        })
+        .then([MemberDetailsChanged {
+            name: "Ann Okafor".into(),
+            email: None,
+            phone: None,
+            changed_at: day(2),
+        }]);
+    assert_eq!(
+        (state.name(), state.email()),
+        (Some("Ann Okafor"), None),
+        "the state follows the change"
+    );
+}
+
+#[test]
+fn a_change_that_changes_nothing_records_nothing() {
+    given([referred()])
+        .when(change_details(day(1)))
+        .then(Vec::<MemberEvent>::new());
+    given([referred()])
+        .when(ChangeMemberDetails {
+            name: Some(PersonName::parse("Ann Lee").unwrap()),
+            email: DetailChange::Set(Email::parse("ann@example.org").unwrap()),
+            phone: DetailChange::Remove,
+            ..change_details(day(1))
+        })
+        .then(Vec::<MemberEvent>::new());
+}
+
+#[test]
+fn nobody_and_an_erased_member_have_no_details_to_change() {
+    given([])
+        .when(change_details(day(1)))
+        .then_err(MemberError::UnknownMember);
+    given([referred(), assessed(), erased(day(2))])
+        .when(change_details(day(3)))
+        .then_err(MemberError::Erased { member: ann() });
+}
+
+#[test]
+fn an_erasures_reason_may_not_name_the_member_by_a_former_name_either() {
+    let renamed = MemberDetailsChanged {
+        name: "Ann Okafor".into(),
+        email: Some("aok87@example.org".into()),
+        phone: None,
+        changed_at: day(2),
+    };
+    for (reason, by) in [
+        ("Lee family request", "a word of their name"),
+        ("Okafor family request", "a word of their name"),
+        ("sent from aok87@example.org", "their email address"),
+    ] {
+        given([referred(), assessed(), renamed.clone().into()])
+            .when(erase_for(reason, day(3)))
+            .then_err(ValueError::NamesTheMember {
+                field: "reason",
+                by,
+            });
+    }
+}
+
 #[test]
 fn a_member_in_treatment_is_not_erased() {
     given(in_treatment())

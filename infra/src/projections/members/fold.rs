@@ -219,6 +219,11 @@ impl MemberRows {
             | MemberEvent::GoalSet(_)
             | MemberEvent::GoalAchieved(_)
             | MemberEvent::DisclosureMade(_) => {}
+            MemberEvent::MemberDetailsChanged(c) if !row.erased => {
+                row.name.clone_from(&c.name);
+                row.email.clone_from(&c.email);
+            }
+            MemberEvent::MemberDetailsChanged(_) => {}
             MemberEvent::IntakeCompleted(_) => row.stage = Stage::Intake,
             MemberEvent::MemberAdmitted(a) => {
                 row.stage = Stage::InTreatment;

@@ -3,8 +3,8 @@
 
 use clinic_domain::member::{
     AftercareStarted, CheckInCompleted, CheckInMissed, CheckInScheduled, FollowUpCompleted,
-    FollowUpDue, IntakeCompleted, LevelOfCareChanged, MemberAdmitted, MemberDischarged,
-    MemberErased, MemberReadmitted, MemberReferred, PlannedFollowUp,
+    FollowUpDue, IntakeCompleted, LevelOfCareChanged, MemberAdmitted, MemberDetailsChanged,
+    MemberDischarged, MemberErased, MemberReadmitted, MemberReferred, PlannedFollowUp,
 };
 use clinic_domain::values::{
     AftercarePlan, CheckInChannel, CheckInStatus, Craving, DischargeReason, FollowUpOutcome,
@@ -407,6 +407,40 @@ fn a_follow_up_outcome_is_recorded_on_its_row() {
     let row = rows.follow_ups.get(&(CLINIC.into(), day7)).unwrap();
     assert_eq!(row.status, FollowUpStatus::Completed);
     assert_eq!(row.outcome, Some(FollowUpOutcome::Abstinent));
+}
+
+#[test]
+fn a_change_of_details_renames_the_member_and_changes_their_address() {
+    let changed = MemberDetailsChanged {
+        name: "Ann Okafor".into(),
+        email: None,
+        phone: Some("+1 555 010 9999".into()),
+        changed_at: T0 + Duration::days(2),
+    };
+    let rows = given(vec![referred(), intake(), changed.clone().into()]);
+    let row = rows.members.get(&(CLINIC.into(), ann())).unwrap();
+    assert_eq!(
+        (row.name.as_str(), row.email.as_deref()),
+        ("Ann Okafor", None)
+    );
+    assert_eq!(row.stage, Stage::Intake);
+
+    // Nothing brings the details of an erased member back (decide records no change after an
+    // erasure; a log that holds one anyway must not undo the scrub).
+    let rows = given(vec![
+        referred(),
+        MemberErased {
+            reason: "member request".into(),
+            erased_at: T0 + Duration::days(1),
+        }
+        .into(),
+        changed.into(),
+    ]);
+    let row = rows.members.get(&(CLINIC.into(), ann())).unwrap();
+    assert_eq!(
+        (row.name.as_str(), row.email.as_deref()),
+        (ERASED_NAME, None)
+    );
 }
 
 #[test]
