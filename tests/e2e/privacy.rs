@@ -1291,3 +1291,143 @@ async fn an_erasure_whose_reason_names_the_member_is_refused(pool: PgPool) {
         .await;
     assert_eq!(erased["eraseMember"], true);
 }
+
+const CHANGE: &str = "mutation($id: ID!, $n: String, $e: String) {
+    changeMemberDetails(memberId: $id, name: $n, email: $e) { name version } }";
+
+/// A new name or address is sealed like the referral's, shown at once, and sends the emails not
+/// yet sent to the new address; an address removed cancels them; bad input and the wrong role
+/// change nothing; a former name may not be an erasure's reason either.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_change_of_details_is_sealed_shown_and_readdresses_the_pending_emails(pool: PgPool) {
+    const NEW_NAME: &str = "Zephyrine Marlowe-Ingram";
+    const NEW_EMAIL: &str = "z.marlowe-ingram@example.org";
+    let app = spawn_app_with_retention(pool, 0).await;
+    let admin = app.token("admin-ada", Role::Admin, "north");
+    let intake = app.token("front-desk", Role::Intake, "north");
+    let id = discharged(&app, &admin).await;
+    project_everything(&app).await;
+    let before_change = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let recipients = || async {
+        sqlx::query_as::<_, (String, Option<String>, Option<String>)>(
+            "SELECT status, cancel_reason, recipient FROM outbox ORDER BY created_at",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        recipients().await,
+        [("pending".to_owned(), None, Some(EMAIL.to_owned()))]
+    );
+
+    // Refused, and nothing recorded: an invalid address, and a role that may not.
+    let (code, _) = app
+        .graphql_error(
+            Some(&intake),
+            CHANGE,
+            json!({ "id": id, "e": "not an address" }),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    let facilitator = app.token("fay", Role::Facilitator, "north");
+    let (code, _) = app
+        .graphql_error(
+            Some(&facilitator),
+            CHANGE,
+            json!({ "id": id, "n": NEW_NAME }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+
+    let changed = app
+        .graphql(
+            &intake,
+            CHANGE,
+            json!({ "id": id, "n": NEW_NAME, "e": NEW_EMAIL }),
+        )
+        .await;
+    assert_eq!(changed["changeMemberDetails"]["name"], NEW_NAME);
+    let version = changed["changeMemberDetails"]["version"].clone();
+    // The same change again records nothing.
+    let again = app
+        .graphql(
+            &intake,
+            CHANGE,
+            json!({ "id": id, "n": NEW_NAME, "e": NEW_EMAIL }),
+        )
+        .await;
+    assert_eq!(again["changeMemberDetails"]["version"], version);
+
+    let stored: String =
+        sqlx::query_scalar("SELECT data::text FROM events WHERE type = 'MemberDetailsChanged'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        !stored.contains("Marlowe") && !stored.contains("marlowe"),
+        "{stored}"
+    );
+    assert!(stored.contains("\"email\": \"enc:v1:"), "{stored}");
+    let read = app
+        .graphql(
+            &admin,
+            "query($id: ID!, $at: DateTime!) {
+                members(first: 10) { edges { node { id name } } }
+                then: memberAsOf(id: $id, at: $at) { name } }",
+            json!({ "id": id, "at": before_change }),
+        )
+        .await;
+    assert_eq!(read["members"]["edges"][0]["node"]["name"], NEW_NAME);
+    assert_eq!(
+        read["then"]["name"], NAME,
+        "time travel shows the name of then"
+    );
+    project_everything(&app).await;
+    assert_eq!(
+        recipients().await,
+        [("pending".to_owned(), None, Some(NEW_EMAIL.to_owned()))]
+    );
+
+    // The address removed: the email is cancelled, and says why.
+    app.graphql(
+        &intake,
+        "mutation($id: ID!) { changeMemberDetails(memberId: $id, email: null) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    project_everything(&app).await;
+    let emails = app
+        .graphql(
+            &admin,
+            "query($id: ID!) { member(id: $id) { emails { status cancelReason } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        emails["member"]["emails"],
+        json!([{ "status": "cancelled", "cancelReason": "no_address" }])
+    );
+
+    const ERASE: &str =
+        "mutation($id: ID!, $r: String!) { eraseMember(memberId: $id, reason: $r) }";
+    let (code, _) = app
+        .graphql_error(
+            Some(&admin),
+            ERASE,
+            json!({ "id": id, "r": "Quillfeather family request" }),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT", "the former name still names them");
+    app.graphql(&admin, ERASE, json!({ "id": id, "r": "member request" }))
+        .await;
+    let (code, _) = app
+        .graphql_error(Some(&intake), CHANGE, json!({ "id": id, "n": NEW_NAME }))
+        .await;
+    assert_eq!(
+        code, "CONFLICT",
+        "an erased member has no details to change"
+    );
+}

@@ -1,17 +1,20 @@
 //! Mutations: input → validated domain command → events appended with the stream's expected
 //! version → fresh state read back once the projections have applied the write.
 
-use async_graphql::{Context, InputObject, Object, ID};
+use async_graphql::{Context, InputObject, MaybeUndefined, Object, ID};
 use clinic_domain::group::Attendance;
 use clinic_domain::group::{
     CancelSession, CloseGroup, CorrectAttendance, FormGroup, JoinGroup, LeaveGroup, RecordSession,
     ScheduleSession,
 };
 use clinic_domain::member::{
-    AdmitMember, ChangeLevelOfCare, CompleteCheckIn, CompleteIntake, DischargeMember, EnrollAlumni,
-    GiveConsent, ReadmitMember, ReferMember, RevokeConsentsOfScope, ScheduleCheckIn,
+    AdmitMember, ChangeLevelOfCare, ChangeMemberDetails, CompleteCheckIn, CompleteIntake,
+    DetailChange, DischargeMember, EnrollAlumni, GiveConsent, ReadmitMember, ReferMember,
+    RevokeConsentsOfScope, ScheduleCheckIn,
 };
-use clinic_domain::values::{Capacity, Craving, Email, Mood, PersonName, SessionMinutes, Text};
+use clinic_domain::values::{
+    Capacity, Craving, Email, Mood, PersonName, Phone, SessionMinutes, Text, ValueError,
+};
 use clinic_domain::{
     CheckInId, ConsentId, GroupCommand, GroupId, MemberCommand, MemberId, SessionId,
 };
@@ -68,10 +71,7 @@ impl PipelineMutation {
             member,
             name: PersonName::parse(&name)?,
             email: email.as_deref().map(Email::parse).transpose()?,
-            phone: phone
-                .as_deref()
-                .map(clinic_domain::values::Phone::parse)
-                .transpose()?,
+            phone: phone.as_deref().map(Phone::parse).transpose()?,
             source: source.into(),
             primary_substance: primary_substance
                 .as_deref()
@@ -80,6 +80,35 @@ impl PipelineMutation {
             at: not_in_future("at", at)?,
         };
         Ok(run_member(ctx, member, None, command.into()).await?)
+    }
+
+    /// Changes how the clinic knows and reaches a member, at any stage: give only what
+    /// changes (`email: null` or `phone: null` removes it). Emails not yet sent go to the new
+    /// address. A change that changes nothing records nothing; an erased member's details
+    /// cannot be changed (`CONFLICT`).
+    #[graphql(guard = "RoleGuard::new(\"change member details\", roles::INTAKE)")]
+    async fn change_member_details(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        name: Option<String>,
+        email: MaybeUndefined<String>,
+        phone: MaybeUndefined<String>,
+        expected_version: Option<i64>,
+    ) -> ApiResult<Member> {
+        let command = ChangeMemberDetails {
+            name: name.as_deref().map(PersonName::parse).transpose()?,
+            email: detail_change(email, Email::parse)?,
+            phone: detail_change(phone, Phone::parse)?,
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(run_member(
+            ctx,
+            member_id_of(&member_id)?,
+            expected_version,
+            command.into(),
+        )
+        .await?)
     }
 
     /// Records the intake assessment (`at` may be in the past, not before the referral).
@@ -750,6 +779,18 @@ async fn execute_member(
         command,
     )
     .await
+}
+
+/// A detail the client may leave out (kept), null (removed) or give (validated and set).
+fn detail_change<T>(
+    given: MaybeUndefined<String>,
+    parse: impl FnOnce(&str) -> Result<T, ValueError>,
+) -> Result<DetailChange<T>, ValueError> {
+    Ok(match given {
+        MaybeUndefined::Undefined => DetailChange::Keep,
+        MaybeUndefined::Null => DetailChange::Remove,
+        MaybeUndefined::Value(value) => DetailChange::Set(parse(&value)?),
+    })
 }
 
 async fn run_member(

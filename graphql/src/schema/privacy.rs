@@ -153,7 +153,7 @@ pub struct MemberEmail {
     /// The consent that allowed it (none for a notice to staff).
     pub consent_id: Option<ID>,
     /// Why it will not be sent, if cancelled (`consent_revoked`, `consent_expired`,
-    /// `member_erased`, `stale`).
+    /// `member_erased`, `stale`, `no_address`).
     pub cancel_reason: Option<String>,
     /// When it was queued.
     pub queued_at: OffsetDateTime,
