@@ -1,7 +1,7 @@
 -- A pending member email is cancelled with `no_address` when the member has no email address
 -- on file any more: a change of details (MemberDetailsChanged) removed it after the email was
--- queued. The worker sends a member email to the address on file when it sends, so a change
--- of address redirects the emails still pending (infra/src/outbox/fold.rs, `recipient_now`).
+-- queued. A new address instead moves the emails not yet sent to it (the outbox projection:
+-- infra/src/outbox/fold.rs, `OutboxChange::Readdress`).
 --
 -- Replacing the check locks the outbox while the new one reads the table (one row per email
 -- ever queued: a short scan). If the lock is not granted within 5 s, the migration fails

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use clinic_domain::member::{
     AftercareStarted, CheckInMissed, CheckInScheduled, ConsentGiven, ConsentRevoked, FollowUpDue,
-    MemberAdmitted, MemberDetailsChanged, MemberDischarged, MemberReferred, PlannedFollowUp,
+    MemberAdmitted, MemberDetailsChanged, MemberDischarged, MemberErased, MemberReferred,
+    PlannedFollowUp,
 };
 use clinic_domain::values::{
     AftercarePlan, CheckInChannel, ConsentKind, ConsentScope, DischargeReason, LevelOfCare,
@@ -558,11 +559,135 @@ async fn a_queued_email_goes_to_the_members_new_address_or_not_at_all(pool: PgPo
             hal.as_uuid(),
             "cancelled".to_owned(),
             Some("no_address".to_owned()),
-            Some("hal@example.org".to_owned()),
+            None,
         ),
     ];
     expected.sort();
     assert_eq!(rows, expected);
+}
+
+/// A new address reaches the member's dead letters (an admin may requeue them) but not the
+/// counselor's notices, and never a row whose address an erasure in the same page forgot.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_new_address_reaches_dead_letters_but_not_staff_notices_nor_an_erased_row(pool: PgPool) {
+    sync_staff_directory(
+        &pool,
+        &StaffDirectory::parse("dr-lee=lee@clinic.example").unwrap(),
+    )
+    .await
+    .unwrap();
+    let ivy = MemberId::new(Uuid::new_v4());
+    let mut events = vec![
+        referred(ivy, Some("ivy@old.example.org")),
+        email_consent(ConsentId::new(Uuid::new_v4()), None),
+        admitted(),
+    ];
+    events.extend(missed_check_ins(2));
+    events.extend(discharged_to_aftercare(FollowUpId::new(Uuid::new_v4())));
+    append(&pool, ivy, events).await;
+    project(&pool).await;
+    sqlx::query("UPDATE outbox SET status = 'dead' WHERE kind = 'aftercare_welcome'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    append(
+        &pool,
+        ivy,
+        vec![details_changed(Some("ivy@new.example.org"))],
+    )
+    .await;
+    // Jon's change and erasure are folded in one page.
+    let (jon, _) = a_consenting_member_in_aftercare(&pool, "jon@old.example.org").await;
+    append(
+        &pool,
+        jon,
+        vec![
+            details_changed(Some("jon@new.example.org")),
+            MemberErased {
+                reason: "member request".into(),
+                erased_at: now(),
+            }
+            .into(),
+        ],
+    )
+    .await;
+    project(&pool).await;
+
+    let rows: Vec<(Uuid, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT member_id, kind, status, recipient FROM outbox ORDER BY member_id, kind",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut expected = vec![
+        (
+            ivy.as_uuid(),
+            "aftercare_welcome".to_owned(),
+            "dead".to_owned(),
+            Some("ivy@new.example.org".to_owned()),
+        ),
+        (
+            ivy.as_uuid(),
+            "outreach_notice".to_owned(),
+            "pending".to_owned(),
+            Some("lee@clinic.example".to_owned()),
+        ),
+        (
+            jon.as_uuid(),
+            "aftercare_welcome".to_owned(),
+            "cancelled".to_owned(),
+            None,
+        ),
+    ];
+    expected.sort();
+    assert_eq!(rows, expected);
+}
+
+/// An email already being sent when the address changes went to the address it was claimed
+/// with, and its row says so.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_sent_email_records_the_address_it_went_to(pool: PgPool) {
+    let (lea, _) = a_consenting_member_in_aftercare(&pool, "lea@old.example.org").await;
+    project(&pool).await;
+    let slow = refusing_url(Refuses::Nothing {
+        answers_after: Duration::from_secs(2),
+    })
+    .await;
+    let patient = mailer(&slow).with_timeouts(Duration::from_secs(1), Duration::from_secs(10));
+    let sending = {
+        let pool = pool.clone();
+        tokio::spawn(async move { try_execute_task(&pool, &patient, &fast_retries()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    append(
+        &pool,
+        lea,
+        vec![details_changed(Some("lea@new.example.org"))],
+    )
+    .await;
+    project(&pool).await;
+    let in_flight: Option<String> = sqlx::query_scalar("SELECT recipient FROM outbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        in_flight.as_deref(),
+        Some("lea@new.example.org"),
+        "the projection re-addressed the leased row"
+    );
+    let outcome = sending.await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, ExecutionOutcome::Sent { .. }),
+        "{outcome:?}"
+    );
+    let recorded: (String, Option<String>) = sqlx::query_as("SELECT status, recipient FROM outbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded,
+        ("sent".to_owned(), Some("lea@old.example.org".to_owned()))
+    );
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

@@ -5,8 +5,10 @@
 //! For a page holding an event the outbox reacts to, it reads those members' streams up to the
 //! page's last event of each (one query), folds each stream with the domain's `evolve`, and
 //! writes: new rows with `ON CONFLICT DO NOTHING` (keyed by event id and kind, so a crash or a
-//! re-run never creates a second row), then cancellations, limited to rows of earlier events
-//! of the member's stream (so a replay never cancels an email a later consent allowed).
+//! re-run never creates a second row), then new addresses, then cancellations, then an
+//! erasure's forgetting, each limited to rows of earlier events of the member's stream (so a
+//! replay never cancels an email a later consent allowed, and a forgotten address is never
+//! written back).
 
 use std::collections::{BTreeMap, BTreeSet};
 

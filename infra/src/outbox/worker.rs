@@ -332,7 +332,7 @@ async fn execute_task(
     let attempts = task.attempts;
     match sent {
         Ok(()) => {
-            let recorded = record_sent(&pool, &task).await?;
+            let recorded = record_sent(&pool, &task, &email.to).await?;
             lease_check(&task, recorded);
             metrics::counter!("clinic_outbox_sent_total").increment(1);
             Ok(ExecutionOutcome::Sent { id: task.id })
@@ -401,12 +401,13 @@ async fn retry_later(
 /// Marks the email sent. The server has accepted it, so a failure to record that would send it
 /// again when the lease ends: a database that fails for a moment (a pool timeout, a dropped
 /// connection) is tried again, with a growing pause, while the lease lasts.
-async fn record_sent(pool: &PgPool, task: &Task) -> Result<u64, OutboxError> {
+async fn record_sent(pool: &PgPool, task: &Task, sent_to: &str) -> Result<u64, OutboxError> {
     let mut pause = Duration::from_millis(50);
     loop {
         let recorded = sqlx::query(include_str!("sql/mark_sent.sql"))
             .bind(task.id)
             .bind(task.token)
+            .bind(sent_to)
             .execute(pool)
             .await;
         match recorded {
