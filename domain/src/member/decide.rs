@@ -523,11 +523,8 @@ fn record_disclosure(state: &MemberState, c: RecordDisclosure) -> Decision {
     .into()])
 }
 
-/// Erasure: records are kept for the retention period following the later of the member's
-/// last discharge and the last disclosure of their records (the accounting of disclosures
-/// must stay available to the member for as long), and never erased while in treatment. A
-/// member never admitted and whose records were never disclosed has nothing to keep and is
-/// erased at once.
+/// A change of details records the whole set as it stands after it (the last one is all a
+/// reader needs).
 fn change_details(state: &MemberState, c: ChangeMemberDetails) -> Decision {
     let before = (state.name(), state.email(), state.phone());
     let Some(name) = c.name.map(String::from).or(before.0.map(str::to_owned)) else {
@@ -547,6 +544,11 @@ fn change_details(state: &MemberState, c: ChangeMemberDetails) -> Decision {
     .into()])
 }
 
+/// Erasure: records are kept for the retention period following the later of the member's
+/// last discharge and the last disclosure of their records (the accounting of disclosures
+/// must stay available to the member for as long), and never erased while in treatment. A
+/// member never admitted and whose records were never disclosed has nothing to keep and is
+/// erased at once.
 fn erase(state: &MemberState, stage: Stage, c: EraseMember) -> Decision {
     // The reason stays readable once the member's key is gone: it must not say who they were.
     if let Some(naming) = state.named_in(c.reason.as_str()) {
