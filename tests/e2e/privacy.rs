@@ -1292,12 +1292,15 @@ async fn an_erasure_whose_reason_names_the_member_is_refused(pool: PgPool) {
     assert_eq!(erased["eraseMember"], true);
 }
 
-const CHANGE: &str = "mutation($id: ID!, $n: String, $e: String) {
-    changeMemberDetails(memberId: $id, name: $n, email: $e) { name version } }";
+const CHANGE: &str = "mutation($id: ID!, $n: String, $e: String, $p: String,
+    $noEmail: Boolean, $noPhone: Boolean) {
+    changeMemberDetails(memberId: $id, name: $n, email: $e, phone: $p,
+        removeEmail: $noEmail, removePhone: $noPhone) { name version } }";
 
 /// A new name or address is sealed like the referral's, shown at once, and sends the emails not
 /// yet sent to the new address; an address removed cancels them; bad input and the wrong role
-/// change nothing; a former name may not be an erasure's reason either.
+/// change nothing; a former name may not be an erasure's reason either, and after the erasure
+/// no name or address the member ever had is readable.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn a_change_of_details_is_sealed_shown_and_readdresses_the_pending_emails(pool: PgPool) {
     const NEW_NAME: &str = "Zephyrine Marlowe-Ingram";
@@ -1323,15 +1326,19 @@ async fn a_change_of_details_is_sealed_shown_and_readdresses_the_pending_emails(
         [("pending".to_owned(), None, Some(EMAIL.to_owned()))]
     );
 
-    // Refused, and nothing recorded: an invalid address, and a role that may not.
-    let (code, _) = app
-        .graphql_error(
-            Some(&intake),
-            CHANGE,
-            json!({ "id": id, "e": "not an address" }),
-        )
-        .await;
-    assert_eq!(code, "BAD_USER_INPUT");
+    // Refused, and nothing recorded: an invalid address, an address both given and removed,
+    // and a role that may not.
+    let stored = app.events_stored().await;
+    for (variables, code) in [
+        (json!({ "id": id, "e": "not an address" }), "BAD_USER_INPUT"),
+        (
+            json!({ "id": id, "e": NEW_EMAIL, "noEmail": true }),
+            "BAD_USER_INPUT",
+        ),
+    ] {
+        let (got, message) = app.graphql_error(Some(&intake), CHANGE, variables).await;
+        assert_eq!(got, code, "{message}");
+    }
     let facilitator = app.token("fay", Role::Facilitator, "north");
     let (code, _) = app
         .graphql_error(
@@ -1341,7 +1348,9 @@ async fn a_change_of_details_is_sealed_shown_and_readdresses_the_pending_emails(
         )
         .await;
     assert_eq!(code, "FORBIDDEN");
+    assert_eq!(app.events_stored().await, stored);
 
+    // The variables left out ($p, $noEmail, ...) keep what they would change.
     let changed = app
         .graphql(
             &intake,
@@ -1371,6 +1380,10 @@ async fn a_change_of_details_is_sealed_shown_and_readdresses_the_pending_emails(
         "{stored}"
     );
     assert!(stored.contains("\"email\": \"enc:v1:"), "{stored}");
+    assert!(
+        stored.contains("\"phone\": \"enc:v1:"),
+        "the phone is kept, sealed: {stored}"
+    );
     let read = app
         .graphql(
             &admin,
@@ -1391,14 +1404,35 @@ async fn a_change_of_details_is_sealed_shown_and_readdresses_the_pending_emails(
         [("pending".to_owned(), None, Some(NEW_EMAIL.to_owned()))]
     );
 
-    // The address removed: the email is cancelled, and says why.
-    app.graphql(
-        &intake,
-        "mutation($id: ID!) { changeMemberDetails(memberId: $id, email: null) { id } }",
-        json!({ "id": id }),
-    )
-    .await;
+    // One idempotency key names one request: removing the email, then the phone with the same
+    // key, is refused rather than taken for a retry.
+    let removed = app
+        .graphql_keyed(
+            &intake,
+            "remove-1",
+            CHANGE,
+            json!({ "id": id, "noEmail": true }),
+        )
+        .await;
+    assert!(removed.get("errors").is_none(), "{removed}");
+    let reused = app
+        .graphql_keyed(
+            &intake,
+            "remove-1",
+            CHANGE,
+            json!({ "id": id, "noPhone": true }),
+        )
+        .await;
+    assert_eq!(
+        reused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{reused}"
+    );
+    // The address removed: the email is cancelled, says why, and keeps no address.
     project_everything(&app).await;
+    assert_eq!(
+        recipients().await,
+        [("cancelled".to_owned(), Some("no_address".to_owned()), None)]
+    );
     let emails = app
         .graphql(
             &admin,
@@ -1423,6 +1457,11 @@ async fn a_change_of_details_is_sealed_shown_and_readdresses_the_pending_emails(
     assert_eq!(code, "BAD_USER_INPUT", "the former name still names them");
     app.graphql(&admin, ERASE, json!({ "id": id, "r": "member request" }))
         .await;
+    project_everything(&app).await;
+    let dump = pg_dump(&app.pool).await;
+    for secret in [NAME, EMAIL, NEW_NAME, NEW_EMAIL] {
+        assert_eq!(leaks(&dump, secret), Vec::<&str>::new(), "{secret}");
+    }
     let (code, _) = app
         .graphql_error(Some(&intake), CHANGE, json!({ "id": id, "n": NEW_NAME }))
         .await;

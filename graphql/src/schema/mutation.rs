@@ -1,7 +1,7 @@
 //! Mutations: input → validated domain command → events appended with the stream's expected
 //! version → fresh state read back once the projections have applied the write.
 
-use async_graphql::{Context, InputObject, MaybeUndefined, Object, ID};
+use async_graphql::{Context, InputObject, Object, ID};
 use clinic_domain::group::Attendance;
 use clinic_domain::group::{
     CancelSession, CloseGroup, CorrectAttendance, FormGroup, JoinGroup, LeaveGroup, RecordSession,
@@ -83,23 +83,27 @@ impl PipelineMutation {
     }
 
     /// Changes how the clinic knows and reaches a member, at any stage: give only what
-    /// changes (`email: null` or `phone: null` removes it). Emails not yet sent go to the new
-    /// address. A change that changes nothing records nothing; an erased member's details
-    /// cannot be changed (`CONFLICT`).
+    /// changes; `removeEmail: true` or `removePhone: true` removes one (an argument left out
+    /// or null keeps its detail as it is). Emails not yet sent go to the new address, or are
+    /// cancelled when it is removed. A change that changes nothing records nothing; an erased
+    /// member's details cannot be changed (`CONFLICT`).
     #[graphql(guard = "RoleGuard::new(\"change member details\", roles::INTAKE)")]
+    #[allow(clippy::too_many_arguments)]
     async fn change_member_details(
         &self,
         ctx: &Context<'_>,
         member_id: ID,
         name: Option<String>,
-        email: MaybeUndefined<String>,
-        phone: MaybeUndefined<String>,
+        email: Option<String>,
+        phone: Option<String>,
+        remove_email: Option<bool>,
+        remove_phone: Option<bool>,
         expected_version: Option<i64>,
     ) -> ApiResult<Member> {
         let command = ChangeMemberDetails {
             name: name.as_deref().map(PersonName::parse).transpose()?,
-            email: detail_change(email, Email::parse)?,
-            phone: detail_change(phone, Phone::parse)?,
+            email: detail_change("email", email, remove_email, Email::parse)?,
+            phone: detail_change("phone", phone, remove_phone, Phone::parse)?,
             at: OffsetDateTime::now_utc(),
         };
         Ok(run_member(
@@ -781,16 +785,23 @@ async fn execute_member(
     .await
 }
 
-/// A detail the client may leave out (kept), null (removed) or give (validated and set).
+/// What a change of details does to `field`: set to the value given (validated), removed when
+/// asked, else kept. Removal is a flag of its own rather than an explicit null: a variable
+/// declared but not sent arrives as null, and must not remove anything.
 fn detail_change<T>(
-    given: MaybeUndefined<String>,
+    field: &str,
+    given: Option<String>,
+    remove: Option<bool>,
     parse: impl FnOnce(&str) -> Result<T, ValueError>,
-) -> Result<DetailChange<T>, ValueError> {
-    Ok(match given {
-        MaybeUndefined::Undefined => DetailChange::Keep,
-        MaybeUndefined::Null => DetailChange::Remove,
-        MaybeUndefined::Value(value) => DetailChange::Set(parse(&value)?),
-    })
+) -> ApiResult<DetailChange<T>> {
+    match (given, remove.unwrap_or(false)) {
+        (Some(_), true) => Err(ApiError::BadInput(format!(
+            "give a new {field} or remove it, not both"
+        ))),
+        (Some(value), false) => Ok(DetailChange::Set(parse(&value)?)),
+        (None, true) => Ok(DetailChange::Remove),
+        (None, false) => Ok(DetailChange::Keep),
+    }
 }
 
 async fn run_member(
