@@ -23,9 +23,9 @@ use clinic_domain::group::{
     ScheduleSession,
 };
 use clinic_domain::member::{
-    AdmitMember, ChangeLevelOfCare, CompleteCheckIn, CompleteIntake, DischargeMember, EnrollAlumni,
-    GiveConsent, MarkCheckInMissed, MarkFollowUpDue, ReadmitMember, RecordFollowUp, ReferMember,
-    ScheduleCheckIn,
+    AdmitMember, ChangeLevelOfCare, ChangeMemberDetails, CompleteCheckIn, CompleteIntake,
+    DetailChange, DischargeMember, EnrollAlumni, GiveConsent, MarkCheckInMissed, MarkFollowUpDue,
+    ReadmitMember, RecordFollowUp, ReferMember, ScheduleCheckIn,
 };
 use clinic_domain::values::{
     AftercarePlan, AttendanceStatus, Capacity, CheckInChannel, ConsentScope, Craving,
@@ -47,6 +47,10 @@ use crate::event_store::{
     EventStore, EventStoreError, ExpectedVersion, Metadata, NewEvent, StreamId,
 };
 use crate::keyring::Keyring;
+
+/// Days after a discharge on which the alumni who move (one in eight with an address) record
+/// their new email address.
+const ADDRESS_CHANGE_AFTER_DAYS: u32 = 3;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -756,6 +760,28 @@ impl Simulation {
         let member = &self.members[m];
         let discharged = member.discharge_day.unwrap_or(day);
         let since = day.saturating_sub(discharged);
+        // One alumnus in eight with an address gives a new one soon after discharge (chosen by
+        // id, not by the generator, so the rest of the simulation is the same with or without).
+        if since == ADDRESS_CHANGE_AFTER_DAYS && member.id.as_uuid().as_u128().is_multiple_of(8) {
+            let new_address = member.state.email().and_then(|old| {
+                let (local, _) = old.split_once('@')?;
+                Email::parse(&format!("{local}@mail.example.org")).ok()
+            });
+            if let Some(address) = new_address {
+                let at = self.at(day, 11, 0);
+                self.member_command(
+                    m,
+                    "intake-demo",
+                    ChangeMemberDetails {
+                        name: None,
+                        email: DetailChange::Set(address),
+                        phone: DetailChange::Keep,
+                        at,
+                    },
+                );
+            }
+        }
+        let member = &self.members[m];
         if member.state.stage() == Some(Stage::Aftercare) && member.plan.alumni_after == Some(since)
         {
             let at = self.at(day, 17, 0);

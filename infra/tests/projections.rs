@@ -1424,9 +1424,12 @@ async fn stopped_attending_counts_only_the_latest_stretch_on_the_roster(pool: Pg
     );
 }
 
-/// What each member's summary and check-ins say, by member: (stage, missed run, check-ins as
-/// (id, status, closed by discharge) in id order).
-type MemberFacts = BTreeMap<Uuid, (String, i64, Vec<(Uuid, String, bool)>)>;
+/// What each member's summary and check-ins say, by member: (name and email, stage, missed
+/// run, check-ins as (id, status, closed by discharge) in id order).
+type MemberFacts = BTreeMap<Uuid, (Contact, String, i64, Vec<(Uuid, String, bool)>)>;
+
+/// A member's name and email address.
+type Contact = (String, Option<String>);
 
 /// The domain's fold of every member stream of `clinic`.
 async fn members_by_the_domain(pool: &PgPool, clinic: &ClinicId) -> MemberFacts {
@@ -1448,6 +1451,10 @@ async fn members_by_the_domain(pool: &PgPool, clinic: &ClinicId) -> MemberFacts 
         facts.insert(
             member,
             (
+                (
+                    state.name().unwrap().to_owned(),
+                    state.email().map(str::to_owned),
+                ),
                 state.stage().unwrap().as_str().to_owned(),
                 i64::from(state.consecutive_missed_check_ins()),
                 check_ins,
@@ -1459,8 +1466,8 @@ async fn members_by_the_domain(pool: &PgPool, clinic: &ClinicId) -> MemberFacts 
 
 /// The same facts from the members read model.
 async fn members_by_the_read_model(pool: &PgPool, clinic: &ClinicId) -> MemberFacts {
-    let summaries: Vec<(Uuid, String, i32)> = sqlx::query_as(
-        "SELECT member_id, stage, consecutive_missed_check_ins FROM member_summaries
+    let summaries: Vec<(Uuid, String, Option<String>, String, i32)> = sqlx::query_as(
+        "SELECT member_id, name, email, stage, consecutive_missed_check_ins FROM member_summaries
           WHERE clinic = $1",
     )
     .bind(clinic.as_str())
@@ -1477,17 +1484,20 @@ async fn members_by_the_read_model(pool: &PgPool, clinic: &ClinicId) -> MemberFa
     .unwrap();
     let mut facts: MemberFacts = summaries
         .into_iter()
-        .map(|(member, stage, run)| (member, (stage, i64::from(run), Vec::new())))
+        .map(|(member, name, email, stage, run)| {
+            (member, ((name, email), stage, i64::from(run), Vec::new()))
+        })
         .collect();
     for (member, id, status, closed) in check_ins {
-        facts.get_mut(&member).unwrap().2.push((id, status, closed));
+        facts.get_mut(&member).unwrap().3.push((id, status, closed));
     }
     facts
 }
 
 /// On a simulated clinic (joins, leaves, excused and corrected attendance, missed check-ins,
-/// discharges, readmissions), the read models say what the domain's fold of each stream says:
-/// the stopped-attending list, and each member's stage, run of missed check-ins and check-ins.
+/// discharges, readmissions, new addresses), the read models say what the domain's fold of each
+/// stream says: the stopped-attending list, and each member's name and email, stage, run of
+/// missed check-ins and check-ins.
 /// (The simulation resolves every check-in before a discharge; closing open ones is checked by
 /// the fold's tests and the scheduler's.)
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
@@ -1514,13 +1524,22 @@ async fn the_read_models_agree_with_the_domain_on_a_simulated_clinic(pool: PgPoo
     let expected = members_by_the_domain(&pool, &clinic).await;
     let discharged_after_misses = expected
         .values()
-        .filter(|(stage, run, check_ins)| {
+        .filter(|(_, stage, run, check_ins)| {
             stage != "in_treatment" && *run == 0 && check_ins.iter().any(|c| c.1 == "missed")
         })
         .count();
     assert!(
         discharged_after_misses >= 10,
         "the simulated clinic discharges members who had missed check-ins: {discharged_after_misses}"
+    );
+    let moved: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'MemberDetailsChanged'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        moved >= 5,
+        "the simulated clinic changes members' addresses: {moved}"
     );
     let folded = members_by_the_read_model(&pool, &clinic).await;
     assert_eq!(folded.len(), expected.len());
