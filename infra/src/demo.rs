@@ -167,6 +167,15 @@ impl Rng {
     }
 }
 
+/// Where a simulated event's ids (its own and its correlation id) come from.
+enum Ids {
+    /// The generator's random stream, as for every step of the simulation.
+    Drawn,
+    /// Derived from the member's id and this name: an occasional fact that draws nothing, so
+    /// everything else a seed produces is the same with or without it.
+    Derived(String),
+}
+
 /// Events decided but not yet appended (with their ids and metadata), and the stream's
 /// version in the store.
 struct Pending<E> {
@@ -301,12 +310,35 @@ impl Simulation {
     }
 
     fn member_command(&mut self, m: usize, actor: &str, command: impl Into<MemberCommand>) -> bool {
+        self.member_command_with(m, actor, command, Ids::Drawn)
+    }
+
+    fn member_command_with(
+        &mut self,
+        m: usize,
+        actor: &str,
+        command: impl Into<MemberCommand>,
+        ids: Ids,
+    ) -> bool {
         let Ok(events) = MemberDecider::decide(&self.members[m].state, command.into()) else {
             return false;
         };
-        for event in events {
-            let metadata = self.metadata(actor);
-            let event_id = self.rng.uuid();
+        for (n, event) in events.into_iter().enumerate() {
+            let (metadata, event_id) = match &ids {
+                Ids::Drawn => (self.metadata(actor), self.rng.uuid()),
+                Ids::Derived(what) => {
+                    let member = self.members[m].id.as_uuid();
+                    let derived =
+                        |part: &str| Uuid::new_v5(&member, format!("{what}/{n}/{part}").as_bytes());
+                    let metadata = Metadata {
+                        actor: actor.to_owned(),
+                        correlation_id: derived("correlation"),
+                        causation_id: None,
+                        request: None,
+                    };
+                    (metadata, derived("event"))
+                }
+            };
             let member = &mut self.members[m];
             member.state = std::mem::take(&mut member.state).evolve(&event);
             member.pending.events.push((event, event_id, metadata));
@@ -760,8 +792,9 @@ impl Simulation {
         let member = &self.members[m];
         let discharged = member.discharge_day.unwrap_or(day);
         let since = day.saturating_sub(discharged);
-        // One alumnus in eight with an address gives a new one soon after discharge (chosen by
-        // id, not by the generator, so the rest of the simulation is the same with or without).
+        // One alumnus in eight with an address gives a new one soon after discharge: chosen by
+        // id and recorded with ids derived from it, so the move draws nothing from the
+        // generator and the rest of the simulation is the same with or without it.
         if since == ADDRESS_CHANGE_AFTER_DAYS && member.id.as_uuid().as_u128().is_multiple_of(8) {
             let new_address = member.state.email().and_then(|old| {
                 let (local, _) = old.split_once('@')?;
@@ -769,7 +802,7 @@ impl Simulation {
             });
             if let Some(address) = new_address {
                 let at = self.at(day, 11, 0);
-                self.member_command(
+                self.member_command_with(
                     m,
                     "intake-demo",
                     ChangeMemberDetails {
@@ -778,6 +811,7 @@ impl Simulation {
                         phone: DetailChange::Keep,
                         at,
                     },
+                    Ids::Derived(format!("move/{day}")),
                 );
             }
         }
