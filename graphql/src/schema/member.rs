@@ -459,11 +459,8 @@ pub fn snapshot(
     let Some(stage) = state.stage() else {
         return Ok(None);
     };
-    let name = state
-        .name()
-        .filter(|_| !state.erased())
-        .unwrap_or(ERASED_NAME)
-        .to_owned();
+    // The state forgets the name at the erasure.
+    let name = state.name().unwrap_or(ERASED_NAME).to_owned();
     Ok(Some(MemberView {
         id: member,
         name,

@@ -98,12 +98,9 @@ impl MemberMail {
         &self.state
     }
 
-    /// The member's address now, if one is on file and the member is not erased.
+    /// The member's address now, if one is on file (the state forgets it at an erasure).
     pub fn email(&self) -> Option<&str> {
-        self.state
-            .email()
-            .map(str::trim)
-            .filter(|e| !e.is_empty() && !self.state.erased())
+        self.state.email().map(str::trim).filter(|e| !e.is_empty())
     }
 }
 
