@@ -1389,15 +1389,34 @@ async fn a_change_of_details_is_sealed_shown_and_readdresses_the_pending_emails(
             &admin,
             "query($id: ID!, $at: DateTime!) {
                 members(first: 10) { edges { node { id name } } }
-                then: memberAsOf(id: $id, at: $at) { name } }",
+                now: member(id: $id) { contact { email phone } }
+                then: memberAsOf(id: $id, at: $at) { name contact { email phone } } }",
             json!({ "id": id, "at": before_change }),
         )
         .await;
     assert_eq!(read["members"]["edges"][0]["node"]["name"], NEW_NAME);
     assert_eq!(
+        read["now"]["contact"],
+        json!({ "email": NEW_EMAIL, "phone": PHONE })
+    );
+    assert_eq!(
         read["then"]["name"], NAME,
         "time travel shows the name of then"
     );
+    assert_eq!(
+        read["then"]["contact"],
+        json!({ "email": EMAIL, "phone": PHONE })
+    );
+    // Contact details are for those who refer and change them: an auditor reads the history.
+    let auditor = app.token("aud", Role::Auditor, "north");
+    let (code, _) = app
+        .graphql_error(
+            Some(&auditor),
+            "query($id: ID!) { member(id: $id) { contact { email } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
     project_everything(&app).await;
     assert_eq!(
         recipients().await,
@@ -1468,5 +1487,16 @@ async fn a_change_of_details_is_sealed_shown_and_readdresses_the_pending_emails(
     assert_eq!(
         code, "CONFLICT",
         "an erased member has no details to change"
+    );
+    let contact = app
+        .graphql(
+            &intake,
+            "query($id: ID!) { member(id: $id) { contact { email phone } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        contact["member"]["contact"],
+        json!({ "email": null, "phone": null })
     );
 }

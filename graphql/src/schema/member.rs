@@ -114,6 +114,28 @@ pub struct Past {
     pub groups: Vec<clinic_domain::GroupId>,
     /// Their consents as recorded by then, each in force or not then.
     pub consents: Vec<super::privacy::Consent>,
+    /// How they could be reached then.
+    pub contact: Contact,
+}
+
+/// How the clinic reaches a member: the address and number on file (from the referral or the
+/// last change of details; none after an erasure).
+#[derive(Clone, Debug, Default, SimpleObject)]
+pub struct Contact {
+    /// Their email address, if any.
+    pub email: Option<String>,
+    /// Their phone number, if any.
+    pub phone: Option<String>,
+}
+
+impl Contact {
+    /// The details `state` holds now.
+    pub fn of(state: &MemberState) -> Self {
+        Self {
+            email: state.email().map(str::to_owned),
+            phone: state.phone().map(str::to_owned),
+        }
+    }
 }
 
 /// A member of the clinic.
@@ -188,6 +210,14 @@ pub(super) const CONSENTS: Restricted = Restricted {
     roles: roles::CONSENTS,
     category: DataCategory::Consents,
 };
+/// `contact`: who refers and changes a member's details reads them (not facilitators, nor
+/// auditors, who read the history).
+const CONTACT: Restricted = Restricted {
+    field: "contact",
+    what: "read contact details",
+    roles: roles::INTAKE,
+    category: DataCategory::Profile,
+};
 /// `emails`: what was sent under which consent.
 pub(super) const EMAILS: Restricted = Restricted {
     field: "emails",
@@ -195,7 +225,8 @@ pub(super) const EMAILS: Restricted = Restricted {
     ..CONSENTS
 };
 
-const RESTRICTED: [&Restricted; 9] = [
+const RESTRICTED: [&Restricted; 10] = [
+    &CONTACT,
     &AT_RISK,
     &SESSIONS_ATTENDED,
     &MISSED_CHECK_INS,
@@ -357,6 +388,34 @@ impl Member {
         super::privacy::consents_of(ctx, self.0.id, past).await
     }
 
+    /// Their email address and phone number on file (intake staff, clinicians, admins; as of
+    /// the past instant, in time travel). Read from their record, and access-logged.
+    async fn contact(&self, ctx: &Context<'_>) -> ApiResult<Contact> {
+        self.require(ctx, &CONTACT).await?;
+        let contact = match &self.0.past {
+            Some(past) => past.contact.clone(),
+            None => {
+                let (services, request) = (services(ctx)?, request(ctx)?);
+                let state = services
+                    .members
+                    .load(
+                        &request.staff.clinic,
+                        &super::mutation::member_stream(self.0.id),
+                    )
+                    .await?;
+                Contact::of(&state)
+            }
+        };
+        super::views::log_reads(
+            ctx,
+            &[self.0.id],
+            super::views::Read::Record(CONTACT.category),
+            true,
+        )
+        .await?;
+        Ok(contact)
+    }
+
     /// The emails about them, oldest first, each with the consent that allowed it (no
     /// addresses).
     #[graphql(complexity = "crate::schema::nested_list(child_complexity)")]
@@ -495,6 +554,7 @@ pub fn snapshot(
                 .collect(),
             groups,
             consents: super::privacy::consents_shown(&state, at),
+            contact: Contact::of(&state),
         }),
     }))
 }
