@@ -1417,6 +1417,13 @@ async fn a_change_of_details_is_sealed_shown_and_readdresses_the_pending_emails(
         )
         .await;
     assert_eq!(code, "FORBIDDEN");
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM access_log WHERE actor = 'aud' AND category = 'profile' AND NOT allowed",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(refused, 1, "the refused read is logged");
     project_everything(&app).await;
     assert_eq!(
         recipients().await,
@@ -1478,7 +1485,7 @@ async fn a_change_of_details_is_sealed_shown_and_readdresses_the_pending_emails(
         .await;
     project_everything(&app).await;
     let dump = pg_dump(&app.pool).await;
-    for secret in [NAME, EMAIL, NEW_NAME, NEW_EMAIL] {
+    for secret in [NAME, EMAIL, PHONE, NEW_NAME, NEW_EMAIL] {
         assert_eq!(leaks(&dump, secret), Vec::<&str>::new(), "{secret}");
     }
     let (code, _) = app

@@ -1,7 +1,8 @@
 //! Members as staff see them: `Member` and its check-ins and follow-ups. A `Member` carries
 //! everything its fields show, loaded in batches by whoever produced it (a page of the member
 //! list, a roster, time travel), so a dashboard is a bounded number of round trips whatever
-//! its size. Only `history` reads on its own (the log, for auditors).
+//! its size. Only `history`, `consents`, `emails` and `contact` read on their own (the log, or
+//! the outbox: a member's record read where it is kept), each weighed as a nested list.
 
 use std::sync::Arc;
 
@@ -119,8 +120,9 @@ pub struct Past {
 }
 
 /// How the clinic reaches a member: the address and number on file (from the referral or the
-/// last change of details; none after an erasure).
-#[derive(Clone, Debug, Default, SimpleObject)]
+/// last change of details; none after an erasure, and `(erased)`, as the name, in time travel
+/// to an instant before it, whose sealed values no key opens any more).
+#[derive(Clone, Debug, SimpleObject)]
 pub struct Contact {
     /// Their email address, if any.
     pub email: Option<String>,
@@ -389,10 +391,12 @@ impl Member {
     }
 
     /// Their email address and phone number on file (intake staff, clinicians, admins; as of
-    /// the past instant, in time travel). Read from their record, and access-logged.
+    /// the past instant, in time travel). Read from their record; part of the profile, which
+    /// the read that produced this member logged (as it does for the name).
+    #[graphql(complexity = "crate::schema::nested_list(child_complexity)")]
     async fn contact(&self, ctx: &Context<'_>) -> ApiResult<Contact> {
         self.require(ctx, &CONTACT).await?;
-        let contact = match &self.0.past {
+        Ok(match &self.0.past {
             Some(past) => past.contact.clone(),
             None => {
                 let (services, request) = (services(ctx)?, request(ctx)?);
@@ -405,15 +409,7 @@ impl Member {
                     .await?;
                 Contact::of(&state)
             }
-        };
-        super::views::log_reads(
-            ctx,
-            &[self.0.id],
-            super::views::Read::Record(CONTACT.category),
-            true,
-        )
-        .await?;
-        Ok(contact)
+        })
     }
 
     /// The emails about them, oldest first, each with the consent that allowed it (no
