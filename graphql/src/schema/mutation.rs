@@ -79,7 +79,7 @@ impl PipelineMutation {
                 .transpose()?,
             at: not_in_future("at", at)?,
         };
-        Ok(run_member(ctx, member, None, command.into()).await?)
+        run_member(ctx, member, None, command).await
     }
 
     /// Changes how the clinic knows and reaches a member, at any stage: give only what
@@ -106,13 +106,7 @@ impl PipelineMutation {
             phone: detail_change("phone", phone, remove_phone, Phone::parse)?,
             at: OffsetDateTime::now_utc(),
         };
-        Ok(run_member(
-            ctx,
-            member_id_of(&member_id)?,
-            expected_version,
-            command.into(),
-        )
-        .await?)
+        run_member(ctx, member_id_of(&member_id)?, expected_version, command).await
     }
 
     /// Records the intake assessment (`at` may be in the past, not before the referral).
@@ -131,13 +125,7 @@ impl PipelineMutation {
             recommended_level: recommended_level.into(),
             at: not_in_future("at", at)?,
         };
-        Ok(run_member(
-            ctx,
-            member_id_of(&member_id)?,
-            expected_version,
-            command.into(),
-        )
-        .await?)
+        run_member(ctx, member_id_of(&member_id)?, expected_version, command).await
     }
 
     /// Admits an assessed member to a level of care (`at` may be in the past).
@@ -156,13 +144,7 @@ impl PipelineMutation {
             primary_counselor: Some(counselor(ctx, primary_counselor)?),
             at: not_in_future("at", at)?,
         };
-        Ok(run_member(
-            ctx,
-            member_id_of(&member_id)?,
-            expected_version,
-            command.into(),
-        )
-        .await?)
+        run_member(ctx, member_id_of(&member_id)?, expected_version, command).await
     }
 
     /// Steps a member in treatment up or down to another level of care (`at` may be in the
@@ -182,13 +164,7 @@ impl PipelineMutation {
             reason: Text::parse("reason", &reason)?,
             at: not_in_future("at", at)?,
         };
-        Ok(run_member(
-            ctx,
-            member_id_of(&member_id)?,
-            expected_version,
-            command.into(),
-        )
-        .await?)
+        run_member(ctx, member_id_of(&member_id)?, expected_version, command).await
     }
 
     /// Readmits a discharged member, one in aftercare or an alumnus to treatment (a relapse,
@@ -210,13 +186,7 @@ impl PipelineMutation {
             primary_counselor: Some(counselor(ctx, primary_counselor)?),
             at: not_in_future("at", at)?,
         };
-        Ok(run_member(
-            ctx,
-            member_id_of(&member_id)?,
-            expected_version,
-            command.into(),
-        )
-        .await?)
+        run_member(ctx, member_id_of(&member_id)?, expected_version, command).await
     }
 
     /// Records the member's consent to email outreach (short form of a 42 CFR 2.31 consent).
@@ -233,7 +203,7 @@ impl PipelineMutation {
             scope.into(),
             OffsetDateTime::now_utc(),
         );
-        Ok(run_member(ctx, member, None, command.into()).await?)
+        run_member(ctx, member, None, command).await
     }
 
     /// Records that the member revoked every consent of `scope` in force.
@@ -249,7 +219,7 @@ impl PipelineMutation {
             how_received: Text::parse("how received", "recorded by staff")?,
             at: OffsetDateTime::now_utc(),
         };
-        Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
+        run_member(ctx, member_id_of(&member_id)?, None, command).await
     }
 
     /// Schedules a check-in (`channel`: how it is to be held, a call unless said); a due time
@@ -271,7 +241,7 @@ impl PipelineMutation {
             channel: channel.map_or(clinic_domain::values::CheckInChannel::Call, Into::into),
             at: OffsetDateTime::now_utc(),
         };
-        Ok(run_member(ctx, member, None, command.into()).await?)
+        run_member(ctx, member, None, command).await
     }
 
     /// Records a completed check-in (mood 1-5, craving 0-10).
@@ -292,7 +262,7 @@ impl PipelineMutation {
             used,
             at: OffsetDateTime::now_utc(),
         };
-        Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
+        run_member(ctx, member_id_of(&member_id)?, None, command).await
     }
 
     /// Discharges a member in treatment; a completed discharge starts aftercare with
@@ -311,13 +281,7 @@ impl PipelineMutation {
             follow_up_offsets_days: super::services(ctx)?.rules.follow_up_days().to_vec(),
             ..DischargeMember::new(reason.into(), not_in_future("at", at)?)
         };
-        Ok(run_member(
-            ctx,
-            member_id_of(&member_id)?,
-            expected_version,
-            command.into(),
-        )
-        .await?)
+        run_member(ctx, member_id_of(&member_id)?, expected_version, command).await
     }
 
     /// Enrols a member in aftercare into the alumni programme.
@@ -326,7 +290,7 @@ impl PipelineMutation {
         let command = EnrollAlumni {
             at: OffsetDateTime::now_utc(),
         };
-        Ok(run_member(ctx, member_id_of(&member_id)?, None, command.into()).await?)
+        run_member(ctx, member_id_of(&member_id)?, None, command).await
     }
 
     /// Records the outcome of an alumni follow-up.
@@ -389,7 +353,7 @@ impl PipelineMutation {
             online: online.unwrap_or(false),
             at: not_in_future("formedAt", formed_at)?,
         };
-        Ok(run_group(ctx, group, None, command.into()).await?)
+        run_group(ctx, group, None, command).await
     }
 
     /// Puts a member on a group's roster (while admitted, or as alumni for an alumni group;
@@ -435,13 +399,7 @@ impl PipelineMutation {
             member_stage: member_state.group_eligibility(),
             at,
         };
-        Ok(run_group(
-            ctx,
-            group_id_of(&group_id)?,
-            expected_version,
-            command.into(),
-        )
-        .await?)
+        run_group(ctx, group_id_of(&group_id)?, expected_version, command).await
     }
 
     /// Takes a member off a group's roster (`at` may be in the past, not before a recorded
@@ -460,7 +418,7 @@ impl PipelineMutation {
             reason: Text::parse("reason", &reason)?,
             at: not_in_future("at", at)?,
         };
-        Ok(run_group(ctx, group_id_of(&group_id)?, None, command.into()).await?)
+        run_group(ctx, group_id_of(&group_id)?, None, command).await
     }
 
     /// Closes a group for good: no more joins or sessions; its history stays (attendance may
@@ -477,13 +435,7 @@ impl PipelineMutation {
             reason: Text::parse("reason", &reason)?,
             at: OffsetDateTime::now_utc(),
         };
-        Ok(run_group(
-            ctx,
-            group_id_of(&group_id)?,
-            expected_version,
-            command.into(),
-        )
-        .await?)
+        run_group(ctx, group_id_of(&group_id)?, expected_version, command).await
     }
 
     /// Plans a session (status `scheduled`); `recordSession` with its id records it held,
@@ -808,8 +760,9 @@ async fn run_member(
     ctx: &Context<'_>,
     member: MemberId,
     expected_version: Option<i64>,
-    command: MemberCommand,
+    command: impl Into<MemberCommand>,
 ) -> ApiResult<Member> {
+    let command = command.into();
     super::member::refuse_unreadable_answer(ctx, &[member]).await?;
     let position = execute_member(ctx, member, expected_version, command).await?;
     views::member_after_write(ctx, member, position).await
@@ -830,8 +783,9 @@ async fn run_group(
     ctx: &Context<'_>,
     group: GroupId,
     expected_version: Option<i64>,
-    command: GroupCommand,
+    command: impl Into<GroupCommand>,
 ) -> ApiResult<Group> {
+    let command = command.into();
     super::member::refuse_unreadable_answer(ctx, &members_named(&command)).await?;
     let position = execute_group(ctx, group, expected_version, command).await?;
     views::group_after_write(ctx, group, position).await
