@@ -199,6 +199,40 @@ async fn personal_fields_are_sealed_in_the_log_and_opened_for_staff(pool: PgPool
 }
 
 /// Sets every `north` member's name in the summaries behind the projections' back.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn each_mutation_of_a_document_answers_with_the_record_as_it_left_it(pool: PgPool) {
+    // A request loads a member's record once for the fields that read it, and again after
+    // each of its writes: three mutations in one document each show their own change.
+    let app = spawn_app(pool).await;
+    let admin = app.token("admin-ada", Role::Admin, "north");
+    let id = refer(&app, &admin, NAME, EMAIL).await;
+    let shown = app
+        .graphql(
+            &admin,
+            "mutation($id: ID!, $one: String, $two: String) {
+               first: changeMemberDetails(memberId: $id, phone: $one) { contact { phone } consents { scope } }
+               second: giveConsent(memberId: $id, scope: EMAIL_OUTREACH) { contact { phone } consents { scope } }
+               third: changeMemberDetails(memberId: $id, phone: $two) { contact { phone } consents { scope } }
+             }",
+            json!({ "id": id, "one": "+1 555 010 0001", "two": "+1 555 010 0002" }),
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!({
+            "first": { "contact": { "phone": "+1 555 010 0001" }, "consents": [] },
+            "second": {
+                "contact": { "phone": "+1 555 010 0001" },
+                "consents": [{ "scope": "EMAIL_OUTREACH" }]
+            },
+            "third": {
+                "contact": { "phone": "+1 555 010 0002" },
+                "consents": [{ "scope": "EMAIL_OUTREACH" }]
+            }
+        })
+    );
+}
+
 async fn rename_by_hand(pool: &PgPool, name: &str) {
     sqlx::query("UPDATE member_summaries SET name = $1 WHERE clinic = 'north'")
         .bind(name)

@@ -398,17 +398,7 @@ impl Member {
         self.require(ctx, &CONTACT).await?;
         Ok(match &self.0.past {
             Some(past) => past.contact.clone(),
-            None => {
-                let (services, request) = (services(ctx)?, request(ctx)?);
-                let state = services
-                    .members
-                    .load(
-                        &request.staff.clinic,
-                        &super::mutation::member_stream(self.0.id),
-                    )
-                    .await?;
-                Contact::of(&state)
-            }
+            None => Contact::of(&*super::views::member_state(ctx, self.0.id).await?),
         })
     }
 

@@ -195,14 +195,10 @@ pub async fn consents_of(
     require_reading(ctx, field.what, field.roles, member, field.category).await?;
     let shown = match past {
         Some(past) => past,
-        None => {
-            let (services, request) = (services(ctx)?, request(ctx)?);
-            let state = services
-                .members
-                .load(&request.staff.clinic, &member_stream(member))
-                .await?;
-            consents_shown(&state, OffsetDateTime::now_utc())
-        }
+        None => consents_shown(
+            &*views::member_state(ctx, member).await?,
+            OffsetDateTime::now_utc(),
+        ),
     };
     log_reads(ctx, &[member], Read::Record(DataCategory::Consents), true).await?;
     Ok(shown)

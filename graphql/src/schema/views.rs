@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, SimpleObject, ID};
-use clinic_domain::{FollowUpId, GroupId, MemberId, SessionId};
+use clinic_domain::{FollowUpId, GroupId, MemberId, MemberState, SessionId};
 use clinic_infra::access_log::{AccessEntry, Accessed};
 use clinic_infra::clinic::ClinicId;
 use clinic_infra::projections::{self, Freshness, ProjectionName};
@@ -58,6 +58,8 @@ pub struct Loaders {
     pub follow_ups: DataLoader<FollowUpLoader>,
     /// Group ids by member.
     pub memberships: DataLoader<MembershipLoader>,
+    /// Members' records folded from their streams.
+    pub states: MemberStates,
 }
 
 impl Loaders {
@@ -76,7 +78,67 @@ impl Loaders {
             check_ins: DataLoader::new(CheckInLoader(source.clone()), tokio::spawn),
             follow_ups: DataLoader::new(FollowUpLoader(source.clone()), tokio::spawn),
             memberships: DataLoader::new(MembershipLoader(source), tokio::spawn),
+            states: MemberStates::default(),
         }
+    }
+}
+
+/// Members' current records, folded from their streams once per request: fields that read the
+/// record (`contact`, `consents`) cost one read of the stream between them, and show one
+/// version of it in one answer.
+#[derive(Default)]
+pub struct MemberStates(
+    std::sync::Mutex<HashMap<MemberId, Arc<tokio::sync::OnceCell<Arc<MemberState>>>>>,
+);
+
+impl MemberStates {
+    /// `member`'s record as this request first loaded it, or `load`ed now. A load that fails
+    /// is not kept: the next field asks again.
+    pub async fn get_or_load<Load>(
+        &self,
+        member: MemberId,
+        load: impl FnOnce() -> Load,
+    ) -> ApiResult<Arc<MemberState>>
+    where
+        Load: std::future::Future<Output = ApiResult<MemberState>>,
+    {
+        let cell = Arc::clone(
+            self.0
+                .lock()
+                // The map is whole whatever a panicking holder did (one insert at a time).
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(member)
+                .or_default(),
+        );
+        cell.get_or_try_init(|| async { load().await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
+    /// Forgets every record loaded: the request wrote, and what it shows next must include it
+    /// (a document may hold several mutations, each answering with the member).
+    pub fn forget(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// `member`'s current record (of the caller's clinic), folded from their stream once per
+/// request.
+pub async fn member_state(ctx: &Context<'_>, member: MemberId) -> ApiResult<Arc<MemberState>> {
+    let (services, request) = (services(ctx)?, request(ctx)?);
+    let load = || async {
+        Ok(services
+            .members
+            .load(
+                &request.staff.clinic,
+                &super::mutation::member_stream(member),
+            )
+            .await?)
+    };
+    match loaders(ctx) {
+        Ok(loaders) => loaders.states.get_or_load(member, load).await,
+        // A socket's subscriptions have no request loaders: loaded for the field alone.
+        Err(_) => load().await.map(Arc::new),
     }
 }
 
@@ -544,6 +606,9 @@ pub fn member_from_summary(summary: MemberSummary) -> Member {
 /// Waits (bounded) until the projections have applied the write at `position`; if they do not
 /// in time, the error says the write was stored (read again, do not repeat it).
 pub(super) async fn wait_for(ctx: &Context<'_>, position: i64) -> ApiResult<()> {
+    if let Ok(loaders) = loaders(ctx) {
+        loaders.states.forget();
+    }
     if caught_up(ctx, ProjectionName::ALL, position).await? {
         // The next read of a copied read model must show this write, whether or not the
         // projections' NOTIFY came yet.
@@ -885,4 +950,47 @@ pub(super) fn engagement(ctx: &Context<'_>) -> ApiResult<Engagement> {
         now: now(),
         threshold: services.rules.at_risk_threshold(&request.staff.clinic),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_record_is_loaded_once_per_request_until_it_writes_and_a_failed_load_is_not_kept() {
+        let states = MemberStates::default();
+        let member = MemberId::new(uuid::Uuid::new_v4());
+        let loads = AtomicUsize::new(0);
+        let failed = states
+            .get_or_load(member, || async {
+                loads.fetch_add(1, Ordering::SeqCst);
+                Err(ApiError::internal(std::io::Error::other("no connection")))
+            })
+            .await;
+        assert!(failed.is_err());
+        let load = || async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            Ok(MemberState::default())
+        };
+        let first = states.get_or_load(member, load).await.unwrap();
+        let second = states.get_or_load(member, load).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &second), "one record for the request");
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            2,
+            "the failed load was not kept"
+        );
+        let other = MemberId::new(uuid::Uuid::new_v4());
+        states.get_or_load(other, load).await.unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 3, "another member is loaded");
+        states.forget();
+        let after_a_write = states.get_or_load(member, load).await.unwrap();
+        assert!(
+            !Arc::ptr_eq(&first, &after_a_write),
+            "loaded again after a write"
+        );
+        assert_eq!(loads.load(Ordering::SeqCst), 4);
+    }
 }
