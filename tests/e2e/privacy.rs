@@ -198,7 +198,6 @@ async fn personal_fields_are_sealed_in_the_log_and_opened_for_staff(pool: PgPool
         .starts_with("enc:v1:"));
 }
 
-/// Sets every `north` member's name in the summaries behind the projections' back.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn each_mutation_of_a_document_answers_with_the_record_as_it_left_it(pool: PgPool) {
     // A request loads a member's record once for the fields that read it, and again after
@@ -233,6 +232,7 @@ async fn each_mutation_of_a_document_answers_with_the_record_as_it_left_it(pool:
     );
 }
 
+/// Sets every `north` member's name in the summaries behind the projections' back.
 async fn rename_by_hand(pool: &PgPool, name: &str) {
     sqlx::query("UPDATE member_summaries SET name = $1 WHERE clinic = 'north'")
         .bind(name)

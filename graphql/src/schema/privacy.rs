@@ -486,8 +486,11 @@ impl PrivacyMutation {
             services.retention_days,
             OffsetDateTime::now_utc(),
         )
-        .await
-        .map_err(|error| match &error {
+        .await;
+        // Whatever came of it (an append whose key could not be destroyed is an error too), no
+        // record this request loaded before may show the member's details after it.
+        views::forget_member_states(ctx);
+        let erased = erased.map_err(|error| match &error {
             clinic_infra::commands::CommandError::Rejected(refusal) => {
                 match erasure::explain_refusal(refusal, services.retention_days) {
                     Some(why) => ApiError::Conflict(why),

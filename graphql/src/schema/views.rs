@@ -122,6 +122,14 @@ impl MemberStates {
     }
 }
 
+/// Forgets the member records this request loaded: it wrote (or may have), and what it shows
+/// next must include that.
+pub fn forget_member_states(ctx: &Context<'_>) {
+    if let Ok(loaders) = loaders(ctx) {
+        loaders.states.forget();
+    }
+}
+
 /// `member`'s current record (of the caller's clinic), folded from their stream once per
 /// request.
 pub async fn member_state(ctx: &Context<'_>, member: MemberId) -> ApiResult<Arc<MemberState>> {
@@ -606,9 +614,7 @@ pub fn member_from_summary(summary: MemberSummary) -> Member {
 /// Waits (bounded) until the projections have applied the write at `position`; if they do not
 /// in time, the error says the write was stored (read again, do not repeat it).
 pub(super) async fn wait_for(ctx: &Context<'_>, position: i64) -> ApiResult<()> {
-    if let Ok(loaders) = loaders(ctx) {
-        loaders.states.forget();
-    }
+    forget_member_states(ctx);
     if caught_up(ctx, ProjectionName::ALL, position).await? {
         // The next read of a copied read model must show this write, whether or not the
         // projections' NOTIFY came yet.
