@@ -1184,6 +1184,111 @@ async fn a_read_is_logged_under_each_category_it_shows(pool: PgPool) {
     );
 }
 
+/// A list about one part of the record (follow-ups' outcomes) that shows more of its members
+/// (their check-ins, their groups) is logged under each part it shows; a facilitator's read of
+/// a member's groups (theirs) is an attendance read.
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_list_is_logged_under_each_category_it_shows_of_its_members(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.token("admin-ada", Role::Admin, "north");
+    let clinician = app.token("dr-lee", Role::Clinician, "north");
+    let auditor = app.token("auditor", Role::Auditor, "north");
+    let logged = |actor: &'static str, id: String| {
+        let (app, auditor) = (&app, auditor.clone());
+        async move {
+            let log = app
+                .graphql(&auditor, "query($id: ID!) { accessLog(memberId: $id, first: 100) { edges { node { actor operation category } } } }", json!({ "id": id }))
+                .await;
+            let mut entries: Vec<(String, String)> = log["accessLog"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["node"]["actor"] == actor)
+                .map(|e| {
+                    let node = &e["node"];
+                    (
+                        node["operation"].as_str().unwrap().to_owned(),
+                        node["category"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            entries.sort();
+            // A list names the member once per follow-up of theirs it shows.
+            entries.dedup();
+            entries
+        }
+    };
+
+    let alumnus = discharged(&app, &admin).await;
+    let due = app
+        .graphql(
+            &clinician,
+            "query Due { dueFollowUps(withinDays: 3660, first: 10) { edges { node { member { id consecutiveMissedCheckIns } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        due["dueFollowUps"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["node"]["member"]["id"] == json!(alumnus)),
+        "{due}"
+    );
+    for query in [
+        "query DueList { followUpsDue(withinDays: 3660) { member { groups { name } } } }",
+        "query Plain { followUpsDue(withinDays: 3660) { member { name } } }",
+    ] {
+        app.graphql(&clinician, query, json!({})).await;
+    }
+    let pair = |op: &str, category: &str| (op.to_owned(), category.to_owned());
+    assert_eq!(
+        logged("dr-lee", alumnus).await,
+        [
+            pair("Due", "CHECK_INS"),
+            pair("Due", "OUTCOMES"),
+            pair("DueList", "ATTENDANCE"),
+            pair("DueList", "OUTCOMES"),
+            pair("Plain", "OUTCOMES"),
+        ]
+    );
+
+    let member = refer(&app, &admin, "Odalys Brennick", "odalys@example.org").await;
+    for step in [
+        "completeIntake(memberId: $id, recommendedLevel: OUTPATIENT) { id }",
+        "admitMember(memberId: $id, levelOfCare: OUTPATIENT) { id }",
+    ] {
+        run(&app, &admin, step, &member).await;
+    }
+    let group = app
+        .graphql(
+            &admin,
+            "mutation { formGroup(name: \"Skills\", model: SKILLS_DEVELOPMENT, facilitator: \"fac-fay\") { id } }",
+            json!({}),
+        )
+        .await["formGroup"]["id"]
+        .clone();
+    app.graphql(
+        &admin,
+        "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
+        json!({ "g": group, "m": member }),
+    )
+    .await;
+    let fay = app.token("fac-fay", Role::Facilitator, "north");
+    let read = app
+        .graphql(
+            &fay,
+            "query Mine($id: ID!) { member(id: $id) { name groups { name } } }",
+            json!({ "id": member }),
+        )
+        .await;
+    assert_eq!(read["member"]["groups"][0]["name"], "Skills");
+    assert_eq!(
+        logged("fac-fay", member).await,
+        [pair("Mine", "ATTENDANCE")]
+    );
+}
+
 /// Intake reads no rosters or sessions; a refused one is logged as a denied attendance read of
 /// each member on the roster, as a refused member field is.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]

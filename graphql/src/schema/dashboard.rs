@@ -9,7 +9,7 @@ use super::enums::{DataCategory, FollowUpOutcome, LevelOfCare, Stage};
 use super::guard::{roles, RoleGuard};
 use super::member::{member_id, now, FollowUp, Member};
 use super::scalars::{PageInfo, LIST_PAGES};
-use super::views::{self, log_reads, Group, Read};
+use super::views::{self, Group, Read};
 use super::{request, services};
 use crate::auth::Role;
 use crate::error::{ApiError, ApiResult};
@@ -309,8 +309,7 @@ impl DashboardQuery {
         )
         .await?;
         let mut follow_ups: Vec<FollowUp> = due.into_iter().map(views::follow_up_of).collect();
-        let wants_member = ctx.look_ahead().field("member").exists();
-        with_members(ctx, follow_ups.iter_mut(), wants_member).await?;
+        with_members(ctx, follow_ups.iter_mut(), ctx.look_ahead().field("member")).await?;
         Ok(follow_ups)
     }
 
@@ -337,13 +336,12 @@ impl DashboardQuery {
         )
         .await?;
         let mut due = Connection::of(page, |f| Some(views::follow_up_of(f)));
-        let wants_member = ctx
-            .look_ahead()
-            .field("edges")
-            .field("node")
-            .field("member")
-            .exists();
-        with_members(ctx, due.edges.iter_mut().map(|e| &mut e.node), wants_member).await?;
+        with_members(
+            ctx,
+            due.edges.iter_mut().map(|e| &mut e.node),
+            edge_members(ctx),
+        )
+        .await?;
         Ok(due)
     }
 
@@ -391,7 +389,7 @@ impl DashboardQuery {
         .await?;
         let members = views::members_from_summaries(summaries);
         let ids: Vec<MemberId> = members.iter().map(|m| m.0.id).collect();
-        log_reads(ctx, &ids, Read::List(DataCategory::Attendance), true).await?;
+        views::log_listed_members(ctx, &ids, DataCategory::Attendance, ctx.look_ahead()).await?;
         Ok(members)
     }
 
@@ -428,7 +426,7 @@ impl DashboardQuery {
             })
         });
         let shown: Vec<MemberId> = flags.edges.iter().map(|e| e.node.member.0.id).collect();
-        log_reads(ctx, &shown, Read::List(DataCategory::Attendance), true).await?;
+        views::log_listed_members(ctx, &shown, DataCategory::Attendance, edge_members(ctx)).await?;
         Ok(flags)
     }
 
@@ -468,7 +466,7 @@ impl DashboardQuery {
             })
         });
         let shown: Vec<MemberId> = items.edges.iter().map(|e| e.node.member.0.id).collect();
-        log_reads(ctx, &shown, Read::List(DataCategory::CheckIns), true).await?;
+        views::log_listed_members(ctx, &shown, DataCategory::CheckIns, edge_members(ctx)).await?;
         Ok(items)
     }
 }
@@ -491,15 +489,23 @@ fn within(within_days: Option<i32>) -> ApiResult<u32> {
 async fn with_members<'a>(
     ctx: &Context<'_>,
     follow_ups: impl Iterator<Item = &'a mut FollowUp>,
-    wants_member: bool,
+    member: async_graphql::Lookahead<'_>,
 ) -> ApiResult<()> {
     let mut follow_ups: Vec<&mut FollowUp> = follow_ups.collect();
     let ids: Vec<MemberId> = follow_ups.iter().map(|f| f.member_id).collect();
-    if wants_member {
+    if member.exists() {
         let members = views::members_by_id(ctx, &ids).await?;
         for follow_up in &mut follow_ups {
             follow_up.member = members.get(&follow_up.member_id).map(|m| m.0.clone());
         }
     }
-    log_reads(ctx, &ids, Read::List(DataCategory::Outcomes), true).await
+    views::log_listed_members(ctx, &ids, DataCategory::Outcomes, member).await
+}
+
+/// The selection of each listed member in a connection (`edges { node { member { … } } }`).
+fn edge_members<'a>(ctx: &'a Context<'_>) -> async_graphql::Lookahead<'a> {
+    ctx.look_ahead()
+        .field("edges")
+        .field("node")
+        .field("member")
 }

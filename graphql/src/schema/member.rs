@@ -161,7 +161,7 @@ pub(super) struct Restricted {
 
 /// `atRisk`: counts every group, so clinical readers only (a facilitator sees their own
 /// groups' attendance).
-const AT_RISK: Restricted = Restricted {
+pub(super) const AT_RISK: Restricted = Restricted {
     field: "atRisk",
     what: "read attendance across groups",
     roles: roles::CLINICAL_READ,
@@ -173,7 +173,7 @@ const SESSIONS_ATTENDED: Restricted = Restricted {
     ..AT_RISK
 };
 /// `consecutiveMissedCheckIns`.
-const MISSED_CHECK_INS: Restricted = Restricted {
+pub(super) const MISSED_CHECK_INS: Restricted = Restricted {
     field: "consecutiveMissedCheckIns",
     what: "read check-ins",
     roles: roles::CLINICAL_READ,
@@ -192,7 +192,7 @@ const FOLLOW_UPS: Restricted = Restricted {
     category: DataCategory::Outcomes,
 };
 /// `groups`: a member's groups are their treatment, beyond intake's profiles.
-const GROUPS: Restricted = Restricted {
+pub(super) const GROUPS: Restricted = Restricted {
     field: "groups",
     what: "read a member's groups",
     roles: roles::SESSION_READ,

@@ -513,13 +513,22 @@ pub fn member_read_categories(
     member: async_graphql::Lookahead<'_>,
     filtered_by_risk: bool,
 ) -> Vec<DataCategory> {
-    let may_see = request(ctx).is_ok_and(|r| roles::CLINICAL_READ.contains(&r.staff.role));
-    let shows = |fields: &[&str]| fields.iter().any(|f| member.field(f).exists());
+    use super::member::{AT_RISK, GROUPS, MISSED_CHECK_INS};
+    // Each field by the roles that may read it: a facilitator sees a member's groups (those
+    // they run), not their attendance across groups.
+    let role = request(ctx).ok().map(|r| r.staff.role);
+    let shows = |fields: &[&str], restricted: &super::member::Restricted| {
+        role.is_some_and(|role| restricted.roles.contains(&role))
+            && fields.iter().any(|f| member.field(f).exists())
+    };
     let mut categories = Vec::new();
-    if filtered_by_risk || (may_see && shows(&["atRisk", "sessionsAttendedLast7Days", "groups"])) {
+    if filtered_by_risk
+        || shows(&["atRisk", "sessionsAttendedLast7Days"], &AT_RISK)
+        || shows(&["groups"], &GROUPS)
+    {
         categories.push(DataCategory::Attendance);
     }
-    if may_see && shows(&["consecutiveMissedCheckIns"]) {
+    if shows(&["consecutiveMissedCheckIns"], &MISSED_CHECK_INS) {
         categories.push(DataCategory::CheckIns);
     }
     if categories.is_empty() {
@@ -539,6 +548,25 @@ pub async fn log_member_reads(
 ) -> ApiResult<()> {
     for category in member_read_categories(ctx, member, filtered_by_risk) {
         log_reads(ctx, members, as_read(category), true).await?;
+    }
+    Ok(())
+}
+
+/// Logs a list read of `members` as `listed` (what the list is about: the follow-ups' outcomes,
+/// the attendance flags) and under each further category the selection `member` shows of them
+/// (a follow-up's member with their check-in count is a check-ins read too). `listed` covers
+/// the profile shown beside it.
+pub async fn log_listed_members(
+    ctx: &Context<'_>,
+    members: &[MemberId],
+    listed: DataCategory,
+    member: async_graphql::Lookahead<'_>,
+) -> ApiResult<()> {
+    log_reads(ctx, members, Read::List(listed), true).await?;
+    for category in member_read_categories(ctx, member, false) {
+        if category != listed && category != DataCategory::Profile {
+            log_reads(ctx, members, Read::List(category), true).await?;
+        }
     }
     Ok(())
 }
@@ -925,7 +953,13 @@ impl Session {
             .load_many(ids.iter().copied())
             .await
             .map_err(|e| (*e).clone())?;
-        log_reads(ctx, &ids, Read::List(DataCategory::Attendance), true).await?;
+        log_listed_members(
+            ctx,
+            &ids,
+            DataCategory::Attendance,
+            ctx.look_ahead().field("member"),
+        )
+        .await?;
         Ok(self
             .0
             .attendance
