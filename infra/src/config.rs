@@ -276,6 +276,16 @@ impl Config {
                 expected: "an email address such as no-reply@clinic.example",
             });
         }
+        // An address outside ASCII needs SMTPUTF8, which many relays lack: the mailer would
+        // then fail every email before sending it, each dead-lettered at once as if the member's
+        // address were at fault. Refused here, where the fix is one variable.
+        if !mail_from.is_ascii() {
+            return Err(ConfigError {
+                variable: "CLINIC_MAIL_FROM",
+                expected: "an ASCII email address (an internationalised domain in its xn-- \
+                           form, as `idn` or the registrar gives it)",
+            });
+        }
         let tick_ms: u64 = parse_number(&get, "CLINIC_SCHEDULER_TICK_MS", 1000)?;
         // Below 10 ms the scheduler's queries run back to back; above an hour a missed check-in
         // waits that long to be noticed.
@@ -547,8 +557,19 @@ mod tests {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value}");
         }
-        let error = config(&[("CLINIC_MAIL_FROM", "nobody")]).unwrap_err();
-        assert_eq!(error.variable, "CLINIC_MAIL_FROM");
+        for sender in [
+            "nobody",
+            "no-reply@klinik-m\u{fc}nchen.de",
+            "b\u{fc}ro@clinic.example",
+        ] {
+            let error = config(&[("CLINIC_MAIL_FROM", sender)]).unwrap_err();
+            assert_eq!(error.variable, "CLINIC_MAIL_FROM", "{sender}");
+        }
+        let punycode = config(&[("CLINIC_MAIL_FROM", "no-reply@xn--klinik-mnchen-3ob.de")]);
+        assert!(
+            punycode.is_ok(),
+            "an internationalised domain in its ASCII form"
+        );
         for short in ["-1", "0", "30", "2189"] {
             let error = config(&[("CLINIC_RETENTION_DAYS", short)]).unwrap_err();
             assert_eq!(error.variable, "CLINIC_RETENTION_DAYS", "{short}");
