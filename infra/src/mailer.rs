@@ -430,9 +430,12 @@ impl Mailer {
             .transpose()
     }
 
-    /// Builds the MIME message for `email` (plain text and HTML alternatives).
+    /// Builds the MIME message for `email` (plain text and HTML alternatives), to its address
+    /// with the domain in ASCII ([`ascii_domain`]).
     pub fn compose(&self, email: &OutgoingEmail) -> Result<Message, SendError> {
-        let to: lettre::Address = email.to.parse().map_err(|_| SendError::InvalidRecipient)?;
+        let to: lettre::Address = ascii_domain(&email.to)
+            .and_then(|to| to.parse().ok())
+            .ok_or(SendError::InvalidRecipient)?;
         let rendered = self
             .templates
             .render(email.kind, &self.branding)
@@ -483,6 +486,16 @@ impl Mailer {
             ..self
         }
     }
+}
+
+/// `address` with its domain in ASCII: an internationalised domain (`bücher.example`) in its
+/// `xn--` form, which every relay takes, where the form as written needs SMTPUTF8, which many
+/// relays lack (the email would be dead-lettered for it). The local part is left as written
+/// (it has no ASCII form). `None` when the domain is no domain.
+pub fn ascii_domain(address: &str) -> Option<String> {
+    let (local, domain) = address.rsplit_once('@')?;
+    let domain = idna::domain_to_ascii(domain).ok()?;
+    (!domain.is_empty()).then(|| format!("{local}@{domain}"))
 }
 
 #[cfg(test)]
@@ -571,6 +584,21 @@ mod tests {
             ] {
                 assert!(!subject.contains(word), "{kind:?}: {word}");
             }
+        }
+    }
+
+    #[test]
+    fn an_internationalised_domain_is_written_in_ascii() {
+        assert_eq!(
+            ascii_domain("ann@b\u{fc}cher.example").as_deref(),
+            Some("ann@xn--bcher-kva.example")
+        );
+        assert_eq!(
+            ascii_domain("ann@example.org").as_deref(),
+            Some("ann@example.org")
+        );
+        for no_domain in ["ann", "ann@"] {
+            assert_eq!(ascii_domain(no_domain), None, "{no_domain}");
         }
     }
 

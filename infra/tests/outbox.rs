@@ -566,6 +566,21 @@ async fn a_queued_email_goes_to_the_members_new_address_or_not_at_all(pool: PgPo
     assert_eq!(rows, expected);
 }
 
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_address_at_an_internationalised_domain_is_sent_in_its_ascii_form(pool: PgPool) {
+    // The test server offers no SMTPUTF8, as many relays do not: the domain as written would
+    // have dead-lettered the email; its xn-- form is the same mailbox in ASCII.
+    let server = SmtpServer::start();
+    a_consenting_member_in_aftercare(&pool, "ann@b\u{fc}cher.example").await;
+    project(&pool).await;
+    let outcomes = every_due_task(&pool, &mailer(&server.url())).await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    let messages = server.messages();
+    assert_each_message_once(&messages, 1);
+    assert_eq!(messages[0].to, "ann@xn--bcher-kva.example");
+    assert_eq!(statuses(&pool).await, [("sent".to_owned(), 1)]);
+}
+
 /// A new address reaches the member's dead letters (an admin may requeue them) but not the
 /// counselor's notices, and never a row whose address an erasure in the same page forgot.
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
