@@ -1212,9 +1212,9 @@ async fn a_list_is_logged_under_each_category_it_shows_of_its_members(pool: PgPo
                     )
                 })
                 .collect();
+            // One entry per read: a list names a member once, however many of their
+            // follow-ups it shows.
             entries.sort();
-            // A list names the member once per follow-up of theirs it shows.
-            entries.dedup();
             entries
         }
     };

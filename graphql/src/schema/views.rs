@@ -486,16 +486,22 @@ async fn write_reads(
         correlation_id: request.correlation_id,
         break_glass_reason: reason.clone(),
     };
+    // Each member once, in the order shown: a list of follow-ups shows an alumnus once per
+    // follow-up, and the auditor would otherwise see one read as several.
+    let mut seen = std::collections::HashSet::new();
+    let once: Vec<uuid::Uuid> = members
+        .iter()
+        .map(MemberId::as_uuid)
+        .filter(|member| seen.insert(*member))
+        .collect();
     // A list is one row naming every member it showed (DOMAIN.md: "a list for dashboard
     // queries"); auditors still see an entry per member.
     let entries: Vec<AccessEntry> = match read {
-        Read::List(_) if members.is_empty() => Vec::new(),
-        Read::List(_) => vec![entry(Accessed::List(
-            members.iter().map(MemberId::as_uuid).collect(),
-        ))],
-        Read::Record(_) => members
-            .iter()
-            .map(|member| entry(Accessed::Member(member.as_uuid())))
+        Read::List(_) if once.is_empty() => Vec::new(),
+        Read::List(_) => vec![entry(Accessed::List(once))],
+        Read::Record(_) => once
+            .into_iter()
+            .map(|member| entry(Accessed::Member(member)))
             .collect(),
     };
     access_log.record(&request.staff.clinic, entries).await?;
