@@ -456,25 +456,25 @@ fn readmit(state: &MemberState, stage: Stage, c: ReadmitMember) -> Decision {
     if let Some((_, discharged_at)) = state.last_discharge().filter(|(_, at)| c.at < *at) {
         return Err(MemberError::ReadmissionBeforeDischarge { discharged_at });
     }
-    // The previous episode's follow-ups still planned (`MemberReadmitted` drops what is left
-    // planned): one due after the readmission would find the member back in treatment, so its
-    // outcome is known; one that fell due before it (the scheduler behind) is marked due, as
-    // the scheduler would have, and stays for staff: the member was not back yet then.
+    // The previous episode's open follow-ups (`MemberReadmitted` drops what is left planned):
+    // one due after the readmission would find the member back in treatment, so its outcome is
+    // known, whether or not the scheduler has marked it due yet (a readmission entered late);
+    // one still planned that fell due before it (the scheduler behind) is marked due, as the
+    // scheduler would have, and stays for staff: the member was not back yet then.
     let mut events: Vec<MemberEvent> = state
         .follow_ups()
         .iter()
-        .filter(|f| f.status == FollowUpStatus::Planned)
-        .map(|f| {
-            if f.due_at > c.at {
+        .filter_map(|f| match f.status {
+            FollowUpStatus::Planned | FollowUpStatus::Due if f.due_at > c.at => Some(
                 FollowUpCompleted {
                     follow_up_id: f.id,
                     outcome: FollowUpOutcome::Readmitted,
                     completed_at: c.at,
                 }
-                .into()
-            } else {
-                fell_due(f)
-            }
+                .into(),
+            ),
+            FollowUpStatus::Planned => Some(fell_due(f)),
+            _ => None,
         })
         .collect();
     events.push(

@@ -92,13 +92,15 @@ impl Identity {
     }
 }
 
-/// NFKC, lower case (ß as ss), no accents.
+/// NFKC, lower case (ß as ss), no accents, one apostrophe (O’Brien, typed on a phone, is
+/// O'Brien).
 fn fold(text: &str) -> String {
     let lower = text
         .nfkc()
         .collect::<String>()
         .to_lowercase()
-        .replace('ß', "ss");
+        .replace('ß', "ss")
+        .replace(['\u{2018}', '\u{2019}', '\u{2bc}'], "'");
     lower
         .nfd()
         .filter(|c| !is_combining_mark(*c))
@@ -175,6 +177,13 @@ mod tests {
         assert_eq!(strauss.named_in("the STRAUSS family"), Some(Naming::Name));
         let obrien = identity("Liam O'Brien", None, None);
         assert_eq!(obrien.named_in("per o'brien"), Some(Naming::Name));
+        // The apostrophe a phone or a word processor types is the same one.
+        assert_eq!(
+            obrien.named_in("requested by O\u{2019}Brien family"),
+            Some(Naming::Name)
+        );
+        let curly = identity("Liam O\u{2019}Brien", None, None);
+        assert_eq!(curly.named_in("per O'Brien"), Some(Naming::Name));
     }
 
     #[test]

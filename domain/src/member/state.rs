@@ -138,8 +138,13 @@ impl MemberState {
                 self.consents.push(consent);
             }
             MemberEvent::ConsentRevoked(e) => {
+                // The earliest revocation on record counts: a revocation of the whole scope may
+                // be received (and recorded) after a later-dated one of this consent.
                 if let Some(c) = self.consents.iter_mut().find(|c| c.id == e.consent_id) {
-                    c.revoked_at.get_or_insert(e.received_at);
+                    c.revoked_at = Some(
+                        c.revoked_at
+                            .map_or(e.received_at, |earlier| earlier.min(e.received_at)),
+                    );
                 }
             }
             MemberEvent::GoalSet(e) => self.goals.push(Goal {

@@ -28,10 +28,13 @@ impl PersonName {
                 max: Self::MAX,
             });
         }
-        if trimmed
-            .chars()
-            .any(|c| c.is_control() || super::text::reorders_display(c))
-        {
+        // One line: control characters, and Unicode's line and paragraph separators (not
+        // control characters, but line breaks all the same).
+        if trimmed.chars().any(|c| {
+            c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}')
+                || super::text::reorders_display(c)
+        }) {
             return Err(ValueError::ControlCharacters { field: "name" });
         }
         Ok(Self(trimmed.to_owned()))
@@ -210,6 +213,22 @@ mod tests {
             Err(ValueError::ControlCharacters { field: "name" })
         );
         assert!(PersonName::parse("Miriam כהן").is_ok());
+    }
+
+    #[test]
+    fn a_name_on_two_lines_is_refused() {
+        for two_lines in [
+            "Ann\nLee",
+            "Ann\u{2028}Lee",
+            "Ann\u{2029}Lee",
+            "Ann\u{85}Lee",
+        ] {
+            assert_eq!(
+                PersonName::parse(two_lines),
+                Err(ValueError::ControlCharacters { field: "name" }),
+                "{two_lines:?}"
+            );
+        }
     }
 
     #[test]

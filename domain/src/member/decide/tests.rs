@@ -820,6 +820,34 @@ fn readmission_records_the_follow_ups_due_after_it_as_readmitted_and_keeps_those
 }
 
 #[test]
+fn a_readmission_entered_late_records_a_follow_up_since_marked_due_as_readmitted() {
+    // Discharged on day 40; the day-7 follow-up fell due on day 47 and the scheduler marked it.
+    // The readmission, entered afterwards, happened on day 45: the member was back in treatment
+    // before it fell due, so its outcome is known, as for those still planned.
+    let f7 = follow_up_id(ann(), 1, 7);
+    let due = FollowUpDue {
+        follow_up_id: f7,
+        day_offset: 7,
+        due_at: day(47),
+    };
+    let mut expected: Vec<MemberEvent> = vec![FollowUpCompleted {
+        follow_up_id: f7,
+        outcome: FollowUpOutcome::Readmitted,
+        completed_at: day(45),
+    }
+    .into()];
+    expected.extend(closed_by_readmission(&[30, 90, 180, 365], day(45)));
+    expected.push(readmitted(day(45)));
+    let state = given(with(in_aftercare(), [due.into()]))
+        .when(readmit(day(45)))
+        .then(expected);
+    assert!(state
+        .follow_ups()
+        .iter()
+        .all(|f| f.outcome == Some(FollowUpOutcome::Readmitted)));
+}
+
+#[test]
 fn readmission_marks_a_follow_up_that_fell_due_before_it_due_for_staff() {
     // The day-7 and day-30 follow-ups fell due on days 47 and 70, before the readmission on
     // day 80, and the scheduler had not marked them: what they would find is not "readmitted".
@@ -1274,6 +1302,25 @@ fn a_disclosure_under_a_revoked_consent_is_refused() {
         .then_err(MemberError::ConsentNotInForce {
             consent: consent_id(1),
         });
+}
+
+#[test]
+fn the_earliest_revocation_of_a_consent_counts_whatever_order_they_were_recorded_in() {
+    // Revoked on its own as received on day 20; then the whole scope revoked as received on
+    // day 15 (a form that arrived earlier, entered later): revoked from day 15.
+    let revoked_on = |d| ConsentRevoked {
+        consent_id: consent_id(1),
+        received_at: day(d),
+        how_received: "in writing".into(),
+    };
+    given(with(
+        with_consent(),
+        [revoked_on(20).into(), revoked_on(15).into()],
+    ))
+    .when(disclose(1, "treating providers", None, day(17)))
+    .then_err(MemberError::ConsentNotInForce {
+        consent: consent_id(1),
+    });
 }
 
 #[test]
