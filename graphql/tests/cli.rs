@@ -113,6 +113,32 @@ async fn verify_passes_on_an_intact_log_and_fails_naming_a_tampered_stream(pool:
 }
 
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn a_database_name_postgresql_shortens_migrates_every_time(pool: PgPool) {
+    // PostgreSQL keeps the first 63 bytes of a longer name, when creating the database and when
+    // connecting to it: the second start must find the database the first one created.
+    let base = url_of(&pool).await;
+    let server = base.rsplit_once('/').unwrap().0;
+    let name = format!("clinic_cli_{}_{}", Uuid::new_v4().simple(), "x".repeat(30));
+    assert!(name.len() > 63);
+    let url = format!("{server}/{name}");
+    for run in ["first", "second"] {
+        let output = clinic(&["migrate"], &url);
+        assert!(output.status.success(), "{run}: {output:?}");
+    }
+    let stored = &name[..63];
+    let found: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(stored)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(found, 1);
+    sqlx::query(&format!("DROP DATABASE \"{stored}\" WITH (FORCE)"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn migrate_creates_a_missing_database(pool: PgPool) {
     // A short random name (PostgreSQL truncates names beyond 63 bytes).
     let base = url_of(&pool).await;

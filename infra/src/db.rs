@@ -52,22 +52,41 @@ pub enum DbError {
 /// Creates the database if it does not exist (a fresh machine needs no manual step), connects,
 /// and applies every pending migration. Safe to run from several processes at once: sqlx
 /// serialises migrations with an advisory lock, and a concurrent `CREATE DATABASE` is tolerated.
+///
+/// The database itself is tried first, and the server's `postgres` database (whence sqlx
+/// creates one) only when PostgreSQL says it does not exist: a role allowed to reach its own
+/// database alone starts as well, and so does a name PostgreSQL shortens to 63 bytes (looked up
+/// by its full name, it was never found, and every start after the first failed creating it).
 pub async fn connect_and_migrate(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
-    if !Postgres::database_exists(url)
-        .await
-        .map_err(DbError::Connect)?
-    {
-        if let Err(error) = Postgres::create_database(url).await {
-            // Another process may have created it between the check and the create.
-            if !Postgres::database_exists(url).await.unwrap_or(false) {
-                return Err(DbError::Create(error));
+    let pool = match connect(url, max_connections).await {
+        Ok(pool) => pool,
+        Err(DbError::Connect(error)) if is_sqlstate(&error, MISSING_DATABASE) => {
+            match Postgres::create_database(url).await {
+                Ok(()) => tracing::info!("created the database"),
+                // Another process created it between the two.
+                Err(error) if is_sqlstate(&error, DATABASE_EXISTS) => {}
+                Err(error) => return Err(DbError::Create(error)),
             }
+            connect(url, max_connections).await?
         }
-        tracing::info!("created the database");
-    }
-    let pool = connect(url, max_connections).await?;
+        Err(error) => return Err(error),
+    };
     MIGRATOR.run(&pool).await.map_err(DbError::Migrate)?;
     Ok(pool)
+}
+
+/// SQLSTATE `invalid_catalog_name`: the database named does not exist.
+const MISSING_DATABASE: &str = "3D000";
+
+/// SQLSTATE `duplicate_database`.
+const DATABASE_EXISTS: &str = "42P04";
+
+/// Whether `error` is the database's answer with SQLSTATE `code`.
+fn is_sqlstate(error: &sqlx::Error, code: &str) -> bool {
+    error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|got| got == code)
 }
 
 /// A pooled connection idle for less than this is handed out without a ping first.
