@@ -1080,3 +1080,65 @@ async fn appends_go_on_while_others_wait_for_their_streams_lock(pool: PgPool) {
     assert_eq!(count_events(&pool).await, 6);
     assert!(store.verify(&Scope::All).await.unwrap().ok());
 }
+
+#[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
+async fn an_event_is_timed_once_its_stream_is_locked_not_when_its_append_began(pool: PgPool) {
+    // An append that waits for its stream's lock must not carry the time it began: a writer
+    // that began later but went first would hold an earlier version with a later time, and a
+    // read of the stream as of a moment between the two would skip a version. Alone, in a
+    // group and in a batch, each append here waits, and its events are timed after the wait.
+    let store = EventStore::new(pool.clone());
+    let c = clinic("north");
+    let (alone, grouped, batched) = (member_stream(), member_stream(), member_stream());
+    let mut holder = pool.begin().await.unwrap();
+    for stream in [&alone, &grouped, &batched] {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
+            .bind(c.as_str())
+            .bind(stream.as_str())
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+    }
+    let spawn_append = |stream: StreamId, events: usize| {
+        let (store, c) = (store.clone(), c.clone());
+        tokio::spawn(async move {
+            let events: Vec<NewEvent> = (0..events).map(|_| event("GoalSet", json!({}))).collect();
+            store
+                .append(&c, &stream, ExpectedVersion::Any, &events)
+                .await
+        })
+    };
+    let stuck_alone = spawn_append(alone.clone(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stuck_grouped = spawn_append(grouped.clone(), 1);
+    let others: Vec<_> = (0..3).map(|_| spawn_append(member_stream(), 1)).collect();
+    let stuck_batched = spawn_append(batched.clone(), 3);
+    futures::future::join_all(others).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let released_at: time::OffsetDateTime = sqlx::query_scalar("SELECT clock_timestamp()")
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+    holder.rollback().await.unwrap();
+    for stuck in [stuck_alone, stuck_grouped, stuck_batched] {
+        stuck.await.unwrap().unwrap();
+    }
+
+    for stream in [&alone, &grouped, &batched] {
+        let times: Vec<time::OffsetDateTime> =
+            sqlx::query_scalar("SELECT recorded_at FROM events WHERE stream_id = $1")
+                .bind(stream.as_str())
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert!(!times.is_empty());
+        for recorded_at in times {
+            assert!(
+                recorded_at >= released_at,
+                "{stream:?}: recorded at {recorded_at}, its lock released at {released_at}"
+            );
+        }
+    }
+    // The chain hashes the time stored.
+    assert!(store.verify(&Scope::All).await.unwrap().ok());
+}
