@@ -1032,21 +1032,32 @@ async fn append_to_a_new_stream(
         .await
 }
 
+/// A transaction holding `streams`' append locks, as a long batch append would: appends to
+/// them wait until it ends.
+async fn holding_locks(
+    pool: &PgPool,
+    clinic: &ClinicId,
+    streams: &[&StreamId],
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holder = pool.begin().await.unwrap();
+    for stream in streams {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
+            .bind(clinic.as_str())
+            .bind(stream.as_str())
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+    }
+    holder
+}
+
 #[sqlx::test(migrator = "clinic_infra::MIGRATOR")]
 async fn appends_go_on_while_others_wait_for_their_streams_lock(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let c = clinic("north");
     // Another transaction holds two streams' locks, as long batch appends would.
     let (x, y) = (member_stream(), member_stream());
-    let mut holder = pool.begin().await.unwrap();
-    for stream in [&x, &y] {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
-            .bind(c.as_str())
-            .bind(stream.as_str())
-            .execute(&mut *holder)
-            .await
-            .unwrap();
-    }
+    let holder = holding_locks(&pool, &c, &[&x, &y]).await;
     let spawn_append = |stream: StreamId| {
         let (store, c) = (store.clone(), c.clone());
         tokio::spawn(async move {
@@ -1090,15 +1101,7 @@ async fn an_event_is_timed_once_its_stream_is_locked_not_when_its_append_began(p
     let store = EventStore::new(pool.clone());
     let c = clinic("north");
     let (alone, grouped, batched) = (member_stream(), member_stream(), member_stream());
-    let mut holder = pool.begin().await.unwrap();
-    for stream in [&alone, &grouped, &batched] {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
-            .bind(c.as_str())
-            .bind(stream.as_str())
-            .execute(&mut *holder)
-            .await
-            .unwrap();
-    }
+    let mut holder = holding_locks(&pool, &c, &[&alone, &grouped, &batched]).await;
     let spawn_append = |stream: StreamId, events: usize| {
         let (store, c) = (store.clone(), c.clone());
         tokio::spawn(async move {

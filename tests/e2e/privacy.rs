@@ -36,6 +36,37 @@ async fn run(app: &TestApp, token: &str, mutation: &str, id: &str) -> Value {
     .await
 }
 
+/// Admits a referred `member` and puts them on the roster of a new skills group (run by
+/// `facilitator`, if named); the group's id.
+async fn in_a_skills_group(
+    app: &TestApp,
+    token: &str,
+    member: &str,
+    facilitator: Option<&str>,
+) -> Value {
+    for step in [
+        "completeIntake(memberId: $id, recommendedLevel: OUTPATIENT) { id }",
+        "admitMember(memberId: $id, levelOfCare: OUTPATIENT) { id }",
+    ] {
+        run(app, token, step, member).await;
+    }
+    let group = app
+        .graphql(
+            token,
+            "mutation($f: String) { formGroup(name: \"Skills\", model: SKILLS_DEVELOPMENT, facilitator: $f) { id } }",
+            json!({ "f": facilitator }),
+        )
+        .await["formGroup"]["id"]
+        .clone();
+    app.graphql(
+        token,
+        "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
+        json!({ "g": group, "m": member }),
+    )
+    .await;
+    group
+}
+
 /// Referred, consenting to email, admitted and discharged (completed): in aftercare, with a
 /// welcome email queued.
 async fn discharged(app: &TestApp, token: &str) -> String {
@@ -1305,26 +1336,7 @@ async fn a_list_is_logged_under_each_category_it_shows_of_its_members(pool: PgPo
     );
 
     let member = refer(&app, &admin, "Odalys Brennick", "odalys@example.org").await;
-    for step in [
-        "completeIntake(memberId: $id, recommendedLevel: OUTPATIENT) { id }",
-        "admitMember(memberId: $id, levelOfCare: OUTPATIENT) { id }",
-    ] {
-        run(&app, &admin, step, &member).await;
-    }
-    let group = app
-        .graphql(
-            &admin,
-            "mutation { formGroup(name: \"Skills\", model: SKILLS_DEVELOPMENT, facilitator: \"fac-fay\") { id } }",
-            json!({}),
-        )
-        .await["formGroup"]["id"]
-        .clone();
-    app.graphql(
-        &admin,
-        "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
-        json!({ "g": group, "m": member }),
-    )
-    .await;
+    in_a_skills_group(&app, &admin, &member, Some("fac-fay")).await;
     let fay = app.token("fac-fay", Role::Facilitator, "north");
     let read = app
         .graphql(
@@ -1349,31 +1361,7 @@ async fn a_refused_roster_read_is_logged_for_each_member_on_it(pool: PgPool) {
     let intake = app.token("front-desk", Role::Intake, "north");
     let auditor = app.token("auditor", Role::Auditor, "north");
     let id = refer(&app, &clinician, NAME, EMAIL).await;
-    for (step, args) in [
-        ("completeIntake", "recommendedLevel: OUTPATIENT"),
-        ("admitMember", "levelOfCare: OUTPATIENT"),
-    ] {
-        app.graphql(
-            &clinician,
-            &format!("mutation($id: ID!) {{ {step}(memberId: $id, {args}) {{ id }} }}"),
-            json!({ "id": id }),
-        )
-        .await;
-    }
-    let group = app
-        .graphql(
-            &clinician,
-            "mutation { formGroup(name: \"Skills\", model: SKILLS_DEVELOPMENT) { id } }",
-            json!({}),
-        )
-        .await["formGroup"]["id"]
-        .clone();
-    app.graphql(
-        &clinician,
-        "mutation($g: ID!, $m: ID!) { joinGroup(groupId: $g, memberId: $m) { id } }",
-        json!({ "g": group, "m": id }),
-    )
-    .await;
+    let group = in_a_skills_group(&app, &clinician, &id, None).await;
     for field in ["members { name }", "sessions { topic }"] {
         let (code, _) = app
             .graphql_error(
