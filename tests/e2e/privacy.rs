@@ -36,6 +36,34 @@ async fn run(app: &TestApp, token: &str, mutation: &str, id: &str) -> Value {
     .await
 }
 
+/// The access log's entries of `actor`'s reads of `member`, as (operation, category) pairs in
+/// order, read by an `auditor`.
+async fn reads_logged(
+    app: &TestApp,
+    auditor: &str,
+    actor: &str,
+    member: &str,
+) -> Vec<(String, String)> {
+    let log = app
+        .graphql(auditor, "query($id: ID!) { accessLog(memberId: $id, first: 100) { edges { node { actor operation category } } } }", json!({ "id": member }))
+        .await;
+    let mut entries: Vec<(String, String)> = log["accessLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["actor"] == actor)
+        .map(|e| {
+            let node = &e["node"];
+            (
+                node["operation"].as_str().unwrap().to_owned(),
+                node["category"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    entries.sort();
+    entries
+}
+
 /// Admits a referred `member` and puts them on the roster of a new skills group (run by
 /// `facilitator`, if named); the group's id.
 async fn in_a_skills_group(
@@ -1206,26 +1234,7 @@ async fn a_read_is_logged_under_each_category_it_shows(pool: PgPool) {
     let clinician = app.token("dr-lee", Role::Clinician, "north");
     let auditor = app.token("auditor", Role::Auditor, "north");
     let id = refer(&app, &clinician, NAME, EMAIL).await;
-    let logged = || async {
-        let log = app
-            .graphql(&auditor, "query($id: ID!) { accessLog(memberId: $id, first: 100) { edges { node { actor operation category } } } }", json!({ "id": id }))
-            .await;
-        let mut entries: Vec<(String, String)> = log["accessLog"]["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["node"]["actor"] == "dr-lee")
-            .map(|e| {
-                let node = &e["node"];
-                (
-                    node["operation"].as_str().unwrap_or_default().to_owned(),
-                    node["category"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
-        entries.sort();
-        entries
-    };
+    let logged = || reads_logged(&app, &auditor, "dr-lee", &id);
     app.graphql(
         &clinician,
         "query Counts($id: ID!) { member(id: $id) { name consecutiveMissedCheckIns atRisk } }",
@@ -1275,31 +1284,6 @@ async fn a_list_is_logged_under_each_category_it_shows_of_its_members(pool: PgPo
     let admin = app.token("admin-ada", Role::Admin, "north");
     let clinician = app.token("dr-lee", Role::Clinician, "north");
     let auditor = app.token("auditor", Role::Auditor, "north");
-    let logged = |actor: &'static str, id: String| {
-        let (app, auditor) = (&app, auditor.clone());
-        async move {
-            let log = app
-                .graphql(&auditor, "query($id: ID!) { accessLog(memberId: $id, first: 100) { edges { node { actor operation category } } } }", json!({ "id": id }))
-                .await;
-            let mut entries: Vec<(String, String)> = log["accessLog"]["edges"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|e| e["node"]["actor"] == actor)
-                .map(|e| {
-                    let node = &e["node"];
-                    (
-                        node["operation"].as_str().unwrap().to_owned(),
-                        node["category"].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect();
-            // One entry per read: a list names a member once, however many of their
-            // follow-ups it shows.
-            entries.sort();
-            entries
-        }
-    };
 
     let alumnus = discharged(&app, &admin).await;
     let due = app
@@ -1325,7 +1309,9 @@ async fn a_list_is_logged_under_each_category_it_shows_of_its_members(pool: PgPo
     }
     let pair = |op: &str, category: &str| (op.to_owned(), category.to_owned());
     assert_eq!(
-        logged("dr-lee", alumnus).await,
+        // One entry per read: a list names a member once, however many of their follow-ups
+        // it shows.
+        reads_logged(&app, &auditor, "dr-lee", &alumnus).await,
         [
             pair("Due", "CHECK_INS"),
             pair("Due", "OUTCOMES"),
@@ -1347,7 +1333,7 @@ async fn a_list_is_logged_under_each_category_it_shows_of_its_members(pool: PgPo
         .await;
     assert_eq!(read["member"]["groups"][0]["name"], "Skills");
     assert_eq!(
-        logged("fac-fay", member).await,
+        reads_logged(&app, &auditor, "fac-fay", &member).await,
         [pair("Mine", "ATTENDANCE")]
     );
 }
